@@ -1,0 +1,102 @@
+"""The public entry points: ``compile``, ``load``, ``save``.
+
+``compile`` is the whole job — read, run the pass pipeline, lower to ONNX — and returns a
+:class:`CompiledModel` that keeps the final IR and the pass reports next to the ONNX proto.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import onnx
+
+from .errors import CompileError
+from .ir import Graph
+from .onnx_backend import DEFAULT_OPSET, to_onnx
+from .pipeline import PassFn, PassReport, default_passes, run_passes
+
+PREPROCESS_MODES = ("none", "caffe", "tf", "torch")
+
+
+@dataclass
+class CompiledModel:
+    """An ONNX model with what produced it."""
+
+    onnx: onnx.ModelProto
+    graph: Graph
+    report: list[PassReport]
+    layers_in: int
+    random_weights: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return {p.key: p.value for p in self.onnx.metadata_props}
+
+    def serialize(self) -> bytes:
+        return self.onnx.SerializeToString(deterministic=True)
+
+
+def load(source: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, seed: int = 0) -> Graph:
+    """Read a model description (Keras JSON, .keras, .h5) into the IR, before any pass."""
+    import frontends
+
+    return frontends.load(source, weights=weights, seed=seed)
+
+
+def compile(  # noqa: A001  (the verb users expect)
+    source: str | os.PathLike[str] | Graph,
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    passes: Sequence[str | PassFn] | None = None,
+    input_layout: str = "nhwc",
+    preprocess: str = "none",
+    opset: int = DEFAULT_OPSET,
+    check: bool = False,
+) -> CompiledModel:
+    """Compile a Keras model description (or an IR graph) to an optimized ONNX model."""
+    if preprocess not in PREPROCESS_MODES:
+        raise CompileError(f"unknown preprocessing '{preprocess}'", hint="one of " + ", ".join(PREPROCESS_MODES))
+    if opset < DEFAULT_OPSET:
+        raise CompileError(f"opset {opset} is too old", hint=f"use {DEFAULT_OPSET} or newer")
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    graph = source if isinstance(source, Graph) else load(source, weights=weights, seed=seed)
+    times["load"] = time.perf_counter() - start
+    layers_in = len({n.layer for n in graph.nodes()})
+    random = graph.meta.get("kerascc.weights", "").startswith("random")
+
+    start = time.perf_counter()
+    graph, reports = run_passes(graph, default_passes() if passes is None else passes, check=check)
+    times["passes"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    model = to_onnx(graph, opset=opset, input_layout=input_layout, metadata={"kerascc.preprocess": preprocess})
+    times["lower"] = time.perf_counter() - start
+    return CompiledModel(model, graph, reports, layers_in, random, times)
+
+
+def save(model: CompiledModel | onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
+    """Write the ONNX file atomically: a reader never sees half a model."""
+    path = Path(path)
+    data = model.serialize() if isinstance(model, CompiledModel) else model.SerializeToString(deterministic=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise CompileError(f"cannot write output ({exc.strerror or exc})", file=path) from None
+    return path

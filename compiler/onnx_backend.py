@@ -1,0 +1,555 @@
+"""IR → ONNX, with NCHW inside and the Keras model's own layout at the edges.
+
+Every emitted tensor carries a *physical layout* relative to its Keras (logical) shape:
+
+* ``perm``: the physical tensor is ``transpose(logical, perm)`` — ``(0, 3, 1, 2)`` for the NCHW
+  that ONNX convolutions want, ``None`` when physical == logical;
+* ``rows``: for a 2-D tensor, a permutation of its features — what ``Flatten`` of an NCHW tensor
+  produces. A ``Dense`` that reads it permutes its weight rows instead of transposing the data.
+
+Ops that care about layout (Conv, pooling, Concat's axis, Softmax's axis, Pad's pads) convert
+their operands with :meth:`Emitter.ensure`, which inserts one cached Transpose/Gather per
+(tensor, layout); everything element-wise just passes the layout through. So a Keras graph costs
+one Transpose per 4-D input and per 4-D output, and none inside.
+
+Emitters are registered per IR op with :func:`emitter`, one small function each, like tf2onnx's
+handlers; the registry, not an if-chain, decides who converts what.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .errors import CompileError, UnsupportedLayerError
+from .ir import Graph, Node
+from .ops import spatial_pads, effective_kernel
+
+NCHW = (0, 3, 1, 2)
+DEFAULT_OPSET = 17
+Perm = tuple[int, ...] | None
+
+EmitFn = Callable[["Emitter", Node], "Value"]
+EMITTERS: dict[str, EmitFn] = {}
+
+
+def emitter(*ops: str) -> Callable[[EmitFn], EmitFn]:
+    def register(fn: EmitFn) -> EmitFn:
+        for op in ops:
+            EMITTERS[op] = fn
+        return fn
+
+    return register
+
+
+@dataclass(frozen=True)
+class Value:
+    """An emitted tensor and how its physical layout relates to the Keras shape."""
+
+    name: str
+    rank: int
+    perm: Perm = None
+    rows: tuple[int, ...] | None = None
+
+    def axis(self, logical: int) -> int:
+        """Where a logical axis lives physically."""
+        return logical if self.perm is None else self.perm.index(logical)
+
+
+def _canon(perm: Sequence[int] | None) -> Perm:
+    if perm is None or tuple(perm) == tuple(range(len(perm))):
+        return None
+    return tuple(perm)
+
+
+class Emitter:
+    """Accumulates ONNX nodes and initializers while walking the IR in order."""
+
+    def __init__(self, graph: Graph, opset: int, input_layout: str) -> None:
+        self.graph = graph
+        self.opset = opset
+        self.input_layout = input_layout
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[TensorProto] = []
+        self.values: dict[str, Value] = {}
+        self._used: set[str] = set()
+        self._reserved = {n.name for n in graph.inputs} | set(graph.output_names)
+        self._converted: dict[tuple[str, Perm, Any], str] = {}
+        self._consts: dict[tuple[str, bytes], str] = {}
+
+    # -- naming & building blocks -----------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        name, i = base, 0
+        while name in self._used or name in self._reserved:
+            i += 1
+            name = f"{base}_{i}"
+        self._used.add(name)
+        return name
+
+    def const(self, base: str, array: np.ndarray) -> str:
+        """An initializer; identical small constants are shared."""
+        array = np.ascontiguousarray(array)
+        key = (str(array.dtype) + str(array.shape), array.tobytes()) if array.size <= 16 else None
+        if key is not None and key in self._consts:
+            return self._consts[key]
+        name = self.fresh(base)
+        self.initializers.append(numpy_helper.from_array(array, name))
+        if key is not None:
+            self._consts[key] = name
+        return name
+
+    def op(self, op_type: str, inputs: Sequence[str], base: str, *, domain: str = "", **attrs: Any) -> str:
+        out = self.fresh(base)
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out, domain=domain or None, **attrs))
+        return out
+
+    def ensure(self, value: Value, perm: Perm) -> str:
+        """The tensor in the requested physical layout (feature order restored as well)."""
+        perm = _canon(perm)
+        name = value.name
+        if value.rows is not None:
+            key = (value.name, None, "rows")
+            if key not in self._converted:
+                inverse = np.argsort(np.asarray(value.rows)).astype(np.int64)
+                idx = self.const(f"{value.name}.order", inverse)
+                self._converted[key] = self.op("Gather", [value.name, idx], f"{value.name}_ordered", axis=1)
+            name = self._converted[key]
+            value = Value(name, value.rank, value.perm)
+        if value.perm == perm:
+            return name
+        key = (name, perm, None)
+        if key not in self._converted:
+            src = value.perm or tuple(range(value.rank))
+            dst = perm or tuple(range(value.rank))
+            inv = [src.index(i) for i in range(value.rank)]
+            self._converted[key] = self.op("Transpose", [name], f"{name}_t", perm=[inv[d] for d in dst])
+        return self._converted[key]
+
+    def value(self, node: Node) -> Value:
+        return self.values[node.name]
+
+    def nchw(self, node: Node) -> str:
+        """Operand as NCHW, for ops defined on channels-first data."""
+        return self.ensure(self.value(node), NCHW)
+
+    # -- whole graph --------------------------------------------------------------------------------
+    def run(self) -> None:
+        for node in self.graph.nodes():
+            fn = EMITTERS.get(node.op)
+            if fn is None:
+                raise UnsupportedLayerError(f"no ONNX lowering for IR op {node.op}", layer=node.layer)
+            try:
+                self.values[node.name] = fn(self, node)
+            except CompileError as err:
+                raise err.with_context(layer=node.layer)
+
+
+def _dims(shape: Sequence[int | None], prefix: str) -> list[int | str]:
+    return ["batch" if i == 0 else (d if d is not None else f"{prefix}_d{i}") for i, d in enumerate(shape)]
+
+
+def to_onnx(
+    graph: Graph,
+    *,
+    opset: int = DEFAULT_OPSET,
+    input_layout: str = "nhwc",
+    metadata: dict[str, str] | None = None,
+) -> onnx.ModelProto:
+    """Lower the IR to a checked, deterministic ONNX model."""
+    if input_layout not in ("nhwc", "nchw"):
+        raise CompileError(f"input layout must be 'nhwc' or 'nchw', not '{input_layout}'")
+    em = Emitter(graph, opset, input_layout)
+    em.run()
+
+    inputs = []
+    for node in graph.inputs:
+        shape = list(node.shape)
+        if input_layout == "nchw" and len(shape) == 4:
+            shape = [shape[p] for p in NCHW]
+        inputs.append(helper.make_tensor_value_info(node.name, TensorProto.FLOAT, _dims(shape, node.name)))
+
+    outputs = []
+    producers = {out: n for n in em.nodes for out in n.output}
+    renamed: dict[str, str] = {}
+    for name, node in zip(graph.output_names, graph.outputs):
+        tensor = em.ensure(em.value(node), None)
+        if tensor in producers and tensor not in renamed and tensor not in em._reserved:
+            renamed[tensor] = name
+        else:
+            em.nodes.append(helper.make_node("Identity", [renamed.get(tensor, tensor)], [name], name=f"{name}_identity"))
+        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, _dims(node.shape, name)))
+    if renamed:
+        for n in em.nodes:
+            n.input[:] = [renamed.get(i, i) for i in n.input]
+            n.output[:] = [renamed.get(o, o) for o in n.output]
+
+    onnx_graph = helper.make_graph(em.nodes, graph.name, inputs, outputs, em.initializers)
+    model = helper.make_model(
+        onnx_graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="kerascc",
+        producer_version=_version(),
+        ir_version=8,
+    )
+    for key, val in sorted({**graph.meta, **(metadata or {}), "kerascc.input_layout": input_layout}.items()):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, str(val)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise CompileError(f"internal error: generated ONNX does not validate: {str(exc).splitlines()[0]}") from exc
+    return model
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("kerascc")
+    except Exception:  # not installed as a package: running from a checkout
+        return "0.1.0"
+
+
+# -- emitters: convolutions and pooling --------------------------------------------------------------
+def _onnx_pads(pads: Sequence[tuple[int, int]]) -> list[int]:
+    return [p[0] for p in pads] + [p[1] for p in pads]
+
+
+def _conv_pads(node: Node, kernel: Sequence[int]) -> list[int]:
+    a = node.attrs
+    src = node.inputs[0].shape
+    return _onnx_pads(spatial_pads(a["padding"], src[1:3], kernel, a["strides"], a.get("dilations", (1, 1))))
+
+
+def _bias_inputs(em: Emitter, node: Node) -> list[str]:
+    bias = node.params.get("bias")
+    return [em.const(f"{node.name}.bias", bias)] if bias is not None else []
+
+
+@emitter("Conv")
+def _conv(em: Emitter, node: Node) -> Value:
+    k = node.params["kernel"]
+    w = em.const(f"{node.name}.weight", k.transpose(3, 2, 0, 1))
+    a = node.attrs
+    out = em.op(
+        "Conv", [em.nchw(node.inputs[0]), w, *_bias_inputs(em, node)], node.name,
+        kernel_shape=list(k.shape[:2]), strides=list(a["strides"]), dilations=list(a["dilations"]),
+        group=int(a.get("group", 1)), pads=_conv_pads(node, k.shape[:2]),
+    )
+    return Value(out, 4, NCHW)
+
+
+@emitter("DepthwiseConv")
+def _depthwise(em: Emitter, node: Node) -> Value:
+    k = node.params["kernel"]  # (kh, kw, cin, mult): output channel c*mult + m
+    kh, kw, cin, mult = k.shape
+    w = em.const(f"{node.name}.weight", k.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None])
+    a = node.attrs
+    out = em.op(
+        "Conv", [em.nchw(node.inputs[0]), w, *_bias_inputs(em, node)], node.name,
+        kernel_shape=[kh, kw], strides=list(a["strides"]), dilations=list(a["dilations"]),
+        group=int(cin), pads=_conv_pads(node, (kh, kw)),
+    )
+    return Value(out, 4, NCHW)
+
+
+def transpose_conv_pads(
+    size: int, out: int, k: int, stride: int, dilation: int, padding: str
+) -> tuple[int, int, int]:
+    """(pad_begin, pad_end, output_padding) for ONNX ConvTranspose reproducing Keras's output.
+
+    Keras's transposed conv is the gradient of a forward conv from ``out`` to ``size``; that
+    forward conv's TensorFlow padding decides where the output window starts.
+    """
+    k_eff = effective_kernel(k, dilation)
+    begin = 0
+    if padding == "same":
+        begin = max((size - 1) * stride + k_eff - out, 0) // 2
+    end = stride * (size - 1) + k_eff - begin - out
+    extra = 0
+    if end < 0:
+        extra, end = -end, 0
+    return begin, end, extra
+
+
+@emitter("ConvTranspose")
+def _conv_transpose(em: Emitter, node: Node) -> Value:
+    k = node.params["kernel"]  # (kh, kw, cout, cin)
+    a = node.attrs
+    src, dst = node.inputs[0].shape, node.shape
+    if None in src[1:3]:
+        raise UnsupportedLayerError("Conv2DTranspose needs known spatial input sizes")
+    pads = [transpose_conv_pads(src[1 + i], dst[1 + i], k.shape[i], a["strides"][i], a["dilations"][i], a["padding"])
+            for i in range(2)]
+    w = em.const(f"{node.name}.weight", k.transpose(3, 2, 0, 1))
+    out = em.op(
+        "ConvTranspose", [em.nchw(node.inputs[0]), w, *_bias_inputs(em, node)], node.name,
+        kernel_shape=list(k.shape[:2]), strides=list(a["strides"]), dilations=list(a["dilations"]),
+        pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]], output_padding=[pads[0][2], pads[1][2]],
+    )
+    return Value(out, 4, NCHW)
+
+
+@emitter("MaxPool", "AveragePool")
+def _pool(em: Emitter, node: Node) -> Value:
+    a = node.attrs
+    extra = {"count_include_pad": int(bool(a.get("count_include_pad")))} if node.op == "AveragePool" else {}
+    out = em.op(
+        node.op, [em.nchw(node.inputs[0])], node.name,
+        kernel_shape=list(a["kernel"]), strides=list(a["strides"]), pads=_conv_pads(node, a["kernel"]), **extra,
+    )
+    return Value(out, 4, NCHW)
+
+
+@emitter("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(em: Emitter, node: Node) -> Value:
+    out = em.op(node.op, [em.nchw(node.inputs[0])], node.name)
+    if node.attrs.get("keepdims"):
+        return Value(out, 4, NCHW)
+    return Value(em.op("Flatten", [out], f"{node.name}_flat", axis=1), 2)
+
+
+@emitter("Pad")
+def _pad(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    x = em.ensure(v, v.perm)
+    logical = [(0, 0), *node.attrs["pads"], (0, 0)]
+    physical = [logical[v.perm[i]] if v.perm else logical[i] for i in range(4)]
+    pads = em.const(f"{node.name}.pads", np.asarray(_onnx_pads(physical), np.int64))
+    return Value(em.op("Pad", [x, pads], node.name, mode="constant"), 4, v.perm)
+
+
+@emitter("Resize")
+def _resize(em: Emitter, node: Node) -> Value:
+    x = em.nchw(node.inputs[0])
+    sh, sw = node.attrs["scale"]
+    scales = em.const(f"{node.name}.scales", np.asarray([1, 1, sh, sw], np.float32))
+    if node.attrs["mode"] == "nearest":
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    else:  # TensorFlow 2's resize samples at pixel centres
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    return Value(em.op("Resize", [x, "", scales], node.name, **attrs), 4, NCHW)
+
+
+# -- emitters: dense, normalization, shape ops ----------------------------------------------------------
+@emitter("Dense")
+def _dense(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    kernel, bias = node.params["kernel"], node.params.get("bias")
+    if v.rank == 4 and v.perm == NCHW:  # a Dense over the channels of a feature map is a 1x1 conv
+        w = em.const(f"{node.name}.weight", kernel.T[:, :, None, None])
+        return Value(em.op("Conv", [v.name, w, *_bias_inputs(em, node)], node.name, kernel_shape=[1, 1]), 4, NCHW)
+    if v.rank == 2:
+        rows = kernel[np.asarray(v.rows)] if v.rows is not None else kernel
+        w = em.const(f"{node.name}.weight", rows)
+        if bias is not None:
+            return Value(em.op("Gemm", [v.name, w, em.const(f"{node.name}.bias", bias)], node.name), 2)
+        return Value(em.op("MatMul", [v.name, w], node.name), 2)
+    x = em.ensure(v, None)
+    y = em.op("MatMul", [x, em.const(f"{node.name}.weight", kernel)], node.name)
+    if bias is not None:
+        y = em.op("Add", [y, em.const(f"{node.name}.bias", bias)], f"{node.name}_bias")
+    return Value(y, v.rank)
+
+
+@emitter("BatchNorm")
+def _batch_norm(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    x = em.ensure(v, v.perm)
+    p, eps = node.params, node.attrs["epsilon"]
+    axis = v.axis(node.attrs["axis"])
+    if axis == 1:
+        names = [em.const(f"{node.name}.{k}", p[k]) for k in ("gamma", "beta", "mean", "var")]
+        return Value(em.op("BatchNormalization", [x, *names], node.name, epsilon=float(eps)), v.rank, v.perm)
+    scale = (p["gamma"] / np.sqrt(p["var"] + np.float32(eps))).astype(np.float32)
+    shift = (p["beta"] - p["mean"] * scale).astype(np.float32)
+    shape = [1] * v.rank
+    shape[axis] = -1
+    y = em.op("Mul", [x, em.const(f"{node.name}.scale", scale.reshape(shape))], f"{node.name}_scale")
+    return Value(em.op("Add", [y, em.const(f"{node.name}.shift", shift.reshape(shape))], node.name), v.rank, v.perm)
+
+
+@emitter("Flatten")
+def _flatten(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    src = node.inputs[0].shape
+    if v.rank == 2:
+        return v
+    users_are_dense = node.users and all(u.op == "Dense" for u in node.users) and not node.is_output
+    if v.perm is not None and v.rows is None and users_are_dense and None not in src[1:]:
+        # Flatten the physical layout as is and let the Dense weights absorb the order.
+        order = np.arange(int(np.prod(src[1:]))).reshape(src[1:]).transpose([p - 1 for p in v.perm[1:]])
+        out = em.op("Flatten", [v.name], node.name, axis=1)
+        return Value(out, 2, None, tuple(int(i) for i in order.ravel()))
+    return Value(em.op("Flatten", [em.ensure(v, None)], node.name, axis=1), 2)
+
+
+@emitter("Reshape")
+def _reshape(em: Emitter, node: Node) -> Value:
+    x = em.ensure(em.value(node.inputs[0]), None)
+    shape = em.const(f"{node.name}.shape", np.asarray([0, *node.attrs["shape"]], np.int64))
+    return Value(em.op("Reshape", [x, shape], node.name), len(node.shape))
+
+
+@emitter("Transpose")
+def _transpose(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    if v.rows is not None:
+        v = Value(em.ensure(v, v.perm), v.rank, v.perm)
+    q = node.attrs["perm"]
+    q_inv = [q.index(i) for i in range(len(q))]
+    p = v.perm or tuple(range(v.rank))
+    return Value(v.name, v.rank, _canon([q_inv[i] for i in p]))
+
+
+@emitter("Input")
+def _input(em: Emitter, node: Node) -> Value:
+    rank = len(node.shape)
+    em._used.add(node.name)
+    if rank == 4 and em.input_layout == "nchw":
+        return Value(node.name, 4, NCHW)
+    return Value(node.name, rank)
+
+
+@emitter("Identity", "Dropout")
+def _identity(em: Emitter, node: Node) -> Value:
+    return em.value(node.inputs[0])
+
+
+@emitter("Concat")
+def _concat(em: Emitter, node: Node) -> Value:
+    first = em.value(node.inputs[0])
+    perm = first.perm
+    xs = [em.ensure(em.value(i), perm) for i in node.inputs]
+    axis = Value("", first.rank, perm).axis(node.attrs["axis"])
+    return Value(em.op("Concat", xs, node.name, axis=axis), first.rank, perm)
+
+
+# -- emitters: element-wise ------------------------------------------------------------------------
+def _unary(op_type: str, **fixed: Any) -> EmitFn:
+    def emit(em: Emitter, node: Node) -> Value:
+        v = em.value(node.inputs[0])
+        attrs = {**fixed, **{k: float(val) for k, val in node.attrs.items() if k in ("alpha", "beta")}}
+        return Value(em.op(op_type, [v.name], node.name, **attrs), v.rank, v.perm, v.rows)
+
+    return emit
+
+
+for _op in ("Relu", "Sigmoid", "Tanh", "Softplus", "Softsign", "Exp", "HardSigmoid", "LeakyRelu", "Elu"):
+    emitter(_op)(_unary(_op))
+emitter("Selu")(_unary("Selu", alpha=1.6732632423543772, gamma=1.0507009873554805))
+
+
+@emitter("Clip")
+def _clip(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    lo = em.const("clip_min", np.asarray(node.attrs["min"], np.float32))
+    hi = em.const("clip_max", np.asarray(node.attrs["max"], np.float32))
+    return Value(em.op("Clip", [v.name, lo, hi], node.name), v.rank, v.perm, v.rows)
+
+
+@emitter("Softmax", "LogSoftmax")
+def _softmax(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    return Value(em.op(node.op, [v.name], node.name, axis=v.axis(node.attrs["axis"])), v.rank, v.perm, v.rows)
+
+
+def _scalar(em: Emitter, value: float) -> str:
+    return em.const("const", np.asarray(value, np.float32))
+
+
+@emitter("Swish")
+def _swish(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    gate = em.op("Sigmoid", [v.name], f"{node.name}_gate")
+    return Value(em.op("Mul", [v.name, gate], node.name), v.rank, v.perm, v.rows)
+
+
+@emitter("Mish")
+def _mish(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    t = em.op("Tanh", [em.op("Softplus", [v.name], f"{node.name}_sp")], f"{node.name}_tanh")
+    return Value(em.op("Mul", [v.name, t], node.name), v.rank, v.perm, v.rows)
+
+
+@emitter("Gelu")
+def _gelu(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    if em.opset >= 20:
+        approx = "tanh" if node.attrs.get("approximate") else "none"
+        return Value(em.op("Gelu", [v.name], node.name, approximate=approx), v.rank, v.perm, v.rows)
+    x = v.name
+    if node.attrs.get("approximate"):  # 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        cube = em.op("Mul", [em.op("Mul", [x, x], f"{node.name}_sq"), x], f"{node.name}_cube")
+        inner = em.op("Add", [x, em.op("Mul", [cube, _scalar(em, 0.044715)], f"{node.name}_c")], f"{node.name}_in")
+        arg = em.op("Mul", [inner, _scalar(em, float(np.sqrt(2 / np.pi)))], f"{node.name}_arg")
+        core = em.op("Tanh", [arg], f"{node.name}_tanh")
+    else:  # 0.5x(1 + erf(x/√2))
+        core = em.op("Erf", [em.op("Mul", [x, _scalar(em, float(1 / np.sqrt(2)))], f"{node.name}_arg")], f"{node.name}_erf")
+    one_plus = em.op("Add", [core, _scalar(em, 1.0)], f"{node.name}_1p")
+    half_x = em.op("Mul", [x, _scalar(em, 0.5)], f"{node.name}_hx")
+    return Value(em.op("Mul", [half_x, one_plus], node.name), v.rank, v.perm, v.rows)
+
+
+@emitter("KerasRelu")
+def _keras_relu(em: Emitter, node: Node) -> Value:
+    """x if x > t else 0, clipped to [0, max], minus slope·relu(t − x) — Keras's ReLU exactly."""
+    v = em.value(node.inputs[0])
+    a, x = node.attrs, v.name
+    t = _scalar(em, a["threshold"])
+    above = em.op("Greater", [x, t], f"{node.name}_above")
+    y = em.op("Where", [above, x, _scalar(em, 0.0)], f"{node.name}_pos")
+    if a.get("max_value") is not None:
+        y = em.op("Clip", [y, _scalar(em, 0.0), _scalar(em, a["max_value"])], f"{node.name}_clip")
+    if a.get("negative_slope"):
+        neg = em.op("Relu", [em.op("Sub", [t, x], f"{node.name}_tx")], f"{node.name}_neg")
+        scaled = em.op("Mul", [neg, _scalar(em, a["negative_slope"])], f"{node.name}_negs")
+        y = em.op("Sub", [y, scaled], f"{node.name}_out")
+    return Value(y, v.rank, v.perm, v.rows)
+
+
+def _common_layout(em: Emitter, node: Node) -> tuple[list[str], Value]:
+    vals = [em.value(i) for i in node.inputs]
+    rank = max(v.rank for v in vals)
+    same_rank = all(v.rank == rank for v in vals)
+    ref = next(v for v in vals if v.rank == rank)
+    perm = ref.perm if same_rank else None
+    rows = ref.rows if same_rank and all(v.rows == ref.rows for v in vals) else None
+    if rows is not None:
+        return [v.name for v in vals], Value("", rank, perm, rows)
+    return [em.ensure(v, perm if v.rank == rank else None) for v in vals], Value("", rank, perm)
+
+
+def _nary(op_type: str, variadic: bool) -> EmitFn:
+    def emit(em: Emitter, node: Node) -> Value:
+        xs, layout = _common_layout(em, node)
+        if variadic:
+            out = em.op(op_type, xs, node.name)
+        else:
+            out = xs[0]
+            for i, x in enumerate(xs[1:], 1):
+                out = em.op(op_type, [out, x], node.name if i == len(xs) - 1 else f"{node.name}_{i}")
+        return Value(out, layout.rank, layout.perm, layout.rows)
+
+    return emit
+
+
+emitter("Add")(_nary("Add", False))
+emitter("Sub")(_nary("Sub", False))
+emitter("Mul")(_nary("Mul", False))
+emitter("Max")(_nary("Max", True))
+emitter("Min")(_nary("Min", True))
+emitter("Mean")(_nary("Mean", True))
+
+
+@emitter("FusedAddRelu")
+def _add_relu(em: Emitter, node: Node) -> Value:
+    xs, layout = _common_layout(em, node)
+    out = xs[0]
+    for i, x in enumerate(xs[1:], 1):
+        out = em.op("Add", [out, x], f"{node.name}_add{i}")
+    return Value(em.op("Relu", [out], node.name), layout.rank, layout.perm, layout.rows)

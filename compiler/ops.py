@@ -1,0 +1,237 @@
+"""The op registry: what each IR op means and what shape it produces.
+
+Shapes are Keras shapes (NHWC, ``None`` for the batch). Every op registers one shape rule;
+the frontend infers once per node and :meth:`Graph.check` re-infers to catch a pass that left a
+stale shape behind.
+
+Spatial padding is stored per op as ``"valid"``, ``"same"`` or explicit
+``((top, bottom), (left, right))``. ``"same"`` follows TensorFlow: the total padding is
+``max((ceil(n/s) - 1)·s + k_eff - n, 0)`` and the odd pixel goes to the bottom/right.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import ShapeError
+from .ir import Node, Shape
+
+ShapeRule = Callable[[Node, list[Shape]], Shape]
+SHAPE_RULES: dict[str, ShapeRule] = {}
+
+#: Element-wise unary ops: the output has the input's shape.
+UNARY_OPS = (
+    "Identity", "Dropout", "Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "Elu", "Selu", "Softplus",
+    "Softsign", "Swish", "Gelu", "HardSigmoid", "Exp", "Mish", "KerasRelu", "Softmax", "LogSoftmax",
+    "BatchNorm", "Scale",
+)
+#: Element-wise n-ary ops (Keras merge layers).
+NARY_OPS = ("Add", "Sub", "Mul", "Max", "Min", "Mean")
+
+
+def shape_rule(*ops: str) -> Callable[[ShapeRule], ShapeRule]:
+    def register(fn: ShapeRule) -> ShapeRule:
+        for op in ops:
+            SHAPE_RULES[op] = fn
+        return fn
+
+    return register
+
+
+def infer_shape(node: Node) -> Shape:
+    rule = SHAPE_RULES.get(node.op)
+    if rule is None:
+        raise ShapeError(f"no shape rule for op {node.op}", layer=node.layer)
+    try:
+        return tuple(rule(node, [i.shape for i in node.inputs]))
+    except ShapeError as err:
+        raise err.with_context(layer=node.layer)
+
+
+# -- padding arithmetic shared by shape inference, passes and the backend ----------------------
+def effective_kernel(k: int, dilation: int) -> int:
+    return (k - 1) * dilation + 1
+
+
+def same_pads(size: int, k: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's 'SAME' padding for one spatial axis: (before, after), extra after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective_kernel(k, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_out(size: int | None, k: int, stride: int, dilation: int, pads: tuple[int, int]) -> int | None:
+    if size is None:
+        return None
+    span = size + pads[0] + pads[1] - effective_kernel(k, dilation)
+    if span < 0:
+        raise ShapeError(f"kernel {k} (dilation {dilation}) is larger than the padded input {size + sum(pads)}")
+    return span // stride + 1
+
+
+def spatial_pads(
+    padding: Any, sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int]
+) -> list[tuple[int, int]]:
+    """Resolve a padding attribute to explicit ((before, after), ...) per spatial axis."""
+    if padding == "valid":
+        return [(0, 0)] * len(kernel)
+    if padding == "same":
+        pads = []
+        for size, k, s, d in zip(sizes, kernel, strides, dilations):
+            if size is None:
+                if s != 1:
+                    raise ShapeError("padding='same' with stride > 1 needs a known spatial size")
+                total = effective_kernel(k, d) - 1
+                pads.append((total // 2, total - total // 2))
+            else:
+                pads.append(same_pads(size, k, s, d))
+        return pads
+    return [tuple(p) for p in padding]
+
+
+def _window(node: Node, shape: Shape, kernel: Sequence[int], channels: int | None) -> Shape:
+    a = node.attrs
+    if len(shape) != 4:
+        raise ShapeError(f"{node.op} expects a 4-D input, got shape {shape}")
+    strides, dilations = a["strides"], a.get("dilations", (1, 1))
+    pads = spatial_pads(a["padding"], shape[1:3], kernel, strides, dilations)
+    h = conv_out(shape[1], kernel[0], strides[0], dilations[0], pads[0])
+    w = conv_out(shape[2], kernel[1], strides[1], dilations[1], pads[1])
+    return (shape[0], h, w, shape[3] if channels is None else channels)
+
+
+@shape_rule("Conv")
+def _conv(node: Node, ins: list[Shape]) -> Shape:
+    kh, kw, cin_per_group, cout = node.params["kernel"].shape
+    cin = ins[0][-1]
+    group = node.attrs.get("group", 1)
+    if cin is not None and cin != cin_per_group * group:
+        raise ShapeError(f"input has {cin} channels, kernel expects {cin_per_group * group}")
+    return _window(node, ins[0], (kh, kw), cout)
+
+
+@shape_rule("DepthwiseConv")
+def _depthwise(node: Node, ins: list[Shape]) -> Shape:
+    kh, kw, cin, mult = node.params["kernel"].shape
+    return _window(node, ins[0], (kh, kw), cin * mult)
+
+
+@shape_rule("MaxPool", "AveragePool")
+def _pool(node: Node, ins: list[Shape]) -> Shape:
+    return _window(node, ins[0], node.attrs["kernel"], None)
+
+
+def transpose_out(size: int | None, k: int, stride: int, dilation: int, padding: str, output_padding: int | None) -> int | None:
+    """Keras's Conv*Transpose output length (keras ``compute_conv_transpose_output_length``)."""
+    if size is None:
+        return None
+    k = effective_kernel(k, dilation)
+    if output_padding is None:
+        return size * stride + max(k - stride, 0) if padding == "valid" else size * stride
+    pad = k // 2 if padding == "same" else 0
+    return (size - 1) * stride + k - 2 * pad + output_padding
+
+
+@shape_rule("ConvTranspose")
+def _conv_transpose(node: Node, ins: list[Shape]) -> Shape:
+    kh, kw, cout, _cin = node.params["kernel"].shape
+    a = node.attrs
+    shape = ins[0]
+    if len(shape) != 4:
+        raise ShapeError(f"ConvTranspose expects a 4-D input, got shape {shape}")
+    op = a.get("output_padding") or (None, None)
+    dims = [
+        transpose_out(shape[1 + i], (kh, kw)[i], a["strides"][i], a["dilations"][i], a["padding"], op[i])
+        for i in range(2)
+    ]
+    return (shape[0], *dims, cout)
+
+
+@shape_rule(*UNARY_OPS)
+def _unary(node: Node, ins: list[Shape]) -> Shape:
+    return ins[0]
+
+
+@shape_rule(*NARY_OPS)
+def _nary(node: Node, ins: list[Shape]) -> Shape:
+    if len(ins) < 1:
+        raise ShapeError(f"{node.op} needs at least one input")
+    rank = max(len(s) for s in ins)
+    out: list[int | None] = []
+    for axis in range(rank):
+        dims = {s[axis - rank + len(s)] for s in ins if axis - rank + len(s) >= 0} - {1}
+        known = {d for d in dims if d is not None}
+        if len(known) > 1:
+            raise ShapeError(f"{node.op} inputs have incompatible shapes {ins}")
+        out.append(known.pop() if known else (None if None in dims else 1))
+    return tuple(out)
+
+
+@shape_rule("FusedAddRelu")
+def _add_relu(node: Node, ins: list[Shape]) -> Shape:
+    return _nary(node, ins)
+
+
+@shape_rule("Concat")
+def _concat(node: Node, ins: list[Shape]) -> Shape:
+    axis = node.attrs["axis"]
+    rank = len(ins[0])
+    for s in ins:
+        if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, ins[0])) if i not in (0, axis)):
+            raise ShapeError(f"Concatenate inputs do not match except on axis {axis}: {ins}")
+    sizes = [s[axis] for s in ins]
+    out = list(ins[0])
+    out[axis] = None if None in sizes else sum(sizes)
+    return tuple(out)
+
+
+@shape_rule("Dense")
+def _dense(node: Node, ins: list[Shape]) -> Shape:
+    fan_in, units = node.params["kernel"].shape
+    if ins[0][-1] is not None and ins[0][-1] != fan_in:
+        raise ShapeError(f"Dense kernel expects {fan_in} input features, got {ins[0][-1]}")
+    return (*ins[0][:-1], units)
+
+
+@shape_rule("Flatten")
+def _flatten(node: Node, ins: list[Shape]) -> Shape:
+    rest = ins[0][1:]
+    return (ins[0][0], None if None in rest else math.prod(rest))
+
+
+@shape_rule("Reshape")
+def _reshape(node: Node, ins: list[Shape]) -> Shape:
+    target = list(node.attrs["shape"])
+    rest = ins[0][1:]
+    if -1 in target and None not in rest:
+        known = math.prod(d for d in target if d != -1)
+        target[target.index(-1)] = math.prod(rest) // known
+    return (ins[0][0], *[None if d == -1 else d for d in target])
+
+
+@shape_rule("Transpose")
+def _transpose(node: Node, ins: list[Shape]) -> Shape:
+    return tuple(ins[0][p] for p in node.attrs["perm"])
+
+
+@shape_rule("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(node: Node, ins: list[Shape]) -> Shape:
+    s = ins[0]
+    if node.attrs.get("keepdims"):
+        return (s[0], *([1] * (len(s) - 2)), s[-1])
+    return (s[0], s[-1])
+
+
+@shape_rule("Pad")
+def _pad(node: Node, ins: list[Shape]) -> Shape:
+    s = ins[0]
+    (t, b), (l, r) = node.attrs["pads"]
+    return (s[0], None if s[1] is None else s[1] + t + b, None if s[2] is None else s[2] + l + r, s[3])
+
+
+@shape_rule("Resize")
+def _resize(node: Node, ins: list[Shape]) -> Shape:
+    s = ins[0]
+    sh, sw = node.attrs["scale"]
+    return (s[0], None if s[1] is None else s[1] * sh, None if s[2] is None else s[2] * sw, s[3])

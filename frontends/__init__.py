@@ -1,0 +1,41 @@
+"""Frontends: every input format becomes one :class:`compiler.Graph`.
+
+``load`` picks the reader by file type: Keras model JSON, ``.keras`` archives and legacy
+``.h5`` model files all go through :mod:`frontends.keras_json`; weights come from the archive,
+from ``weights=``, or, failing both, from each layer's own initializer with a seed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from compiler.errors import WeightsError
+from compiler.ir import Graph
+
+from .keras_json import graph_from_config, read_model
+from .layers import LAYERS, keras_layer
+
+__all__ = ["LAYERS", "keras_layer", "load"]
+
+
+def load(path: str | Path, weights: str | Path | None = None, seed: int = 0) -> Graph:
+    """Read a Keras model description (and its weights) into the IR."""
+    path = Path(path)
+    weights_path = Path(weights) if weights is not None else None
+    doc, store = read_model(path, weights_path)
+    graph, source = graph_from_config(doc, store, seed, str(path))
+    if store is not None:
+        extra = store.unused()
+        if extra:
+            raise WeightsError(
+                f"the weights file has arrays for layers the model does not have: {', '.join(extra[:5])}"
+                + (" …" if len(extra) > 5 else ""),
+                file=store.source,
+                hint="were the weights saved from this model?",
+            )
+        graph.meta["kerascc.weights"] = f"loaded from {Path(store.source.split(':')[0]).name}"
+    elif source.initialized:
+        graph.meta["kerascc.weights"] = f"random: each layer's Keras initializer, seed {seed}"
+    else:
+        graph.meta["kerascc.weights"] = "none (the model has no weights)"
+    graph.meta["kerascc.source"] = path.name
+    return graph

@@ -1,0 +1,328 @@
+"""Keras's own model serialization → IR.
+
+Reads both generations of ``model.to_json()`` / ``get_config()``:
+
+* Keras 3: ``inbound_nodes`` is a list of calls ``{"args": [...], "kwargs": {...}}`` whose tensors
+  are ``{"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, tensor]}}``;
+  ``InputLayer`` has ``batch_shape``.
+* Keras 2 / tf.keras: ``inbound_nodes`` is ``[[["layer", node, tensor, {kwargs}], ...], ...]``;
+  ``InputLayer`` has ``batch_input_shape``.
+
+Functional and Sequential models are handled, nested models (a model used as a layer) are
+inlined with their own weight scope, and layers called several times share their weights.
+The same builder serves ``.keras`` archives and legacy ``.h5`` model files.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import CompileError, FormatError, UnsupportedLayerError
+from compiler.ir import Graph, Node
+
+from .layers import LAYERS, LayerContext, WeightSource
+from .weights import Scope, WeightStore, load_weights, read_h5
+
+MODEL_CLASSES = ("Functional", "Model", "Sequential")
+TensorKey = tuple[str, int, int]
+
+
+def _unwrap(layer: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    cls = layer.get("class_name")
+    cfg = layer.get("config")
+    if not isinstance(cls, str) or not isinstance(cfg, dict):
+        raise FormatError("a layer entry lacks 'class_name' or 'config'")
+    return cls, cfg
+
+
+def keras_major_of(doc: dict[str, Any]) -> int:
+    """Which Keras wrote this config: 2 (tf.keras) or 3, from explicit versions or the node format."""
+    version = doc.get("keras_version")
+    if isinstance(version, str) and version[:1].isdigit():
+        return int(version.split(".")[0])
+
+    def walk(cfg: dict[str, Any]) -> Iterator[Any]:
+        for layer in cfg.get("layers", []) or []:
+            yield from layer.get("inbound_nodes", []) or []
+            if "batch_input_shape" in (layer.get("config") or {}):
+                yield "keras2"
+            if layer.get("class_name") in MODEL_CLASSES:
+                yield from walk(layer.get("config") or {})
+
+    for node in walk(doc.get("config") or {}):
+        if node == "keras2" or isinstance(node, list):
+            return 2
+    return 3
+
+
+class ModelBuilder:
+    """Turns one (possibly nested) Keras model config into nodes of one graph."""
+
+    def __init__(self, graph: Graph, weights: WeightSource, file: str | None, keras_major: int) -> None:
+        self.graph = graph
+        self.weights = weights
+        self.file = file
+        self.keras_major = keras_major
+
+    # -- entry points --------------------------------------------------------------------------
+    def build_top(self, doc: dict[str, Any]) -> None:
+        cls, cfg = _unwrap(doc)
+        if cls not in MODEL_CLASSES:
+            raise FormatError(f"top-level class is '{cls}', expected one of {', '.join(MODEL_CLASSES)}", file=self.file)
+        self.graph.name = str(cfg.get("name") or "model")
+        outputs, names = self.build_model(cls, cfg, None, ())
+        self.graph.set_outputs(outputs, _dedupe(names))
+
+    def build_model(self, cls: str, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
+        if cls == "Sequential":
+            return self._sequential(cfg, inputs, scope)
+        return self._functional(cfg, inputs, scope)
+
+    # -- Sequential ------------------------------------------------------------------------------
+    def _sequential(self, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
+        layers = cfg.get("layers")
+        if not isinstance(layers, list):
+            raise FormatError("Sequential config has no 'layers' list", file=self.file)
+        x: Node | None = inputs[0] if inputs else None
+        last_name = None
+        for entry in layers:
+            cls, lcfg = _unwrap(entry)
+            if cls == "InputLayer":
+                if x is None:
+                    x = self._input(lcfg, scope)
+                continue
+            if x is None:
+                shape = lcfg.get("batch_input_shape") or lcfg.get("batch_shape") or cfg.get("build_input_shape")
+                if shape is None:
+                    raise FormatError(
+                        "Sequential model has no input shape (no InputLayer, batch_input_shape or build_input_shape)",
+                        file=self.file, hint="build the model (model.build or keras.Input) before saving",
+                    )
+                name = f"{cfg.get('name', 'sequential')}_input"
+                x = self._input({"name": name, "batch_shape": shape}, scope)
+            x = self._call_layer(cls, lcfg, entry, [x], scope)
+            last_name = str(lcfg.get("name") or entry.get("name"))
+        if x is None:
+            raise FormatError("Sequential model has no layers", file=self.file)
+        return [x], [last_name or x.name]
+
+    # -- Functional -------------------------------------------------------------------------------
+    def _functional(self, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
+        layers = cfg.get("layers")
+        if not isinstance(layers, list):
+            raise FormatError("model config has no 'layers' list", file=self.file)
+        tensors: dict[TensorKey, Node] = {}
+        input_keys = _refs(cfg.get("input_layers"))
+        by_name = {str(e.get("name") or e.get("config", {}).get("name")): e for e in layers}
+
+        for i, key in enumerate(input_keys):
+            entry = by_name.get(key[0])
+            if entry is None:
+                raise FormatError(f"input layer '{key[0]}' is not among the layers", file=self.file)
+            if inputs is not None:
+                if i >= len(inputs):
+                    raise FormatError(f"nested model expects {len(input_keys)} inputs, got {len(inputs)}", file=self.file)
+                tensors[key] = inputs[i]
+            else:
+                tensors[key] = self._input(_unwrap(entry)[1], scope)
+
+        # Calls whose inputs are ready run in file order; repeat until nothing is left (a shared
+        # layer's later call may depend on layers listed after it).
+        pending = []
+        for entry in layers:
+            cls, lcfg = _unwrap(entry)
+            if cls == "InputLayer":
+                continue
+            name = str(entry.get("name") or lcfg.get("name"))
+            for node_index, call in enumerate(entry.get("inbound_nodes") or []):
+                pending.append((name, node_index, cls, lcfg, entry, _call_refs(call)))
+        while pending:
+            waiting = []
+            for item in pending:
+                name, node_index, cls, lcfg, entry, refs = item
+                if not all(r in tensors for r in refs):
+                    waiting.append(item)
+                    continue
+                ins = [tensors[r] for r in refs]
+                outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES)
+                for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
+                    tensors[(name, node_index, t)] = out
+            if len(waiting) == len(pending):
+                missing = sorted({r[0] for item in waiting for r in item[5] if r not in tensors})
+                raise FormatError(
+                    f"layer '{waiting[0][0]}' reads tensors that no layer produces ({', '.join(missing)})",
+                    file=self.file,
+                )
+            pending = waiting
+
+        outputs, names = [], []
+        for key in _refs(cfg.get("output_layers")):
+            if key not in tensors:
+                raise FormatError(f"output '{key[0]}' is not produced by any layer", file=self.file)
+            outputs.append(tensors[key])
+            names.append(key[0])
+        if not outputs:
+            raise FormatError("model has no outputs", file=self.file)
+        return outputs, names
+
+    # -- layers ------------------------------------------------------------------------------------
+    def _input(self, cfg: dict[str, Any], scope: Scope) -> Node:
+        shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+        if shape is None and cfg.get("shape") is not None:
+            shape = [None, *cfg["shape"]]
+        if shape is None:
+            raise FormatError(f"input layer '{cfg.get('name')}' has no shape", file=self.file)
+        dtype = cfg.get("dtype") or "float32"
+        if isinstance(dtype, dict):
+            dtype = (dtype.get("config") or {}).get("name", "float32")
+        if dtype not in ("float32", "float16", "float64"):
+            raise UnsupportedLayerError(f"input dtype '{dtype}'", file=self.file, layer=cfg.get("name"),
+                                        hint="only floating-point image/vector inputs are supported")
+        if scope:
+            raise FormatError("a nested model was called without inputs", file=self.file)
+        dims = tuple(None if d is None else int(d) for d in shape)
+        return self.graph.add_input(str(cfg.get("name") or "input"), (None, *dims[1:]))
+
+    def _call_layer(
+        self, cls: str, cfg: dict[str, Any], entry: dict[str, Any], inputs: list[Node], scope: Scope, multi: bool = False
+    ) -> Any:
+        name = str(cfg.get("name") or entry.get("name") or cls.lower())
+        if cls in MODEL_CLASSES:
+            outs, _ = self.build_model(cls, cfg, inputs, (*scope, name))
+            return outs if multi else outs[0]
+        fn = LAYERS.get(cls)
+        if fn is None:
+            registered = entry.get("registered_name")
+            what = f"layer class '{registered or cls}'"
+            raise UnsupportedLayerError(
+                f"{what} is not supported", file=self.file, layer=name,
+                hint="supported: " + ", ".join(sorted(set(LAYERS))),
+            )
+        ctx = LayerContext(self.graph, cls, name, cfg, (*scope, name), self.weights, self.file, self.keras_major)
+        try:
+            return fn(ctx, inputs)
+        except CompileError as err:
+            raise err.with_context(file=self.file, layer=name)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"{cls} config is malformed ({type(exc).__name__}: {exc})", file=self.file, layer=name) from None
+
+
+def _refs(value: Any) -> list[TensorKey]:
+    """input_layers/output_layers: ``[name, n, t]``, a list of those, or a dict of those."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return [(value[0], int(value[1]), int(value[2]))]
+    return [ref for item in value for ref in _refs(item)]
+
+
+def _call_refs(call: Any) -> list[TensorKey]:
+    """The tensors one layer call reads, in argument order, in either Keras generation's format."""
+    if isinstance(call, dict):  # Keras 3
+        found: list[TensorKey] = []
+
+        def walk(value: Any) -> None:
+            if isinstance(value, dict):
+                if value.get("class_name") == "__keras_tensor__":
+                    hist = value["config"]["keras_history"]
+                    found.append((str(hist[0]), int(hist[1]), int(hist[2])))
+                else:
+                    for v in value.values():
+                        walk(v)
+            elif isinstance(value, list | tuple):
+                for v in value:
+                    walk(v)
+
+        walk(call.get("args", []))
+        return found
+    if isinstance(call, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
+        return [(str(c[0]), int(c[1]), int(c[2])) for c in call]
+    raise FormatError(f"unreadable inbound node {call!r:.80}")
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            out.append(f"{n}_{seen[n]}")
+        else:
+            seen[n] = 0
+            out.append(n)
+    return out
+
+
+# -- file formats ----------------------------------------------------------------------------------
+def graph_from_config(doc: dict[str, Any], store: WeightStore | None, seed: int, file: str | None) -> tuple[Graph, WeightSource]:
+    graph = Graph()
+    weights = WeightSource(store, seed)
+    ModelBuilder(graph, weights, file, keras_major_of(doc)).build_top(doc)
+    return graph, weights
+
+
+def _parse_json(text: str | bytes, file: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"not valid JSON ({exc})", file=file) from None
+    if not isinstance(doc, dict):
+        raise FormatError("expected a JSON object (the output of model.to_json())", file=file)
+    if "class_name" not in doc and "config" in doc and "layers" in doc["config"]:
+        doc = {"class_name": "Functional", "config": doc["config"]}
+    elif "class_name" not in doc and "layers" in doc:  # a bare get_config() dict
+        doc = {"class_name": "Functional" if "input_layers" in doc else "Sequential", "config": doc}
+    return doc
+
+
+def read_model(path: Path, weights_path: Path | None) -> tuple[dict[str, Any], WeightStore | None]:
+    """Read a model description and its weights from .json, .keras or .h5."""
+    file = str(path)
+    if not path.exists():
+        raise FormatError("no such file", file=file)
+    suffix = path.suffix.lower()
+    store = load_weights(weights_path) if weights_path is not None else None
+    if suffix == ".keras" or zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+                if "config.json" not in names:
+                    raise FormatError("archive has no config.json (is it a .keras file?)", file=file)
+                doc = _parse_json(zf.read("config.json"), file)
+                if store is None and "model.weights.h5" in names:
+                    import h5py
+
+                    with h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r") as f:
+                        store = read_h5(f, f"{file}:model.weights.h5")
+        except zipfile.BadZipFile as exc:
+            raise FormatError(f"broken .keras archive ({exc})", file=file) from None
+        return doc, store
+    if suffix in (".h5", ".hdf5"):
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                config = f.attrs.get("model_config")
+                if config is None:
+                    raise FormatError("this HDF5 file holds weights only, no model",
+                                      file=file, hint="compile the model JSON and pass this file with --weights")
+                doc = _parse_json(config, file)
+                if "keras_version" not in doc and f.attrs.get("keras_version") is not None:
+                    v = f.attrs["keras_version"]
+                    doc["keras_version"] = v.decode() if isinstance(v, bytes) else str(v)
+                if store is None:
+                    store = read_h5(f, file)
+        except OSError as exc:
+            raise FormatError(f"not a readable HDF5 file ({exc})", file=file) from None
+        return doc, store
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(f"cannot read model JSON ({exc})", file=file) from None
+    return _parse_json(text, file), store

@@ -1,0 +1,467 @@
+"""The one table from Keras layer classes to IR ops, shared by every frontend.
+
+Each entry is a small function registered for one or more Keras class names. It reads the
+layer's config (keys and defaults as Keras defines them in ``keras/src/layers``), asks the
+context for its weights in Keras's variable order, and adds IR nodes. A new layer is one entry
+here; the JSON and Python frontends both find it through :data:`LAYERS`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from compiler.errors import ShapeError, UnsupportedLayerError, WeightsError
+from compiler.ir import Graph, Node
+
+from .weights import Scope, WeightStore, initialize
+
+LayerFn = Callable[["LayerContext", list[Node]], Node]
+LAYERS: dict[str, LayerFn] = {}
+
+
+def keras_layer(*class_names: str) -> Callable[[LayerFn], LayerFn]:
+    def register(fn: LayerFn) -> LayerFn:
+        for name in class_names:
+            LAYERS[name] = fn
+        return fn
+
+    return register
+
+
+@dataclass
+class WeightSource:
+    """Weights for every layer of one model: from a file, or drawn from initializers."""
+
+    store: WeightStore | None
+    seed: int = 0
+    cache: dict[Scope, dict[str, np.ndarray]] = field(default_factory=dict)
+    initialized: list[str] = field(default_factory=list)
+
+    @property
+    def random(self) -> bool:
+        return self.store is None
+
+
+@dataclass
+class LayerContext:
+    """What a layer entry may use: its config, its weights, and the graph to add to."""
+
+    graph: Graph
+    class_name: str
+    name: str
+    cfg: dict[str, Any]
+    scope: Scope
+    weights: WeightSource
+    file: str | None = None
+    keras_major: int = 3
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.cfg.get(key, default)
+
+    def unsupported(self, what: str, hint: str | None = None) -> UnsupportedLayerError:
+        return UnsupportedLayerError(f"{self.class_name}: {what}", file=self.file, layer=self.name, hint=hint)
+
+    def add(self, op: str, inputs: Sequence[Node], *, main: bool = False, **kwargs: Any) -> Node:
+        name = self.name if main else f"{self.name}/{op.lower()}"
+        try:
+            return self.graph.add(op, inputs, name=name, layer=self.name, **kwargs)
+        except ShapeError as err:
+            raise err.with_context(file=self.file, layer=self.name)
+
+    def params(self, specs: Sequence[tuple[str, tuple[int, ...], Any]]) -> dict[str, np.ndarray]:
+        """Weights named by ``specs`` (label, shape, initializer config), in Keras's variable order.
+
+        A layer called several times (a shared layer) gets the very same arrays each time.
+        """
+        cached = self.weights.cache.get(self.scope)
+        if cached is not None:
+            return cached
+        store = self.weights.store
+        if store is None:
+            out = {label: initialize(init, shape, self.weights.seed, self.scope, label) for label, shape, init in specs}
+            if specs:
+                self.weights.initialized.append(self.name)
+        else:
+            arrays = store.get(self.scope) or []
+            if len(arrays) != len(specs):
+                raise WeightsError(
+                    f"expects {len(specs)} weight arrays ({', '.join(s[0] for s in specs) or 'none'}), "
+                    f"the weights file has {len(arrays)}",
+                    file=store.source,
+                    layer=self.name,
+                    hint="were the weights saved from this model?",
+                )
+            out = {}
+            for (label, shape, _), arr in zip(specs, arrays):
+                if tuple(arr.shape) != tuple(shape):
+                    raise WeightsError(
+                        f"weight '{label}' has shape {tuple(arr.shape)}, the layer config needs {tuple(shape)}",
+                        file=store.source,
+                        layer=self.name,
+                    )
+                out[label] = arr
+        self.weights.cache[self.scope] = out
+        return out
+
+
+# -- config helpers ------------------------------------------------------------------------------
+def pair(value: Any, name: str = "value") -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, Sequence) and len(value) == 2:
+        return (int(value[0]), int(value[1]))
+    raise UnsupportedLayerError(f"{name} must be an int or a pair, got {value!r}")
+
+
+def spatial_padding(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    """ZeroPadding2D's padding: int, (sym_h, sym_w) or ((top, bottom), (left, right))."""
+    if isinstance(value, int):
+        return ((value, value), (value, value))
+    h, w = value
+    return (pair(h, "padding"), pair(w, "padding"))
+
+
+def padding_mode(ctx: LayerContext) -> str:
+    padding = str(ctx.get("padding", "valid")).lower()
+    if padding not in ("valid", "same"):
+        raise ctx.unsupported(f"padding '{padding}'", hint="Conv2D/pooling take 'valid' or 'same'")
+    return padding
+
+
+def channels_last(ctx: LayerContext, x: Node, build: Callable[[Node], Node]) -> Node:
+    """Run ``build`` on NHWC data; channels_first layers are wrapped in two transposes.
+
+    The backend cancels such transposes against its own NCHW layout, so they cost nothing.
+    """
+    if ctx.get("data_format", "channels_last") != "channels_first":
+        return build(x)
+    if len(x.shape) != 4:
+        raise ctx.unsupported(f"data_format='channels_first' on a rank-{len(x.shape)} input")
+    inner = ctx.add("Transpose", [x], attrs={"perm": (0, 2, 3, 1)})
+    return ctx.add("Transpose", [build(inner)], attrs={"perm": (0, 3, 1, 2)}, main=True)
+
+
+def normalize_axis(ctx: LayerContext, axis: Any, rank: int) -> int:
+    if isinstance(axis, Sequence):
+        if len(axis) != 1:
+            raise ctx.unsupported(f"axis {axis} (only one axis is supported)")
+        axis = axis[0]
+    axis = int(axis)
+    if not -rank <= axis < rank:
+        raise ShapeError(f"axis {axis} is out of range for rank {rank}", file=ctx.file, layer=ctx.name)
+    return axis % rank
+
+
+# -- activations ---------------------------------------------------------------------------------
+def _activation_name(spec: Any) -> str:
+    if spec is None:
+        return "linear"
+    if isinstance(spec, dict):  # Keras 3 may serialize a function as {"class_name": "function", "config": "relu"}
+        inner = spec.get("config")
+        spec = inner if isinstance(inner, str) else spec.get("class_name", "")
+    return str(spec).lower()
+
+
+def hard_sigmoid_attrs(ctx: LayerContext) -> dict[str, float]:
+    # Keras 3 defines hard_sigmoid as relu6(x + 3) / 6; Keras 2 used clip(0.2x + 0.5, 0, 1).
+    return {"alpha": 0.2, "beta": 0.5} if ctx.keras_major < 3 else {"alpha": 1 / 6, "beta": 0.5}
+
+
+def apply_activation(ctx: LayerContext, x: Node, spec: Any, *, main: bool = False) -> Node:
+    """Append the nodes for a Keras activation (string or serialized function) to ``x``."""
+    name = _activation_name(spec)
+    if name == "linear":
+        return ctx.add("Identity", [x], main=True) if main else x
+    rank = len(x.shape)
+    simple = {
+        "relu": ("Relu", {}),
+        "sigmoid": ("Sigmoid", {}),
+        "tanh": ("Tanh", {}),
+        "relu6": ("Clip", {"min": 0.0, "max": 6.0}),
+        "hard_tanh": ("Clip", {"min": -1.0, "max": 1.0}),
+        "leaky_relu": ("LeakyRelu", {"alpha": 0.2}),
+        "elu": ("Elu", {"alpha": 1.0}),
+        "selu": ("Selu", {}),
+        "softplus": ("Softplus", {}),
+        "softsign": ("Softsign", {}),
+        "silu": ("Swish", {}),
+        "swish": ("Swish", {}),
+        "gelu": ("Gelu", {"approximate": False}),
+        "exponential": ("Exp", {}),
+        "mish": ("Mish", {}),
+        "hard_sigmoid": ("HardSigmoid", hard_sigmoid_attrs(ctx)),
+        "softmax": ("Softmax", {"axis": rank - 1}),
+        "log_softmax": ("LogSoftmax", {"axis": rank - 1}),
+    }
+    if name in ("hard_silu", "hard_swish"):
+        gate = ctx.add("HardSigmoid", [x], attrs={"alpha": 1 / 6, "beta": 0.5})
+        return ctx.add("Mul", [x, gate], main=main)
+    if name not in simple:
+        raise ctx.unsupported(f"activation '{name}'", hint="supported: linear, " + ", ".join(sorted(simple)))
+    op, attrs = simple[name]
+    return ctx.add(op, [x], attrs=attrs, main=main)
+
+
+def keras_relu(ctx: LayerContext, x: Node, negative_slope: float, max_value: float | None, threshold: float) -> Node:
+    """Keras's ReLU with all three knobs, mapped to the plainest op that is exact."""
+    negative_slope = float(negative_slope or 0.0)
+    threshold = float(threshold or 0.0)
+    max_value = None if max_value is None else float(max_value)
+    if threshold == 0.0 and negative_slope == 0.0:
+        if max_value is None:
+            return ctx.add("Relu", [x], main=True)
+        return ctx.add("Clip", [x], attrs={"min": 0.0, "max": max_value}, main=True)
+    if threshold == 0.0 and max_value is None:
+        return ctx.add("LeakyRelu", [x], attrs={"alpha": negative_slope}, main=True)
+    attrs = {"negative_slope": negative_slope, "max_value": max_value, "threshold": threshold}
+    return ctx.add("KerasRelu", [x], attrs=attrs, main=True)
+
+
+# -- the table -----------------------------------------------------------------------------------
+@keras_layer("Conv2D", "Convolution2D")
+def conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
+    (x,) = inputs
+    filters = int(ctx.get("filters"))
+    kernel = pair(ctx.get("kernel_size"), "kernel_size")
+    groups = int(ctx.get("groups", 1) or 1)
+    strides = pair(ctx.get("strides", 1), "strides")
+    dilations = pair(ctx.get("dilation_rate", 1), "dilation_rate")
+    if max(strides) > 1 and max(dilations) > 1:
+        raise ctx.unsupported("strides > 1 together with dilation_rate > 1 (Keras rejects this too)")
+    padding = padding_mode(ctx)
+    use_bias = bool(ctx.get("use_bias", True))
+
+    def build(t: Node) -> Node:
+        cin = t.shape[-1]
+        if cin is None:
+            raise ShapeError("the channel dimension must be known", file=ctx.file, layer=ctx.name)
+        if cin % groups or filters % groups:
+            raise ShapeError(f"groups={groups} must divide both {cin} input channels and {filters} filters",
+                             file=ctx.file, layer=ctx.name)
+        specs = [("kernel", (*kernel, cin // groups, filters), ctx.get("kernel_initializer"))]
+        if use_bias:
+            specs.append(("bias", (filters,), ctx.get("bias_initializer")))
+        attrs = {"strides": strides, "dilations": dilations, "group": groups, "padding": padding}
+        y = ctx.add("Conv", [t], attrs=attrs, params=ctx.params(specs), main=True)
+        return apply_activation(ctx, y, ctx.get("activation"))
+
+    return channels_last(ctx, x, build)
+
+
+@keras_layer("Conv2DTranspose", "Convolution2DTranspose")
+def conv2d_transpose(ctx: LayerContext, inputs: list[Node]) -> Node:
+    (x,) = inputs
+    filters = int(ctx.get("filters"))
+    kernel = pair(ctx.get("kernel_size"), "kernel_size")
+    strides = pair(ctx.get("strides", 1), "strides")
+    dilations = pair(ctx.get("dilation_rate", 1), "dilation_rate")
+    output_padding = ctx.get("output_padding")
+    output_padding = None if output_padding is None else pair(output_padding, "output_padding")
+    padding = padding_mode(ctx)
+    use_bias = bool(ctx.get("use_bias", True))
+    if int(ctx.get("groups", 1) or 1) != 1:
+        raise ctx.unsupported("groups > 1")
+
+    def build(t: Node) -> Node:
+        specs = [("kernel", (*kernel, filters, t.shape[-1]), ctx.get("kernel_initializer"))]
+        if use_bias:
+            specs.append(("bias", (filters,), ctx.get("bias_initializer")))
+        attrs = {"strides": strides, "dilations": dilations, "padding": padding, "output_padding": output_padding}
+        y = ctx.add("ConvTranspose", [t], attrs=attrs, params=ctx.params(specs), main=True)
+        return apply_activation(ctx, y, ctx.get("activation"))
+
+    return channels_last(ctx, x, build)
+
+
+@keras_layer("DepthwiseConv2D")
+def depthwise_conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
+    (x,) = inputs
+    kernel = pair(ctx.get("kernel_size"), "kernel_size")
+    mult = int(ctx.get("depth_multiplier", 1))
+    strides = pair(ctx.get("strides", 1), "strides")
+    dilations = pair(ctx.get("dilation_rate", 1), "dilation_rate")
+    padding = padding_mode(ctx)
+    use_bias = bool(ctx.get("use_bias", True))
+
+    def build(t: Node) -> Node:
+        cin = t.shape[-1]
+        specs = [("kernel", (*kernel, cin, mult), ctx.get("depthwise_initializer"))]
+        if use_bias:
+            specs.append(("bias", (cin * mult,), ctx.get("bias_initializer")))
+        attrs = {"strides": strides, "dilations": dilations, "padding": padding}
+        y = ctx.add("DepthwiseConv", [t], attrs=attrs, params=ctx.params(specs), main=True)
+        return apply_activation(ctx, y, ctx.get("activation"))
+
+    return channels_last(ctx, x, build)
+
+
+@keras_layer("Dense")
+def dense(ctx: LayerContext, inputs: list[Node]) -> Node:
+    (x,) = inputs
+    units = int(ctx.get("units"))
+    fan_in = x.shape[-1]
+    if fan_in is None:
+        raise ShapeError("Dense needs a known last dimension", file=ctx.file, layer=ctx.name)
+    specs = [("kernel", (fan_in, units), ctx.get("kernel_initializer"))]
+    if ctx.get("use_bias", True):
+        specs.append(("bias", (units,), ctx.get("bias_initializer")))
+    y = ctx.add("Dense", [x], params=ctx.params(specs), main=True)
+    return apply_activation(ctx, y, ctx.get("activation"))
+
+
+@keras_layer("BatchNormalization")
+def batch_norm(ctx: LayerContext, inputs: list[Node]) -> Node:
+    (x,) = inputs
+    rank = len(x.shape)
+    axis = normalize_axis(ctx, ctx.get("axis", -1), rank)
+    if ctx.get("renorm"):
+        pass  # renormalization only changes training; inference uses the moving statistics
+    channels = x.shape[axis]
+    if channels is None:
+        raise ShapeError("BatchNormalization needs a known size on its axis", file=ctx.file, layer=ctx.name)
+    n = (channels,)
+    specs = []
+    if ctx.get("scale", True):
+        specs.append(("gamma", n, ctx.get("gamma_initializer", "ones")))
+    if ctx.get("center", True):
+        specs.append(("beta", n, ctx.get("beta_initializer", "zeros")))
+    specs += [
+        ("mean", n, ctx.get("moving_mean_initializer", "zeros")),
+        ("var", n, ctx.get("moving_variance_initializer", "ones")),
+    ]
+    params = dict(ctx.params(specs))
+    params.setdefault("gamma", np.ones(n, np.float32))
+    params.setdefault("beta", np.zeros(n, np.float32))
+    attrs = {"epsilon": float(ctx.get("epsilon", 1e-3)), "axis": axis}
+    return ctx.add("BatchNorm", [x], attrs=attrs, params=params, main=True)
+
+
+@keras_layer("Activation")
+def activation(ctx: LayerContext, inputs: list[Node]) -> Node:
+    return apply_activation(ctx, inputs[0], ctx.get("activation"), main=True)
+
+
+@keras_layer("ReLU")
+def relu(ctx: LayerContext, inputs: list[Node]) -> Node:
+    return keras_relu(ctx, inputs[0], ctx.get("negative_slope", 0.0), ctx.get("max_value"), ctx.get("threshold", 0.0))
+
+
+@keras_layer("LeakyReLU")
+def leaky_relu(ctx: LayerContext, inputs: list[Node]) -> Node:
+    default = 0.3  # both Keras generations default to 0.3 for the layer
+    slope = ctx.get("negative_slope", ctx.get("alpha", default))
+    return ctx.add("LeakyRelu", inputs, attrs={"alpha": float(slope)}, main=True)
+
+
+@keras_layer("ELU")
+def elu(ctx: LayerContext, inputs: list[Node]) -> Node:
+    return ctx.add("Elu", inputs, attrs={"alpha": float(ctx.get("alpha", 1.0))}, main=True)
+
+
+@keras_layer("Softmax")
+def softmax(ctx: LayerContext, inputs: list[Node]) -> Node:
+    axis = normalize_axis(ctx, ctx.get("axis", -1), len(inputs[0].shape))
+    return ctx.add("Softmax", inputs, attrs={"axis": axis}, main=True)
+
+
+@keras_layer("Dropout", "SpatialDropout2D", "SpatialDropout1D", "GaussianDropout", "AlphaDropout")
+def dropout(ctx: LayerContext, inputs: list[Node]) -> Node:
+    return ctx.add("Dropout", inputs, attrs={"rate": float(ctx.get("rate", 0.0))}, main=True)
+
+
+@keras_layer("GaussianNoise", "ActivityRegularization")
+def inference_identity(ctx: LayerContext, inputs: list[Node]) -> Node:
+    return ctx.add("Identity", inputs, main=True)
+
+
+def _merge(op: str) -> LayerFn:
+    def build(ctx: LayerContext, inputs: list[Node]) -> Node:
+        if len(inputs) < 2 and op != "Identity":
+            raise ctx.unsupported(f"needs at least 2 inputs, got {len(inputs)}")
+        return ctx.add(op, inputs, main=True)
+
+    return build
+
+
+for _cls, _op in (("Add", "Add"), ("Subtract", "Sub"), ("Multiply", "Mul"), ("Maximum", "Max"),
+                  ("Minimum", "Min"), ("Average", "Mean")):
+    keras_layer(_cls)(_merge(_op))
+
+
+@keras_layer("Concatenate")
+def concatenate(ctx: LayerContext, inputs: list[Node]) -> Node:
+    axis = normalize_axis(ctx, ctx.get("axis", -1), len(inputs[0].shape))
+    if axis == 0:
+        raise ctx.unsupported("concatenation along the batch axis")
+    return ctx.add("Concat", inputs, attrs={"axis": axis}, main=True)
+
+
+def _pool(op: str) -> LayerFn:
+    def build(ctx: LayerContext, inputs: list[Node]) -> Node:
+        kernel = pair(ctx.get("pool_size", 2), "pool_size")
+        strides = ctx.get("strides")
+        strides = kernel if strides is None else pair(strides, "strides")
+        attrs = {"kernel": kernel, "strides": strides, "padding": padding_mode(ctx)}
+        return channels_last(ctx, inputs[0], lambda t: ctx.add(op, [t], attrs=attrs, main=True))
+
+    return build
+
+
+keras_layer("MaxPooling2D", "MaxPool2D")(_pool("MaxPool"))
+keras_layer("AveragePooling2D", "AvgPool2D")(_pool("AveragePool"))
+
+
+def _global_pool(op: str) -> LayerFn:
+    def build(ctx: LayerContext, inputs: list[Node]) -> Node:
+        keep = bool(ctx.get("keepdims", False))
+        if ctx.get("data_format", "channels_last") == "channels_first":
+            x = ctx.add("Transpose", inputs, attrs={"perm": (0, 2, 3, 1)})
+            y = ctx.add(op, [x], attrs={"keepdims": keep}, main=not keep)
+            return ctx.add("Transpose", [y], attrs={"perm": (0, 3, 1, 2)}, main=True) if keep else y
+        return ctx.add(op, inputs, attrs={"keepdims": keep}, main=True)
+
+    return build
+
+
+keras_layer("GlobalAveragePooling2D", "GlobalAvgPool2D")(_global_pool("GlobalAveragePool"))
+keras_layer("GlobalMaxPooling2D", "GlobalMaxPool2D")(_global_pool("GlobalMaxPool"))
+
+
+@keras_layer("ZeroPadding2D")
+def zero_padding(ctx: LayerContext, inputs: list[Node]) -> Node:
+    pads = spatial_padding(ctx.get("padding", 1))
+    return channels_last(ctx, inputs[0], lambda t: ctx.add("Pad", [t], attrs={"pads": pads}, main=True))
+
+
+@keras_layer("UpSampling2D")
+def upsampling(ctx: LayerContext, inputs: list[Node]) -> Node:
+    scale = pair(ctx.get("size", 2), "size")
+    mode = str(ctx.get("interpolation", "nearest"))
+    if mode not in ("nearest", "bilinear"):
+        raise ctx.unsupported(f"interpolation '{mode}'", hint="supported: nearest, bilinear")
+    attrs = {"scale": scale, "mode": mode}
+    return channels_last(ctx, inputs[0], lambda t: ctx.add("Resize", [t], attrs=attrs, main=True))
+
+
+@keras_layer("Flatten")
+def flatten(ctx: LayerContext, inputs: list[Node]) -> Node:
+    (x,) = inputs
+    if ctx.get("data_format", "channels_last") == "channels_first" and len(x.shape) > 2:
+        perm = (0, *range(2, len(x.shape)), 1)
+        x = ctx.add("Transpose", [x], attrs={"perm": perm})
+    return ctx.add("Flatten", [x], main=True)
+
+
+@keras_layer("Reshape")
+def reshape(ctx: LayerContext, inputs: list[Node]) -> Node:
+    target = tuple(int(d) for d in ctx.get("target_shape"))
+    return ctx.add("Reshape", inputs, attrs={"shape": target}, main=True)
+
+
+@keras_layer("Permute")
+def permute(ctx: LayerContext, inputs: list[Node]) -> Node:
+    dims = tuple(int(d) for d in ctx.get("dims"))
+    return ctx.add("Transpose", inputs, attrs={"perm": (0, *dims)}, main=True)

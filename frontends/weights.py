@@ -1,0 +1,198 @@
+"""Where a layer's weights come from: a Keras weights file, or the layer's own initializer.
+
+Keras 3 ``.weights.h5`` files (also inside ``.keras`` archives) key layers by attribute path
+(``layers/dense_3/vars/0``) and record the real layer name in the ``vars`` group's ``name``
+attribute; variables are numbered in the order the layer creates them. Legacy Keras 2 / tf.keras
+HDF5 files list each layer's variables under ``model_weights/<layer>`` in the ``weight_names``
+attribute. Both are read into one map: layer scope (the layer name, prefixed by enclosing model
+names for nested models) → ordered list of arrays.
+
+With no file, weights are drawn from the initializer named in the layer config, seeded per layer
+(seed, layer scope) so that the same model and seed always give the same bytes, whatever order
+layers are visited in.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compiler.errors import WeightsError
+
+Scope = tuple[str, ...]
+
+
+class WeightStore:
+    """Ordered arrays per layer scope, and a check that every one was used."""
+
+    def __init__(self, arrays: dict[Scope, list[np.ndarray]], source: str) -> None:
+        self.arrays = arrays
+        self.source = source
+        self.used: set[Scope] = set()
+
+    def get(self, scope: Scope) -> list[np.ndarray] | None:
+        found = self.arrays.get(scope)
+        if found is None and len(scope) > 1:
+            found = self.arrays.get(scope[-1:])  # legacy files that do not prefix nested names
+            scope = scope[-1:]
+        if found is not None:
+            self.used.add(scope)
+        return found
+
+    def unused(self) -> list[str]:
+        return ["/".join(s) for s, arrs in self.arrays.items() if arrs and s not in self.used]
+
+
+def _sorted_vars(group: Any) -> list[np.ndarray]:
+    keys = sorted(group.keys(), key=lambda k: int(k) if str(k).isdigit() else 1 << 30)
+    return [np.asarray(group[k][()], dtype=np.float32) for k in keys]
+
+
+def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]]) -> None:
+    layers = root.get("layers")
+    if layers is None:
+        return
+    for key in layers:
+        child = layers[key]
+        vars_group = child.get("vars")
+        name = vars_group.attrs.get("name", key) if vars_group is not None else key
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        child_scope = (*scope, name)
+        if vars_group is not None and len(vars_group):
+            out[child_scope] = _sorted_vars(vars_group)
+        _read_keras3(child, child_scope, out)
+
+
+def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]]) -> None:
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", [])]
+    for layer in names:
+        group = root[layer]
+        for weight_name in group.attrs.get("weight_names", []):
+            weight_name = weight_name.decode() if isinstance(weight_name, bytes) else str(weight_name)
+            parts = weight_name.split("/")
+            scope: Scope = (layer, parts[-2]) if len(parts) >= 3 else (layer,)
+            out.setdefault(scope, []).append(np.asarray(group[weight_name][()], dtype=np.float32))
+
+
+def read_h5(file: Any, label: str) -> WeightStore:
+    """Read weights from an open h5py File/Group in either Keras layout."""
+    arrays: dict[Scope, list[np.ndarray]] = {}
+    if "model_weights" in file:
+        _read_legacy(file["model_weights"], arrays)
+    elif "layer_names" in file.attrs:
+        _read_legacy(file, arrays)
+    else:
+        _read_keras3(file, (), arrays)
+    if not arrays:
+        raise WeightsError("no layer weights found in the file", file=label)
+    return WeightStore(arrays, label)
+
+
+def load_weights(path: str | Path) -> WeightStore:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return read_h5(f, str(path))
+    except OSError as exc:
+        raise WeightsError(f"cannot read HDF5 weights: {exc}", file=path) from None
+
+
+# -- initializers --------------------------------------------------------------------------------
+def _fans(shape: Sequence[int]) -> tuple[float, float]:
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    if len(shape) == 2:
+        return float(shape[0]), float(shape[1])
+    receptive = math.prod(shape[:-2])
+    return float(shape[-2] * receptive), float(shape[-1] * receptive)
+
+
+def _truncated_normal(rng: np.random.Generator, shape: Sequence[int], mean: float, std: float) -> np.ndarray:
+    out = rng.normal(size=shape)
+    bad = np.abs(out) > 2
+    while bad.any():
+        out[bad] = rng.normal(size=int(bad.sum()))
+        bad = np.abs(out) > 2
+    return mean + std * out
+
+
+def _variance_scaling(rng: np.random.Generator, shape: Sequence[int], scale: float, mode: str, distribution: str) -> np.ndarray:
+    fan_in, fan_out = _fans(shape)
+    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    variance = scale / max(1.0, n)
+    if distribution in ("truncated_normal", "normal"):
+        # 0.879... is the stddev of a unit normal truncated to [-2, 2]
+        return _truncated_normal(rng, shape, 0.0, math.sqrt(variance) / 0.87962566103423978)
+    if distribution == "untruncated_normal":
+        return rng.normal(0.0, math.sqrt(variance), size=shape)
+    limit = math.sqrt(3.0 * variance)
+    return rng.uniform(-limit, limit, size=shape)
+
+
+_PRESETS: dict[str, tuple[float, str, str]] = {
+    "glorot_uniform": (1.0, "fan_avg", "uniform"),
+    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"),
+    "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"),
+    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+}
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: str) -> np.ndarray:
+    """Draw an array as the Keras initializer ``spec`` would (same distribution, our RNG)."""
+    if spec is None:
+        spec = "zeros"
+    if isinstance(spec, str):
+        kind, cfg = spec, {}
+    else:
+        kind, cfg = spec.get("class_name", ""), dict(spec.get("config") or {})
+    kind = _snake(kind)
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32("/".join(scope).encode()), zlib.crc32(label.encode())])
+    shape = tuple(int(s) for s in shape)
+    if kind in ("zeros", "zero"):
+        out = np.zeros(shape)
+    elif kind in ("ones", "one"):
+        out = np.ones(shape)
+    elif kind == "constant":
+        out = np.full(shape, float(cfg.get("value", 0.0)))
+    elif kind in ("random_normal", "normal"):
+        out = rng.normal(cfg.get("mean", 0.0), cfg.get("stddev", 0.05), size=shape)
+    elif kind in ("random_uniform", "uniform"):
+        out = rng.uniform(cfg.get("minval", -0.05), cfg.get("maxval", 0.05), size=shape)
+    elif kind == "truncated_normal":
+        out = _truncated_normal(rng, shape, cfg.get("mean", 0.0), cfg.get("stddev", 0.05))
+    elif kind in _PRESETS:
+        out = _variance_scaling(rng, shape, *_PRESETS[kind])
+    elif kind == "variance_scaling":
+        out = _variance_scaling(rng, shape, cfg.get("scale", 1.0), cfg.get("mode", "fan_in"), cfg.get("distribution", "truncated_normal"))
+    elif kind in ("orthogonal", "identity"):
+        rows, cols = math.prod(shape[:-1]) if len(shape) > 1 else 1, shape[-1]
+        if kind == "identity":
+            flat = np.eye(rows, cols)
+        else:
+            a = rng.normal(size=(max(rows, cols), min(rows, cols)))
+            q, r = np.linalg.qr(a)
+            q = q * np.sign(np.diag(r))
+            flat = q if rows >= cols else q.T
+        out = float(cfg.get("gain", 1.0)) * flat.reshape(shape)
+    else:
+        raise WeightsError(f"unknown initializer '{kind}' for {label}", file=None, layer="/".join(scope),
+                           hint="pass the trained weights with --weights")
+    return np.ascontiguousarray(out, dtype=np.float32)

@@ -1,0 +1,51 @@
+"""Remove what inference does not need: Dropout and identities, then unreachable nodes.
+
+Dropout is the identity at inference; so are Keras's noise layers and ``Activation('linear')``.
+"""
+from __future__ import annotations
+
+from compiler.ir import Graph
+from compiler.pipeline import register_pass
+
+PASS_THROUGH = ("Dropout", "Identity")
+
+
+@register_pass("remove_identity", default=True)
+def remove_identity(graph: Graph) -> tuple[Graph, str]:
+    """Bypass Dropout and Identity nodes."""
+    counts: dict[str, int] = {}
+    for node in graph.nodes(PASS_THROUGH):
+        graph.bypass(node)
+        counts[node.op] = counts.get(node.op, 0) + 1
+    summary = ", ".join(f"removed {n} {op}" for op, n in sorted(counts.items()))
+    return graph, summary or "nothing to remove"
+
+
+def _merge_transposes(graph: Graph) -> int:
+    """Fold Transpose(Transpose(x)) into one, and drop identity transposes."""
+    merged = 0
+    for node in graph.nodes("Transpose"):
+        if node.name not in graph:
+            continue
+        src = node.input
+        perm = tuple(node.attrs["perm"])
+        if src.op == "Transpose" and src.has_single_use():
+            inner = src.attrs["perm"]
+            perm = tuple(inner[p] for p in perm)
+            graph.set_inputs(node, [src.input])
+            node.attrs["perm"] = perm
+            graph.remove(src)
+            merged += 1
+        if perm == tuple(range(len(perm))):
+            graph.bypass(node)
+            merged += 1
+    return merged
+
+
+@register_pass("remove_dead", default=True)
+def remove_dead(graph: Graph) -> tuple[Graph, str]:
+    """Merge transpose chains and drop nodes no output depends on."""
+    merged = _merge_transposes(graph)
+    dead = graph.remove_dead()
+    parts = [f"merged {merged} Transpose" if merged else "", f"removed {dead} dead nodes" if dead else ""]
+    return graph, ", ".join(p for p in parts if p) or "nothing to remove"

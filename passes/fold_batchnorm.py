@@ -1,0 +1,70 @@
+"""Fold inference BatchNormalization into the preceding linear op.
+
+With σ = √(var + ε), BatchNorm computes y = γ·(x − μ)/σ + β per channel. When x = W·a + B is a
+convolution or a dense layer, the same y comes from new weights
+
+    W' = W · γ/σ   (scaled along the output-channel axis)
+    B' = (B − μ) · γ/σ + β
+
+so the BatchNorm disappears. The pattern is ``BatchNorm(Conv|DepthwiseConv|ConvTranspose|Dense)``,
+legal when the BatchNorm normalizes the channel axis and nothing else reads the un-normalized
+tensor. The variants differ only in where the output channel sits in the Keras kernel.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from compiler.ir import Graph, Node
+from compiler.pipeline import register_pass
+from compiler.rewrite import ANY, Match, P, Rule, apply_rules
+
+
+def _scale_kernel(op: str, kernel: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    if op == "ConvTranspose":  # (kh, kw, cout, cin)
+        return kernel * scale[None, None, :, None]
+    if op == "DepthwiseConv":  # (kh, kw, cin, mult): output channel c·mult + m
+        return kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
+    return kernel * scale  # Conv (kh, kw, cin, cout) and Dense (in, out): output channel last
+
+
+def bn_scale_shift(bn: Node) -> tuple[np.ndarray, np.ndarray]:
+    """The per-channel affine map (scale, shift) a BatchNorm applies at inference."""
+    p = bn.params
+    scale = p["gamma"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + bn.attrs["epsilon"])
+    shift = p["beta"].astype(np.float64) - p["mean"].astype(np.float64) * scale
+    return scale, shift
+
+
+def _legal(m: Match) -> bool:
+    bn, linear = m["bn"], m["linear"]
+    return bn.attrs["axis"] == len(bn.shape) - 1 and linear.has_single_use()
+
+
+def _fold(graph: Graph, m: Match) -> Node:
+    bn, linear = m["bn"], m["linear"]
+    scale, shift = bn_scale_shift(bn)
+    bias = linear.params.get("bias")
+    bias = np.zeros_like(scale) if bias is None else bias.astype(np.float64)
+    params = {
+        "kernel": _scale_kernel(linear.op, linear.params["kernel"].astype(np.float64), scale).astype(np.float32),
+        "bias": (bias * scale + shift).astype(np.float32),
+    }
+    # A new node, not an in-place edit: a shared Keras layer shares its arrays between calls.
+    return graph.add(linear.op, linear.inputs, name=linear.name, attrs=dict(linear.attrs), params=params,
+                     layer=linear.layer, shape=bn.shape)
+
+
+RULE = Rule(
+    "fold_batchnorm",
+    P("BatchNorm", P(("Conv", "DepthwiseConv", "ConvTranspose", "Dense"), ANY, name="linear"), name="bn"),
+    rewrite=_fold,
+    check=_legal,
+)
+
+
+@register_pass("fold_batchnorm", default=True)
+def fold_batchnorm(graph: Graph) -> tuple[Graph, str]:
+    """Fold BatchNorm into the Conv/Dense before it."""
+    fired = apply_rules(graph, [RULE])["fold_batchnorm"]
+    left = len(graph.nodes("BatchNorm"))
+    return graph, f"folded {fired} BatchNorm" + (f", {left} left (no foldable producer)" if left else "")
