@@ -11,7 +11,7 @@ The public API, and the way to extend the compiler::
     model = compiler.compile("resnet50.json", passes=compiler.default_passes() + ["drop_softmax"])
     compiler.save(model, "resnet50.onnx")
 """
-from .api import PREPROCESS_MODES, CompiledModel, compile, load, save
+from .api import PREPROCESS_MODES, CompiledModel, compile, load, save, save_bytes
 from .errors import (
     CompileError,
     FormatError,
@@ -29,5 +29,5 @@ from .rewrite import ANY, P, Rule, apply_rules
 __all__ = [
     "ANY", "CompileError", "CompiledModel", "FormatError", "Graph", "GraphError", "Node", "P", "PREPROCESS_MODES",
     "PassReport", "Rule", "RuntimeInputError", "ShapeError", "UnsupportedLayerError", "WeightsError",
-    "apply_rules", "compile", "default_passes", "load", "register_pass", "run_passes", "save", "to_onnx",
+    "apply_rules", "compile", "default_passes", "load", "register_pass", "run_passes", "save", "save_bytes", "to_onnx",
 ]

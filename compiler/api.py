@@ -83,8 +83,13 @@ def compile(  # noqa: A001  (the verb users expect)
 
 def save(model: CompiledModel | onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
     """Write the ONNX file atomically: a reader never sees half a model."""
-    path = Path(path)
     data = model.serialize() if isinstance(model, CompiledModel) else model.SerializeToString(deterministic=True)
+    return save_bytes(data, path)
+
+
+def save_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so nothing half-written remains."""
+    path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -298,11 +298,30 @@ def _conv_transpose(em: Emitter, node: Node) -> Value:
 def _pool(em: Emitter, node: Node) -> Value:
     a = node.attrs
     extra = {"count_include_pad": int(bool(a.get("count_include_pad")))} if node.op == "AveragePool" else {}
+    pads = _conv_pads(node, a["kernel"])
     out = em.op(
         node.op, [em.nchw(node.inputs[0])], node.name,
-        kernel_shape=list(a["kernel"]), strides=list(a["strides"]), pads=_conv_pads(node, a["kernel"]), **extra,
+        kernel_shape=list(a["kernel"]), strides=list(a["strides"]), pads=pads, **extra,
     )
+    if a.get("after_pad"):
+        # onnxruntime does not fold a Pad into a MaxPool that also returns indices; without them
+        # it would treat the padded zeros as ignored positions.
+        em.nodes[-1].output.append(em.fresh(f"{node.name}_indices"))
+    if a.get("zero_border"):
+        mask = _border_mask(node.inputs[0].shape[1:3], node.shape[1:3], a["kernel"], a["strides"], pads)
+        out = em.op("Max", [out, em.const(f"{node.name}.border", mask)], f"{node.name}_border")
     return Value(out, 4, NCHW)
+
+
+def _border_mask(size: Sequence[int], out: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+                 pads: Sequence[int]) -> np.ndarray:
+    """0 where a pooling window overlaps the padding, -inf elsewhere: Max with it restores zero padding."""
+    touches = []
+    for axis in range(2):
+        start = np.arange(out[axis]) * strides[axis] - pads[axis]
+        touches.append((start < 0) | (start + kernel[axis] > size[axis]))
+    border = touches[0][:, None] | touches[1][None, :]
+    return np.where(border, 0.0, -np.inf).astype(np.float32)[None, None]
 
 
 @emitter("GlobalAveragePool", "GlobalMaxPool")

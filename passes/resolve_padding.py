@@ -6,13 +6,21 @@ size is known, gives the backend plain symmetric-or-not pads and no ``auto_pad``
 
 A ``Pad`` (zeros) feeding a window op is merged into that op's pads when that is exact:
 
-* Conv / DepthwiseConv: always — convolution pads with zeros;
-* AveragePool: when the pool's own pads are zero — then the pool counts the padded zeros
-  (``count_include_pad``), which is what averaging over zero-padded data means;
-* MaxPool: when the padded tensor cannot be negative (it comes from a ReLU-like op), so a zero
-  border never wins over real values, just as an ignored border would not.
+* Conv / DepthwiseConv: always, since convolution pads with zeros;
+* AveragePool without pads of its own: the pool then counts the padded zeros
+  (``count_include_pad``), which is what averaging zero-padded data means. Where the merged pads
+  would reach the kernel size (which onnxruntime's pools reject) the pool becomes the depthwise
+  convolution it is — a constant 1/(kh·kw) kernel — which takes any pads;
+* MaxPool: when the padded tensor cannot be negative (it comes from a ReLU-like op) a zero
+  border never beats real values, so the pool's own ignored border is the same; otherwise the
+  pool is marked ``zero_border`` and the backend restores the zeros with one ``Max`` against a
+  constant border mask. Pads reaching the kernel size stay a ``Pad`` and the pool is marked
+  ``after_pad``: onnxruntime folds a zero Pad into a following MaxPool as if the zeros were
+  ignored (wrong for negative data), and the backend emits such pools in a form it leaves alone.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from compiler.ir import Graph, Node
 from compiler.ops import spatial_pads
@@ -40,17 +48,29 @@ def _non_negative(node: Node) -> bool:
     return node.op == "Clip" and node.attrs.get("min", -1) >= 0
 
 
-def _mergeable(pad: Node, op: Node) -> bool:
-    if not pad.has_single_use() or op.attrs.get("count_include_pad"):
-        return False
+def _merged_pads(pad: Node, op: Node) -> tuple[tuple[int, int], ...] | None:
     own = _explicit(op)
-    if own is None:
-        return False
-    if op.op == "AveragePool":
-        return all(p == (0, 0) for p in own)
-    if op.op == "MaxPool":
-        return _non_negative(pad.input)
-    return True
+    if own is None or not pad.has_single_use() or op.attrs.get("count_include_pad"):
+        return None
+    if op.op == "AveragePool" and any(p != (0, 0) for p in own):
+        return None  # its own border is excluded from the average, the Pad's is not: keep both
+    return tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(own, pad.attrs["pads"]))
+
+
+def _fits(pads: tuple[tuple[int, int], ...], kernel: tuple[int, int]) -> bool:
+    return all(max(p) < k for p, k in zip(pads, kernel))
+
+
+def _average_as_conv(graph: Graph, pool: Node, source: Node, pads: tuple[tuple[int, int], ...]) -> Node:
+    kh, kw = pool.attrs["kernel"]
+    channels = pool.shape[-1]
+    kernel = np.full((kh, kw, channels, 1), 1.0 / (kh * kw), np.float32)
+    attrs = {"strides": pool.attrs["strides"], "dilations": (1, 1), "padding": pads}
+    conv = graph.add("DepthwiseConv", [source], name=pool.name, attrs=attrs, params={"kernel": kernel},
+                     layer=pool.layer, shape=pool.shape)
+    graph.replace_all_uses(pool, conv)
+    graph.remove(pool)
+    return conv
 
 
 @register_pass("resolve_padding", default=True)
@@ -59,19 +79,29 @@ def resolve_padding(graph: Graph) -> tuple[Graph, str]:
     resolved = merged = 0
     for node in graph.nodes(WINDOW_OPS):
         src = node.inputs[0]
-        if src.op == "Pad" and _mergeable(src, node):
-            own = _explicit(node)
-            extra = src.attrs["pads"]
-            node.attrs["padding"] = tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(own, extra))
+        pads = _merged_pads(src, node) if src.op == "Pad" else None
+        is_pool = node.op in ("MaxPool", "AveragePool")
+        if pads is not None and is_pool and not _fits(pads, _kernel(node)):
+            if node.op == "AveragePool":
+                _average_as_conv(graph, node, src.input, pads)
+                graph.remove(src)
+                merged += 1
+            else:
+                node.attrs["after_pad"] = True
+            continue
+        if pads is not None:
+            node.attrs["padding"] = pads
             if node.op == "AveragePool":
                 node.attrs["count_include_pad"] = True
+            if node.op == "MaxPool" and not _non_negative(src.input):
+                node.attrs["zero_border"] = True
             graph.set_inputs(node, [src.input])
             graph.remove(src)
             merged += 1
-        elif isinstance(node.attrs["padding"], str):
+            continue
+        if isinstance(node.attrs["padding"], str):
             explicit = _explicit(node)
-            if explicit is None:
-                continue
-            node.attrs["padding"] = explicit
-            resolved += 1
+            if explicit is not None:
+                node.attrs["padding"] = explicit
+                resolved += 1
     return graph, f"resolved {resolved} padding modes, merged {merged} ZeroPadding2D"
