@@ -1,0 +1,268 @@
+"""Choosing onnxruntime execution providers and creating sessions.
+
+The preference is TensorRT, then CUDA, then CPU. Two facts shape this module:
+
+* ``onnxruntime-gpu`` lists CUDA and TensorRT as *available* even where the CUDA, cuDNN or TensorRT
+  libraries are missing; the session then quietly runs on CPU. So the providers that count are the
+  ones a created session reports (``session.get_providers()``), and every requested GPU provider
+  that did not make it is reported back as a fallback message.
+* TensorRT compiles an engine the first time a model runs, which can take minutes. The engine and
+  the timing cache are kept on disk so that only the first run pays for it.
+
+``onnxruntime`` is imported only when a session is made, so that a missing install is reported as
+one line saying which package to install rather than as an ImportError at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import RuntimeInputError
+
+TENSORRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+#: onnxruntime provider names, most preferred first.
+PREFERENCE: list[str] = [TENSORRT, CUDA, CPU]
+
+#: Short names accepted wherever a provider is requested; ``auto`` means "best available".
+ALIASES: dict[str, str] = {"tensorrt": TENSORRT, "trt": TENSORRT, "cuda": CUDA, "cpu": CPU}
+AUTO = "auto"
+
+GPU_PROVIDERS = (TENSORRT, CUDA)
+OPTIMIZATION_LEVELS = ("all", "extended", "basic", "disable")
+CONV_ALGO_SEARCHES = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+
+INSTALL_CPU_HINT = "pip install 'kerascc[cpu]' (or 'kerascc[gpu]' for NVIDIA GPUs)"
+INSTALL_GPU_HINT = (
+    "pip install 'kerascc[gpu]' to get onnxruntime-gpu, which replaces the CPU-only onnxruntime"
+)
+_FALLBACK_REASONS = {
+    CUDA: "the CUDA 12 / cuDNN 9 libraries could not be loaded "
+    "(pip install 'onnxruntime-gpu[cuda,cudnn]' provides them)",
+    TENSORRT: "the TensorRT libraries could not be loaded (pip install tensorrt provides them)",
+}
+
+
+def short_name(provider: str) -> str:
+    """The name a user types for ``provider`` ('cuda' for CUDAExecutionProvider)."""
+    for alias, name in ALIASES.items():
+        if name == provider:
+            return alias
+    return provider
+
+
+def import_onnxruntime() -> Any:
+    """Import onnxruntime, turning its absence into an error that says what to install."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise RuntimeInputError("onnxruntime is not installed", hint=INSTALL_CPU_HINT) from exc
+    return onnxruntime
+
+
+def resolve(requested: str) -> str:
+    """Map an alias or a full onnxruntime provider name to the full name, or ``auto``."""
+    key = requested.strip()
+    if key.lower() == AUTO:
+        return AUTO
+    if key.lower() in ALIASES:
+        return ALIASES[key.lower()]
+    if key in PREFERENCE:
+        return key
+    choices = ", ".join([AUTO, *ALIASES])
+    raise RuntimeInputError(f"unknown provider '{requested}'", hint=f"choose one of: {choices}")
+
+
+def provider_chain(requested: str | None, available: list[str] | None = None) -> list[str]:
+    """The providers to hand to onnxruntime, best first, always ending in CPU.
+
+    An explicit request keeps the providers below it in :data:`PREFERENCE` as fallbacks, because
+    onnxruntime assigns each node to the first provider that supports it: TensorRT leaves the
+    nodes it cannot compile to CUDA, CUDA leaves its gaps to CPU.
+    """
+    if available is None:
+        available = import_onnxruntime().get_available_providers()
+    wanted = resolve(requested or AUTO)
+    if wanted != AUTO and wanted not in available:
+        raise _unavailable(requested or wanted, available)
+    start = 0 if wanted == AUTO else PREFERENCE.index(wanted)
+    chain = [p for p in PREFERENCE[start:] if p in available and p != CPU]
+    return [*chain, CPU]
+
+
+def _unavailable(requested: str, available: list[str]) -> RuntimeInputError:
+    offered = ", ".join(short_name(p) for p in PREFERENCE if p in available) or "none"
+    return RuntimeInputError(
+        f"provider '{requested}' is not available; this onnxruntime offers: {offered}",
+        hint=INSTALL_GPU_HINT,
+    )
+
+
+def default_cache_dir() -> Path:
+    """Where TensorRT engines are cached: ``$KERASCC_CACHE_DIR/trt``, else ``~/.cache/kerascc/trt``.
+
+    The variable names the root of kerascc's cache rather than the TensorRT folder itself, so
+    other caches can live beside it.
+    """
+    root = os.environ.get("KERASCC_CACHE_DIR")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "kerascc"
+    return base / "trt"
+
+
+def provider_options(
+    name: str,
+    cache_dir: str | Path | None = None,
+    *,
+    fp16: bool = False,
+    device_id: int = 0,
+    conv_algo_search: str = "EXHAUSTIVE",
+) -> dict[str, Any]:
+    """onnxruntime options for one provider.
+
+    fp16 is off by default because it changes results (top-5 can reorder); it is the caller's
+    trade. ``EXHAUSTIVE`` cuDNN search costs time on the first run of each shape and pays off in
+    repeated inference; ``HEURISTIC`` suits one-shot runs.
+    """
+    if name == TENSORRT:
+        cache = str(cache_dir if cache_dir is not None else default_cache_dir())
+        return {
+            "device_id": device_id,
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": cache,
+            "trt_timing_cache_enable": True,
+            "trt_timing_cache_path": cache,
+            "trt_fp16_enable": fp16,
+        }
+    if name == CUDA:
+        if conv_algo_search not in CONV_ALGO_SEARCHES:
+            raise RuntimeInputError(
+                f"unknown cuDNN convolution search '{conv_algo_search}'",
+                hint=f"choose one of: {', '.join(CONV_ALGO_SEARCHES)}",
+            )
+        return {"device_id": device_id, "cudnn_conv_algo_search": conv_algo_search}
+    return {}
+
+
+@dataclass
+class SessionInfo:
+    """A session together with what was asked for and what onnxruntime actually chose."""
+
+    session: Any
+    requested: list[str]
+    active: list[str]
+    fallbacks: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def provider(self) -> str:
+        """The provider that runs most of the model: the first one the session kept."""
+        return self.active[0]
+
+
+def fallback_messages(requested: list[str], active: list[str]) -> list[str]:
+    """One message per requested GPU provider that the session dropped, with the likely cause."""
+    landed = short_name(active[0]) if active else "nothing"
+    return [
+        f"{short_name(p)} was requested but onnxruntime fell back to {landed}: "
+        f"{_FALLBACK_REASONS[p]}"
+        for p in requested
+        if p in GPU_PROVIDERS and p not in active
+    ]
+
+
+def tensorrt_notes(active: list[str], cache_dir: Path) -> list[str]:
+    """Warn that the first run builds an engine, so a slow start is not mistaken for a hang."""
+    if TENSORRT not in active:
+        return []
+    return [
+        f"TensorRT builds an engine on the first run (this can take minutes) and caches it "
+        f"in {cache_dir}; later runs reuse it"
+    ]
+
+
+def session_options(ort: Any, optimization: str, threads: int | None) -> Any:
+    """onnxruntime SessionOptions for an optimization level and thread count."""
+    levels = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    }
+    if optimization not in levels:
+        raise RuntimeInputError(
+            f"unknown optimization level '{optimization}'",
+            hint=f"choose one of: {', '.join(OPTIMIZATION_LEVELS)}",
+        )
+    options = ort.SessionOptions()
+    options.graph_optimization_level = levels[optimization]
+    options.log_severity_level = 3  # errors only: provider fallbacks are reported by us
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    return options
+
+
+def create_session(
+    model: str | Path | bytes,
+    provider: str | None = None,
+    optimization: str = "all",
+    threads: int | None = None,
+    cache_dir: str | Path | None = None,
+    *,
+    fp16: bool = False,
+) -> SessionInfo:
+    """Create an onnxruntime session on the best provider that actually works.
+
+    ``model`` is a path to an .onnx file or the serialized model. The returned
+    :class:`SessionInfo` tells which providers really run, and why any requested GPU provider
+    did not.
+    """
+    ort = import_onnxruntime()
+    name = "<in-memory model>" if isinstance(model, bytes) else str(model)
+    if not isinstance(model, bytes) and not Path(model).is_file():
+        raise RuntimeInputError("no such model file", file=name)
+    chain = provider_chain(provider, ort.get_available_providers())
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if TENSORRT in chain:
+        cache.mkdir(parents=True, exist_ok=True)
+    if any(p in GPU_PROVIDERS for p in chain):
+        _preload_gpu_libraries(ort)
+    options = session_options(ort, optimization, threads)
+    per_provider = [provider_options(p, cache, fp16=fp16) for p in chain]
+    try:
+        session = ort.InferenceSession(
+            model if isinstance(model, bytes) else str(model),
+            sess_options=options,
+            providers=chain,
+            provider_options=per_provider,
+        )
+    except Exception as exc:  # onnxruntime raises pybind-specific classes for a bad model
+        raise RuntimeInputError(f"onnxruntime cannot load the model: {exc}", file=name) from exc
+    active = list(session.get_providers())
+    return SessionInfo(
+        session=session,
+        requested=chain,
+        active=active,
+        fallbacks=fallback_messages(chain, active),
+        notes=tensorrt_notes(active, cache),
+    )
+
+
+def _preload_gpu_libraries(ort: Any) -> None:
+    """Load CUDA/cuDNN from the nvidia-* wheels when present, so no LD_LIBRARY_PATH is needed.
+
+    onnxruntime-gpu prints its own diagnostics here; they go to stderr so that stdout stays
+    clean for results.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    # A library that will not load shows up as a fallback message instead.
+    with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(OSError):
+        preload()
