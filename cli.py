@@ -1,0 +1,205 @@
+"""kerascc command line: compile Keras models to ONNX, run and inspect them.
+
+Thin by design: parse arguments, call :mod:`compiler` / :mod:`runtime`, print. Every user error
+arrives as a :class:`compiler.CompileError` and leaves as one red line with exit code 2
+(``--debug`` shows the traceback instead).
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+import compiler
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Compile Keras models (JSON, .keras, .h5) to optimized ONNX and run them with onnxruntime.",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+DEBUG = {"on": False}
+
+#: Keras applications and the preprocessing their weights expect (keras.applications.*.preprocess_input).
+PREPROCESS_BY_FAMILY = {
+    "resnet50": "caffe", "resnet101": "caffe", "resnet152": "caffe", "vgg16": "caffe", "vgg19": "caffe",
+    "resnet50v2": "tf", "resnet101v2": "tf", "resnet152v2": "tf", "mobilenet": "tf", "mobilenetv2": "tf",
+    "mobilenet_1.00_224": "tf", "mobilenetv2_1.00_224": "tf", "inception_v3": "tf", "xception": "tf",
+    "inception_resnet_v2": "tf", "nasnet": "tf", "densenet121": "torch", "densenet169": "torch",
+    "densenet201": "torch",
+}
+
+
+class Preprocess(str, Enum):
+    auto = "auto"
+    none = "none"
+    caffe = "caffe"
+    tf = "tf"
+    torch = "torch"
+
+
+class Layout(str, Enum):
+    nhwc = "nhwc"
+    nchw = "nchw"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    sys.exit(code)
+
+
+def _guess_preprocess(graph_name: str) -> str:
+    return PREPROCESS_BY_FAMILY.get(graph_name.lower(), "none")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return str(n)
+
+
+@app.callback()
+def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
+    DEBUG["on"] = debug
+
+
+@app.command("compile")
+def compile_cmd(
+    model: Annotated[Path, typer.Argument(help="Keras model: model JSON, .keras archive or .h5 file.")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="ONNX file to write [default: MODEL.onnx].")] = None,
+    weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="Weights (.weights.h5 or legacy .h5).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for random weights when none are given.")] = 0,
+    preprocess: Annotated[Preprocess, typer.Option(help="Image preprocessing recorded for `run` (auto: from the Keras application name).")] = Preprocess.auto,
+    input_layout: Annotated[Layout, typer.Option("--input-layout", help="Layout of 4-D inputs: nhwc (as in Keras) or nchw.")] = Layout.nhwc,
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = compiler.onnx_backend.DEFAULT_OPSET,
+) -> None:
+    """Compile a Keras model to ONNX."""
+    start = time.perf_counter()
+    target = output or model.with_suffix(".onnx")
+    graph = compiler.load(model, weights=weights, seed=seed)
+    mode = preprocess.value if preprocess != Preprocess.auto else _guess_preprocess(graph.name)
+    res = compiler.compile(graph, preprocess=mode, input_layout=input_layout.value, opset=opset)
+    compiler.save(res, target)
+    elapsed = time.perf_counter() - start
+
+    counts = Counter(n.op_type for n in res.onnx.graph.node)
+    out.print(f"[bold]{model}[/] → [bold green]{target}[/]")
+    out.print(f"  layers in     {res.layers_in}  (model '{graph.name}')")
+    out.print(f"  ONNX nodes    {sum(counts.values())}: " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
+    for rep in res.report:
+        out.print(f"  pass          {rep.name}: {rep.summary}")
+    out.print(f"  parameters    {res.graph.num_params():,}")
+    out.print(f"  preprocess    {mode}" + ("  (guessed from the model name)" if preprocess == Preprocess.auto and mode != "none" else ""))
+    out.print(f"  file          {_size(target.stat().st_size)}, opset {opset}, inputs {input_layout.value.upper()}")
+    out.print(f"  time          {elapsed:.2f} s")
+    weights_note = res.metadata.get("kerascc.weights", "")
+    if res.random_weights:
+        out.print(f"  [bold yellow]weights       {weights_note.upper()[:6]}{weights_note[6:]} (pass --weights or a .keras file for trained ones)[/]")
+    else:
+        out.print(f"  weights       {weights_note}")
+
+
+@app.command("run")
+def run_cmd(
+    model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
+    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, …).")],
+    provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu.")] = "auto",
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to show per image.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Images per inference call.")] = 8,
+    save: Annotated[Optional[Path], typer.Option(help="Save the (first) output array to this .npy file.")] = None,
+) -> None:
+    """Run a compiled model on images and print its predictions."""
+    from runtime.predict import format_prediction, predict
+
+    pred = predict(model, images, provider=None if provider == "auto" else provider, batch_size=batch_size)
+    info = pred.session_info
+    out.print(f"[bold]{model}[/] on {info.provider}  (preprocess {pred.preprocess}, layout {pred.layout})")
+    for note in [*info.fallbacks, *getattr(info, "notes", [])]:
+        err.print(f"[yellow]note:[/] {note}")
+    meta = _metadata(model)
+    if meta.get("kerascc.weights", "").startswith("random"):
+        err.print("[yellow]note:[/] this model was compiled with RANDOM weights: its predictions are meaningless")
+    for line in format_prediction(pred, k=top_k):
+        out.print(line)
+    if save is not None:
+        import io
+
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.save(buf, next(iter(pred.outputs.values())))
+        compiler.save_bytes(buf.getvalue(), save)
+        out.print(f"saved {save}")
+
+
+def _metadata(model: Path) -> dict[str, str]:
+    import onnx
+
+    try:
+        proto = onnx.load(str(model), load_external_data=False)
+    except Exception:
+        return {}
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+@app.command("inspect")
+def inspect_cmd(
+    model: Annotated[Path, typer.Argument(help="A Keras model (shows the IR after each pass) or an .onnx file.")],
+    weights: Annotated[Optional[Path], typer.Option("--weights", "-w")] = None,
+) -> None:
+    """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
+    if model.suffix.lower() == ".onnx":
+        import onnx
+
+        try:
+            proto = onnx.load(str(model))
+        except Exception as exc:
+            raise compiler.FormatError(f"not a readable ONNX file ({type(exc).__name__})", file=model) from None
+        g = proto.graph
+        out.print(f"[bold]{model}[/]  opset {proto.opset_import[0].version}, producer {proto.producer_name} {proto.producer_version}")
+        for kind, values in (("input", g.input), ("output", g.output)):
+            for v in values:
+                dims = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+                out.print(f"  {kind:<7} {v.name} {dims}")
+        counts = Counter(n.op_type for n in g.node)
+        out.print("  ops     " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
+        for p in proto.metadata_props:
+            out.print(f"  meta    {p.key} = {p.value}")
+        return
+    graph = compiler.load(model, weights=weights)
+    out.print(str(graph), markup=False)
+
+    def show(report: compiler.PassReport, g: compiler.Graph) -> None:
+        out.print(f"\n[bold]after {report.name}[/]: {report.summary}")
+        out.print(str(g), markup=False)
+
+    compiler.run_passes(graph, compiler.default_passes(), check=True, on_step=show)
+
+
+def main() -> None:
+    try:
+        app()
+    except compiler.CompileError as exc:
+        if DEBUG["on"]:
+            raise
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # a bug of ours: still one line unless --debug
+        if DEBUG["on"]:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 3)
+
+
+if __name__ == "__main__":
+    main()
