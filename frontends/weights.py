@@ -87,8 +87,6 @@ def read_h5(file: Any, label: str) -> WeightStore:
         _read_legacy(file, arrays)
     else:
         _read_keras3(file, (), arrays)
-    if not arrays:
-        raise WeightsError("no layer weights found in the file", file=label)
     return WeightStore(arrays, label)
 
 
