@@ -85,7 +85,13 @@ class LayerContext:
             if specs:
                 self.weights.initialized.append(self.name)
         else:
-            arrays = store.get(self.scope) or []
+            arrays = store.get(self.scope)
+            if arrays is None and specs:
+                raise WeightsError(
+                    f"the weights file has no weights for this layer (it needs {', '.join(s[0] for s in specs)})",
+                    file=store.source, layer=self.name, hint="were the weights saved from this model?",
+                )
+            arrays = arrays or []
             if len(arrays) != len(specs):
                 raise WeightsError(
                     f"expects {len(specs)} weight arrays ({', '.join(s[0] for s in specs) or 'none'}), "

@@ -1,0 +1,187 @@
+"""The command line as a user meets it: reports, one-line errors, exit codes, atomic output."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=300)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((32, 32, 3), name="image")
+    x = layers.Conv2D(8, 3, strides=2, padding="same", name="conv")(inp)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Activation("relu", name="relu")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    out = layers.Dense(1000, activation="softmax", name="predictions")(x)
+    model = keras.Model(inp, out, name="tiny")
+    d = tmp_path_factory.mktemp("cli")
+    paths = {"json": d / "tiny.json", "weights": d / "tiny.weights.h5", "keras": d / "tiny.keras", "dir": d}
+    paths["json"].write_text(model.to_json())
+    model.save_weights(paths["weights"])
+    model.save(paths["keras"])
+    img = (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)
+    Image.fromarray(img).save(d / "img.png")
+    paths["image"] = d / "img.png"
+    x = np.asarray(Image.open(paths["image"]).convert("RGB").resize((32, 32), Image.BILINEAR), np.float32)[None]
+    paths["expected"] = d / "expected.npy"
+    np.save(paths["expected"], model.predict(x, verbose=0))
+    return paths
+
+
+def test_compile_reports_and_writes(small_model: dict[str, Path]) -> None:
+    out = small_model["dir"] / "tiny.onnx"
+    proc = cli("compile", str(small_model["keras"]), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "layers in" in text and "ONNX nodes" in text and "fold_batchnorm: folded 1 BatchNorm" in text
+    assert "parameters" in text and "time" in text and "loaded from tiny.keras" in text
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model)
+    assert [i.name for i in model.graph.input] == ["image"]
+    assert [o.name for o in model.graph.output] == ["predictions"]
+    assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_compile_json_without_weights_says_random(small_model: dict[str, Path]) -> None:
+    out = small_model["dir"] / "random.onnx"
+    proc = cli("compile", str(small_model["json"]), "-o", str(out), "--seed", "7")
+    assert proc.returncode == 0, proc.stderr
+    assert "RANDOM" in proc.stdout and "seed 7" in proc.stdout
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["kerascc.weights"].startswith("random")
+
+
+def test_run_prints_top_k_and_saves(small_model: dict[str, Path]) -> None:
+    model = small_model["dir"] / "run.onnx"
+    assert cli("compile", str(small_model["json"]), "-w", str(small_model["weights"]), "-o", str(model),
+               "--preprocess", "none").returncode == 0
+    saved = small_model["dir"] / "out.npy"
+    proc = cli("run", str(model), str(small_model["image"]), "--top-k", "3", "--save", str(saved))
+    assert proc.returncode == 0, proc.stderr
+    assert "CPUExecutionProvider" in proc.stdout
+    expected = np.load(small_model["expected"])
+    got = np.load(saved)
+    assert got.shape == expected.shape
+    assert np.max(np.abs(got - expected)) <= 1e-4 * max(np.max(np.abs(expected)), 1e-6)
+    top = int(np.argmax(expected[0]))
+    from runtime.decode import imagenet_labels
+
+    assert imagenet_labels()[top] in proc.stdout
+
+
+def test_run_warns_about_random_weights(small_model: dict[str, Path]) -> None:
+    model = small_model["dir"] / "rnd.onnx"
+    assert cli("compile", str(small_model["json"]), "-o", str(model)).returncode == 0
+    proc = cli("run", str(model), str(small_model["image"]))
+    assert proc.returncode == 0, proc.stderr
+    assert "RANDOM weights" in proc.stderr
+
+
+def test_inspect_shows_each_pass(small_model: dict[str, Path]) -> None:
+    proc = cli("inspect", str(small_model["keras"]))
+    assert proc.returncode == 0, proc.stderr
+    assert "after fold_batchnorm" in proc.stdout and "BatchNorm" in proc.stdout
+    assert "%conv = Conv" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "content, needles",
+    [
+        ("{not json", ["broken.json", "not valid JSON"]),
+        ("[1, 2]", ["broken.json", "JSON object"]),
+        (json.dumps({"class_name": "Functional", "config": {"layers": [
+            {"class_name": "InputLayer", "name": "in", "config": {"name": "in", "batch_shape": [None, 4]},
+             "inbound_nodes": []},
+            {"class_name": "Lambda", "name": "mystery", "config": {"name": "mystery"},
+             "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__",
+                                          "config": {"keras_history": ["in", 0, 0]}}], "kwargs": {}}]},
+        ], "input_layers": [["in", 0, 0]], "output_layers": [["mystery", 0, 0]]}}),
+         ["broken.json", "layer 'mystery'", "Lambda", "not supported"]),
+        (json.dumps({"class_name": "Functional", "config": {"layers": [
+            {"class_name": "InputLayer", "name": "in", "config": {"name": "in", "batch_shape": [None, 4]},
+             "inbound_nodes": []},
+            {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 2},
+             "inbound_nodes": [[["ghost", 0, 0, {}]]]},
+        ], "input_layers": [["in", 0, 0]], "output_layers": [["d", 0, 0]]}}),
+         ["broken.json", "ghost"]),
+    ],
+)
+def test_bad_model_is_one_line_exit_2(tmp_path: Path, content: str, needles: list[str]) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(content)
+    out = tmp_path / "broken.onnx"
+    assert_one_line_error(cli("compile", str(path), "-o", str(out)), *needles)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    assert_one_line_error(cli("compile", str(tmp_path / "nope.json")), "nope.json", "no such file")
+
+
+def test_wrong_weights_file(small_model: dict[str, Path], tmp_path: Path) -> None:
+    import h5py
+
+    bad = tmp_path / "other.weights.h5"
+    with h5py.File(bad, "w") as f:
+        f.create_dataset("layers/dense/vars/0", data=np.zeros((3, 3), np.float32))
+        f["layers/dense/vars"].attrs["name"] = "predictions"
+    assert_one_line_error(cli("compile", str(small_model["json"]), "-w", str(bad), "-o", str(tmp_path / "x.onnx")),
+                          "other.weights.h5", "layer 'conv'", "no weights for this layer")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_unwritable_output_leaves_nothing(small_model: dict[str, Path], tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(cli("compile", str(small_model["json"]), "-o", str(blocker / "m.onnx")), "m.onnx")
+    assert blocker.read_text() == "x"
+
+
+def test_run_errors_are_one_line(small_model: dict[str, Path], tmp_path: Path) -> None:
+    model = small_model["dir"] / "run_err.onnx"
+    assert cli("compile", str(small_model["json"]), "-o", str(model)).returncode == 0
+    assert_one_line_error(cli("run", str(model), str(tmp_path / "missing.jpg")), "missing.jpg")
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not an image")
+    assert_one_line_error(cli("run", str(model), str(junk)), "junk.jpg")
+    assert_one_line_error(cli("run", str(tmp_path / "none.onnx"), str(small_model["image"])), "none.onnx")
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text("{")
+    proc = cli("--debug", "compile", str(path))
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr
