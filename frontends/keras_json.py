@@ -138,7 +138,8 @@ class ModelBuilder:
             if cls == "InputLayer":
                 continue
             name = str(entry.get("name") or lcfg.get("name"))
-            for node_index, call in enumerate(entry.get("inbound_nodes") or []):
+            first = self._first_node_index(cls, lcfg)
+            for node_index, call in enumerate(entry.get("inbound_nodes") or [], first):
                 pending.append((name, node_index, cls, lcfg, entry, _call_refs(call)))
         while pending:
             waiting = []
@@ -168,6 +169,21 @@ class ModelBuilder:
         if not outputs:
             raise FormatError("model has no outputs", file=self.file)
         return outputs, names
+
+    def _first_node_index(self, cls: str, cfg: dict[str, Any]) -> int:
+        """Index of a layer's first call in references to it.
+
+        Keras 2 counts a nested model's own construction (its Input feeding its layers) as node
+        0 and does not serialize it, so references to its calls start at 1. Keras 3 does not.
+        """
+        if self.keras_major >= 3 or cls not in MODEL_CLASSES:
+            return 0
+        if cls != "Sequential":
+            return 1
+        layers = cfg.get("layers") or [{}]
+        head = layers[0]
+        built = head.get("class_name") == "InputLayer" or "batch_input_shape" in (head.get("config") or {})
+        return 1 if built else 0
 
     # -- layers ------------------------------------------------------------------------------------
     def _input(self, cfg: dict[str, Any], scope: Scope) -> Node:

@@ -35,13 +35,20 @@ class WeightStore:
         self.used: set[Scope] = set()
 
     def get(self, scope: Scope) -> list[np.ndarray] | None:
-        found = self.arrays.get(scope)
-        if found is None and len(scope) > 1:
-            found = self.arrays.get(scope[-1:])  # legacy files that do not prefix nested names
-            scope = scope[-1:]
-        if found is not None:
-            self.used.add(scope)
-        return found
+        """The arrays of one layer; legacy files may key nested layers without their model's name."""
+        candidates = [scope]
+        if len(scope) > 1:
+            candidates.append(scope[-1:])
+        for key in candidates:
+            if key in self.arrays:
+                self.used.add(key)
+                return self.arrays[key]
+        if len(scope) == 1:  # a layer whose variables were saved under other name scopes
+            parts = [k for k in self.arrays if k[0] == scope[0]]
+            if parts:
+                self.used.update(parts)
+                return [a for k in parts for a in self.arrays[k]]
+        return None
 
     def unused(self) -> list[str]:
         return ["/".join(s) for s, arrs in self.arrays.items() if arrs and s not in self.used]
@@ -74,7 +81,10 @@ def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]]) -> None:
         for weight_name in group.attrs.get("weight_names", []):
             weight_name = weight_name.decode() if isinstance(weight_name, bytes) else str(weight_name)
             parts = weight_name.split("/")
-            scope: Scope = (layer, parts[-2]) if len(parts) >= 3 else (layer,)
+            # "conv/kernel:0" belongs to the layer itself; "inner/dense/kernel:0" or, as tf.keras
+            # writes nested models, "dense/kernel:0" under layer "inner" belongs to a sublayer.
+            own = len(parts) < 3 and parts[0] == layer
+            scope: Scope = (layer,) if own or len(parts) < 2 else (layer, parts[-2])
             out.setdefault(scope, []).append(np.asarray(group[weight_name][()], dtype=np.float32))
 
 
