@@ -219,10 +219,13 @@ def _onnx_pads(pads: Sequence[tuple[int, int]]) -> list[int]:
     return [p[0] for p in pads] + [p[1] for p in pads]
 
 
-def _conv_pads(node: Node, kernel: Sequence[int]) -> list[int]:
+def _conv_pads(node: Node, kernel: Sequence[int]) -> dict[str, Any]:
+    """ONNX padding attributes: explicit pads, or SAME_UPPER (TensorFlow's rule) for unknown sizes."""
     a = node.attrs
     src = node.inputs[0].shape
-    return _onnx_pads(spatial_pads(a["padding"], src[1:3], kernel, a["strides"], a.get("dilations", (1, 1))))
+    if a["padding"] == "same" and any(n is None and s > 1 for n, s in zip(src[1:3], a["strides"])):
+        return {"auto_pad": "SAME_UPPER"}
+    return {"pads": _onnx_pads(spatial_pads(a["padding"], src[1:3], kernel, a["strides"], a.get("dilations", (1, 1))))}
 
 
 def _bias_inputs(em: Emitter, node: Node) -> list[str]:
@@ -238,7 +241,7 @@ def _conv(em: Emitter, node: Node) -> Value:
     out = em.op(
         "Conv", [em.nchw(node.inputs[0]), w, *_bias_inputs(em, node)], node.name,
         kernel_shape=list(k.shape[:2]), strides=list(a["strides"]), dilations=list(a["dilations"]),
-        group=int(a.get("group", 1)), pads=_conv_pads(node, k.shape[:2]),
+        group=int(a.get("group", 1)), **_conv_pads(node, k.shape[:2]),
     )
     return Value(out, 4, NCHW)
 
@@ -252,7 +255,7 @@ def _depthwise(em: Emitter, node: Node) -> Value:
     out = em.op(
         "Conv", [em.nchw(node.inputs[0]), w, *_bias_inputs(em, node)], node.name,
         kernel_shape=[kh, kw], strides=list(a["strides"]), dilations=list(a["dilations"]),
-        group=int(cin), pads=_conv_pads(node, (kh, kw)),
+        group=int(cin), **_conv_pads(node, (kh, kw)),
     )
     return Value(out, 4, NCHW)
 
@@ -298,17 +301,17 @@ def _conv_transpose(em: Emitter, node: Node) -> Value:
 def _pool(em: Emitter, node: Node) -> Value:
     a = node.attrs
     extra = {"count_include_pad": int(bool(a.get("count_include_pad")))} if node.op == "AveragePool" else {}
-    pads = _conv_pads(node, a["kernel"])
+    padding = _conv_pads(node, a["kernel"])
     out = em.op(
         node.op, [em.nchw(node.inputs[0])], node.name,
-        kernel_shape=list(a["kernel"]), strides=list(a["strides"]), pads=pads, **extra,
+        kernel_shape=list(a["kernel"]), strides=list(a["strides"]), **padding, **extra,
     )
     if a.get("after_pad"):
         # onnxruntime does not fold a Pad into a MaxPool that also returns indices; without them
         # it would treat the padded zeros as ignored positions.
         em.nodes[-1].output.append(em.fresh(f"{node.name}_indices"))
     if a.get("zero_border"):
-        mask = _border_mask(node.inputs[0].shape[1:3], node.shape[1:3], a["kernel"], a["strides"], pads)
+        mask = _border_mask(node.inputs[0].shape[1:3], node.shape[1:3], a["kernel"], a["strides"], padding["pads"])
         out = em.op("Max", [out, em.const(f"{node.name}.border", mask)], f"{node.name}_border")
     return Value(out, 4, NCHW)
 

@@ -80,9 +80,9 @@ def spatial_pads(
         pads = []
         for size, k, s, d in zip(sizes, kernel, strides, dilations):
             if size is None:
-                if s != 1:
-                    raise ShapeError("padding='same' with stride > 1 needs a known spatial size")
-                total = effective_kernel(k, d) - 1
+                # Only stride 1 has size-independent pads; otherwise the output size is still
+                # known (ceil(n/s)) and the backend lets the runtime pad (SAME_UPPER is TF's rule).
+                total = effective_kernel(k, d) - 1 if s == 1 else 0
                 pads.append((total // 2, total - total // 2))
             else:
                 pads.append(same_pads(size, k, s, d))
