@@ -94,6 +94,7 @@ def save_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would make the model private
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -105,3 +106,13 @@ def save_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise CompileError(f"cannot write output ({exc.strerror or exc})", file=path) from None
     return path
+
+
+def _file_mode(path: Path) -> int:
+    """The mode an ordinary write would give: the existing file's, else 0666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

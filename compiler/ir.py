@@ -150,7 +150,11 @@ class Graph:
         if infer and shape is None:
             from .ops import infer_shape
 
-            node.shape = infer_shape(node)
+            try:
+                node.shape = infer_shape(node)
+            except Exception:
+                self._g.remove_node(node.name)  # leave the graph as it was
+                raise
         return node
 
     def unique_name(self, base: str) -> str:

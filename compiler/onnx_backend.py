@@ -173,10 +173,10 @@ def to_onnx(
         inputs.append(helper.make_tensor_value_info(node.name, TensorProto.FLOAT, _dims(shape, node.name)))
 
     outputs = []
-    producers = {out: n for n in em.nodes for out in n.output}
+    tensors = [em.ensure(em.value(node), None) for node in graph.outputs]
+    producers = {out for n in em.nodes for out in n.output}
     renamed: dict[str, str] = {}
-    for name, node in zip(graph.output_names, graph.outputs):
-        tensor = em.ensure(em.value(node), None)
+    for name, node, tensor in zip(graph.output_names, graph.outputs, tensors):
         if tensor in producers and tensor not in renamed and tensor not in em._reserved:
             renamed[tensor] = name
         else:
@@ -306,25 +306,35 @@ def _pool(em: Emitter, node: Node) -> Value:
         node.op, [em.nchw(node.inputs[0])], node.name,
         kernel_shape=list(a["kernel"]), strides=list(a["strides"]), **padding, **extra,
     )
-    if a.get("after_pad"):
+    if node.op == "MaxPool" and node.inputs[0].op == "Pad":
         # onnxruntime does not fold a Pad into a MaxPool that also returns indices; without them
         # it would treat the padded zeros as ignored positions.
         em.nodes[-1].output.append(em.fresh(f"{node.name}_indices"))
-    if a.get("zero_border"):
-        mask = _border_mask(node.inputs[0].shape[1:3], node.shape[1:3], a["kernel"], a["strides"], padding["pads"])
-        out = em.op("Max", [out, em.const(f"{node.name}.border", mask)], f"{node.name}_border")
+    if a.get("zero_pads"):
+        src = node.inputs[0].shape[1:3]
+        mask = _zero_mask(src, node.shape[1:3], a["kernel"], a["strides"], padding["pads"], a["zero_pads"])
+        out = em.op("Max", [out, em.const(f"{node.name}.zeros", mask)], f"{node.name}_zeros")
     return Value(out, 4, NCHW)
 
 
-def _border_mask(size: Sequence[int], out: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
-                 pads: Sequence[int]) -> np.ndarray:
-    """0 where a pooling window overlaps the padding, -inf elsewhere: Max with it restores zero padding."""
-    touches = []
+def _zero_mask(size: Sequence[int], out: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+               pads: Sequence[int], zero_pads: Sequence[tuple[int, int]]) -> np.ndarray:
+    """0 where a pooling window overlaps merged zero padding, -inf elsewhere.
+
+    ``pads`` are the pool's ONNX pads (its own ignored border plus the zeros); ``zero_pads`` the
+    part that came from a zero Pad and lies directly around the data. ``Max`` with this mask
+    puts back the zeros a window would have seen.
+    """
+    hit = []
     for axis in range(2):
+        before, after = zero_pads[axis]
         start = np.arange(out[axis]) * strides[axis] - pads[axis]
-        touches.append((start < 0) | (start + kernel[axis] > size[axis]))
-    border = touches[0][:, None] | touches[1][None, :]
-    return np.where(border, 0.0, -np.inf).astype(np.float32)[None, None]
+        stop = start + kernel[axis]
+        low = (start < 0) & (stop > -before) & (before > 0)
+        high = (stop > size[axis]) & (start < size[axis] + after) & (after > 0)
+        hit.append(low | high)
+    touched = hit[0][:, None] | hit[1][None, :]
+    return np.where(touched, 0.0, -np.inf).astype(np.float32)[None, None]
 
 
 @emitter("GlobalAveragePool", "GlobalMaxPool")

@@ -87,6 +87,10 @@ def run_passes(graph: Graph, names: Sequence[str | PassFn], *, check: bool = Fal
         start = time.perf_counter()
         try:
             result = fn(graph)
+        except GraphError as err:
+            if err.message.startswith("pass '"):
+                raise
+            raise GraphError(f"pass '{name}': {err.message}", file=err.file, layer=err.layer, hint=err.hint) from err
         except CompileError:
             raise
         except Exception as exc:  # a user pass that crashed: name it rather than dump a traceback

@@ -203,4 +203,4 @@ def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: 
     else:
         raise WeightsError(f"unknown initializer '{kind}' for {label}", file=None, layer="/".join(scope),
                            hint="pass the trained weights with --weights")
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return np.ascontiguousarray(out, dtype=np.float32).reshape(shape)

@@ -29,12 +29,13 @@ def _merge_transposes(graph: Graph) -> int:
             continue
         src = node.input
         perm = tuple(node.attrs["perm"])
-        if src.op == "Transpose" and src.has_single_use():
+        if src.op == "Transpose":  # read through it; it stays while something else reads it
             inner = src.attrs["perm"]
             perm = tuple(inner[p] for p in perm)
             graph.set_inputs(node, [src.input])
             node.attrs["perm"] = perm
-            graph.remove(src)
+            if not src.uses() and not src.is_output:
+                graph.remove(src)
             merged += 1
         if perm == tuple(range(len(perm))):
             graph.bypass(node)

@@ -13,10 +13,11 @@ A ``Pad`` (zeros) feeding a window op is merged into that op's pads when that is
   convolution it is — a constant 1/(kh·kw) kernel — which takes any pads;
 * MaxPool: when the padded tensor cannot be negative (it comes from a ReLU-like op) a zero
   border never beats real values, so the pool's own ignored border is the same; otherwise the
-  pool is marked ``zero_border`` and the backend restores the zeros with one ``Max`` against a
-  constant border mask. Pads reaching the kernel size stay a ``Pad`` and the pool is marked
-  ``after_pad``: onnxruntime folds a zero Pad into a following MaxPool as if the zeros were
-  ignored (wrong for negative data), and the backend emits such pools in a form it leaves alone.
+  pool records the zero part as ``zero_pads`` and the backend restores those zeros with one
+  ``Max`` against a constant mask (so sizes must be known). Pads reaching the kernel size stay a
+  ``Pad``; onnxruntime folds a zero Pad into a following MaxPool as if the zeros were ignored
+  (wrong for negative data), so the backend emits every MaxPool that reads a Pad in a form that
+  fusion leaves alone.
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ def _merged_pads(pad: Node, op: Node) -> tuple[tuple[int, int], ...] | None:
         return None
     if op.op == "AveragePool" and any(p != (0, 0) for p in own):
         return None  # its own border is excluded from the average, the Pad's is not: keep both
+    if op.op == "MaxPool" and not _non_negative(pad.input) and None in op.inputs[0].shape[1:3]:
+        return None  # the zero mask needs known sizes
     return tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(own, pad.attrs["pads"]))
 
 
@@ -86,15 +89,13 @@ def resolve_padding(graph: Graph) -> tuple[Graph, str]:
                 _average_as_conv(graph, node, src.input, pads)
                 graph.remove(src)
                 merged += 1
-            else:
-                node.attrs["after_pad"] = True
             continue
         if pads is not None:
             node.attrs["padding"] = pads
             if node.op == "AveragePool":
                 node.attrs["count_include_pad"] = True
             if node.op == "MaxPool" and not _non_negative(src.input):
-                node.attrs["zero_border"] = True
+                node.attrs["zero_pads"] = tuple(tuple(p) for p in src.attrs["pads"])
             graph.set_inputs(node, [src.input])
             graph.remove(src)
             merged += 1

@@ -1,0 +1,254 @@
+"""frontends.weights: seeded Keras initializers, the weight store and the HDF5 readers."""
+from __future__ import annotations
+
+import math
+
+import h5py
+import numpy as np
+import pytest
+
+from compiler import WeightsError
+from frontends.weights import WeightStore, initialize, load_weights, read_h5
+
+TRUNC = 0.87962566103423978  # stddev of a unit normal truncated to [-2, 2]
+
+
+def draw(spec, shape, seed=0, scope=("layer",), label="kernel"):
+    return initialize(spec, shape, seed, scope, label)
+
+
+# -- variance scaling presets --------------------------------------------------------------------
+@pytest.mark.parametrize("name, shape, limit", [
+    ("glorot_uniform", (200, 300), math.sqrt(6 / (200 + 300))),
+    ("glorot_uniform", (3, 3, 16, 32), math.sqrt(6 / (9 * 16 + 9 * 32))),
+    ("he_uniform", (3, 3, 64, 128), math.sqrt(6 / (9 * 64))),
+    ("lecun_uniform", (3, 3, 16, 32), math.sqrt(3 / (9 * 16))),
+])
+def test_uniform_presets_stay_inside_the_keras_limit(name, shape, limit):
+    w = draw(name, shape)
+    assert w.shape == shape and w.dtype == np.float32 and w.flags.c_contiguous
+    assert np.abs(w).max() <= limit
+    assert np.abs(w).max() > 0.99 * limit  # and fill it
+    assert abs(w.mean()) < 0.02 * limit
+    assert w.std() == pytest.approx(limit / math.sqrt(3), rel=0.02)
+
+
+@pytest.mark.parametrize("name, shape, std", [
+    ("he_normal", (3, 3, 64, 128), math.sqrt(2 / (9 * 64))),
+    ("glorot_normal", (256, 512), math.sqrt(2 / (256 + 512))),
+    ("lecun_normal", (3, 3, 32, 64), math.sqrt(1 / (9 * 32))),
+])
+def test_normal_presets_are_truncated_with_the_keras_stddev(name, shape, std):
+    w = draw(name, shape)
+    assert w.shape == shape and w.dtype == np.float32
+    assert w.std() == pytest.approx(std, rel=0.02)
+    assert abs(w.mean()) < 0.02 * std
+    bound = 2 * std / TRUNC
+    assert np.abs(w).max() <= bound * (1 + 1e-6)
+    assert np.abs(w).max() > 0.98 * bound
+
+
+def test_variance_scaling_config():
+    shape = (3, 3, 8, 64)
+    fan_out = 9 * 64
+    spec = {"class_name": "VarianceScaling",
+            "config": {"scale": 0.5, "mode": "fan_out", "distribution": "untruncated_normal"}}
+    w = draw(spec, shape)
+    std = math.sqrt(0.5 / fan_out)
+    assert w.std() == pytest.approx(std, rel=0.03)
+    assert np.abs(w).max() > 3 * std  # not truncated
+
+    uni = draw({"class_name": "VarianceScaling", "config": {"scale": 3.0, "mode": "fan_avg",
+                                                            "distribution": "uniform"}}, shape)
+    limit = math.sqrt(3 * 3.0 / ((9 * 8 + 9 * 64) / 2))
+    assert np.abs(uni).max() <= limit and np.abs(uni).max() > 0.99 * limit
+
+
+def test_variance_scaling_defaults_to_truncated_fan_in():
+    shape = (64, 512)
+    w = draw({"class_name": "VarianceScaling", "config": {}}, shape)
+    assert w.std() == pytest.approx(math.sqrt(1 / 64), rel=0.03)
+    assert np.abs(w).max() <= 2 * math.sqrt(1 / 64) / TRUNC * (1 + 1e-6)
+
+
+def test_class_name_and_string_forms_agree():
+    for cls, name in (("GlorotUniform", "glorot_uniform"), ("HeNormal", "he_normal"),
+                      ("LecunUniform", "lecun_uniform"), ("RandomNormal", "random_normal"),
+                      ("TruncatedNormal", "truncated_normal"), ("Zeros", "zeros")):
+        a = draw({"class_name": cls, "config": {"seed": None}}, (5, 7))
+        b = draw(name, (5, 7))
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fans_of_vectors():
+    v = draw("glorot_uniform", (4000,))
+    limit = math.sqrt(6 / 8000)  # a vector's fan_in and fan_out are both its length
+    assert np.abs(v).max() <= limit and np.abs(v).max() > 0.99 * limit
+
+
+# -- plain distributions --------------------------------------------------------------------------
+def test_random_normal_and_uniform_configs():
+    n = draw({"class_name": "RandomNormal", "config": {"mean": 1.0, "stddev": 0.2}}, (300, 300))
+    assert n.mean() == pytest.approx(1.0, abs=0.005) and n.std() == pytest.approx(0.2, rel=0.02)
+    default_n = draw("random_normal", (300, 300))
+    assert default_n.std() == pytest.approx(0.05, rel=0.02)
+    u = draw({"class_name": "RandomUniform", "config": {"minval": -0.3, "maxval": 0.7}}, (300, 300))
+    assert u.min() >= -0.3 and u.max() <= 0.7
+    assert u.mean() == pytest.approx(0.2, abs=0.005)
+    default_u = draw("random_uniform", (300, 300))
+    assert default_u.min() >= -0.05 and default_u.max() <= 0.05 and default_u.max() > 0.049
+
+
+def test_truncated_normal_config():
+    w = draw({"class_name": "TruncatedNormal", "config": {"mean": 0.5, "stddev": 0.1}}, (300, 300))
+    assert w.min() >= 0.5 - 0.2 and w.max() <= 0.5 + 0.2
+    assert w.mean() == pytest.approx(0.5, abs=0.002)
+    assert w.std() == pytest.approx(0.1 * TRUNC, rel=0.02)
+
+
+def test_constant_initializers():
+    np.testing.assert_array_equal(draw("zeros", (2, 3)), np.zeros((2, 3), np.float32))
+    np.testing.assert_array_equal(draw(None, (4,)), np.zeros(4, np.float32))
+    np.testing.assert_array_equal(draw("ones", (3,)), np.ones(3, np.float32))
+    np.testing.assert_array_equal(draw({"class_name": "Constant", "config": {"value": 0.25}}, (2, 2)),
+                                  np.full((2, 2), 0.25, np.float32))
+    for arr in (draw("zeros", (2, 3)), draw("ones", (3,))):
+        assert arr.dtype == np.float32
+
+
+def test_orthogonal_and_identity():
+    q = draw({"class_name": "Orthogonal", "config": {"gain": 2.0}}, (6, 4))
+    np.testing.assert_allclose(q.T @ q, 4 * np.eye(4), atol=1e-5)
+    wide = draw("orthogonal", (4, 10))
+    np.testing.assert_allclose(wide @ wide.T, np.eye(4), atol=1e-5)
+    conv = draw("orthogonal", (3, 3, 2, 8)).reshape(18, 8)
+    np.testing.assert_allclose(conv.T @ conv, np.eye(8), atol=1e-5)
+    np.testing.assert_array_equal(draw("identity", (3, 5)), np.eye(3, 5, dtype=np.float32))
+    np.testing.assert_array_equal(draw({"class_name": "Identity", "config": {"gain": 3.0}}, (2, 2)),
+                                  3 * np.eye(2, dtype=np.float32))
+
+
+def test_unknown_initializer_is_a_weights_error():
+    with pytest.raises(WeightsError, match="unknown initializer 'my_fancy_init'") as info:
+        draw({"class_name": "MyFancyInit", "config": {}}, (2, 2), scope=("outer", "dense"), label="kernel")
+    assert info.value.layer == "outer/dense"
+    assert "--weights" in info.value.hint
+
+
+# -- determinism ----------------------------------------------------------------------------------
+def test_same_seed_scope_and_label_give_the_same_bytes():
+    a = draw("glorot_uniform", (16, 8), seed=7, scope=("m", "dense"), label="kernel")
+    b = draw("glorot_uniform", (16, 8), seed=7, scope=("m", "dense"), label="kernel")
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("change", [
+    {"seed": 8}, {"scope": ("m", "dense_1")}, {"scope": ("dense",)}, {"label": "bias"},
+])
+def test_seed_scope_and_label_each_change_the_draw(change):
+    base = {"seed": 7, "scope": ("m", "dense"), "label": "kernel"}
+    a = draw("glorot_uniform", (16, 8), **base)
+    b = draw("glorot_uniform", (16, 8), **{**base, **change})
+    assert not np.array_equal(a, b)
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] < 0.5
+
+
+def test_draw_does_not_depend_on_global_numpy_state():
+    a = draw("he_normal", (10, 10), seed=3)
+    np.random.seed(123)
+    np.random.standard_normal(100)
+    b = draw("he_normal", (10, 10), seed=3)
+    np.testing.assert_array_equal(a, b)
+
+
+# -- WeightStore ----------------------------------------------------------------------------------
+def arrays(n, seed=0):
+    return [np.full((2,), seed + i, np.float32) for i in range(n)]
+
+
+def test_store_tracks_used_layers():
+    store = WeightStore({("conv1",): arrays(2), ("dense",): arrays(2, 10), ("pool",): []}, "w.h5")
+    assert store.unused() == ["conv1", "dense"]  # layers without arrays never count
+    got = store.get(("conv1",))
+    assert [a[0] for a in got] == [0, 1]
+    assert store.unused() == ["dense"]
+    assert store.get(("missing",)) is None
+    assert store.unused() == ["dense"]
+    store.get(("dense",))
+    assert store.unused() == []
+
+
+def test_store_finds_nested_layers_keyed_without_their_model():
+    store = WeightStore({("dense_3",): arrays(1, 5), ("outer", "bn"): arrays(4)}, "w.h5")
+    assert store.get(("outer", "dense_3"))[0][0] == 5
+    assert store.get(("outer", "bn")) is not None
+    assert store.unused() == []
+    assert store.get(("outer", "nope")) is None
+
+
+def test_store_collects_sublayer_scopes_for_a_top_level_layer():
+    store = WeightStore({("block", "conv"): arrays(1, 1), ("block", "bn"): arrays(2, 2), ("other",): arrays(1)},
+                        "w.h5")
+    got = store.get(("block",))
+    assert [a[0] for a in got] == [1, 2, 3]
+    assert store.unused() == ["other"]
+
+
+# -- HDF5 readers ---------------------------------------------------------------------------------
+def test_read_keras3_layout(tmp_path):
+    path = tmp_path / "model.weights.h5"
+    rng = np.random.default_rng(0)
+    many = [rng.standard_normal((i + 1,)).astype(np.float32) for i in range(11)]
+    with h5py.File(path, "w") as f:
+        v = f.create_group("layers/dense/vars")
+        v.attrs["name"] = "my_dense"
+        v["0"] = np.ones((3, 2))
+        v["1"] = np.zeros(2)
+        big = f.create_group("layers/big/vars")
+        for i, arr in enumerate(many):
+            big[str(i)] = arr
+        inner = f.create_group("layers/functional/layers/conv/vars")
+        inner.attrs["name"] = b"conv_7"
+        inner["0"] = np.full((1, 1, 2, 2), 3.0)
+        f.create_group("layers/functional/vars").attrs["name"] = "backbone"
+        f.create_group("layers/empty/vars")
+    with h5py.File(path, "r") as f:
+        store = read_h5(f, "model.weights.h5")
+    assert store.source == "model.weights.h5"
+    assert set(store.arrays) == {("my_dense",), ("big",), ("backbone", "conv_7")}
+    kernel, bias = store.arrays[("my_dense",)]
+    assert kernel.shape == (3, 2) and kernel.dtype == np.float32 and bias.shape == (2,)
+    got = store.arrays[("big",)]
+    assert [a.shape[0] for a in got] == list(range(1, 12))  # "10" comes after "9"
+    assert store.arrays[("backbone", "conv_7")][0].shape == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_read_legacy_layout(tmp_path, wrapped):
+    path = tmp_path / "legacy.h5"
+    with h5py.File(path, "w") as f:
+        root = f.create_group("model_weights") if wrapped else f
+        root.attrs["layer_names"] = [b"dense_1", b"inner", b"flatten"]
+        d = root.create_group("dense_1")
+        d.attrs["weight_names"] = [b"dense_1/kernel:0", b"dense_1/bias:0"]
+        d["dense_1/kernel:0"] = np.ones((4, 3))
+        d["dense_1/bias:0"] = np.arange(3.0)
+        inner = root.create_group("inner")
+        inner.attrs["weight_names"] = [b"dense/kernel:0", b"inner/conv/kernel:0"]
+        inner["dense/kernel:0"] = np.ones((2, 2))
+        inner["inner/conv/kernel:0"] = np.ones((1, 1, 2, 2))
+        root.create_group("flatten").attrs["weight_names"] = []
+    store = load_weights(path)
+    assert store.source == str(path)
+    assert set(store.arrays) == {("dense_1",), ("inner", "dense"), ("inner", "conv")}
+    kernel, bias = store.arrays[("dense_1",)]
+    assert kernel.shape == (4, 3) and kernel.dtype == np.float32
+    np.testing.assert_array_equal(bias, [0, 1, 2])
+
+
+def test_load_weights_from_a_non_hdf5_file_is_a_weights_error(tmp_path):
+    path = tmp_path / "not.h5"
+    path.write_bytes(b"definitely not HDF5")
+    with pytest.raises(WeightsError, match="cannot read HDF5 weights") as info:
+        load_weights(path)
+    assert info.value.file == str(path)
