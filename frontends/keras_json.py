@@ -102,7 +102,7 @@ class ModelBuilder:
                         "Sequential model has no input shape (no InputLayer, batch_input_shape or build_input_shape)",
                         file=self.file, hint="build the model (model.build or keras.Input) before saving",
                     )
-                name = f"{cfg.get('name', 'sequential')}_input"
+                name = f"{lcfg.get('name') or entry.get('name') or cls.lower()}_input"  # Keras 2's naming
                 x = self._input({"name": name, "batch_shape": shape}, scope)
             x = self._call_layer(cls, lcfg, entry, [x], scope)
             last_name = str(lcfg.get("name") or entry.get("name"))
@@ -161,7 +161,12 @@ class ModelBuilder:
             pending = waiting
 
         outputs, names = [], []
+        classes = {name: _unwrap(entry)[0] for name, entry in by_name.items()}
         for key in _refs(cfg.get("output_layers")):
+            if self.keras_major >= 3 and classes.get(key[0]) in ("Functional", "Model") and key[1] > 0:
+                # Keras 3 counts a nested Functional's built-in node in output references only
+                # (keras.src.models.functional.functional_from_config: get_tensor).
+                key = (key[0], key[1] - 1, key[2])
             if key not in tensors:
                 raise FormatError(f"output '{key[0]}' is not produced by any layer", file=self.file)
             outputs.append(tensors[key])
