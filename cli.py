@@ -142,6 +142,39 @@ def run_cmd(
         out.print(f"saved {save}")
 
 
+@app.command("bench")
+def bench_cmd(
+    model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
+    batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1",
+    runs: Annotated[int, typer.Option(help="Timed runs per batch size.")] = 50,
+    warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 5,
+    provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu.")] = "auto",
+    optimization: Annotated[str, typer.Option(help="onnxruntime graph optimizations: all, extended, basic, disable.")] = "all",
+    threads: Annotated[Optional[int], typer.Option(help="Intra-op threads [default: onnxruntime's].")] = None,
+) -> None:
+    """Measure latency percentiles and throughput of a compiled model."""
+    from rich.table import Table
+
+    from runtime.bench import benchmark
+    from runtime.providers import short_name
+
+    try:
+        sizes = [int(b) for b in batch.split(",") if b.strip()]
+    except ValueError:
+        raise compiler.CompileError(f"--batch must be comma-separated integers, not '{batch}'") from None
+    table = Table(title=f"{model} (optimizations: {optimization})")
+    for col in ("provider", "batch", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
+        table.add_column(col, justify="right")
+    for size in sizes:
+        res = benchmark(model, batch=size, runs=runs, warmup=warmup, provider=None if provider == "auto" else provider,
+                        optimization=optimization, threads=threads)
+        for note in res.fallbacks:
+            err.print(f"[yellow]note:[/] {note}")
+        table.add_row(short_name(res.provider), str(size), f"{res.session_seconds:.2f}", f"{res.median_ms:.1f}",
+                      f"{res.percentile(90):.1f}", f"{res.percentile(99):.1f}", f"{res.throughput:.1f}")
+    out.print(table)
+
+
 def _metadata(model: Path) -> dict[str, str]:
     import onnx
 

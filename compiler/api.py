@@ -97,9 +97,7 @@ def save_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
             os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would make the model private
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

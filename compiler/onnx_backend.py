@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from .errors import CompileError, UnsupportedLayerError
 from .ir import Graph, Node
@@ -74,7 +74,7 @@ class Emitter:
         self.opset = opset
         self.input_layout = input_layout
         self.nodes: list[onnx.NodeProto] = []
-        self.initializers: list[TensorProto] = []
+        self.initializers: list[tuple[str, np.ndarray]] = []
         self.values: dict[str, Value] = {}
         self._used: set[str] = set()
         self._reserved = {n.name for n in graph.inputs} | set(graph.output_names)
@@ -97,7 +97,7 @@ class Emitter:
         if key is not None and key in self._consts:
             return self._consts[key]
         name = self.fresh(base)
-        self.initializers.append(numpy_helper.from_array(array, name))
+        self.initializers.append((name, array))
         if key is not None:
             self._consts[key] = name
         return name
@@ -187,22 +187,42 @@ def to_onnx(
             n.input[:] = [renamed.get(i, i) for i in n.input]
             n.output[:] = [renamed.get(o, o) for o in n.output]
 
-    onnx_graph = helper.make_graph(em.nodes, graph.name, inputs, outputs, em.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    _validate(em, graph.name, inputs, outputs, opsets)
     model = helper.make_model(
-        onnx_graph,
-        opset_imports=[helper.make_opsetid("", opset)],
+        helper.make_graph(em.nodes, graph.name, inputs, outputs),
+        opset_imports=opsets,
         producer_name="kerascc",
         producer_version=_version(),
         ir_version=8,
     )
+    # Weights go straight into the model's own graph: one copy of the bytes, not three.
+    for name, array in em.initializers:
+        tensor = model.graph.initializer.add()
+        tensor.name = name
+        tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+        tensor.dims.extend(array.shape)
+        tensor.raw_data = array.tobytes()
     for key, val in sorted({**graph.meta, **(metadata or {}), "kerascc.input_layout": input_layout}.items()):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, str(val)
+    return model
+
+
+def _validate(em: Emitter, name: str, inputs: list, outputs: list, opsets: list) -> None:
+    """Run the ONNX checker with full shape inference on the model without its weight bytes.
+
+    Initializers become typed graph inputs, so the check sees every op, type and shape but does
+    not copy hundreds of megabytes through the checker.
+    """
+    weights = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+               for n, a in em.initializers]
+    skeleton = helper.make_model(helper.make_graph(em.nodes, name, inputs + weights, outputs),
+                                 opset_imports=opsets, ir_version=8)
     try:
-        onnx.checker.check_model(model, full_check=True)
+        onnx.checker.check_model(skeleton, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise CompileError(f"internal error: generated ONNX does not validate: {str(exc).splitlines()[0]}") from exc
-    return model
 
 
 def _version() -> str:

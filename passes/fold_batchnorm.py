@@ -42,11 +42,11 @@ def _legal(m: Match) -> bool:
 
 def _fold(graph: Graph, m: Match) -> Node:
     bn, linear = m["bn"], m["linear"]
-    scale, shift = bn_scale_shift(bn)
+    scale, shift = bn_scale_shift(bn)  # per-channel vectors, computed in float64
     bias = linear.params.get("bias")
     bias = np.zeros_like(scale) if bias is None else bias.astype(np.float64)
     params = {
-        "kernel": _scale_kernel(linear.op, linear.params["kernel"].astype(np.float64), scale).astype(np.float32),
+        "kernel": _scale_kernel(linear.op, linear.params["kernel"], scale.astype(np.float32)),
         "bias": (bias * scale + shift).astype(np.float32),
     }
     # A new node, not an in-place edit: a shared Keras layer shares its arrays between calls.

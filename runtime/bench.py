@@ -1,0 +1,92 @@
+"""Latency and throughput of an ONNX model on one provider.
+
+Inputs are random arrays of the model's own input shapes (dynamic batch set to ``batch``).
+Warm-up runs come first so one-time work — TensorRT engine builds, cuDNN algorithm search,
+first-touch allocations — does not pollute the numbers; session creation is timed separately
+because it is where graph optimizations and engine builds cost.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RuntimeInputError
+from .providers import SessionInfo, create_session
+
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+@dataclass
+class BenchResult:
+    """Timings of one (model, provider, batch, optimization level)."""
+
+    provider: str
+    batch: int
+    runs: int
+    session_seconds: float
+    latencies_ms: np.ndarray
+    fallbacks: list[str]
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q))
+
+    @property
+    def median_ms(self) -> float:
+        return self.percentile(50)
+
+    @property
+    def throughput(self) -> float:
+        """Samples per second at the median latency."""
+        return self.batch * 1000.0 / self.median_ms
+
+
+def random_feeds(session: Any, batch: int, file: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """One random array per model input; the batch dimension (dynamic or not) becomes ``batch``."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for inp in session.get_inputs():
+        dims = list(inp.shape)
+        if dims and not isinstance(dims[0], int):
+            dims[0] = batch
+        if any(not isinstance(d, int) for d in dims):
+            raise RuntimeInputError(
+                f"input '{inp.name}' has dynamic dimensions {inp.shape}", file=file,
+                hint="benchmark a model with fixed spatial sizes",
+            )
+        dtype = _DTYPES.get(inp.type)
+        if dtype is None:
+            raise RuntimeInputError(f"input '{inp.name}' has type {inp.type}, not floating point", file=file)
+        feeds[inp.name] = rng.random(dims, dtype=np.float32).astype(dtype) * 255
+    return feeds
+
+
+def benchmark(
+    model: str | Path | bytes,
+    *,
+    batch: int = 1,
+    runs: int = 50,
+    warmup: int = 5,
+    provider: str | None = None,
+    optimization: str = "all",
+    threads: int | None = None,
+) -> BenchResult:
+    """Time ``runs`` inferences after ``warmup`` untimed ones."""
+    if batch < 1 or runs < 1 or warmup < 0:
+        raise RuntimeInputError("batch and runs must be at least 1, warmup at least 0")
+    start = time.perf_counter()
+    info: SessionInfo = create_session(model, provider=provider, optimization=optimization, threads=threads)
+    session_seconds = time.perf_counter() - start
+    label = "<in-memory model>" if isinstance(model, bytes) else str(model)
+    feeds = random_feeds(info.session, batch, label)
+    for _ in range(warmup):
+        info.session.run(None, feeds)
+    times = np.empty(runs)
+    for i in range(runs):
+        t0 = time.perf_counter()
+        info.session.run(None, feeds)
+        times[i] = (time.perf_counter() - t0) * 1000.0
+    return BenchResult(info.provider, batch, runs, session_seconds, times, list(info.fallbacks))
