@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,9 +79,26 @@ class ModelBuilder:
         self.graph.set_outputs(outputs, _dedupe(names))
 
     def build_model(self, cls: str, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
+        self._record_attribute_paths(cfg, scope)
         if cls == "Sequential":
             return self._sequential(cfg, inputs, scope)
         return self._functional(cfg, inputs, scope)
+
+    def _record_attribute_paths(self, cfg: dict[str, Any], scope: Scope) -> None:
+        """Map each layer to the key a weights file without layer names would use for it.
+
+        Keras writes ``layers/<snake_case class name>[_N]/vars`` in ``model.layers`` order; Keras 3
+        also stores the real name as an attribute, tf-keras's ``.weights.h5`` does not.
+        """
+        parent = self.weights.aliases.get(scope, scope)
+        seen: dict[str, int] = {}
+        for entry in cfg.get("layers") or []:
+            cls, lcfg = _unwrap(entry)
+            base = keras_snake_case(cls)
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            name = str(lcfg.get("name") or entry.get("name"))
+            self.weights.aliases[(*scope, name)] = (*parent, "#" + (base if count == 0 else f"{base}_{count}"))
 
     # -- Sequential ------------------------------------------------------------------------------
     def _sequential(self, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
@@ -230,6 +248,13 @@ class ModelBuilder:
             raise err.with_context(file=self.file, layer=name)
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"{cls} config is malformed ({type(exc).__name__}: {exc})", file=self.file, layer=name) from None
+
+
+def keras_snake_case(name: str) -> str:
+    """Keras's own to_snake_case (keras.src.utils.naming), which names weight-file groups."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _refs(value: Any) -> list[TensorKey]:

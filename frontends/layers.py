@@ -38,6 +38,7 @@ class WeightSource:
     store: WeightStore | None
     seed: int = 0
     cache: dict[Scope, dict[str, np.ndarray]] = field(default_factory=dict)
+    aliases: dict[Scope, Scope] = field(default_factory=dict)  # layer scope -> weights-file key path
     initialized: list[str] = field(default_factory=list)
 
     @property
@@ -86,6 +87,8 @@ class LayerContext:
                 self.weights.initialized.append(self.name)
         else:
             arrays = store.get(self.scope)
+            if arrays is None and self.scope in self.weights.aliases:
+                arrays = store.get(self.weights.aliases[self.scope])
             if arrays is None and specs:
                 raise WeightsError(
                     f"the weights file has no weights for this layer (it needs {', '.join(s[0] for s in specs)})",

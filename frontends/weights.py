@@ -66,7 +66,10 @@ def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]]) ->
     for key in layers:
         child = layers[key]
         vars_group = child.get("vars")
-        name = vars_group.attrs.get("name", key) if vars_group is not None else key
+        # Keras 3 records the layer name; tf-keras does not, and the builder then matches the
+        # attribute path ("#conv2d_3") that Keras derives from the layer order.
+        name = vars_group.attrs.get("name", None) if vars_group is not None else None
+        name = "#" + key if name is None else name
         name = name.decode() if isinstance(name, bytes) else str(name)
         child_scope = (*scope, name)
         if vars_group is not None and len(vars_group):

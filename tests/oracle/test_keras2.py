@@ -60,7 +60,10 @@ def _sources(model: k2.Model, tmp_path: Path) -> list[tuple[str, dict]]:
     model.save(full)
     (tmp_path / "model.json").write_text(model.to_json())
     model.save_weights(tmp_path / "weights.h5")
-    return [(str(full), {}), (str(tmp_path / "model.json"), {"weights": str(tmp_path / "weights.h5")})]
+    # tf-keras writes ".weights.h5" in the attribute-path layout without layer names.
+    model.save_weights(tmp_path / "model.weights.h5")
+    return [(str(full), {}), (str(tmp_path / "model.json"), {"weights": str(tmp_path / "weights.h5")}),
+            (str(tmp_path / "model.json"), {"weights": str(tmp_path / "model.weights.h5")})]
 
 
 def test_keras2_functional_residual(tmp_path: Path) -> None:
