@@ -56,6 +56,7 @@ def compile(  # noqa: A001  (the verb users expect)
     passes: Sequence[str | PassFn] | None = None,
     input_layout: str = "nhwc",
     preprocess: str = "none",
+    target: str = "onnx",
     opset: int = DEFAULT_OPSET,
     check: bool = False,
 ) -> CompiledModel:
@@ -76,7 +77,12 @@ def compile(  # noqa: A001  (the verb users expect)
     times["passes"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    model = to_onnx(graph, opset=opset, input_layout=input_layout, metadata={"kerascc.preprocess": preprocess})
+    model = to_onnx(graph, opset=opset, input_layout=input_layout, target=target,
+                    metadata={"kerascc.preprocess": preprocess})
+    if target == "ort":
+        from runtime.aot import optimize_for_cpu
+
+        model = optimize_for_cpu(model)
     times["lower"] = time.perf_counter() - start
     return CompiledModel(model, graph, reports, layers_in, random, times)
 

@@ -31,6 +31,12 @@ from .ops import spatial_pads, effective_kernel
 
 NCHW = (0, 3, 1, 2)
 DEFAULT_OPSET = 17
+
+#: Output flavours. ``onnx``: standard ops only, portable. ``ort``: onnxruntime contrib ops
+#: (com.microsoft FusedConv carrying the residual add and activation), so the fusions hold even
+#: with onnxruntime's graph optimizations off. ``tensorrt``: standard ops, and none of the forms
+#: that exist only to steer onnxruntime's optimizer (TensorRT's parser rejects MaxPool indices).
+TARGETS = ("onnx", "ort", "tensorrt")
 Perm = tuple[int, ...] | None
 
 EmitFn = Callable[["Emitter", Node], "Value"]
@@ -69,10 +75,12 @@ def _canon(perm: Sequence[int] | None) -> Perm:
 class Emitter:
     """Accumulates ONNX nodes and initializers while walking the IR in order."""
 
-    def __init__(self, graph: Graph, opset: int, input_layout: str) -> None:
+    def __init__(self, graph: Graph, opset: int, input_layout: str, target: str = "onnx") -> None:
         self.graph = graph
         self.opset = opset
         self.input_layout = input_layout
+        self.target = target
+        self.domains: set[str] = set()
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[tuple[str, np.ndarray]] = []
         self.values: dict[str, Value] = {}
@@ -104,6 +112,8 @@ class Emitter:
 
     def op(self, op_type: str, inputs: Sequence[str], base: str, *, domain: str = "", **attrs: Any) -> str:
         out = self.fresh(base)
+        if domain:
+            self.domains.add(domain)
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=out, domain=domain or None, **attrs))
         return out
 
@@ -157,12 +167,15 @@ def to_onnx(
     *,
     opset: int = DEFAULT_OPSET,
     input_layout: str = "nhwc",
+    target: str = "onnx",
     metadata: dict[str, str] | None = None,
 ) -> onnx.ModelProto:
-    """Lower the IR to a checked, deterministic ONNX model."""
+    """Lower the IR to a checked, deterministic ONNX model for a target (see :data:`TARGETS`)."""
     if input_layout not in ("nhwc", "nchw"):
         raise CompileError(f"input layout must be 'nhwc' or 'nchw', not '{input_layout}'")
-    em = Emitter(graph, opset, input_layout)
+    if target not in TARGETS:
+        raise CompileError(f"unknown target '{target}'", hint="one of " + ", ".join(TARGETS))
+    em = Emitter(graph, opset, input_layout, target)
     em.run()
 
     inputs = []
@@ -187,7 +200,7 @@ def to_onnx(
             n.input[:] = [renamed.get(i, i) for i in n.input]
             n.output[:] = [renamed.get(o, o) for o in n.output]
 
-    opsets = [helper.make_opsetid("", opset)]
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in sorted(em.domains)]
     _validate(em, graph.name, inputs, outputs, opsets)
     model = helper.make_model(
         helper.make_graph(em.nodes, graph.name, inputs, outputs),
@@ -203,7 +216,8 @@ def to_onnx(
         tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
         tensor.dims.extend(array.shape)
         tensor.raw_data = array.tobytes()
-    for key, val in sorted({**graph.meta, **(metadata or {}), "kerascc.input_layout": input_layout}.items()):
+    fixed = {"kerascc.input_layout": input_layout, "kerascc.target": target}
+    for key, val in sorted({**graph.meta, **(metadata or {}), **fixed}.items()):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, str(val)
     return model
@@ -253,31 +267,67 @@ def _bias_inputs(em: Emitter, node: Node) -> list[str]:
     return [em.const(f"{node.name}.bias", bias)] if bias is not None else []
 
 
+#: Activations a convolution can carry (IR attribute ``activation``), and their onnxruntime
+#: FusedConv spelling: (activation name, names of its float parameters in order).
+FUSED_ACTIVATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Relu": ("Relu", ()),
+    "Clip": ("Clip", ("min", "max")),
+    "LeakyRelu": ("LeakyRelu", ("alpha",)),
+    "Sigmoid": ("Sigmoid", ()),
+    "Tanh": ("Tanh", ()),
+    "HardSigmoid": ("HardSigmoid", ("alpha", "beta")),
+}
+
+
+def emit_activation(em: Emitter, x: str, act: dict[str, Any], base: str) -> str:
+    """A fused activation as standard ONNX ops."""
+    op = act["op"]
+    if op == "Clip":
+        lo, hi = _scalar(em, act["min"]), _scalar(em, act["max"])
+        return em.op("Clip", [x, lo, hi], base)
+    attrs = {k: float(v) for k, v in act.items() if k in ("alpha", "beta")}
+    return em.op(op, [x], base, **attrs)
+
+
+def _conv_like(em: Emitter, node: Node, weight: np.ndarray, group: int) -> Value:
+    """Conv with its fused residual input (slot 1) and activation, lowered per target."""
+    a = node.attrs
+    kh, kw = weight.shape[2:]
+    inputs = [em.nchw(node.inputs[0]), em.const(f"{node.name}.weight", weight), *_bias_inputs(em, node)]
+    residual = em.nchw(node.inputs[1]) if len(node.inputs) > 1 else None
+    act = a.get("activation")
+    conv_attrs = dict(kernel_shape=[kh, kw], strides=list(a["strides"]), dilations=list(a["dilations"]),
+                      group=int(group), **_conv_pads(node, (kh, kw)))
+    if em.target == "ort" and (act or residual):
+        if residual is not None and len(inputs) == 2:
+            inputs.append("")  # FusedConv's optional bias slot precedes Z
+        extra = {}
+        if act:
+            name, keys = FUSED_ACTIVATIONS[act["op"]]
+            extra["activation"] = name
+            if keys:
+                extra["activation_params"] = [float(act[k]) for k in keys]
+        ins = inputs + ([residual] if residual is not None else [])
+        return Value(em.op("FusedConv", ins, node.name, domain="com.microsoft", **conv_attrs, **extra), 4, NCHW)
+    out = em.op("Conv", inputs, node.name if not (act or residual) else f"{node.name}_conv", **conv_attrs)
+    if residual is not None:
+        out = em.op("Add", [out, residual], node.name if not act else f"{node.name}_sum")
+    if act:
+        out = emit_activation(em, out, act, node.name)
+    return Value(out, 4, NCHW)
+
+
 @emitter("Conv")
 def _conv(em: Emitter, node: Node) -> Value:
-    k = node.params["kernel"]
-    w = em.const(f"{node.name}.weight", k.transpose(3, 2, 0, 1))
-    a = node.attrs
-    out = em.op(
-        "Conv", [em.nchw(node.inputs[0]), w, *_bias_inputs(em, node)], node.name,
-        kernel_shape=list(k.shape[:2]), strides=list(a["strides"]), dilations=list(a["dilations"]),
-        group=int(a.get("group", 1)), **_conv_pads(node, k.shape[:2]),
-    )
-    return Value(out, 4, NCHW)
+    k = node.params["kernel"]  # (kh, kw, cin/group, cout)
+    return _conv_like(em, node, k.transpose(3, 2, 0, 1), node.attrs.get("group", 1))
 
 
 @emitter("DepthwiseConv")
 def _depthwise(em: Emitter, node: Node) -> Value:
     k = node.params["kernel"]  # (kh, kw, cin, mult): output channel c*mult + m
     kh, kw, cin, mult = k.shape
-    w = em.const(f"{node.name}.weight", k.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None])
-    a = node.attrs
-    out = em.op(
-        "Conv", [em.nchw(node.inputs[0]), w, *_bias_inputs(em, node)], node.name,
-        kernel_shape=[kh, kw], strides=list(a["strides"]), dilations=list(a["dilations"]),
-        group=int(cin), **_conv_pads(node, (kh, kw)),
-    )
-    return Value(out, 4, NCHW)
+    return _conv_like(em, node, k.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None], cin)
 
 
 def transpose_conv_pads(
@@ -314,6 +364,8 @@ def _conv_transpose(em: Emitter, node: Node) -> Value:
         kernel_shape=list(k.shape[:2]), strides=list(a["strides"]), dilations=list(a["dilations"]),
         pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]], output_padding=[pads[0][2], pads[1][2]],
     )
+    if node.attrs.get("activation"):
+        out = emit_activation(em, out, node.attrs["activation"], f"{node.name}_act")
     return Value(out, 4, NCHW)
 
 
@@ -326,7 +378,7 @@ def _pool(em: Emitter, node: Node) -> Value:
         node.op, [em.nchw(node.inputs[0])], node.name,
         kernel_shape=list(a["kernel"]), strides=list(a["strides"]), **padding, **extra,
     )
-    if node.op == "MaxPool" and node.inputs[0].op == "Pad":
+    if node.op == "MaxPool" and node.inputs[0].op == "Pad" and em.target != "tensorrt":
         # onnxruntime does not fold a Pad into a MaxPool that also returns indices; without them
         # it would treat the padded zeros as ignored positions.
         em.nodes[-1].output.append(em.fresh(f"{node.name}_indices"))
@@ -390,6 +442,14 @@ def _resize(em: Emitter, node: Node) -> Value:
 # -- emitters: dense, normalization, shape ops ----------------------------------------------------------
 @emitter("Dense")
 def _dense(em: Emitter, node: Node) -> Value:
+    value = _dense_linear(em, node)
+    act = node.attrs.get("activation")
+    if not act:
+        return value
+    return Value(emit_activation(em, value.name, act, f"{node.name}_act"), value.rank, value.perm)
+
+
+def _dense_linear(em: Emitter, node: Node) -> Value:
     v = em.value(node.inputs[0])
     kernel, bias = node.params["kernel"], node.params.get("bias")
     if v.rank == 4 and v.perm == NCHW:  # a Dense over the channels of a feature map is a 1x1 conv

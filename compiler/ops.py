@@ -101,6 +101,13 @@ def _window(node: Node, shape: Shape, kernel: Sequence[int], channels: int | Non
     return (shape[0], h, w, shape[3] if channels is None else channels)
 
 
+def _with_residual(out: Shape, ins: list[Shape]) -> Shape:
+    """A fused residual operand (slot 1) must have the convolution's output shape."""
+    if len(ins) > 1 and any(a != b and None not in (a, b) for a, b in zip(ins[1], out)):
+        raise ShapeError(f"residual operand of shape {ins[1]} does not match the output {out}")
+    return out
+
+
 @shape_rule("Conv")
 def _conv(node: Node, ins: list[Shape]) -> Shape:
     kh, kw, cin_per_group, cout = node.params["kernel"].shape
@@ -108,13 +115,13 @@ def _conv(node: Node, ins: list[Shape]) -> Shape:
     group = node.attrs.get("group", 1)
     if cin is not None and cin != cin_per_group * group:
         raise ShapeError(f"input has {cin} channels, kernel expects {cin_per_group * group}")
-    return _window(node, ins[0], (kh, kw), cout)
+    return _with_residual(_window(node, ins[0], (kh, kw), cout), ins)
 
 
 @shape_rule("DepthwiseConv")
 def _depthwise(node: Node, ins: list[Shape]) -> Shape:
     kh, kw, cin, mult = node.params["kernel"].shape
-    return _window(node, ins[0], (kh, kw), cin * mult)
+    return _with_residual(_window(node, ins[0], (kh, kw), cin * mult), ins)
 
 
 @shape_rule("MaxPool", "AveragePool")

@@ -37,7 +37,8 @@ def bn_scale_shift(bn: Node) -> tuple[np.ndarray, np.ndarray]:
 
 def _legal(m: Match) -> bool:
     bn, linear = m["bn"], m["linear"]
-    return bn.attrs["axis"] == len(bn.shape) - 1 and linear.has_single_use()
+    plain = not linear.attrs.get("activation") and len(linear.inputs) == 1
+    return plain and bn.attrs["axis"] == len(bn.shape) - 1 and linear.has_single_use()
 
 
 def _fold(graph: Graph, m: Match) -> Node:

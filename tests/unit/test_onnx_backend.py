@@ -362,6 +362,7 @@ def test_metadata_props_carry_what_was_passed():
         "kerascc.input_layout": "nhwc",
         "kerascc.preprocess": "caffe",
         "kerascc.source": "model.json",
+        "kerascc.target": "onnx",
         "number": "3",
         "shared": "from call",
     }

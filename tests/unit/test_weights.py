@@ -215,10 +215,11 @@ def test_read_keras3_layout(tmp_path):
     with h5py.File(path, "r") as f:
         store = read_h5(f, "model.weights.h5")
     assert store.source == "model.weights.h5"
-    assert set(store.arrays) == {("my_dense",), ("big",), ("backbone", "conv_7")}
+    # A group without a name attribute (as tf-keras writes them) is keyed by its attribute path.
+    assert set(store.arrays) == {("my_dense",), ("#big",), ("backbone", "conv_7")}
     kernel, bias = store.arrays[("my_dense",)]
     assert kernel.shape == (3, 2) and kernel.dtype == np.float32 and bias.shape == (2,)
-    got = store.arrays[("big",)]
+    got = store.arrays[("#big",)]
     assert [a.shape[0] for a in got] == list(range(1, 12))  # "10" comes after "9"
     assert store.arrays[("backbone", "conv_7")][0].shape == (1, 1, 2, 2)
 
