@@ -46,6 +46,12 @@ class Preprocess(str, Enum):
     torch = "torch"
 
 
+class Target(str, Enum):
+    onnx = "onnx"
+    ort = "ort"
+    tensorrt = "tensorrt"
+
+
 class Layout(str, Enum):
     nhwc = "nhwc"
     nchw = "nchw"
@@ -82,13 +88,20 @@ def compile_cmd(
     preprocess: Annotated[Preprocess, typer.Option(help="Image preprocessing recorded for `run` (auto: from the Keras application name).")] = Preprocess.auto,
     input_layout: Annotated[Layout, typer.Option("--input-layout", help="Layout of 4-D inputs: nhwc (as in Keras) or nchw.")] = Layout.nhwc,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = compiler.onnx_backend.DEFAULT_OPSET,
+    target_kind: Annotated[Target, typer.Option("--target", help="onnx (portable), ort (onnxruntime CPU, optimized ahead of time) or tensorrt.")] = Target.onnx,
+    passes: Annotated[Optional[str], typer.Option(help="Pipeline: 'a,b' exactly, '-c' drop, '+d' add, 'default' for the standard list.")] = None,
+    plugin: Annotated[Optional[list[Path]], typer.Option(help="Python file registering passes with @compiler.register_pass (repeatable).")] = None,
 ) -> None:
     """Compile a Keras model to ONNX."""
     start = time.perf_counter()
     target = output or model.with_suffix(".onnx")
+    for path in plugin or []:
+        compiler.load_plugin(path)
+    pipeline = compiler.parse_passes(passes)
     graph = compiler.load(model, weights=weights, seed=seed)
     mode = preprocess.value if preprocess != Preprocess.auto else _guess_preprocess(graph.name)
-    res = compiler.compile(graph, preprocess=mode, input_layout=input_layout.value, opset=opset)
+    res = compiler.compile(graph, preprocess=mode, input_layout=input_layout.value, opset=opset,
+                           target=target_kind.value, passes=pipeline)
     compiler.save(res, target)
     elapsed = time.perf_counter() - start
 
@@ -100,7 +113,7 @@ def compile_cmd(
         out.print(f"  pass          {rep.name}: {rep.summary}")
     out.print(f"  parameters    {res.graph.num_params():,}")
     out.print(f"  preprocess    {mode}" + ("  (guessed from the model name)" if preprocess == Preprocess.auto and mode != "none" else ""))
-    out.print(f"  file          {_size(target.stat().st_size)}, opset {opset}, inputs {input_layout.value.upper()}")
+    out.print(f"  file          {_size(target.stat().st_size)}, opset {opset}, target {target_kind.value}, inputs {input_layout.value.upper()}")
     out.print(f"  time          {elapsed:.2f} s")
     weights_note = res.metadata.get("kerascc.weights", "")
     if res.random_weights:
@@ -189,34 +202,65 @@ def _metadata(model: Path) -> dict[str, str]:
 def inspect_cmd(
     model: Annotated[Path, typer.Argument(help="A Keras model (shows the IR after each pass) or an .onnx file.")],
     weights: Annotated[Optional[Path], typer.Option("--weights", "-w")] = None,
+    passes: Annotated[Optional[str], typer.Option(help="Pipeline, as for compile.")] = None,
+    plugin: Annotated[Optional[list[Path]], typer.Option(help="Python file registering passes (repeatable).")] = None,
+    dot: Annotated[Optional[Path], typer.Option(help="Also write the final IR as Graphviz DOT to this file.")] = None,
+    svg: Annotated[Optional[Path], typer.Option(help="Also render the final IR to SVG (needs Graphviz's `dot`).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the pass summaries, not the IR text.")] = False,
 ) -> None:
     """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
     if model.suffix.lower() == ".onnx":
-        import onnx
-
-        try:
-            proto = onnx.load(str(model))
-        except Exception as exc:
-            raise compiler.FormatError(f"not a readable ONNX file ({type(exc).__name__})", file=model) from None
-        g = proto.graph
-        out.print(f"[bold]{model}[/]  opset {proto.opset_import[0].version}, producer {proto.producer_name} {proto.producer_version}")
-        for kind, values in (("input", g.input), ("output", g.output)):
-            for v in values:
-                dims = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
-                out.print(f"  {kind:<7} {v.name} {dims}")
-        counts = Counter(n.op_type for n in g.node)
-        out.print("  ops     " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
-        for p in proto.metadata_props:
-            out.print(f"  meta    {p.key} = {p.value}")
+        _inspect_onnx(model)
         return
+    for path in plugin or []:
+        compiler.load_plugin(path)
+    pipeline = compiler.parse_passes(passes)
     graph = compiler.load(model, weights=weights)
-    out.print(str(graph), markup=False)
+    if not quiet:
+        out.print(str(graph), markup=False)
 
     def show(report: compiler.PassReport, g: compiler.Graph) -> None:
         out.print(f"\n[bold]after {report.name}[/]: {report.summary}")
-        out.print(str(g), markup=False)
+        if not quiet:
+            out.print(str(g), markup=False)
 
-    compiler.run_passes(graph, compiler.default_passes(), check=True, on_step=show)
+    graph, _ = compiler.run_passes(graph, pipeline, check=True, on_step=show)
+    text = graph.to_dot()
+    if dot is not None:
+        compiler.save_bytes(text.encode(), dot)
+        out.print(f"wrote {dot}")
+    if svg is not None:
+        import shutil
+        import subprocess
+
+        exe = shutil.which("dot")
+        if exe is None:
+            raise compiler.CompileError("Graphviz's `dot` is not installed", file=svg,
+                                        hint="apt-get install graphviz, or use --dot and render elsewhere")
+        rendered = subprocess.run([exe, "-Tsvg"], input=text.encode(), capture_output=True, check=False)
+        if rendered.returncode != 0:
+            raise compiler.CompileError(f"dot failed: {rendered.stderr.decode(errors='replace').strip()}", file=svg)
+        compiler.save_bytes(rendered.stdout, svg)
+        out.print(f"wrote {svg}")
+
+
+def _inspect_onnx(model: Path) -> None:
+    import onnx
+
+    try:
+        proto = onnx.load(str(model))
+    except Exception as exc:
+        raise compiler.FormatError(f"not a readable ONNX file ({type(exc).__name__})", file=model) from None
+    g = proto.graph
+    out.print(f"[bold]{model}[/]  opset {proto.opset_import[0].version}, producer {proto.producer_name} {proto.producer_version}")
+    for kind, values in (("input", g.input), ("output", g.output)):
+        for v in values:
+            dims = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+            out.print(f"  {kind:<7} {v.name} {dims}")
+    counts = Counter(n.op_type for n in g.node)
+    out.print("  ops     " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
+    for p in proto.metadata_props:
+        out.print(f"  meta    {p.key} = {p.value}")
 
 
 def main() -> None:

@@ -23,11 +23,11 @@ from .errors import (
 )
 from .ir import Graph, Node
 from .onnx_backend import to_onnx
-from .pipeline import PassReport, default_passes, register_pass, run_passes
+from .pipeline import PassReport, default_passes, load_plugin, parse_passes, register_pass, run_passes
 from .rewrite import ANY, P, Rule, apply_rules
 
 __all__ = [
     "ANY", "CompileError", "CompiledModel", "FormatError", "Graph", "GraphError", "Node", "P", "PREPROCESS_MODES",
     "PassReport", "Rule", "RuntimeInputError", "ShapeError", "UnsupportedLayerError", "WeightsError",
-    "apply_rules", "compile", "default_passes", "load", "register_pass", "run_passes", "save", "save_bytes", "to_onnx",
+    "apply_rules", "compile", "default_passes", "load", "load_plugin", "parse_passes", "register_pass", "run_passes", "save", "save_bytes", "to_onnx",
 ]

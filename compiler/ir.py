@@ -298,3 +298,20 @@ class Graph:
         outs = ", ".join(f"{name}=%{n.name}" for name, n in zip(self.output_names, self.outputs))
         lines.append(f"    return {outs}")
         return "\n".join(lines)
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz DOT: one box per node (op, layer, shape), edges labelled by slot."""
+
+        def quote(text: str) -> str:
+            return '"' + text.replace('"', "'") + '"'
+
+        lines = [f"digraph {quote(self.name)} {{", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
+        for node in self.nodes():
+            label = f"{node.op}\\n{node.name}\\n{_fmt(node.shape)}"
+            style = ', style=filled, fillcolor="#dde8f8"' if node.op == "Input" or node.is_output else ""
+            lines.append(f"  {quote(node.name)} [label={quote(label)}{style}];")
+        for src, dst, data in sorted(self._g.edges(data=True), key=lambda e: (e[1], e[2]["index"])):
+            slot = f' [label="{data["index"]}"]' if len(self.node(dst).inputs) > 1 else ""
+            lines.append(f"  {quote(src)} -> {quote(dst)}{slot};")
+        lines.append("}")
+        return "\n".join(lines) + "\n"

@@ -7,8 +7,12 @@ how the tests catch a pass that leaves a stale shape or a dangling edge.
 """
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from dataclasses import dataclass
 
 from .errors import CompileError, GraphError
@@ -112,3 +116,48 @@ def run_passes(graph: Graph, names: Sequence[str | PassFn], *, check: bool = Fal
         if on_step is not None:
             on_step(report, graph)
     return graph, reports
+
+
+def parse_passes(spec: str | None) -> list[str]:
+    """A pipeline from the CLI's ``--passes`` text.
+
+    ``a,b`` is exactly those passes in that order; ``-c`` removes ``c`` and ``+d`` (or ``d``
+    after ``default``) appends ``d``; ``default`` stands for :func:`default_passes`. With only
+    ``+``/``-`` items the default pipeline is the starting point: ``-fuse_conv,+drop_softmax``.
+    """
+    if spec is None or not spec.strip():
+        return default_passes()
+    items = [item.strip() for item in spec.split(",") if item.strip()]
+    names: list[str] = [] if any(i[0] not in "+-" for i in items) else default_passes()
+    for item in items:
+        if item == "default":
+            names.extend(default_passes())
+        elif item.startswith("-"):
+            if item[1:] not in names:
+                raise CompileError(f"cannot remove pass '{item[1:]}': it is not in the pipeline",
+                                   hint="pipeline: " + ", ".join(names))
+            names = [n for n in names if n != item[1:]]
+        else:
+            names.append(item.lstrip("+"))
+    resolve(names)  # unknown names fail here, with the list of known passes
+    return names
+
+
+def load_plugin(path: str | os.PathLike[str]) -> None:
+    """Import a user's Python file so that its ``@register_pass`` functions join the registry."""
+    path = Path(path)
+    if not path.is_file():
+        raise CompileError("no such plugin file", file=path)
+    name = f"kerascc_plugin_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CompileError("not a Python file", file=path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except CompileError as err:
+        raise err.with_context(file=path)
+    except Exception as exc:
+        del sys.modules[name]
+        raise CompileError(f"plugin failed to load: {type(exc).__name__}: {exc}", file=path) from exc
