@@ -105,7 +105,7 @@ def compile_cmd(
     compiler.save(res, target)
     elapsed = time.perf_counter() - start
 
-    counts = Counter(n.op_type for n in res.onnx.graph.node)
+    counts = Counter(n.op_type for n in res.skeleton.graph.node)
     out.print(f"[bold]{model}[/] → [bold green]{target}[/]")
     out.print(f"  layers in     {res.layers_in}  (model '{graph.name}')")
     out.print(f"  ONNX nodes    {sum(counts.values())}: " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))

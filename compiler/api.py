@@ -10,13 +10,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import onnx
 
 from .errors import CompileError
 from .ir import Graph
-from .onnx_backend import DEFAULT_OPSET, to_onnx
+from .onnx_backend import DEFAULT_OPSET, Lowered, lower
 from .pipeline import PassFn, PassReport, default_passes, run_passes
 
 PREPROCESS_MODES = ("none", "caffe", "tf", "torch")
@@ -24,21 +24,45 @@ PREPROCESS_MODES = ("none", "caffe", "tf", "torch")
 
 @dataclass
 class CompiledModel:
-    """An ONNX model with what produced it."""
+    """An ONNX model with what produced it.
 
-    onnx: onnx.ModelProto
+    The model is kept as a weight-free structure plus the weight arrays (:class:`Lowered`) and
+    only assembled into one ``onnx.ModelProto`` when :attr:`onnx` is asked for; :func:`save`
+    streams it to disk without ever holding a serialized copy of the weights.
+    """
+
+    lowered: Lowered | None
     graph: Graph
     report: list[PassReport]
     layers_in: int
     random_weights: bool
     seconds: dict[str, float] = field(default_factory=dict)
+    proto: onnx.ModelProto | None = None
+
+    @property
+    def onnx(self) -> onnx.ModelProto:
+        if self.proto is None:
+            assert self.lowered is not None
+            self.proto = self.lowered.to_proto()
+        return self.proto
+
+    @property
+    def skeleton(self) -> onnx.ModelProto:
+        """The model's structure (nodes, inputs, outputs, metadata) without the weight bytes."""
+        return self.lowered.skeleton if self.lowered is not None else self.onnx
 
     @property
     def metadata(self) -> dict[str, str]:
-        return {p.key: p.value for p in self.onnx.metadata_props}
+        return {p.key: p.value for p in self.skeleton.metadata_props}
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        if self.lowered is not None:
+            yield from self.lowered.chunks()
+        else:
+            yield self.onnx.SerializeToString(deterministic=True)
 
     def serialize(self) -> bytes:
-        return self.onnx.SerializeToString(deterministic=True)
+        return b"".join(self.chunks())
 
 
 def load(source: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, seed: int = 0) -> Graph:
@@ -77,24 +101,26 @@ def compile(  # noqa: A001  (the verb users expect)
     times["passes"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    model = to_onnx(graph, opset=opset, input_layout=input_layout, target=target,
+    lowered = lower(graph, opset=opset, input_layout=input_layout, target=target,
                     metadata={"kerascc.preprocess": preprocess})
+    proto = None
     if target == "ort":
         from runtime.aot import optimize_for_cpu
 
-        model = optimize_for_cpu(model)
+        proto, lowered = optimize_for_cpu(lowered.to_proto()), None
     times["lower"] = time.perf_counter() - start
-    return CompiledModel(model, graph, reports, layers_in, random, times)
+    return CompiledModel(lowered, graph, reports, layers_in, random, times, proto)
 
 
 def save(model: CompiledModel | onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
     """Write the ONNX file atomically: a reader never sees half a model."""
-    data = model.serialize() if isinstance(model, CompiledModel) else model.SerializeToString(deterministic=True)
-    return save_bytes(data, path)
+    chunks = model.chunks() if isinstance(model, CompiledModel) else [model.SerializeToString(deterministic=True)]
+    return save_bytes(chunks, path)
 
 
-def save_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename, so nothing half-written remains."""
+def save_bytes(data: bytes | Iterable[bytes | memoryview], path: str | os.PathLike[str]) -> Path:
+    """Write ``data`` (bytes, or chunks of them) to ``path`` through a temporary file and a rename,
+    so nothing half-written remains."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +128,8 @@ def save_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
         try:
             os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would make the model private
             with os.fdopen(fd, "wb") as f:
-                f.write(data)
+                for chunk in [data] if isinstance(data, bytes | bytearray) else data:
+                    f.write(chunk)
             os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

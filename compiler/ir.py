@@ -208,6 +208,23 @@ class Graph:
         self.replace_all_uses(node, node.input)
         self.remove(node)
 
+    def prune(self, node: Node) -> int:
+        """Remove ``node`` if nothing reads it, then whatever it read that became unread.
+
+        Rewrites call this right away so replaced weights are freed during a pass, not after it.
+        """
+        removed = 0
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if n.name not in self._g or self._g.out_degree(n.name) or n.is_output or n.op == "Input":
+                continue
+            stack.extend(n.inputs)
+            self._g.remove_node(n.name)
+            self._topo = None
+            removed += 1
+        return removed
+
     def remove_dead(self) -> int:
         """Drop nodes that cannot reach an output; returns how many went."""
         live: set[str] = set()

@@ -17,7 +17,7 @@ handlers; the registry, not an if-chain, decides who converts what.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,8 +99,8 @@ class Emitter:
         return name
 
     def const(self, base: str, array: np.ndarray) -> str:
-        """An initializer; identical small constants are shared."""
-        array = np.ascontiguousarray(array)
+        """An initializer; identical small constants are shared. Large arrays stay views until written."""
+        array = np.asarray(array)
         key = (str(array.dtype) + str(array.shape), array.tobytes()) if array.size <= 16 else None
         if key is not None and key in self._consts:
             return self._consts[key]
@@ -171,6 +171,18 @@ def to_onnx(
     metadata: dict[str, str] | None = None,
 ) -> onnx.ModelProto:
     """Lower the IR to a checked, deterministic ONNX model for a target (see :data:`TARGETS`)."""
+    return lower(graph, opset=opset, input_layout=input_layout, target=target, metadata=metadata).to_proto()
+
+
+def lower(
+    graph: Graph,
+    *,
+    opset: int = DEFAULT_OPSET,
+    input_layout: str = "nhwc",
+    target: str = "onnx",
+    metadata: dict[str, str] | None = None,
+) -> "Lowered":
+    """Lower the IR to an ONNX model whose weights stay numpy arrays until written."""
     if input_layout not in ("nhwc", "nchw"):
         raise CompileError(f"input layout must be 'nhwc' or 'nchw', not '{input_layout}'")
     if target not in TARGETS:
@@ -209,18 +221,70 @@ def to_onnx(
         producer_version=_version(),
         ir_version=8,
     )
-    # Weights go straight into the model's own graph: one copy of the bytes, not three.
-    for name, array in em.initializers:
-        tensor = model.graph.initializer.add()
-        tensor.name = name
-        tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
-        tensor.dims.extend(array.shape)
-        tensor.raw_data = array.tobytes()
     fixed = {"kerascc.input_layout": input_layout, "kerascc.target": target}
     for key, val in sorted({**graph.meta, **(metadata or {}), **fixed}.items()):
         entry = model.metadata_props.add()
         entry.key, entry.value = key, str(val)
-    return model
+    return Lowered(model, em.initializers)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload_length: int) -> bytes:
+    """A length-delimited protobuf field header."""
+    return _varint(number << 3 | 2) + _varint(payload_length)
+
+
+_GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9  # ModelProto.graph, GraphProto.initializer, TensorProto.raw_data
+
+
+@dataclass
+class Lowered:
+    """An ONNX model as its weight-free structure plus the weights as numpy arrays.
+
+    Writing it streams one weight at a time, so compiling never holds a second (or third)
+    serialized copy of the weights. The stream is the structure's own bytes followed by one
+    ``graph { initializer { ... } }`` fragment per weight: protobuf merges repeated occurrences
+    of a message field, so every ONNX reader sees one graph with all its initializers.
+    """
+
+    skeleton: onnx.ModelProto
+    initializers: list[tuple[str, np.ndarray]]
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        yield self.skeleton.SerializeToString(deterministic=True)
+        for name, array in self.initializers:
+            data = np.ascontiguousarray(array)
+            header = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(data.dtype), dims=data.shape)
+            tensor_head = header.SerializeToString(deterministic=True) + _field(_RAW_DATA_FIELD, data.nbytes)
+            tensor_size = len(tensor_head) + data.nbytes
+            graph_head = _field(_INITIALIZER_FIELD, tensor_size)
+            yield _field(_GRAPH_FIELD, len(graph_head) + tensor_size) + graph_head + tensor_head
+            yield memoryview(data).cast("B")
+
+    def serialize(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def to_proto(self) -> onnx.ModelProto:
+        model = onnx.ModelProto()
+        model.CopyFrom(self.skeleton)
+        for name, array in self.initializers:
+            tensor = model.graph.initializer.add()
+            tensor.name = name
+            tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+            tensor.dims.extend(array.shape)
+            tensor.raw_data = np.ascontiguousarray(array).tobytes()
+        return model
 
 
 def _validate(em: Emitter, name: str, inputs: list, outputs: list, opsets: list) -> None:

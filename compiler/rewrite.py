@@ -73,8 +73,10 @@ def apply_rules(graph: Graph, rules: Iterable[Rule]) -> dict[str, int]:
     """
     rules = list(rules)
     fired = {r.name: 0 for r in rules}
-    for node in graph.nodes():
-        if node.name not in graph:
+    order: list[Node | None] = list(graph.nodes())
+    for i in range(len(order)):
+        node, order[i] = order[i], None  # hold no reference once visited: replaced weights can go
+        if node is None or node.name not in graph:
             continue  # consumed by an earlier rewrite
         for rule in rules:
             match = rule.pattern.match(node)
@@ -85,8 +87,10 @@ def apply_rules(graph: Graph, rules: Iterable[Rule]) -> dict[str, int]:
                 continue
             if new is not node:
                 graph.replace_all_uses(node, new)
+                graph.prune(node)
             fired[rule.name] += 1
             break
+        del node
     if any(fired.values()):
         graph.remove_dead()
     return fired
