@@ -543,6 +543,18 @@ def _batch_norm(em: Emitter, node: Node) -> Value:
         return Value(em.op("BatchNormalization", [x, *names], node.name, epsilon=float(eps)), v.rank, v.perm)
     scale = (p["gamma"] / np.sqrt(p["var"] + np.float32(eps))).astype(np.float32)
     shift = (p["beta"] - p["mean"] * scale).astype(np.float32)
+    return _scale_shift(em, node, v, x, axis, scale, shift)
+
+
+@emitter("Affine")
+def _affine(em: Emitter, node: Node) -> Value:
+    """x·scale + shift along one axis (Keras Rescaling/Normalization, unfoldable BatchNorm)."""
+    v = em.value(node.inputs[0])
+    x = em.ensure(v, v.perm)
+    return _scale_shift(em, node, v, x, v.axis(node.attrs["axis"]), node.params["scale"], node.params["shift"])
+
+
+def _scale_shift(em: Emitter, node: Node, v: Value, x: str, axis: int, scale: np.ndarray, shift: np.ndarray) -> Value:
     shape = [1] * v.rank
     shape[axis] = -1
     y = em.op("Mul", [x, em.const(f"{node.name}.scale", scale.reshape(shape))], f"{node.name}_scale")

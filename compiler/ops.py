@@ -24,7 +24,7 @@ SHAPE_RULES: dict[str, ShapeRule] = {}
 UNARY_OPS = (
     "Identity", "Dropout", "Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "Elu", "Selu", "Softplus",
     "Softsign", "Swish", "Gelu", "HardSigmoid", "Exp", "Mish", "KerasRelu", "Softmax", "LogSoftmax",
-    "BatchNorm", "Scale",
+    "BatchNorm", "Affine",
 )
 #: Element-wise n-ary ops (Keras merge layers).
 NARY_OPS = ("Add", "Sub", "Mul", "Max", "Min", "Mean")

@@ -474,3 +474,47 @@ def reshape(ctx: LayerContext, inputs: list[Node]) -> Node:
 def permute(ctx: LayerContext, inputs: list[Node]) -> Node:
     dims = tuple(int(d) for d in ctx.get("dims"))
     return ctx.add("Transpose", inputs, attrs={"perm": (0, *dims)}, main=True)
+
+
+def _per_channel(ctx: LayerContext, value: Any, channels: int, what: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    if arr.size == 1:
+        return np.full(channels, arr[0])
+    if arr.size != channels:
+        raise ctx.unsupported(f"{what} has {arr.size} values for {channels} channels")
+    return arr
+
+
+@keras_layer("Rescaling")
+def rescaling(ctx: LayerContext, inputs: list[Node]) -> Node:
+    (x,) = inputs
+    channels = x.shape[-1]
+    scale = _per_channel(ctx, ctx.get("scale", 1.0), channels, "scale")
+    offset = _per_channel(ctx, ctx.get("offset", 0.0), channels, "offset")
+    params = {"scale": scale.astype(np.float32), "shift": offset.astype(np.float32)}
+    return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=True)
+
+
+@keras_layer("Normalization")
+def normalization(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """(x − mean) / max(√var, 1e-7) per feature, or its inverse (Keras's epsilon is 1e-7)."""
+    (x,) = inputs
+    axis = ctx.get("axis", -1)
+    axis = axis if not isinstance(axis, list | tuple) else (axis[0] if len(axis) == 1 else None)
+    if axis is None or normalize_axis(ctx, axis, len(x.shape)) != len(x.shape) - 1:
+        raise ctx.unsupported(f"axis {ctx.get('axis')!r}", hint="only normalization over the last axis is supported")
+    channels = x.shape[-1]
+    if ctx.get("mean") is not None:
+        mean = _per_channel(ctx, ctx.get("mean"), channels, "mean")
+        var = _per_channel(ctx, ctx.get("variance"), channels, "variance")
+    else:
+        n = (channels,)
+        w = ctx.params([("mean", n, "zeros"), ("variance", n, "ones"), ("count", (), "zeros")])
+        mean, var = w["mean"].astype(np.float64), w["variance"].astype(np.float64)
+    std = np.maximum(np.sqrt(var), 1e-7)
+    if ctx.get("invert", False):
+        scale, shift = std, mean
+    else:
+        scale, shift = 1.0 / std, -mean / std
+    params = {"scale": scale.astype(np.float32), "shift": shift.astype(np.float32)}
+    return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=True)

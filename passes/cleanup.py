@@ -50,3 +50,36 @@ def remove_dead(graph: Graph) -> tuple[Graph, str]:
     dead = graph.remove_dead()
     parts = [f"merged {merged} Transpose" if merged else "", f"removed {dead} dead nodes" if dead else ""]
     return graph, ", ".join(p for p in parts if p) or "nothing to remove"
+
+
+def _merge_pad(graph: Graph, outer: Node, inner: Node) -> Node:
+    pads = tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(inner.attrs["pads"], outer.attrs["pads"]))
+    return graph.add("Pad", inner.inputs, name=outer.name, attrs={**outer.attrs, "pads": pads},
+                     layer=outer.layer, shape=outer.shape)
+
+
+def _merge_reshape(graph: Graph, outer: Node, inner: Node) -> Node:
+    return graph.add("Reshape", inner.inputs, name=outer.name, attrs={"shape": tuple(outer.shape[1:])},
+                     layer=outer.layer, shape=outer.shape)
+
+
+@register_pass("merge_shape_ops", default=True)
+def merge_shape_ops(graph: Graph) -> tuple[Graph, str]:
+    """Merge Pad(Pad(x)) into one Pad and chains of Reshape/Flatten into one Reshape."""
+    merged = 0
+    for node in graph.nodes(("Pad", "Reshape", "Flatten")):
+        if node.name not in graph:
+            continue
+        inner = node.inputs[0]
+        if not inner.has_single_use():
+            continue
+        if node.op == "Pad" and inner.op == "Pad":
+            new = _merge_pad(graph, node, inner)
+        elif node.op in ("Reshape", "Flatten") and inner.op in ("Reshape", "Flatten") and None not in node.shape[1:]:
+            new = _merge_reshape(graph, node, inner)
+        else:
+            continue
+        graph.replace_all_uses(node, new)
+        graph.prune(node)
+        merged += 1
+    return graph, f"merged {merged} Pad/Reshape chains"

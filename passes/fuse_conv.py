@@ -37,7 +37,8 @@ def _pick_conv(join: Node) -> tuple[Node, Node] | None:
     a, b = join.inputs
     if a is b:
         return None
-    candidates = [(c, z) for c, z in ((a, b), (b, a)) if _plain(c) and c.shape == join.shape]
+    # Both operands must have the output's shape: FusedConv adds Z element by element, no broadcast.
+    candidates = [(c, z) for c, z in ((a, b), (b, a)) if _plain(c) and c.shape == join.shape == z.shape]
     if not candidates:
         return None
     return max(candidates, key=lambda cz: cz[0]._order)
