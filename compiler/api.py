@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import time
@@ -85,6 +86,21 @@ def compile(  # noqa: A001  (the verb users expect)
     check: bool = False,
 ) -> CompiledModel:
     """Compile a Keras model description (or an IR graph) to an optimized ONNX model."""
+    # Compiling builds many long-lived objects and frees few; the cyclic collector would rescan
+    # them over and over (superlinear in model size), so it waits until the end.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _compile(source, weights=weights, seed=seed, passes=passes, input_layout=input_layout,
+                        preprocess=preprocess, target=target, opset=opset, check=check)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _compile(source: str | os.PathLike[str] | Graph, *, weights: str | os.PathLike[str] | None, seed: int,
+             passes: Sequence[str | PassFn] | None, input_layout: str, preprocess: str, target: str, opset: int,
+             check: bool) -> CompiledModel:
     if preprocess not in PREPROCESS_MODES:
         raise CompileError(f"unknown preprocessing '{preprocess}'", hint="one of " + ", ".join(PREPROCESS_MODES))
     if opset < DEFAULT_OPSET:
