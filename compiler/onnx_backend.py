@@ -18,7 +18,7 @@ handlers; the registry, not an if-chain, decides who converts what.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -60,10 +60,16 @@ class Value:
     rank: int
     perm: Perm = None
     rows: tuple[int, ...] | None = None
+    shape: tuple[int | None, ...] | None = None  # the logical (Keras) shape, filled in by the emitter loop
 
     def axis(self, logical: int) -> int:
         """Where a logical axis lives physically."""
         return logical if self.perm is None else self.perm.index(logical)
+
+
+def _same_order(shape: Sequence[int | None], src: Sequence[int], dst: Sequence[int]) -> bool:
+    """Whether two layouts list the axes that are not of size 1 in the same order."""
+    return [a for a in src if shape[a] != 1] == [a for a in dst if shape[a] != 1]
 
 
 def _canon(perm: Sequence[int] | None) -> Perm:
@@ -135,8 +141,14 @@ class Emitter:
         if key not in self._converted:
             src = value.perm or tuple(range(value.rank))
             dst = perm or tuple(range(value.rank))
-            inv = [src.index(i) for i in range(value.rank)]
-            self._converted[key] = self.op("Transpose", [name], f"{name}_t", perm=[inv[d] for d in dst])
+            shape = value.shape
+            if shape is not None and None not in shape[1:] and _same_order(shape, src, dst):
+                # Only size-1 axes move: the bytes are already in order, a Reshape relabels them.
+                dims = self.const(f"{name}.shape", np.asarray([0, *(shape[d] for d in dst[1:])], np.int64))
+                self._converted[key] = self.op("Reshape", [name, dims], f"{name}_r")
+            else:
+                inv = [src.index(i) for i in range(value.rank)]
+                self._converted[key] = self.op("Transpose", [name], f"{name}_t", perm=[inv[d] for d in dst])
         return self._converted[key]
 
     def value(self, node: Node) -> Value:
@@ -153,7 +165,8 @@ class Emitter:
             if fn is None:
                 raise UnsupportedLayerError(f"no ONNX lowering for IR op {node.op}", layer=node.layer)
             try:
-                self.values[node.name] = fn(self, node)
+                value = fn(self, node)
+                self.values[node.name] = value if value.shape is not None else replace(value, shape=node.shape)
             except CompileError as err:
                 raise err.with_context(layer=node.layer)
 
@@ -438,8 +451,13 @@ def _pool(em: Emitter, node: Node) -> Value:
     a = node.attrs
     extra = {"count_include_pad": int(bool(a.get("count_include_pad")))} if node.op == "AveragePool" else {}
     padding = _conv_pads(node, a["kernel"])
+    x = em.nchw(node.inputs[0])
+    if node.op == "MaxPool" and node.inputs[0].op == "Pad" and em.target == "tensorrt":
+        # TensorRT's parser rejects MaxPool's indices output, and the file may still meet
+        # onnxruntime (as the fallback provider): a no-op Max keeps its Pad fusion away.
+        x = em.op("Max", [x, em.const("lowest", np.asarray(-np.inf, np.float32))], f"{node.name}_barrier")
     out = em.op(
-        node.op, [em.nchw(node.inputs[0])], node.name,
+        node.op, [x], node.name,
         kernel_shape=list(a["kernel"]), strides=list(a["strides"]), **padding, **extra,
     )
     if node.op == "MaxPool" and node.inputs[0].op == "Pad" and em.target != "tensorrt":
@@ -489,6 +507,19 @@ def _pad(em: Emitter, node: Node) -> Value:
     physical = [logical[v.perm[i]] if v.perm else logical[i] for i in range(4)]
     pads = em.const(f"{node.name}.pads", np.asarray(_onnx_pads(physical), np.int64))
     return Value(em.op("Pad", [x, pads], node.name, mode="constant"), 4, v.perm)
+
+
+@emitter("Crop")
+def _crop(em: Emitter, node: Node) -> Value:
+    v = em.value(node.inputs[0])
+    x = em.ensure(v, v.perm)
+    (t, b), (l, r) = node.attrs["crops"]
+    axes = [v.axis(1), v.axis(2)]
+    big = np.iinfo(np.int64).max
+    starts = em.const(f"{node.name}.starts", np.asarray([t, l], np.int64))
+    ends = em.const(f"{node.name}.ends", np.asarray([-b if b else big, -r if r else big], np.int64))
+    axes_name = em.const(f"{node.name}.axes", np.asarray(axes, np.int64))
+    return Value(em.op("Slice", [x, starts, ends, axes_name], node.name), 4, v.perm)
 
 
 @emitter("Resize")
@@ -559,6 +590,29 @@ def _scale_shift(em: Emitter, node: Node, v: Value, x: str, axis: int, scale: np
     shape[axis] = -1
     y = em.op("Mul", [x, em.const(f"{node.name}.scale", scale.reshape(shape))], f"{node.name}_scale")
     return Value(em.op("Add", [y, em.const(f"{node.name}.shift", shift.reshape(shape))], node.name), v.rank, v.perm)
+
+
+@emitter("LayerNorm")
+def _layer_norm(em: Emitter, node: Node) -> Value:
+    """ONNX LayerNormalization where the normalized axis is physically last; else spelled out
+    with ReduceMean over that axis, so an NCHW tensor needs no transpose."""
+    v = em.value(node.inputs[0])
+    x = em.ensure(v, v.perm)
+    axis, eps = v.axis(node.attrs["axis"]), float(node.attrs["epsilon"])
+    gamma, beta = node.params["gamma"], node.params["beta"]
+    if axis == v.rank - 1:
+        names = [em.const(f"{node.name}.gamma", gamma), em.const(f"{node.name}.beta", beta)]
+        return Value(em.op("LayerNormalization", [x, *names], node.name, axis=-1, epsilon=eps), v.rank, v.perm)
+    shape = [1] * v.rank
+    shape[axis] = -1
+    mean = em.op("ReduceMean", [x], f"{node.name}_mean", axes=[axis], keepdims=1)
+    centred = em.op("Sub", [x, mean], f"{node.name}_centred")
+    var = em.op("ReduceMean", [em.op("Mul", [centred, centred], f"{node.name}_sq")], f"{node.name}_var",
+                axes=[axis], keepdims=1)
+    std = em.op("Sqrt", [em.op("Add", [var, _scalar(em, eps)], f"{node.name}_var_eps")], f"{node.name}_std")
+    normed = em.op("Div", [centred, std], f"{node.name}_normed")
+    scaled = em.op("Mul", [normed, em.const(f"{node.name}.gamma", gamma.reshape(shape))], f"{node.name}_scaled")
+    return Value(em.op("Add", [scaled, em.const(f"{node.name}.beta", beta.reshape(shape))], node.name), v.rank, v.perm)
 
 
 @emitter("Flatten")

@@ -24,7 +24,7 @@ SHAPE_RULES: dict[str, ShapeRule] = {}
 UNARY_OPS = (
     "Identity", "Dropout", "Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "Elu", "Selu", "Softplus",
     "Softsign", "Swish", "Gelu", "HardSigmoid", "Exp", "Mish", "KerasRelu", "Softmax", "LogSoftmax",
-    "BatchNorm", "Affine",
+    "BatchNorm", "Affine", "LayerNorm",
 )
 #: Element-wise n-ary ops (Keras merge layers).
 NARY_OPS = ("Add", "Sub", "Mul", "Max", "Min", "Mean")
@@ -242,3 +242,15 @@ def _resize(node: Node, ins: list[Shape]) -> Shape:
     s = ins[0]
     sh, sw = node.attrs["scale"]
     return (s[0], None if s[1] is None else s[1] * sh, None if s[2] is None else s[2] * sw, s[3])
+
+
+@shape_rule("Crop")
+def _crop(node: Node, ins: list[Shape]) -> Shape:
+    s = ins[0]
+    (t, b), (l, r) = node.attrs["crops"]
+    dims = []
+    for size, (before, after) in ((s[1], (t, b)), (s[2], (l, r))):
+        if size is not None and before + after >= size:
+            raise ShapeError(f"cropping {before}+{after} leaves nothing of size {size}")
+        dims.append(None if size is None else size - before - after)
+    return (s[0], *dims, s[3])

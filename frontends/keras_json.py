@@ -158,16 +158,17 @@ class ModelBuilder:
             name = str(entry.get("name") or lcfg.get("name"))
             first = self._first_node_index(cls, lcfg)
             for node_index, call in enumerate(entry.get("inbound_nodes") or [], first):
-                pending.append((name, node_index, cls, lcfg, entry, _call_refs(call)))
+                pending.append((name, node_index, cls, lcfg, entry, _call_refs(call), call))
         while pending:
             waiting = []
             for item in pending:
-                name, node_index, cls, lcfg, entry, refs = item
+                name, node_index, cls, lcfg, entry, refs, call = item
                 if not all(r in tensors for r in refs):
                     waiting.append(item)
                     continue
                 ins = [tensors[r] for r in refs]
-                outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES)
+                args = _call_args(call, tensors) if _is_op(entry) else None
+                outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args)
                 for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
                     tensors[(name, node_index, t)] = out
             if len(waiting) == len(pending):
@@ -227,13 +228,14 @@ class ModelBuilder:
         return self.graph.add_input(str(cfg.get("name") or "input"), (None, *dims[1:]))
 
     def _call_layer(
-        self, cls: str, cfg: dict[str, Any], entry: dict[str, Any], inputs: list[Node], scope: Scope, multi: bool = False
+        self, cls: str, cfg: dict[str, Any], entry: dict[str, Any], inputs: list[Node], scope: Scope,
+        multi: bool = False, args: list[Any] | None = None,
     ) -> Any:
         name = str(cfg.get("name") or entry.get("name") or cls.lower())
         if cls in MODEL_CLASSES:
             outs, _ = self.build_model(cls, cfg, inputs, (*scope, name))
             return outs if multi else outs[0]
-        fn = LAYERS.get(cls)
+        fn = LAYERS.get(f"ops.{cls}" if args is not None else cls)
         if fn is None:
             registered = entry.get("registered_name")
             what = f"layer class '{registered or cls}'"
@@ -241,7 +243,8 @@ class ModelBuilder:
                 f"{what} is not supported", file=self.file, layer=name,
                 hint="supported: " + ", ".join(sorted(set(LAYERS))),
             )
-        ctx = LayerContext(self.graph, cls, name, cfg, (*scope, name), self.weights, self.file, self.keras_major)
+        ctx = LayerContext(self.graph, cls, name, cfg, (*scope, name), self.weights, self.file, self.keras_major,
+                           args=args)
         try:
             return fn(ctx, inputs)
         except CompileError as err:
@@ -290,6 +293,23 @@ def _call_refs(call: Any) -> list[TensorKey]:
     if isinstance(call, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
         return [(str(c[0]), int(c[1]), int(c[2])) for c in call]
     raise FormatError(f"unreadable inbound node {call!r:.80}")
+
+
+def _is_op(entry: dict[str, Any]) -> bool:
+    """A Keras 3 operation recorded as a layer (``x + 3.0`` on a KerasTensor), not a Layer class."""
+    return str(entry.get("module") or "").startswith("keras.src.ops")
+
+
+def _call_args(call: Any, tensors: dict[TensorKey, Node]) -> list[Any]:
+    """An operation's positional arguments: tensors as nodes, constants as they were written."""
+    out = []
+    for arg in call.get("args", []) if isinstance(call, dict) else []:
+        if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
+            hist = arg["config"]["keras_history"]
+            out.append(tensors[(str(hist[0]), int(hist[1]), int(hist[2]))])
+        else:
+            out.append(arg)
+    return out
 
 
 def _dedupe(names: list[str]) -> list[str]:

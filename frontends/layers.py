@@ -58,6 +58,7 @@ class LayerContext:
     weights: WeightSource
     file: str | None = None
     keras_major: int = 3
+    args: list[Any] | None = None  # a Keras 3 operation's arguments: nodes and constants
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.cfg.get(key, default)
@@ -518,3 +519,126 @@ def normalization(ctx: LayerContext, inputs: list[Node]) -> Node:
         scale, shift = 1.0 / std, -mean / std
     params = {"scale": scale.astype(np.float32), "shift": shift.astype(np.float32)}
     return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=True)
+
+
+# -- Keras 3 operations recorded as layers (keras.src.ops.numpy): x + 3.0, x * (1/6), … ----------
+def _scalar_affine(ctx: LayerContext, x: Node, scale: float, shift: float) -> Node:
+    c = x.shape[-1]
+    if c is None:
+        raise ctx.unsupported("arithmetic with a constant on a tensor whose last dimension is unknown")
+    params = {"scale": np.full(c, scale, np.float32), "shift": np.full(c, shift, np.float32)}
+    return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=True)
+
+
+def _binary_op(kind: str) -> LayerFn:
+    """Tensor-tensor arithmetic becomes the merge op; tensor-scalar becomes an Affine, which folds."""
+
+    def build(ctx: LayerContext, inputs: list[Node]) -> Node:
+        args = ctx.args or []
+        if len(args) != 2:
+            raise ctx.unsupported(f"{len(args)} arguments")
+        a, b = args
+        if isinstance(a, Node) and isinstance(b, Node):
+            op = {"add": "Add", "sub": "Sub", "mul": "Mul", "max": "Max", "min": "Min"}.get(kind)
+            if op is None:
+                raise ctx.unsupported("division of two tensors")
+            return ctx.add(op, [a, b], main=True)
+        if not isinstance(a, Node) and not isinstance(b, Node):
+            raise ctx.unsupported("an operation on constants only")
+        tensor_first = isinstance(a, Node)
+        x, c = (a, b) if tensor_first else (b, a)
+        if not isinstance(c, int | float):
+            raise ctx.unsupported(f"constant operand {c!r} (only scalars are supported)")
+        c = float(c)
+        if kind == "add":
+            return _scalar_affine(ctx, x, 1.0, c)
+        if kind == "sub":
+            return _scalar_affine(ctx, x, 1.0, -c) if tensor_first else _scalar_affine(ctx, x, -1.0, c)
+        if kind == "mul":
+            return _scalar_affine(ctx, x, c, 0.0)
+        if kind == "div":
+            if not tensor_first:
+                raise ctx.unsupported("a constant divided by a tensor")
+            return _scalar_affine(ctx, x, 1.0 / c, 0.0)
+        low, high = (c, np.inf) if kind == "max" else (-np.inf, c)  # maximum(x, c) / minimum(x, c)
+        return ctx.add("Clip", [x], attrs={"min": low, "max": high}, main=True)
+
+    return build
+
+
+for _cls, _kind in (("Add", "add"), ("Subtract", "sub"), ("Multiply", "mul"), ("Divide", "div"),
+                    ("TrueDivide", "div"), ("Maximum", "max"), ("Minimum", "min")):
+    keras_layer(f"ops.{_cls}")(_binary_op(_kind))
+
+
+@keras_layer("SeparableConv2D", "SeparableConvolution2D")
+def separable_conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """A depthwise convolution (strides, padding, dilation) followed by a 1×1 pointwise one."""
+    (x,) = inputs
+    filters = int(ctx.get("filters"))
+    kernel = pair(ctx.get("kernel_size"), "kernel_size")
+    mult = int(ctx.get("depth_multiplier", 1))
+    strides = pair(ctx.get("strides", 1), "strides")
+    dilations = pair(ctx.get("dilation_rate", 1), "dilation_rate")
+    padding = padding_mode(ctx)
+    use_bias = bool(ctx.get("use_bias", True))
+
+    def build(t: Node) -> Node:
+        cin = t.shape[-1]
+        specs = [("depthwise", (*kernel, cin, mult), ctx.get("depthwise_initializer")),
+                 ("pointwise", (1, 1, cin * mult, filters), ctx.get("pointwise_initializer"))]
+        if use_bias:
+            specs.append(("bias", (filters,), ctx.get("bias_initializer")))
+        w = ctx.params(specs)
+        dw = ctx.add("DepthwiseConv", [t], attrs={"strides": strides, "dilations": dilations, "padding": padding},
+                     params={"kernel": w["depthwise"]})
+        pw_params = {"kernel": w["pointwise"], **({"bias": w["bias"]} if use_bias else {})}
+        pw_attrs = {"strides": (1, 1), "dilations": (1, 1), "group": 1, "padding": "valid"}
+        y = ctx.add("Conv", [dw], attrs=pw_attrs, params=pw_params, main=True)
+        return apply_activation(ctx, y, ctx.get("activation"))
+
+    return channels_last(ctx, x, build)
+
+
+@keras_layer("LayerNormalization")
+def layer_norm(ctx: LayerContext, inputs: list[Node]) -> Node:
+    (x,) = inputs
+    rank = len(x.shape)
+    axis = normalize_axis(ctx, ctx.get("axis", -1), rank)
+    if axis != rank - 1:
+        raise ctx.unsupported(f"axis {ctx.get('axis')!r}", hint="only normalization over the last axis is supported")
+    if ctx.get("rms_scaling"):
+        raise ctx.unsupported("rms_scaling=True", hint="Keras deprecates it; use keras.layers.RMSNormalization")
+    n = (x.shape[-1],)
+    specs = []
+    if ctx.get("scale", True):
+        specs.append(("gamma", n, ctx.get("gamma_initializer", "ones")))
+    if ctx.get("center", True):
+        specs.append(("beta", n, ctx.get("beta_initializer", "zeros")))
+    params = dict(ctx.params(specs))
+    params.setdefault("gamma", np.ones(n, np.float32))
+    params.setdefault("beta", np.zeros(n, np.float32))
+    return ctx.add("LayerNorm", [x], attrs={"axis": axis, "epsilon": float(ctx.get("epsilon", 1e-3))},
+                   params=params, main=True)
+
+
+@keras_layer("LayerScale")
+def layer_scale(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """keras.applications' ConvNeXt LayerScale: x · γ per channel."""
+    (x,) = inputs
+    n = (int(ctx.get("projection_dim", x.shape[-1])),)
+    gamma = ctx.params([("gamma", n, {"class_name": "Constant", "config": {"value": ctx.get("init_values", 1e-6)}})])
+    params = {"scale": gamma["gamma"], "shift": np.zeros(n, np.float32)}
+    return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=True)
+
+
+@keras_layer("StochasticDepth")
+def stochastic_depth(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """Drops residual paths in training only: the identity at inference."""
+    return ctx.add("Identity", inputs, main=True)
+
+
+@keras_layer("Cropping2D")
+def cropping2d(ctx: LayerContext, inputs: list[Node]) -> Node:
+    crops = spatial_padding(ctx.get("cropping", ((0, 0), (0, 0))))
+    return channels_last(ctx, inputs[0], lambda t: ctx.add("Crop", [t], attrs={"crops": crops}, main=True))

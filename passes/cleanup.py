@@ -8,6 +8,7 @@ from compiler.ir import Graph
 from compiler.pipeline import register_pass
 
 PASS_THROUGH = ("Dropout", "Identity")
+GLOBAL_POOLS = ("GlobalAveragePool", "GlobalMaxPool")
 
 
 @register_pass("remove_identity", default=True)
@@ -65,7 +66,7 @@ def _merge_reshape(graph: Graph, outer: Node, inner: Node) -> Node:
 
 @register_pass("merge_shape_ops", default=True)
 def merge_shape_ops(graph: Graph) -> tuple[Graph, str]:
-    """Merge Pad(Pad(x)) into one Pad and chains of Reshape/Flatten into one Reshape."""
+    """Merge Pad(Pad(x)), Reshape/Flatten chains, and a global pool's Reshape back to (1, 1, C)."""
     merged = 0
     for node in graph.nodes(("Pad", "Reshape", "Flatten")):
         if node.name not in graph:
@@ -75,6 +76,11 @@ def merge_shape_ops(graph: Graph) -> tuple[Graph, str]:
             continue
         if node.op == "Pad" and inner.op == "Pad":
             new = _merge_pad(graph, node, inner)
+        elif node.op == "Reshape" and inner.op in GLOBAL_POOLS and not inner.attrs.get("keepdims") \
+                and tuple(node.shape[1:]) == (1, 1, inner.shape[-1]):
+            # squeeze-and-excitation's GlobalAveragePooling2D + Reshape((1, 1, C)): keep the dims
+            new = graph.add(inner.op, inner.inputs, name=node.name, attrs={**inner.attrs, "keepdims": True},
+                            layer=inner.layer, shape=node.shape)
         elif node.op in ("Reshape", "Flatten") and inner.op in ("Reshape", "Flatten") and None not in node.shape[1:]:
             new = _merge_reshape(graph, node, inner)
         else:
