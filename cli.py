@@ -129,7 +129,7 @@ def run_cmd(
     provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu.")] = "auto",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to show per image.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Images per inference call.")] = 8,
-    save: Annotated[Optional[Path], typer.Option(help="Save the (first) output array to this .npy file.")] = None,
+    save: Annotated[Optional[Path], typer.Option(help="Save the outputs: .npz keeps every output by name, .npy the first.")] = None,
 ) -> None:
     """Run a compiled model on images and print its predictions."""
     from runtime.predict import format_prediction, predict
@@ -150,7 +150,10 @@ def run_cmd(
         import numpy as np
 
         buf = io.BytesIO()
-        np.save(buf, next(iter(pred.outputs.values())))
+        if save.suffix.lower() == ".npz":
+            np.savez(buf, **pred.outputs)
+        else:
+            np.save(buf, next(iter(pred.outputs.values())))
         compiler.save_bytes(buf.getvalue(), save)
         out.print(f"saved {save}")
 
