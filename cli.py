@@ -26,7 +26,6 @@ app = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-DEBUG = {"on": False}
 
 #: Keras applications and the preprocessing their weights expect (keras.applications.*.preprocess_input).
 PREPROCESS_BY_FAMILY = {
@@ -76,7 +75,7 @@ def _size(n: int) -> str:
 
 @app.callback()
 def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
-    DEBUG["on"] = debug
+    """Options for every command (--debug is acted on by main(), around the whole app)."""
 
 
 @app.command("compile")
@@ -267,16 +266,17 @@ def _inspect_onnx(model: Path) -> None:
 
 
 def main() -> None:
+    debug = "--debug" in sys.argv[1:]
     try:
         app()
     except compiler.CompileError as exc:
-        if DEBUG["on"]:
+        if debug:
             raise
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as exc:  # a bug of ours: still one line unless --debug
-        if DEBUG["on"]:
+        if debug:
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 3)
 
