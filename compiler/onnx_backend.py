@@ -277,13 +277,14 @@ class Lowered:
     def chunks(self) -> Iterator[bytes | memoryview]:
         yield self.skeleton.SerializeToString(deterministic=True)
         for name, array in self.initializers:
-            data = np.ascontiguousarray(array)
+            data = np.ascontiguousarray(array).reshape(array.shape)  # keeps 0-d scalars 0-d
             header = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(data.dtype), dims=data.shape)
             tensor_head = header.SerializeToString(deterministic=True) + _field(_RAW_DATA_FIELD, data.nbytes)
             tensor_size = len(tensor_head) + data.nbytes
             graph_head = _field(_INITIALIZER_FIELD, tensor_size)
             yield _field(_GRAPH_FIELD, len(graph_head) + tensor_size) + graph_head + tensor_head
-            yield memoryview(data).cast("B")
+            if data.nbytes:
+                yield memoryview(data).cast("B")
 
     def serialize(self) -> bytes:
         return b"".join(self.chunks())
@@ -605,14 +606,20 @@ def _layer_norm(em: Emitter, node: Node) -> Value:
         return Value(em.op("LayerNormalization", [x, *names], node.name, axis=-1, epsilon=eps), v.rank, v.perm)
     shape = [1] * v.rank
     shape[axis] = -1
-    mean = em.op("ReduceMean", [x], f"{node.name}_mean", axes=[axis], keepdims=1)
+    mean = _reduce_mean(em, x, axis, f"{node.name}_mean")
     centred = em.op("Sub", [x, mean], f"{node.name}_centred")
-    var = em.op("ReduceMean", [em.op("Mul", [centred, centred], f"{node.name}_sq")], f"{node.name}_var",
-                axes=[axis], keepdims=1)
+    var = _reduce_mean(em, em.op("Mul", [centred, centred], f"{node.name}_sq"), axis, f"{node.name}_var")
     std = em.op("Sqrt", [em.op("Add", [var, _scalar(em, eps)], f"{node.name}_var_eps")], f"{node.name}_std")
     normed = em.op("Div", [centred, std], f"{node.name}_normed")
     scaled = em.op("Mul", [normed, em.const(f"{node.name}.gamma", gamma.reshape(shape))], f"{node.name}_scaled")
     return Value(em.op("Add", [scaled, em.const(f"{node.name}.beta", beta.reshape(shape))], node.name), v.rank, v.perm)
+
+
+def _reduce_mean(em: Emitter, x: str, axis: int, base: str) -> str:
+    """ReduceMean over one axis, keeping it; opset 18 moved ``axes`` from attribute to input."""
+    if em.opset >= 18:
+        return em.op("ReduceMean", [x, em.const("axes", np.asarray([axis], np.int64))], base, keepdims=1)
+    return em.op("ReduceMean", [x], base, axes=[axis], keepdims=1)
 
 
 @emitter("Flatten")

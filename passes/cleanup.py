@@ -77,7 +77,7 @@ def merge_shape_ops(graph: Graph) -> tuple[Graph, str]:
         if node.op == "Pad" and inner.op == "Pad":
             new = _merge_pad(graph, node, inner)
         elif node.op == "Reshape" and inner.op in GLOBAL_POOLS and not inner.attrs.get("keepdims") \
-                and tuple(node.shape[1:]) == (1, 1, inner.shape[-1]):
+                and len(inner.inputs[0].shape) == 4 and tuple(node.shape[1:]) == (1, 1, inner.shape[-1]):
             # squeeze-and-excitation's GlobalAveragePooling2D + Reshape((1, 1, C)): keep the dims
             new = graph.add(inner.op, inner.inputs, name=node.name, attrs={**inner.attrs, "keepdims": True},
                             layer=inner.layer, shape=node.shape)

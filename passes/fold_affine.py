@@ -121,7 +121,8 @@ IDENTITY = Rule("identity", P("Affine", name="affine"), rewrite=_identity,
 def fold_affine(graph: Graph) -> tuple[Graph, str]:
     """Fold BatchNorm leftovers, Rescaling and Normalization into neighbouring weights."""
     converted = apply_rules(graph, [BN_TO_AFFINE])["bn_to_affine"]
-    fired = apply_rules(graph, [MERGE, IDENTITY, INTO_PRODUCER])
+    fired = apply_rules(graph, [MERGE])
+    fired.update(apply_rules(graph, [IDENTITY, INTO_PRODUCER]))  # a merged chain may cancel out
     fired.update({k: v + fired.get(k, 0) for k, v in apply_rules(graph, [INTO_CONSUMER]).items()})
     folded = fired["into_producer"] + fired["into_consumer"] + fired["merge"] + fired["identity"]
     left = len(graph.nodes("Affine"))
