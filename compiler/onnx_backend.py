@@ -589,8 +589,13 @@ def _affine(em: Emitter, node: Node) -> Value:
 def _scale_shift(em: Emitter, node: Node, v: Value, x: str, axis: int, scale: np.ndarray, shift: np.ndarray) -> Value:
     shape = [1] * v.rank
     shape[axis] = -1
-    y = em.op("Mul", [x, em.const(f"{node.name}.scale", scale.reshape(shape))], f"{node.name}_scale")
-    return Value(em.op("Add", [y, em.const(f"{node.name}.shift", shift.reshape(shape))], node.name), v.rank, v.perm)
+    y, scaled, shifted = x, bool(np.any(scale != 1)), bool(np.any(shift))
+    if scaled or not shifted:
+        y = em.op("Mul", [x, em.const(f"{node.name}.scale", scale.reshape(shape))],
+                  f"{node.name}_scale" if shifted else node.name)
+    if shifted:
+        y = em.op("Add", [y, em.const(f"{node.name}.shift", shift.reshape(shape))], node.name)
+    return Value(y, v.rank, v.perm)
 
 
 @emitter("LayerNorm")

@@ -477,8 +477,15 @@ def permute(ctx: LayerContext, inputs: list[Node]) -> Node:
     return ctx.add("Transpose", inputs, attrs={"perm": (0, *dims)}, main=True)
 
 
+def config_array(value: Any) -> Any:
+    """A config value as written: Keras serializes arrays as {"class_name": "__numpy__"|"__tensor__", ...}."""
+    if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+        return np.asarray(value["config"]["value"], dtype=np.float64)
+    return value
+
+
 def _per_channel(ctx: LayerContext, value: Any, channels: int, what: str) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    arr = np.asarray(config_array(value), dtype=np.float64).reshape(-1)
     if arr.size == 1:
         return np.full(channels, arr[0])
     if arr.size != channels:
@@ -505,7 +512,7 @@ def normalization(ctx: LayerContext, inputs: list[Node]) -> Node:
     if axis is None or normalize_axis(ctx, axis, len(x.shape)) != len(x.shape) - 1:
         raise ctx.unsupported(f"axis {ctx.get('axis')!r}", hint="only normalization over the last axis is supported")
     channels = x.shape[-1]
-    if ctx.get("mean") is not None:
+    if config_array(ctx.get("mean")) is not None:
         mean = _per_channel(ctx, ctx.get("mean"), channels, "mean")
         var = _per_channel(ctx, ctx.get("variance"), channels, "variance")
     else:
