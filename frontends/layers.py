@@ -231,18 +231,33 @@ def keras_relu(ctx: LayerContext, x: Node, negative_slope: float, max_value: flo
 
 
 # -- the table -----------------------------------------------------------------------------------
+def window_config(ctx: LayerContext) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], str]:
+    """kernel_size, strides, dilation_rate and padding as every Keras convolution spells them."""
+    return (pair(ctx.get("kernel_size"), "kernel_size"), pair(ctx.get("strides", 1), "strides"),
+            pair(ctx.get("dilation_rate", 1), "dilation_rate"), padding_mode(ctx))
+
+
+def with_bias(ctx: LayerContext, specs: list[tuple[str, tuple[int, ...], Any]], n: int) -> list:
+    """Append the bias weight when the layer has one (``use_bias``)."""
+    if ctx.get("use_bias", True):
+        specs.append(("bias", (n,), ctx.get("bias_initializer")))
+    return specs
+
+
+def linear_layer(ctx: LayerContext, op: str, x: Node, attrs: dict[str, Any], specs: list) -> Node:
+    """The layer's linear op with its weights, then its ``activation=``."""
+    y = ctx.add(op, [x], attrs=attrs, params=ctx.params(specs), main=True)
+    return apply_activation(ctx, y, ctx.get("activation"))
+
+
 @keras_layer("Conv2D", "Convolution2D")
 def conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
     (x,) = inputs
     filters = int(ctx.get("filters"))
-    kernel = pair(ctx.get("kernel_size"), "kernel_size")
     groups = int(ctx.get("groups", 1) or 1)
-    strides = pair(ctx.get("strides", 1), "strides")
-    dilations = pair(ctx.get("dilation_rate", 1), "dilation_rate")
+    kernel, strides, dilations, padding = window_config(ctx)
     if max(strides) > 1 and max(dilations) > 1:
         raise ctx.unsupported("strides > 1 together with dilation_rate > 1 (Keras rejects this too)")
-    padding = padding_mode(ctx)
-    use_bias = bool(ctx.get("use_bias", True))
 
     def build(t: Node) -> Node:
         cin = t.shape[-1]
@@ -251,12 +266,9 @@ def conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
         if cin % groups or filters % groups:
             raise ShapeError(f"groups={groups} must divide both {cin} input channels and {filters} filters",
                              file=ctx.file, layer=ctx.name)
-        specs = [("kernel", (*kernel, cin // groups, filters), ctx.get("kernel_initializer"))]
-        if use_bias:
-            specs.append(("bias", (filters,), ctx.get("bias_initializer")))
+        specs = with_bias(ctx, [("kernel", (*kernel, cin // groups, filters), ctx.get("kernel_initializer"))], filters)
         attrs = {"strides": strides, "dilations": dilations, "group": groups, "padding": padding}
-        y = ctx.add("Conv", [t], attrs=attrs, params=ctx.params(specs), main=True)
-        return apply_activation(ctx, y, ctx.get("activation"))
+        return linear_layer(ctx, "Conv", t, attrs, specs)
 
     return channels_last(ctx, x, build)
 
@@ -265,23 +277,16 @@ def conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
 def conv2d_transpose(ctx: LayerContext, inputs: list[Node]) -> Node:
     (x,) = inputs
     filters = int(ctx.get("filters"))
-    kernel = pair(ctx.get("kernel_size"), "kernel_size")
-    strides = pair(ctx.get("strides", 1), "strides")
-    dilations = pair(ctx.get("dilation_rate", 1), "dilation_rate")
+    kernel, strides, dilations, padding = window_config(ctx)
     output_padding = ctx.get("output_padding")
     output_padding = None if output_padding is None else pair(output_padding, "output_padding")
-    padding = padding_mode(ctx)
-    use_bias = bool(ctx.get("use_bias", True))
     if int(ctx.get("groups", 1) or 1) != 1:
         raise ctx.unsupported("groups > 1")
 
     def build(t: Node) -> Node:
-        specs = [("kernel", (*kernel, filters, t.shape[-1]), ctx.get("kernel_initializer"))]
-        if use_bias:
-            specs.append(("bias", (filters,), ctx.get("bias_initializer")))
+        specs = with_bias(ctx, [("kernel", (*kernel, filters, t.shape[-1]), ctx.get("kernel_initializer"))], filters)
         attrs = {"strides": strides, "dilations": dilations, "padding": padding, "output_padding": output_padding}
-        y = ctx.add("ConvTranspose", [t], attrs=attrs, params=ctx.params(specs), main=True)
-        return apply_activation(ctx, y, ctx.get("activation"))
+        return linear_layer(ctx, "ConvTranspose", t, attrs, specs)
 
     return channels_last(ctx, x, build)
 
@@ -289,21 +294,14 @@ def conv2d_transpose(ctx: LayerContext, inputs: list[Node]) -> Node:
 @keras_layer("DepthwiseConv2D")
 def depthwise_conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
     (x,) = inputs
-    kernel = pair(ctx.get("kernel_size"), "kernel_size")
     mult = int(ctx.get("depth_multiplier", 1))
-    strides = pair(ctx.get("strides", 1), "strides")
-    dilations = pair(ctx.get("dilation_rate", 1), "dilation_rate")
-    padding = padding_mode(ctx)
-    use_bias = bool(ctx.get("use_bias", True))
+    kernel, strides, dilations, padding = window_config(ctx)
 
     def build(t: Node) -> Node:
         cin = t.shape[-1]
-        specs = [("kernel", (*kernel, cin, mult), ctx.get("depthwise_initializer"))]
-        if use_bias:
-            specs.append(("bias", (cin * mult,), ctx.get("bias_initializer")))
+        specs = with_bias(ctx, [("kernel", (*kernel, cin, mult), ctx.get("depthwise_initializer"))], cin * mult)
         attrs = {"strides": strides, "dilations": dilations, "padding": padding}
-        y = ctx.add("DepthwiseConv", [t], attrs=attrs, params=ctx.params(specs), main=True)
-        return apply_activation(ctx, y, ctx.get("activation"))
+        return linear_layer(ctx, "DepthwiseConv", t, attrs, specs)
 
     return channels_last(ctx, x, build)
 
@@ -315,11 +313,8 @@ def dense(ctx: LayerContext, inputs: list[Node]) -> Node:
     fan_in = x.shape[-1]
     if fan_in is None:
         raise ShapeError("Dense needs a known last dimension", file=ctx.file, layer=ctx.name)
-    specs = [("kernel", (fan_in, units), ctx.get("kernel_initializer"))]
-    if ctx.get("use_bias", True):
-        specs.append(("bias", (units,), ctx.get("bias_initializer")))
-    y = ctx.add("Dense", [x], params=ctx.params(specs), main=True)
-    return apply_activation(ctx, y, ctx.get("activation"))
+    specs = with_bias(ctx, [("kernel", (fan_in, units), ctx.get("kernel_initializer"))], units)
+    return linear_layer(ctx, "Dense", x, {}, specs)
 
 
 @keras_layer("BatchNormalization")
@@ -583,23 +578,17 @@ def separable_conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
     """A depthwise convolution (strides, padding, dilation) followed by a 1×1 pointwise one."""
     (x,) = inputs
     filters = int(ctx.get("filters"))
-    kernel = pair(ctx.get("kernel_size"), "kernel_size")
     mult = int(ctx.get("depth_multiplier", 1))
-    strides = pair(ctx.get("strides", 1), "strides")
-    dilations = pair(ctx.get("dilation_rate", 1), "dilation_rate")
-    padding = padding_mode(ctx)
-    use_bias = bool(ctx.get("use_bias", True))
+    kernel, strides, dilations, padding = window_config(ctx)
 
     def build(t: Node) -> Node:
         cin = t.shape[-1]
-        specs = [("depthwise", (*kernel, cin, mult), ctx.get("depthwise_initializer")),
-                 ("pointwise", (1, 1, cin * mult, filters), ctx.get("pointwise_initializer"))]
-        if use_bias:
-            specs.append(("bias", (filters,), ctx.get("bias_initializer")))
+        specs = with_bias(ctx, [("depthwise", (*kernel, cin, mult), ctx.get("depthwise_initializer")),
+                                ("pointwise", (1, 1, cin * mult, filters), ctx.get("pointwise_initializer"))], filters)
         w = ctx.params(specs)
         dw = ctx.add("DepthwiseConv", [t], attrs={"strides": strides, "dilations": dilations, "padding": padding},
                      params={"kernel": w["depthwise"]})
-        pw_params = {"kernel": w["pointwise"], **({"bias": w["bias"]} if use_bias else {})}
+        pw_params = {"kernel": w["pointwise"], **({"bias": w["bias"]} if "bias" in w else {})}
         pw_attrs = {"strides": (1, 1), "dilations": (1, 1), "group": 1, "padding": "valid"}
         y = ctx.add("Conv", [dw], attrs=pw_attrs, params=pw_params, main=True)
         return apply_activation(ctx, y, ctx.get("activation"))

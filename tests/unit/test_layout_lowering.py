@@ -10,22 +10,12 @@ from onnx import numpy_helper
 from compiler import Graph, to_onnx
 from compiler.onnx_backend import NCHW, Emitter, Value
 from compiler.pipeline import run_passes
-from unit_kit import conv2d, max_pool, onnx_ops, pad_nhwc, rand, run_model
+from unit_kit import assert_close, conv2d, max_pool, onnx_ops, pad_nhwc, rand
 
-TOL = {"rtol": 1e-4, "atol": 1e-4}
 
 
 def conv_attrs(padding="valid"):
     return {"strides": (1, 1), "dilations": (1, 1), "padding": padding}
-
-
-def assert_close(model, feeds, expected):
-    for level in ("none", "all"):
-        got = run_model(model, feeds, level)
-        assert len(got) == len(expected)
-        for i, (g, e) in enumerate(zip(got, expected)):
-            assert g.shape == e.shape, (level, i)
-            np.testing.assert_allclose(g, e, **TOL, err_msg=f"output {i}, ORT optimizations {level}")
 
 
 def initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:

@@ -9,24 +9,13 @@ import pytest
 
 import compiler
 from compiler import CompileError, Graph, UnsupportedLayerError, to_onnx
-from unit_kit import (avg_pool, batch_norm, bn_params, conv2d, conv_transpose2d, depthwise2d, max_pool, onnx_ops,
-                      pad_nhwc, rand, run_model)
+from unit_kit import (assert_close, avg_pool, batch_norm, bn_params, conv2d, conv_transpose2d, depthwise2d, max_pool, onnx_ops,
+                      pad_nhwc, rand)
 
-TOL = {"rtol": 1e-4, "atol": 1e-4}
 
 
 def conv_attrs(padding="valid", strides=(1, 1), dilations=(1, 1), group=1):
     return {"strides": strides, "dilations": dilations, "padding": padding, "group": group}
-
-
-def assert_close(model, feeds, expected):
-    """Both onnxruntime optimization levels reproduce the numpy reference."""
-    for level in ("none", "all"):
-        got = run_model(model, feeds, level)
-        assert len(got) == len(expected)
-        for i, (g, e) in enumerate(zip(got, expected)):
-            assert g.shape == e.shape, (level, i)
-            np.testing.assert_allclose(g, e, **TOL, err_msg=f"output {i}, ORT optimizations {level}")
 
 
 def tf_same(n, k, s, d=1):

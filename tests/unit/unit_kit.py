@@ -188,3 +188,16 @@ def batch_norm(x, gamma, beta, mean, var, eps, axis=-1) -> np.ndarray:
     shape[axis] = -1
     r = lambda a: a.astype(np.float64).reshape(shape)  # noqa: E731
     return (r(gamma) * (x - r(mean)) / np.sqrt(r(var) + eps) + r(beta)).astype(np.float32)
+
+
+MODEL_TOL = {"rtol": 1e-4, "atol": 1e-4}
+
+
+def assert_close(model: onnx.ModelProto, feeds: dict[str, np.ndarray], expected: Sequence[np.ndarray]) -> None:
+    """Both onnxruntime optimization levels reproduce the numpy reference."""
+    for level in ("none", "all"):
+        got = run_model(model, feeds, level)
+        assert len(got) == len(expected)
+        for i, (g, e) in enumerate(zip(got, expected)):
+            assert g.shape == e.shape, (level, i)
+            np.testing.assert_allclose(g, e, **MODEL_TOL, err_msg=f"output {i}, ORT optimizations {level}")
