@@ -15,8 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_user_pass_from_own_file(tmp_path: Path) -> None:
-    script = tmp_path / "mypasses.py"
-    script.write_text(textwrap.dedent(f"""
+    (tmp_path / "mypasses.py").write_text(textwrap.dedent("""
         import compiler
 
         @compiler.register_pass("drop_softmax")
@@ -26,6 +25,11 @@ def test_user_pass_from_own_file(tmp_path: Path) -> None:
                 if node.is_output:
                     graph.bypass(node)
             return graph
+    """))
+    script = tmp_path / "build.py"
+    script.write_text(textwrap.dedent(f"""
+        import compiler
+        import mypasses  # registers drop_softmax
 
         model = compiler.compile({str(ROOT / "examples" / "resnet50.json")!r},
                                  passes=compiler.default_passes() + ["drop_softmax"])
@@ -33,7 +37,7 @@ def test_user_pass_from_own_file(tmp_path: Path) -> None:
         for report in model.report:
             print(report)
     """))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
