@@ -81,7 +81,7 @@ def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show trace
 @app.command("compile")
 def compile_cmd(
     model: Annotated[Path, typer.Argument(help="Keras model: model JSON, .keras archive or .h5 file.")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="ONNX file to write [default: MODEL.onnx].")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="ONNX file to write (default: MODEL.onnx next to MODEL).")] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="Weights (.weights.h5 or legacy .h5).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for random weights when none are given.")] = 0,
     preprocess: Annotated[Preprocess, typer.Option(help="Image preprocessing recorded for `run` (auto: from the Keras application name).")] = Preprocess.auto,
@@ -165,7 +165,7 @@ def bench_cmd(
     warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 5,
     provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu.")] = "auto",
     optimization: Annotated[str, typer.Option(help="onnxruntime graph optimizations: all, extended, basic, disable.")] = "all",
-    threads: Annotated[Optional[int], typer.Option(help="Intra-op threads [default: onnxruntime's].")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
 ) -> None:
     """Measure latency percentiles and throughput of a compiled model."""
     from rich.table import Table
