@@ -4,7 +4,7 @@ Dropout is the identity at inference; so are Keras's noise layers and ``Activati
 """
 from __future__ import annotations
 
-from compiler.ir import Graph
+from compiler.ir import Graph, Node
 from compiler.pipeline import register_pass
 
 PASS_THROUGH = ("Dropout", "Identity")

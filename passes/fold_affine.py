@@ -21,7 +21,7 @@ from compiler.ir import Graph, Node
 from compiler.pipeline import register_pass
 from compiler.rewrite import ANY, Match, P, Rule, apply_rules
 
-from .fold_batchnorm import _scale_kernel, bn_scale_shift
+from .fold_batchnorm import scale_kernel, bn_scale_shift
 
 LINEAR = ("Conv", "DepthwiseConv", "ConvTranspose", "Dense")
 CONSUMERS = ("Conv", "DepthwiseConv", "Dense")
@@ -53,7 +53,7 @@ def _into_producer(graph: Graph, m: Match) -> Node:
     a, b = affine.params["scale"], affine.params["shift"].astype(np.float64)
     bias = linear.params.get("bias")
     bias = np.zeros_like(b) if bias is None else bias.astype(np.float64)
-    params = {"kernel": _scale_kernel(linear.op, linear.params["kernel"], a), "bias": (bias * a + b).astype(np.float32)}
+    params = {"kernel": scale_kernel(linear.op, linear.params["kernel"], a), "bias": (bias * a + b).astype(np.float32)}
     return _replace(graph, linear, linear.inputs, params, shape=affine.shape)
 
 

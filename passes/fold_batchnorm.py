@@ -19,7 +19,7 @@ from compiler.pipeline import register_pass
 from compiler.rewrite import ANY, Match, P, Rule, apply_rules
 
 
-def _scale_kernel(op: str, kernel: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def scale_kernel(op: str, kernel: np.ndarray, scale: np.ndarray) -> np.ndarray:
     if op == "ConvTranspose":  # (kh, kw, cout, cin)
         return kernel * scale[None, None, :, None]
     if op == "DepthwiseConv":  # (kh, kw, cin, mult): output channel c·mult + m
@@ -47,7 +47,7 @@ def _fold(graph: Graph, m: Match) -> Node:
     bias = linear.params.get("bias")
     bias = np.zeros_like(scale) if bias is None else bias.astype(np.float64)
     params = {
-        "kernel": _scale_kernel(linear.op, linear.params["kernel"], scale.astype(np.float32)),
+        "kernel": scale_kernel(linear.op, linear.params["kernel"], scale.astype(np.float32)),
         "bias": (bias * scale + shift).astype(np.float32),
     }
     # A new node, not an in-place edit: a shared Keras layer shares its arrays between calls.

@@ -18,7 +18,7 @@ from typing import Any
 
 from compiler.ir import Graph, Node
 from compiler.pipeline import register_pass
-from compiler.rewrite import ANY, Match, P, Rule, apply_rules
+from compiler.rewrite import Match, P, Rule, apply_rules
 
 CONVS = ("Conv", "DepthwiseConv")
 LINEAR = ("Conv", "DepthwiseConv", "ConvTranspose", "Dense")
