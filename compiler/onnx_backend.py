@@ -27,7 +27,7 @@ from onnx import TensorProto, helper
 
 from .errors import CompileError, UnsupportedLayerError
 from .ir import Graph, Node
-from .ops import spatial_pads, effective_kernel
+from .ops import batchnorm_scale_shift, effective_kernel, spatial_pads
 
 NCHW = (0, 3, 1, 2)
 DEFAULT_OPSET = 17
@@ -573,9 +573,8 @@ def _batch_norm(em: Emitter, node: Node) -> Value:
     if axis == 1:
         names = [em.const(f"{node.name}.{k}", p[k]) for k in ("gamma", "beta", "mean", "var")]
         return Value(em.op("BatchNormalization", [x, *names], node.name, epsilon=float(eps)), v.rank, v.perm)
-    scale = (p["gamma"] / np.sqrt(p["var"] + np.float32(eps))).astype(np.float32)
-    shift = (p["beta"] - p["mean"] * scale).astype(np.float32)
-    return _scale_shift(em, node, v, x, axis, scale, shift)
+    scale, shift = batchnorm_scale_shift(node)
+    return _scale_shift(em, node, v, x, axis, scale.astype(np.float32), shift.astype(np.float32))
 
 
 @emitter("Affine")
@@ -701,9 +700,8 @@ emitter("Selu")(_unary("Selu", alpha=1.6732632423543772, gamma=1.050700987355480
 @emitter("Clip")
 def _clip(em: Emitter, node: Node) -> Value:
     v = em.value(node.inputs[0])
-    lo = em.const("clip_min", np.asarray(node.attrs["min"], np.float32))
-    hi = em.const("clip_max", np.asarray(node.attrs["max"], np.float32))
-    return Value(em.op("Clip", [v.name, lo, hi], node.name), v.rank, v.perm, v.rows)
+    act = {"op": "Clip", "min": node.attrs["min"], "max": node.attrs["max"]}
+    return Value(emit_activation(em, v.name, act, node.name), v.rank, v.perm, v.rows)
 
 
 @emitter("Softmax", "LogSoftmax")

@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from .errors import ShapeError
 from .ir import Node, Shape
 
@@ -254,3 +256,10 @@ def _crop(node: Node, ins: list[Shape]) -> Shape:
             raise ShapeError(f"cropping {before}+{after} leaves nothing of size {size}")
         dims.append(None if size is None else size - before - after)
     return (s[0], *dims, s[3])
+
+
+def batchnorm_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """The per-channel affine map y = x·scale + shift a BatchNorm applies at inference (float64)."""
+    p = node.params
+    scale = p["gamma"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + node.attrs["epsilon"])
+    return scale, p["beta"].astype(np.float64) - p["mean"].astype(np.float64) * scale

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from compiler.errors import CompileError, FormatError, UnsupportedLayerError
 from compiler.ir import Graph, Node
 
 from .layers import LAYERS, LayerContext, WeightSource
-from .weights import Scope, WeightStore, load_weights, read_h5
+from .weights import Scope, WeightStore, keras_snake_case, load_weights, read_h5
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
 TensorKey = tuple[str, int, int]
@@ -251,13 +250,6 @@ class ModelBuilder:
             raise err.with_context(file=self.file, layer=name)
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"{cls} config is malformed ({type(exc).__name__}: {exc})", file=self.file, layer=name) from None
-
-
-def keras_snake_case(name: str) -> str:
-    """Keras's own to_snake_case (keras.src.utils.naming), which names weight-file groups."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _refs(value: Any) -> list[TensorKey]:

@@ -14,6 +14,7 @@ layers are visited in.
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -178,13 +179,11 @@ _PRESETS: dict[str, tuple[float, str, str]] = {
 }
 
 
-def _snake(name: str) -> str:
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and not name[i - 1].isupper():
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
+def keras_snake_case(name: str) -> str:
+    """Keras's own to_snake_case (keras.src.utils.naming): initializer names, weight-file groups."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: str) -> np.ndarray:
@@ -195,7 +194,7 @@ def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: 
         kind, cfg = spec, {}
     else:
         kind, cfg = spec.get("class_name", ""), dict(spec.get("config") or {})
-    kind = _snake(kind)
+    kind = keras_snake_case(kind)
     rng = np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32("/".join(scope).encode()), zlib.crc32(label.encode())])
     shape = tuple(int(s) for s in shape)
     if kind in ("zeros", "zero"):

@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Graph, Node
+from compiler.ops import batchnorm_scale_shift
 from compiler.pipeline import register_pass
 from compiler.rewrite import ANY, Match, P, Rule, apply_rules
 
-from .fold_batchnorm import scale_kernel, bn_scale_shift
+from .fold_batchnorm import scale_kernel
 
 LINEAR = ("Conv", "DepthwiseConv", "ConvTranspose", "Dense")
 CONSUMERS = ("Conv", "DepthwiseConv", "Dense")
@@ -42,7 +43,7 @@ def _replace(graph: Graph, old: Node, inputs: list[Node], params: dict, shape=No
 
 def _bn_to_affine(graph: Graph, m: Match) -> Node:
     bn = m["bn"]
-    scale, shift = bn_scale_shift(bn)
+    scale, shift = batchnorm_scale_shift(bn)
     params = {"scale": scale.astype(np.float32), "shift": shift.astype(np.float32)}
     return graph.add("Affine", bn.inputs, name=bn.name, attrs={"axis": bn.attrs["axis"]}, params=params,
                      layer=bn.layer, shape=bn.shape)

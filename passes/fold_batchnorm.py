@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Graph, Node
+from compiler.ops import batchnorm_scale_shift
 from compiler.pipeline import register_pass
 from compiler.rewrite import ANY, Match, P, Rule, apply_rules
 
@@ -27,14 +28,6 @@ def scale_kernel(op: str, kernel: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return kernel * scale  # Conv (kh, kw, cin, cout) and Dense (in, out): output channel last
 
 
-def bn_scale_shift(bn: Node) -> tuple[np.ndarray, np.ndarray]:
-    """The per-channel affine map (scale, shift) a BatchNorm applies at inference."""
-    p = bn.params
-    scale = p["gamma"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + bn.attrs["epsilon"])
-    shift = p["beta"].astype(np.float64) - p["mean"].astype(np.float64) * scale
-    return scale, shift
-
-
 def _legal(m: Match) -> bool:
     bn, linear = m["bn"], m["linear"]
     plain = not linear.attrs.get("activation") and len(linear.inputs) == 1
@@ -43,7 +36,7 @@ def _legal(m: Match) -> bool:
 
 def _fold(graph: Graph, m: Match) -> Node:
     bn, linear = m["bn"], m["linear"]
-    scale, shift = bn_scale_shift(bn)  # per-channel vectors, computed in float64
+    scale, shift = batchnorm_scale_shift(bn)  # per-channel vectors, computed in float64
     bias = linear.params.get("bias")
     bias = np.zeros_like(scale) if bias is None else bias.astype(np.float64)
     params = {
