@@ -526,6 +526,18 @@ def _crop(em: Emitter, node: Node) -> Value:
 @emitter("Resize")
 def _resize(em: Emitter, node: Node) -> Value:
     x = em.nchw(node.inputs[0])
+    size = node.attrs.get("size")
+    if size is not None:
+        # Resizing: TensorFlow's resize (no antialias) samples at pixel centres for every mode;
+        # nearest takes floor((i + 0.5)·in/out), which is half_pixel with round-half-up. The
+        # batch is dynamic, so the target sizes are the input's (N, C) and the fixed (h, w).
+        modes = {"nearest": {"mode": "nearest", "nearest_mode": "round_prefer_ceil"},
+                 "bilinear": {"mode": "linear"}}
+        attrs = {**modes[node.attrs["mode"]], "coordinate_transformation_mode": "half_pixel"}
+        shape = em.op("Shape", [x], f"{node.name}_shape", start=0, end=2)
+        sizes = em.op("Concat", [shape, em.const(f"{node.name}.size", np.asarray(size, np.int64))],
+                      f"{node.name}_sizes", axis=0)
+        return Value(em.op("Resize", [x, "", "", sizes], node.name, **attrs), 4, NCHW)
     sh, sw = node.attrs["scale"]
     scales = em.const(f"{node.name}.scales", np.asarray([1, 1, sh, sw], np.float32))
     if node.attrs["mode"] == "nearest":
@@ -641,8 +653,36 @@ def _flatten(em: Emitter, node: Node) -> Value:
     return Value(em.op("Flatten", [em.ensure(v, None)], node.name, axis=1), 2)
 
 
+def _squeeze_layout(em: Emitter, node: Node, v: Value) -> Value | None:
+    """A Reshape that only adds or drops size-1 axes keeps the data's physical order.
+
+    Conv1D runs as a Conv2D on (N, 1, L, C): its result, NCHW inside, reshaped back to (N, L, C)
+    stays (N, C, L) physically, and the next Conv1D's reshape to (N, 1, L, C) is NCHW again, so a
+    chain of 1-D convolutions needs no transposes inside.
+    """
+    src, dst = node.inputs[0].shape, node.shape
+    if v.perm is None or v.rows is not None or sum(d is None for d in dst[1:]) > 1:
+        return None
+    src_axes = [a for a, d in enumerate(src) if d != 1]
+    dst_axes = [a for a, d in enumerate(dst) if d != 1]
+    if [src[a] for a in src_axes] != [dst[a] for a in dst_axes] or sum(d is None for d in src[1:]) > 1:
+        return None
+    to_dst = dict(zip(src_axes, dst_axes))
+    order = [to_dst[a] for a in v.perm if src[a] != 1]  # dst's non-1 axes in physical order
+    rank = len(dst)
+    perm = NCHW if rank == 4 else (0, 2, 1) if rank == 3 else tuple(range(rank))
+    if [a for a in perm if dst[a] != 1] != order:
+        return None
+    dims = [0] + [-1 if dst[a] is None else dst[a] for a in perm[1:]]
+    out = em.op("Reshape", [v.name, em.const(f"{node.name}.shape", np.asarray(dims, np.int64))], node.name)
+    return Value(out, rank, _canon(perm))
+
+
 @emitter("Reshape")
 def _reshape(em: Emitter, node: Node) -> Value:
+    kept = _squeeze_layout(em, node, em.value(node.inputs[0]))
+    if kept is not None:
+        return kept
     x = em.ensure(em.value(node.inputs[0]), None)
     shape = em.const(f"{node.name}.shape", np.asarray([0, *node.attrs["shape"]], np.int64))
     return Value(em.op("Reshape", [x, shape], node.name), len(node.shape))
@@ -702,6 +742,20 @@ def _clip(em: Emitter, node: Node) -> Value:
     v = em.value(node.inputs[0])
     act = {"op": "Clip", "min": node.attrs["min"], "max": node.attrs["max"]}
     return Value(emit_activation(em, v.name, act, node.name), v.rank, v.perm, v.rows)
+
+
+@emitter("PRelu")
+def _prelu(em: Emitter, node: Node) -> Value:
+    """Keras's PReLU: a learned slope per element of the sample shape (1 on shared axes),
+    laid out like the tensor it multiplies."""
+    v = em.value(node.inputs[0])
+    slope = node.params["alpha"].reshape(1, *node.params["alpha"].shape)
+    if v.perm is not None:
+        slope = slope.transpose(v.perm)
+    if v.rows is not None:
+        slope = slope[:, np.asarray(v.rows)] if slope.shape[1] > 1 else slope
+    out = em.op("PRelu", [v.name, em.const(f"{node.name}.slope", np.ascontiguousarray(slope))], node.name)
+    return Value(out, v.rank, v.perm, v.rows)
 
 
 @emitter("Softmax", "LogSoftmax")

@@ -26,7 +26,7 @@ SHAPE_RULES: dict[str, ShapeRule] = {}
 UNARY_OPS = (
     "Identity", "Dropout", "Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "Elu", "Selu", "Softplus",
     "Softsign", "Swish", "Gelu", "HardSigmoid", "Exp", "Mish", "KerasRelu", "Softmax", "LogSoftmax",
-    "BatchNorm", "Affine", "LayerNorm",
+    "BatchNorm", "Affine", "LayerNorm", "PRelu",
 )
 #: Element-wise n-ary ops (Keras merge layers).
 NARY_OPS = ("Add", "Sub", "Mul", "Max", "Min", "Mean")
@@ -241,7 +241,10 @@ def _pad(node: Node, ins: list[Shape]) -> Shape:
 
 @shape_rule("Resize")
 def _resize(node: Node, ins: list[Shape]) -> Shape:
+    """By integer ``scale`` (UpSampling2D) or to a fixed ``size`` (Resizing)."""
     s = ins[0]
+    if node.attrs.get("size") is not None:
+        return (s[0], *node.attrs["size"], s[3])
     sh, sw = node.attrs["scale"]
     return (s[0], None if s[1] is None else s[1] * sh, None if s[2] is None else s[2] * sw, s[3])
 

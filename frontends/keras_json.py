@@ -283,17 +283,40 @@ def _call_refs(call: Any) -> list[TensorKey]:
         walk(call.get("args", []))
         return found
     if isinstance(call, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
-        return [(str(c[0]), int(c[1]), int(c[2])) for c in call]
+        try:
+            if call and isinstance(call[0], str):  # a TFOpLambda call: [name, node, tensor, {"y": ref}]
+                return [_tf_op_ref(call)] + [_tf_op_ref(v) for v in _tf_op_kwargs(call).values() if _is_tf_ref(v)]
+            return [(str(c[0]), int(c[1]), int(c[2])) for c in call]
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise FormatError(f"unreadable inbound node {call!r:.80}") from None
     raise FormatError(f"unreadable inbound node {call!r:.80}")
 
 
 def _is_op(entry: dict[str, Any]) -> bool:
-    """A Keras 3 operation recorded as a layer (``x + 3.0`` on a KerasTensor), not a Layer class."""
-    return str(entry.get("module") or "").startswith("keras.src.ops")
+    """A Keras 3 operation recorded as a layer (``x + 3.0`` on a KerasTensor), not a Layer class,
+    or its Keras 2 counterpart, a TensorFlow function wrapped in a ``TFOpLambda`` layer."""
+    return str(entry.get("module") or "").startswith("keras.src.ops") or entry.get("class_name") == "TFOpLambda"
+
+
+def _is_tf_ref(value: Any) -> bool:
+    return isinstance(value, list) and len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int)
+
+
+def _tf_op_ref(value: list[Any]) -> TensorKey:
+    return (str(value[0]), int(value[1]), int(value[2]))
+
+
+def _tf_op_kwargs(call: list[Any]) -> dict[str, Any]:
+    """A TFOpLambda call's keyword arguments (``y``, ...), without Keras's own ``name``."""
+    kwargs = call[3] if len(call) > 3 and isinstance(call[3], dict) else {}
+    return {k: v for k, v in kwargs.items() if k != "name"}
 
 
 def _call_args(call: Any, tensors: dict[TensorKey, Node]) -> list[Any]:
     """An operation's positional arguments: tensors as nodes, constants as they were written."""
+    if isinstance(call, list) and call and isinstance(call[0], str):  # Keras 2 TFOpLambda: x, then kwargs
+        rest = [tensors[_tf_op_ref(v)] if _is_tf_ref(v) else v for v in _tf_op_kwargs(call).values()]
+        return [tensors[_tf_op_ref(call)], *rest]
     out = []
     for arg in call.get("args", []) if isinstance(call, dict) else []:
         if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":

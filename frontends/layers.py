@@ -118,12 +118,28 @@ class LayerContext:
 
 
 # -- config helpers ------------------------------------------------------------------------------
-def pair(value: Any, name: str = "value") -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, Sequence) and len(value) == 2:
-        return (int(value[0]), int(value[1]))
-    raise UnsupportedLayerError(f"{name} must be an int or a pair, got {value!r}")
+def pair(value: Any, name: str = "value", minimum: int = 0) -> tuple[int, int]:
+    """An int or a pair of ints, each at least ``minimum`` (Keras: standardize_tuple)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        out = (value, value)
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 \
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        out = (int(value[0]), int(value[1]))
+    else:
+        raise UnsupportedLayerError(f"{name} must be an int or a pair of ints, got {value!r:.60}")
+    if min(out) < minimum:
+        raise UnsupportedLayerError(f"{name} must be at least {minimum}, got {value!r}")
+    return out
+
+
+def positive(ctx: LayerContext, key: str, default: Any = None) -> int:
+    """A count from the config (filters, units, depth_multiplier): a positive int, as Keras requires."""
+    value = ctx.get(key, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ctx.unsupported(f"{key} must be a positive integer, got {value!r:.60}")
+    return value
 
 
 def spatial_padding(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -638,3 +654,220 @@ def stochastic_depth(ctx: LayerContext, inputs: list[Node]) -> Node:
 def cropping2d(ctx: LayerContext, inputs: list[Node]) -> Node:
     crops = spatial_padding(ctx.get("cropping", ((0, 0), (0, 0))))
     return channels_last(ctx, inputs[0], lambda t: ctx.add("Crop", [t], attrs={"crops": crops}, main=True))
+
+
+# -- further vision layers: 1-D convolution, PReLU, Resizing, keras.applications helpers ----------
+def single(value: Any, name: str) -> int:
+    """A 1-D window parameter: an int or a one-element list, as Keras's Conv1D stores it."""
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UnsupportedLayerError(f"{name} must be a positive int, got {value!r:.60}")
+    return value
+
+
+@keras_layer("Conv1D", "Convolution1D")
+def conv1d(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """A Conv2D over a height-1 image: (N, L, C) is viewed as (N, 1, L, C), so TensorFlow's
+    'same' rule and the BatchNorm/bias folding are the 2-D ones. 'causal' pads (k−1)·d zeros
+    in front, as Keras does."""
+    (x,) = inputs
+    if len(x.shape) != 3:
+        raise ctx.unsupported(f"a rank-{len(x.shape)} input (Conv1D takes (batch, steps, channels))")
+    filters = positive(ctx, "filters")
+    groups = int(ctx.get("groups", 1) or 1)
+    k = single(ctx.get("kernel_size"), "kernel_size")
+    stride = single(ctx.get("strides", 1), "strides")
+    dilation = single(ctx.get("dilation_rate", 1), "dilation_rate")
+    padding = str(ctx.get("padding", "valid")).lower()
+    if padding not in ("valid", "same", "causal"):
+        raise ctx.unsupported(f"padding '{padding}'", hint="Conv1D takes 'valid', 'same' or 'causal'")
+    if stride > 1 and dilation > 1:
+        raise ctx.unsupported("strides > 1 together with dilation_rate > 1 (Keras rejects this too)")
+    first = ctx.get("data_format", "channels_last") == "channels_first"
+    if first:
+        x = ctx.add("Transpose", [x], attrs={"perm": (0, 2, 1)})
+    cin = x.shape[-1]
+    if cin is None or cin % groups or filters % groups:
+        raise ShapeError(f"groups={groups} must divide both {cin} input channels and {filters} filters",
+                         file=ctx.file, layer=ctx.name)
+    specs = with_bias(ctx, [("kernel", (k, cin // groups, filters), ctx.get("kernel_initializer"))], filters)
+    w = ctx.params(specs)
+    params = {"kernel": w["kernel"].reshape(1, k, cin // groups, filters),
+              **({"bias": w["bias"]} if "bias" in w else {})}
+    t = ctx.add("Reshape", [x], attrs={"shape": (1, -1 if x.shape[1] is None else x.shape[1], cin)})
+    if padding == "causal":
+        t = ctx.add("Pad", [t], attrs={"pads": ((0, 0), ((k - 1) * dilation, 0))})
+        padding = "valid"
+    attrs = {"strides": (1, stride), "dilations": (1, dilation), "group": groups, "padding": padding}
+    y = ctx.add("Conv", [t], attrs=attrs, params=params)
+    steps = y.shape[2]
+    y = ctx.add("Reshape", [y], attrs={"shape": (-1 if steps is None else steps, filters)}, main=not first)
+    y = apply_activation(ctx, y, ctx.get("activation"))
+    return ctx.add("Transpose", [y], attrs={"perm": (0, 2, 1)}, main=True) if first else y
+
+
+@keras_layer("PReLU")
+def prelu(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """max(x, 0) + α·min(x, 0) with α learned per element of the sample, shared along
+    ``shared_axes`` (1 there, as Keras builds it)."""
+    (x,) = inputs
+    shape = list(x.shape[1:])
+    shared = ctx.get("shared_axes")
+    shared = [] if shared is None else ([shared] if isinstance(shared, int) else list(shared))
+    for axis in shared:
+        if not 1 <= int(axis) <= len(shape):
+            raise ctx.unsupported(f"shared_axes {shared} (axes count from 1, the batch is 0)")
+        shape[int(axis) - 1] = 1
+    if None in shape:
+        raise ctx.unsupported("a slope over an axis of unknown size", hint="share it: shared_axes=[...]")
+    alpha = ctx.params([("alpha", tuple(shape), ctx.get("alpha_initializer", "zeros"))])
+    return ctx.add("PRelu", [x], params={"alpha": alpha["alpha"]}, main=True)
+
+
+#: TensorFlow's bicubic resize reads its Keys kernel from a 1024-entry table, about 1e-3 off the
+#: exact kernel ONNX's cubic mode computes; area and lanczos have no ONNX counterpart.
+RESIZE_MODES = ("nearest", "bilinear")
+
+
+def _aspect_box(size: int, other: int, target: int, target_other: int, grow: bool) -> tuple[int, int]:
+    """(start, extent) of Keras's centred crop (or pad) box on one axis, in its float32 arithmetic."""
+    extent = int(np.float32(other * target) / np.float32(target_other))
+    extent = max(size, extent) if grow else max(min(size, extent), 1)
+    start = int(np.float32(abs(extent - size)) / np.float32(2))
+    return start, extent
+
+
+@keras_layer("Resizing")
+def resizing(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """TensorFlow's image resize to a fixed size (pixel centres, no antialias), optionally after
+    Keras's centred crop or zero pad to the target's aspect ratio."""
+    height, width = positive(ctx, "height"), positive(ctx, "width")
+    mode = str(ctx.get("interpolation", "bilinear")).lower()
+    if mode not in RESIZE_MODES:
+        raise ctx.unsupported(f"interpolation '{mode}'", hint="supported: " + ", ".join(RESIZE_MODES))
+    if ctx.get("antialias"):
+        raise ctx.unsupported("antialias=True", hint="use antialias=False")
+    crop, pad = bool(ctx.get("crop_to_aspect_ratio")), bool(ctx.get("pad_to_aspect_ratio"))
+    if pad and (ctx.get("fill_mode", "constant") != "constant" or float(ctx.get("fill_value", 0.0) or 0.0) != 0.0):
+        raise ctx.unsupported("pad_to_aspect_ratio with a fill other than constant 0")
+
+    def build(t: Node) -> Node:
+        h, w = t.shape[1:3]
+        if (crop or pad) and None in (h, w):
+            raise ctx.unsupported("crop_to_aspect_ratio/pad_to_aspect_ratio on an image of unknown size")
+        if crop or pad:
+            (hs, he), (ws, we) = (_aspect_box(h, w, height, width, pad), _aspect_box(w, h, width, height, pad))
+            if pad:
+                edges = ((hs, he - h - hs), (ws, we - w - ws))
+                t = ctx.add("Pad", [t], attrs={"pads": edges}) if any(map(any, edges)) else t
+            else:
+                edges = ((hs, h - hs - he), (ws, w - ws - we))
+                t = ctx.add("Crop", [t], attrs={"crops": edges}) if any(map(any, edges)) else t
+        return ctx.add("Resize", [t], attrs={"size": (height, width), "mode": mode, "scale": None}, main=True)
+
+    return channels_last(ctx, inputs[0], build)
+
+
+@keras_layer("CustomScaleLayer")
+def custom_scale(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """InceptionResNetV2's residual join: x + scale·r."""
+    if len(inputs) != 2:
+        raise ctx.unsupported(f"{len(inputs)} inputs (it joins a shortcut and a residual)")
+    x, r = inputs
+    scaled = _scalar_affine_node(ctx, r, float(ctx.get("scale")))
+    return ctx.add("Add", [x, scaled], main=True)
+
+
+def _scalar_affine_node(ctx: LayerContext, x: Node, scale: float) -> Node:
+    c = x.shape[-1]
+    params = {"scale": np.full(c, scale, np.float32), "shift": np.zeros(c, np.float32)}
+    return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params)
+
+
+@keras_layer("Lambda")
+def lambda_layer(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """A Lambda holds Python code (often pickled bytecode); a compiler cannot read it safely."""
+    raise ctx.unsupported(
+        "not supported: a Lambda holds Python code, which kerascc never runs from a model file "
+        "(Keras's safe_mode refuses it too)",
+        hint="build the computation from Keras layers (Rescaling, Multiply, Add, Activation, Reshape, "
+             "Permute, Resizing …) or keras.ops calls on the tensors (x * 2.0, keras.ops.maximum(x, y), "
+             "keras.ops.gelu …), which the model file records",
+    )
+
+
+# Keras 3 activation functions called on tensors (keras.ops.relu(x), keras.ops.gelu(x, approximate=True)).
+_OP_ACTIVATIONS = {"Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus",
+                   "Softsign": "softsign", "Silu": "silu", "Swish": "swish", "Selu": "selu", "Exp": "exponential",
+                   "HardSilu": "hard_silu", "HardSwish": "hard_swish", "Mish": "mish", "HardTanh": "hard_tanh"}
+
+
+def _op_activation(name: str) -> LayerFn:
+    def build(ctx: LayerContext, inputs: list[Node]) -> Node:
+        return apply_activation(ctx, _op_operand(ctx, inputs), name, main=True)
+
+    return build
+
+
+def _op_operand(ctx: LayerContext, inputs: list[Node]) -> Node:
+    args = [a for a in (ctx.args or inputs) if isinstance(a, Node)]
+    if len(args) != 1:
+        raise ctx.unsupported(f"{len(args)} tensor arguments (expects one)")
+    return args[0]
+
+
+for _cls, _name in _OP_ACTIVATIONS.items():
+    keras_layer(f"ops.{_cls}")(_op_activation(_name))
+
+
+@keras_layer("ops.Gelu")
+def op_gelu(ctx: LayerContext, inputs: list[Node]) -> Node:
+    approximate = bool(ctx.get("approximate", True))  # keras.ops.gelu defaults to the tanh form
+    return ctx.add("Gelu", [_op_operand(ctx, inputs)], attrs={"approximate": approximate}, main=True)
+
+
+@keras_layer("ops.LeakyRelu")
+def op_leaky_relu(ctx: LayerContext, inputs: list[Node]) -> Node:
+    slope = float(ctx.get("negative_slope", 0.2))
+    return ctx.add("LeakyRelu", [_op_operand(ctx, inputs)], attrs={"alpha": slope}, main=True)
+
+
+@keras_layer("ops.Elu")
+def op_elu(ctx: LayerContext, inputs: list[Node]) -> Node:
+    return ctx.add("Elu", [_op_operand(ctx, inputs)], attrs={"alpha": float(ctx.get("alpha", 1.0))}, main=True)
+
+
+@keras_layer("ops.HardSigmoid")
+def op_hard_sigmoid(ctx: LayerContext, inputs: list[Node]) -> Node:
+    return ctx.add("HardSigmoid", [_op_operand(ctx, inputs)], attrs=hard_sigmoid_attrs(ctx), main=True)
+
+
+@keras_layer("ops.Softmax", "ops.LogSoftmax")
+def op_softmax(ctx: LayerContext, inputs: list[Node]) -> Node:
+    x = _op_operand(ctx, inputs)
+    axis = ctx.get("axis", -1)
+    if isinstance(axis, Sequence):
+        raise ctx.unsupported(f"axis {axis} (a softmax over several axes)")
+    op = "LogSoftmax" if ctx.class_name == "LogSoftmax" else "Softmax"
+    return ctx.add(op, [x], attrs={"axis": normalize_axis(ctx, axis, len(x.shape))}, main=True)
+
+
+#: tf.keras (Keras 2) records TensorFlow functions called on tensors as ``TFOpLambda`` layers named
+#: by the function; these are the element-wise ones, as binary arithmetic or activations.
+TF_OP_BINARY = {"__operators__.add": "add", "math.add": "add", "math.subtract": "sub", "math.multiply": "mul",
+                "math.truediv": "div", "math.divide": "div", "math.maximum": "max", "math.minimum": "min"}
+TF_OP_UNARY = {"nn.relu": "relu", "nn.relu6": "relu6", "math.sigmoid": "sigmoid", "nn.sigmoid": "sigmoid",
+               "math.tanh": "tanh", "nn.silu": "silu", "nn.swish": "swish", "nn.gelu": "gelu", "nn.elu": "elu",
+               "nn.selu": "selu", "math.softplus": "softplus", "nn.softplus": "softplus", "math.exp": "exponential"}
+
+
+@keras_layer("ops.TFOpLambda")
+def tf_op_lambda(ctx: LayerContext, inputs: list[Node]) -> Node:
+    function = str(ctx.get("function"))
+    if function in TF_OP_BINARY:
+        return _binary_op(TF_OP_BINARY[function])(ctx, inputs)
+    if function in TF_OP_UNARY and len(ctx.args or []) == 1:
+        return apply_activation(ctx, _op_operand(ctx, inputs), TF_OP_UNARY[function], main=True)
+    raise ctx.unsupported(f"the TensorFlow function '{function}'",
+                          hint="supported: " + ", ".join(sorted({*TF_OP_BINARY, *TF_OP_UNARY})))

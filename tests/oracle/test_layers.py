@@ -20,6 +20,7 @@ def _report(results):
 # Sequential models
 
 
+@pytest.mark.covers("InputLayer", "Functional and Sequential, batch dimension dynamic")
 def test_sequential_with_input(check, randomize, tmp_path):
     model = keras.Sequential(
         [
@@ -71,6 +72,7 @@ def test_sequential_input_shape_kwarg(check, randomize, tmp_path):
 # Dense and Flatten
 
 
+@pytest.mark.covers("Dense", "units, use_bias, activation on vectors")
 def test_dense_2d(check, randomize, tmp_path):
     inp = keras.Input((13,), name="vector")
     x = layers.Dense(9, activation="relu", name="hidden")(inp)
@@ -80,6 +82,7 @@ def test_dense_2d(check, randomize, tmp_path):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Dense", "on rank-4 feature maps (a 1×1 convolution)")
 def test_dense_on_4d_input_acts_on_channels(check, randomize, tmp_path):
     inp = keras.Input((5, 7, 3), name="image")
     x = layers.Conv2D(6, 3, padding="same", name="conv")(inp)
@@ -98,6 +101,7 @@ def test_dense_directly_on_image_input(check, randomize, tmp_path):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Dense", "on rank-3 input")
 def test_dense_on_3d_input(check, randomize, tmp_path):
     inp = keras.Input((6, 4), name="sequence")
     x = layers.Dense(5, activation="relu", name="d1")(inp)
@@ -107,6 +111,7 @@ def test_dense_on_3d_input(check, randomize, tmp_path):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Flatten", "NHWC order before Dense (weights reordered, no transpose)")
 def test_flatten_dense_nhwc_order(check, randomize, tmp_path):
     # H, W and C all distinct so any transposition of the flatten order shows.
     inp = keras.Input((9, 11, 2), name="image")
@@ -141,6 +146,7 @@ def test_flatten_of_input_then_dense(check, randomize, tmp_path):
 # Global pooling
 
 
+@pytest.mark.covers("GlobalAveragePooling2D", "keepdims")
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_global_average_pooling(check, randomize, tmp_path, keepdims):
     inp = keras.Input((6, 5, 4), name="image")
@@ -192,6 +198,7 @@ ACTIVATIONS = [
 ]
 
 
+@pytest.mark.covers("Activation", "relu, sigmoid, softmax, tanh, linear, relu6, elu, selu, softplus, softsign, swish, silu, gelu, hard_sigmoid, exponential, leaky_relu, mish, hard_silu, log_softmax, hard_tanh; as a layer and as activation=")
 @pytest.mark.parametrize("via", ["kwarg", "layer"])
 @pytest.mark.parametrize("act", ACTIVATIONS)
 def test_activation(check, randomize, tmp_path, act, via):
@@ -241,6 +248,7 @@ RELU_VARIANTS = {
 }
 
 
+@pytest.mark.covers("ReLU", "max_value, negative_slope, threshold")
 @pytest.mark.parametrize("kwargs", list(RELU_VARIANTS.values()), ids=list(RELU_VARIANTS))
 def test_relu_layer_variants(check, randomize, tmp_path, kwargs):
     inp = keras.Input((6, 5, 3), name="image")
@@ -269,6 +277,7 @@ BN_VARIANTS = {
 }
 
 
+@pytest.mark.covers("BatchNormalization", "epsilon, center, scale (folded into Conv/Dense)")
 @pytest.mark.parametrize("kwargs", list(BN_VARIANTS.values()), ids=list(BN_VARIANTS))
 def test_batchnorm_after_conv(check, randomize, tmp_path, kwargs):
     inp = keras.Input((7, 6, 3), name="image")
@@ -308,6 +317,7 @@ def test_batchnorm_after_activated_conv_and_dense(check, randomize, tmp_path):
     _report(check(model, tmp_path, forbid_ops=("Dropout",)))
 
 
+@pytest.mark.covers("BatchNormalization", "axis 1 or 2 of NHWC")
 @pytest.mark.parametrize("axis", [1, 2], ids=["axis1", "axis2"])
 def test_batchnorm_on_a_spatial_axis(check, randomize, tmp_path, axis):
     """BatchNormalization over H or W, not channels: either compiled correctly
@@ -390,6 +400,7 @@ def test_add_then_relu_residual(check, randomize, tmp_path):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Concatenate", "any axis, negative axes")
 @pytest.mark.parametrize("axis", [1, 2, 3, -1, -2, -3])
 def test_concatenate_axis_4d(check, randomize, tmp_path, axis):
     inp = keras.Input((4, 4, 3), name="image")
@@ -452,6 +463,7 @@ def test_shared_layer_applied_twice(check, randomize, tmp_path):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("UpSampling2D", "size, interpolation nearest/bilinear")
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
 @pytest.mark.parametrize("size", [(2, 2), (2, 3)], ids=["2x2", "2x3"])
 def test_upsampling2d(check, randomize, tmp_path, size, interpolation):
@@ -552,6 +564,7 @@ def test_one_compiled_file_serves_several_batch_sizes(oracle, randomize, tmp_pat
 # reshaping, global max pooling, inference-time no-ops
 
 
+@pytest.mark.covers("DepthwiseConv2D", "kernel_size, strides, padding, dilation_rate, depth_multiplier, use_bias")
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -592,6 +605,7 @@ def test_separable_block_mobilenet_style(check, randomize, tmp_path):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("LeakyReLU, ELU, Softmax", "negative_slope, alpha, axis")
 @pytest.mark.parametrize(
     "make",
     [
@@ -613,6 +627,7 @@ def test_activation_layers(check, randomize, tmp_path, make):
     _report(check(model, tmp_path, inputs=[x_in]))
 
 
+@pytest.mark.covers("Add, Subtract, Multiply, Maximum, Minimum, Average", "two or more inputs")
 @pytest.mark.parametrize("merge", ["Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average"])
 def test_merge_layers(check, randomize, tmp_path, merge):
     inp = keras.Input((6, 5, 3), name="image")
@@ -638,6 +653,7 @@ def test_squeeze_excitation_broadcast_multiply(check, randomize, tmp_path):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("GlobalMaxPooling2D", "keepdims")
 @pytest.mark.parametrize("keepdims", [False, True])
 def test_global_max_pooling(check, randomize, tmp_path, keepdims):
     inp = keras.Input((5, 7, 3), name="image")
@@ -648,6 +664,7 @@ def test_global_max_pooling(check, randomize, tmp_path, keepdims):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Reshape", "target_shape, -1")
 def test_reshape_feature_map_to_tokens(check, randomize, tmp_path):
     # (H, W, C) -> (H*W, C) follows NHWC memory order
     inp = keras.Input((4, 5, 3), name="image")
@@ -680,6 +697,7 @@ def test_reshape_between_feature_maps(check, randomize, tmp_path):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Permute", "dims")
 @pytest.mark.parametrize("dims", [(3, 1, 2), (2, 1, 3), (1, 3, 2)], ids=["312", "213", "132"])
 def test_permute(check, randomize, tmp_path, dims):
     inp = keras.Input((4, 5, 3), name="image")
@@ -692,6 +710,7 @@ def test_permute(check, randomize, tmp_path, dims):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Dropout, SpatialDropout, GaussianNoise, GaussianDropout, AlphaDropout, ActivityRegularization", "removed at inference")
 def test_inference_time_no_ops(check, randomize, tmp_path):
     inp = keras.Input((6, 6, 3), name="image")
     x = layers.Conv2D(4, 3, padding="same", name="conv")(inp)

@@ -88,6 +88,7 @@ SEPARABLE = {
 }
 
 
+@pytest.mark.covers("SeparableConv2D", "kernel_size, strides, padding, dilation_rate, depth_multiplier, use_bias, activation")
 @pytest.mark.parametrize("cfg", list(SEPARABLE.values()), ids=list(SEPARABLE))
 def test_separable_conv2d(cfg, check, randomize, tmp_path):
     inp = keras.Input((13, 11, 5), name="image")
@@ -138,6 +139,7 @@ def test_xception_style_separable_block(check, randomize, tmp_path):
 # LayerNormalization
 
 
+@pytest.mark.covers("LayerNormalization", "epsilon, center, scale (last axis)")
 @pytest.mark.parametrize(
     "kwargs",
     [{}, {"epsilon": 1e-5}, {"center": False}, {"scale": False}, {"center": False, "scale": False}],
@@ -164,6 +166,7 @@ def test_layer_norm_3d_sequence(check, randomize, tmp_path):
     assert _ops(tmp_path)["LayerNormalization"] == 2
 
 
+@pytest.mark.covers("LayerNormalization", "on feature maps")
 def test_layer_norm_on_4d_input(check, randomize, tmp_path):
     """Directly on the NHWC model input: normalized over the channels of each pixel."""
     inp = keras.Input((6, 5, 8), name="image")
@@ -228,6 +231,7 @@ def test_layer_norm_on_permuted_sequence(check, randomize, tmp_path):
 # Cropping2D
 
 
+@pytest.mark.covers("Cropping2D", "cropping int, pair, pair of pairs")
 @pytest.mark.parametrize(
     "cropping", [1, (2, 1), ((1, 2), (0, 3)), ((0, 1), (2, 0))], ids=["int", "sym_pair", "asym", "one_sided"]
 )
@@ -260,6 +264,7 @@ def test_cropping2d_on_input_and_unet_skip(check, randomize, tmp_path):
     assert ops_["Slice"] == 2 and ops_["Transpose"] == 2  # the input is cropped before it is transposed
 
 
+@pytest.mark.covers("Cropping2D", "data_format channels_first")
 def test_cropping2d_channels_first(check, randomize, tmp_path):
     inp = keras.Input((3, 10, 9), name="planes")
     x = layers.Cropping2D(((2, 1), (0, 2)), data_format="channels_first", name="crop")(inp)
@@ -274,6 +279,7 @@ def test_cropping2d_channels_first(check, randomize, tmp_path):
 # Rescaling and Normalization
 
 
+@pytest.mark.covers("Rescaling", "scale, offset (scalars and per channel)")
 @pytest.mark.parametrize(
     "scale, offset",
     [
@@ -317,6 +323,7 @@ def test_rescaling_on_features(check, randomize, tmp_path):
     assert _ops(tmp_path) == Counter({"Gemm": 1})
 
 
+@pytest.mark.covers("Normalization", "mean/variance in the config")
 @pytest.mark.parametrize(
     "mean, variance",
     [(0.5, 4.0), ([120.0, 110.0, 100.0], [3600.0, 2500.0, 4900.0])],
@@ -332,6 +339,7 @@ def test_normalization_from_config(mean, variance, check, randomize, tmp_path):
     _report(check(model, tmp_path, inputs=[pixels]))
 
 
+@pytest.mark.covers("Normalization", "adapted statistics (weights)")
 def test_normalization_adapted_on_images(check, randomize, tmp_path):
     data = np.random.default_rng(45).normal([10.0, -3.0, 0.5], [2.0, 0.5, 4.0], (32, 8, 8, 3)).astype("float32")
     norm = layers.Normalization(name="norm")
@@ -344,6 +352,7 @@ def test_normalization_adapted_on_images(check, randomize, tmp_path):
     assert ops_["Conv"] == 1 and "Mul" not in ops_ and "Add" not in ops_
 
 
+@pytest.mark.covers("Normalization", "invert")
 def test_normalization_invert(check, randomize, tmp_path):
     """invert=True maps normalized values back: x·σ + μ, after a Dense it folds into it."""
     inp = keras.Input((7,), name="features")
@@ -376,6 +385,7 @@ AFFINE_OPS = {
 }
 
 
+@pytest.mark.covers("keras.ops arithmetic", "x + c, x - c, x * c, x / c (folded)")
 @pytest.mark.parametrize("fn", list(AFFINE_OPS.values()), ids=list(AFFINE_OPS))
 def test_constant_arithmetic_folds_into_the_conv_before(fn, check, randomize, tmp_path):
     inp = keras.Input((8, 9, 3), name="image")
@@ -446,6 +456,7 @@ def test_constant_arithmetic_on_dense_features(check, randomize, tmp_path):
     assert _ops(tmp_path) == Counter({"Gemm": 2, "Tanh": 1})
 
 
+@pytest.mark.covers("keras.ops arithmetic", "maximum/minimum with a constant")
 @pytest.mark.parametrize(
     "fn, low, high",
     [
@@ -484,6 +495,7 @@ def test_operation_results_as_model_outputs(check, randomize, tmp_path):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("keras.ops arithmetic", "x + y, x - y, x * y, maximum, minimum of tensors")
 @pytest.mark.parametrize(
     "fn, onnx_op",
     [
@@ -644,6 +656,7 @@ def test_squeeze_excitation_with_pooled_head(check, randomize, tmp_path):
 # ConvNeXt blocks (keras.applications' own building blocks)
 
 
+@pytest.mark.covers("LayerScale, StochasticDepth", "ConvNeXt blocks")
 @pytest.mark.parametrize("drop_path_rate", [0.0, 0.2], ids=["identity", "stochastic_depth"])
 def test_convnext_blocks(drop_path_rate, check, randomize, tmp_path):
     inp = keras.Input((16, 16, 3), name="image")

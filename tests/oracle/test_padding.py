@@ -43,6 +43,7 @@ SIZES = [7, 8, 9, 15, 16]
 KERNELS = [1, 2, 3, 4, 5, 7]
 
 
+@pytest.mark.covers("Conv2D", "padding same with stride 2 (TensorFlow's bottom/right pad)")
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("size", SIZES)
 def test_conv_stride2_same(check, randomize, tmp_path, size, kernel):
@@ -65,6 +66,7 @@ def test_conv_even_kernel_stride1_same(check, randomize, tmp_path, size, kernel)
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Conv2D", "kernel_size, strides (non-square too), padding valid/same")
 @pytest.mark.parametrize(
     "kernel,strides,shape",
     [
@@ -90,6 +92,7 @@ def test_conv_stride2_valid(check, randomize, tmp_path, size, kernel):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Conv2D", "dilation_rate")
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize(
     "kernel,dilation",
@@ -106,6 +109,7 @@ def test_conv_dilated(check, randomize, tmp_path, size, kernel, dilation, paddin
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Conv2D", "groups")
 @pytest.mark.parametrize(
     "groups,strides,padding",
     [(2, 1, "valid"), (2, 2, "same"), (4, 1, "same")],
@@ -121,6 +125,7 @@ def test_conv_groups(check, randomize, tmp_path, groups, strides, padding):
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Conv2D", "use_bias=False")
 def test_conv_without_bias(check, randomize, tmp_path):
     model = _model(
         (8, 8, 3),
@@ -136,6 +141,7 @@ def test_conv_without_bias(check, randomize, tmp_path):
 # matters: -inf for max, excluded cells for average)
 
 
+@pytest.mark.covers("MaxPooling2D, AveragePooling2D", "pool_size, strides, padding")
 @pytest.mark.parametrize("size", [7, 8])
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("strides", [1, 2, None], ids=["s1", "s2", "sNone"])
@@ -183,6 +189,7 @@ def test_pooling_after_conv_chain(check, randomize, tmp_path):
 # ZeroPadding2D
 
 
+@pytest.mark.covers("ZeroPadding2D", "padding int, pair, pair of pairs")
 @pytest.mark.parametrize(
     "padding",
     [1, (2, 1), ((1, 2), (3, 0)), ((0, 0), (0, 2))],
@@ -259,6 +266,7 @@ def _transpose_cases():
     return cases
 
 
+@pytest.mark.covers("Conv2DTranspose", "kernel_size, strides, padding, output_padding")
 @pytest.mark.parametrize("kernel,strides,padding,output_padding", _transpose_cases())
 def test_conv_transpose(check, randomize, tmp_path, kernel, strides, padding, output_padding):
     model = _model(
@@ -308,6 +316,7 @@ def test_conv_transpose_without_bias_with_activation(check, randomize, tmp_path)
     _report(check(model, tmp_path))
 
 
+@pytest.mark.covers("Conv2DTranspose", "dilation_rate")
 @pytest.mark.parametrize(
     "kernel,dilation,padding",
     [(3, 2, "same"), (3, 2, "valid"), (2, 3, "same"), (4, 2, "valid"), (3, (2, 1), "same")],
