@@ -22,12 +22,13 @@ from .errors import (
     WeightsError,
 )
 from .ir import Graph, Node
+from .limits import Limits, ResourceLimitError
 from .onnx_backend import to_onnx
 from .pipeline import PassReport, default_passes, load_plugin, parse_passes, register_pass, run_passes
 from .rewrite import ANY, P, Rule, apply_rules
 
 __all__ = [
-    "ANY", "CompileError", "CompiledModel", "FormatError", "Graph", "GraphError", "Node", "P", "PREPROCESS_MODES",
-    "PassReport", "Rule", "RuntimeInputError", "ShapeError", "UnsupportedLayerError", "WeightsError",
+    "ANY", "CompileError", "CompiledModel", "FormatError", "Graph", "GraphError", "Limits", "Node", "P", "PREPROCESS_MODES",
+    "PassReport", "ResourceLimitError", "Rule", "RuntimeInputError", "ShapeError", "UnsupportedLayerError", "WeightsError",
     "apply_rules", "compile", "default_passes", "load", "load_plugin", "parse_passes", "register_pass", "run_passes", "save", "save_bytes", "to_onnx",
 ]

@@ -11,12 +11,13 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import onnx
 
 from .errors import CompileError
 from .ir import Graph
+from .limits import DEFAULT_LIMITS, Limits
 from .onnx_backend import DEFAULT_OPSET, Lowered, lower
 from .pipeline import PassFn, PassReport, default_passes, run_passes
 
@@ -66,11 +67,16 @@ class CompiledModel:
         return b"".join(self.chunks())
 
 
-def load(source: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, seed: int = 0) -> Graph:
-    """Read a model description (Keras JSON, .keras, .h5) into the IR, before any pass."""
+def load(source: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, seed: int = 0,
+         limits: Limits = DEFAULT_LIMITS, entry: str | None = None, args: dict[str, Any] | None = None) -> Graph:
+    """Read a model description (Keras JSON, .keras, .h5, Keras code in .py) into the IR, before any pass.
+
+    ``limits`` bounds what the description may make us allocate (see :mod:`compiler.limits`);
+    ``entry`` and ``args`` pick and configure the model-building function of a ``.py`` file.
+    """
     import frontends
 
-    return frontends.load(source, weights=weights, seed=seed)
+    return frontends.load(source, weights=weights, seed=seed, limits=limits, entry=entry, args=args)
 
 
 def compile(  # noqa: A001  (the verb users expect)
@@ -84,6 +90,7 @@ def compile(  # noqa: A001  (the verb users expect)
     target: str = "onnx",
     opset: int = DEFAULT_OPSET,
     check: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> CompiledModel:
     """Compile a Keras model description (or an IR graph) to an optimized ONNX model."""
     # Compiling builds many long-lived objects and frees few; the cyclic collector would rescan
@@ -92,7 +99,7 @@ def compile(  # noqa: A001  (the verb users expect)
     gc.disable()
     try:
         return _compile(source, weights=weights, seed=seed, passes=passes, input_layout=input_layout,
-                        preprocess=preprocess, target=target, opset=opset, check=check)
+                        preprocess=preprocess, target=target, opset=opset, check=check, limits=limits)
     finally:
         if was_enabled:
             gc.enable()
@@ -100,14 +107,14 @@ def compile(  # noqa: A001  (the verb users expect)
 
 def _compile(source: str | os.PathLike[str] | Graph, *, weights: str | os.PathLike[str] | None, seed: int,
              passes: Sequence[str | PassFn] | None, input_layout: str, preprocess: str, target: str, opset: int,
-             check: bool) -> CompiledModel:
+             check: bool, limits: Limits) -> CompiledModel:
     if preprocess not in PREPROCESS_MODES:
         raise CompileError(f"unknown preprocessing '{preprocess}'", hint="one of " + ", ".join(PREPROCESS_MODES))
     if opset < DEFAULT_OPSET:
         raise CompileError(f"opset {opset} is too old", hint=f"use {DEFAULT_OPSET} or newer")
     times: dict[str, float] = {}
     start = time.perf_counter()
-    graph = source if isinstance(source, Graph) else load(source, weights=weights, seed=seed)
+    graph = source if isinstance(source, Graph) else load(source, weights=weights, seed=seed, limits=limits)
     times["load"] = time.perf_counter() - start
     layers_in = len({n.layer for n in graph.nodes()})
     random = graph.meta.get("kerascc.weights", "").startswith("random")
@@ -128,10 +135,39 @@ def _compile(source: str | os.PathLike[str] | Graph, *, weights: str | os.PathLi
     return CompiledModel(lowered, graph, reports, layers_in, random, times, proto)
 
 
-def save(model: CompiledModel | onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
-    """Write the ONNX file atomically: a reader never sees half a model."""
-    chunks = model.chunks() if isinstance(model, CompiledModel) else [model.SerializeToString(deterministic=True)]
-    return save_bytes(chunks, path)
+#: Weights above this go to a side file: protobuf messages (so .onnx files) stop at 2 GiB.
+EXTERNAL_DATA_BYTES = 1_900_000_000
+
+
+def external_data_path(path: str | os.PathLike[str]) -> Path:
+    """Where the weights of a model too big for one protobuf go: ``model.onnx.data`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".data")
+
+
+def save(model: CompiledModel | onnx.ModelProto, path: str | os.PathLike[str], external: bool | None = None) -> Path:
+    """Write the ONNX file atomically: a reader never sees half a model.
+
+    Weights go to ``<file>.data`` beside it when ``external`` is true, or, by default, when they
+    are too big for one protobuf message; that file is complete before the model is renamed into
+    place, so the model never refers to missing weights.
+    """
+    lowered = model.lowered if isinstance(model, CompiledModel) else None
+    side = external_data_path(path)
+    if lowered is not None and (external or (external is None and lowered.weight_bytes > EXTERNAL_DATA_BYTES)):
+        proto, data = lowered.with_external_data(side.name)
+        save_bytes(data, side)
+        return save_bytes(proto.SerializeToString(deterministic=True), path)
+    if isinstance(model, CompiledModel):
+        if lowered is None and model.onnx.ByteSize() > EXTERNAL_DATA_BYTES:
+            raise CompileError("the model is too big for one ONNX file with this target",
+                               file=path, hint="use --target onnx, which keeps big weights in a side file")
+        chunks = model.chunks()
+    else:
+        chunks = [model.SerializeToString(deterministic=True)]
+    written = save_bytes(chunks, path)
+    side.unlink(missing_ok=True)  # weights of an earlier, bigger model of the same name
+    return written
 
 
 def save_bytes(data: bytes | Iterable[bytes | memoryview], path: str | os.PathLike[str]) -> Path:

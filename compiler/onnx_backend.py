@@ -289,6 +289,38 @@ class Lowered:
     def serialize(self) -> bytes:
         return b"".join(self.chunks())
 
+    @property
+    def weight_bytes(self) -> int:
+        return sum(int(a.nbytes) for _, a in self.initializers)
+
+    def with_external_data(self, location: str) -> tuple[onnx.ModelProto, Iterator[memoryview]]:
+        """The model with its weights in a side file ``location`` (ONNX external data), and that
+        file's bytes as a stream.
+
+        Protobuf cannot hold a message over 2 GB, so bigger models must keep their weights
+        outside the .onnx file; onnxruntime reads them from beside it.
+        """
+        model = onnx.ModelProto()
+        model.CopyFrom(self.skeleton)
+        offset = 0
+        for name, array in self.initializers:
+            tensor = model.graph.initializer.add()
+            tensor.name = name
+            tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
+            tensor.dims.extend(array.shape)
+            tensor.data_location = TensorProto.EXTERNAL
+            for key, value in (("location", location), ("offset", str(offset)), ("length", str(array.nbytes))):
+                entry = tensor.external_data.add()
+                entry.key, entry.value = key, value
+            offset += int(array.nbytes)
+
+        def data() -> Iterator[memoryview]:
+            for _, array in self.initializers:
+                if array.nbytes:
+                    yield memoryview(np.ascontiguousarray(array)).cast("B")
+
+        return model, data()
+
     def to_proto(self) -> onnx.ModelProto:
         model = onnx.ModelProto()
         model.CopyFrom(self.skeleton)

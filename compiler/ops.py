@@ -213,15 +213,24 @@ def _flatten(node: Node, ins: list[Shape]) -> Shape:
 def _reshape(node: Node, ins: list[Shape]) -> Shape:
     target = list(node.attrs["shape"])
     rest = ins[0][1:]
-    if -1 in target and None not in rest:
-        known = math.prod(d for d in target if d != -1)
-        target[target.index(-1)] = math.prod(rest) // known
+    if target.count(-1) > 1 or any(d == 0 or d < -1 for d in target):
+        raise ShapeError(f"target shape {tuple(target)}: sizes must be positive, with at most one -1")
+    known = math.prod(d for d in target if d != -1)
+    if None not in rest:
+        total = math.prod(rest)
+        if (total % known if -1 in target else total != known):
+            raise ShapeError(f"cannot reshape {tuple(rest)} ({total} values) to {tuple(target)}")
+        if -1 in target:
+            target[target.index(-1)] = total // known
     return (ins[0][0], *[None if d == -1 else d for d in target])
 
 
 @shape_rule("Transpose")
 def _transpose(node: Node, ins: list[Shape]) -> Shape:
-    return tuple(ins[0][p] for p in node.attrs["perm"])
+    perm = tuple(node.attrs["perm"])
+    if sorted(perm) != list(range(len(ins[0]))):
+        raise ShapeError(f"{perm} is not a permutation of the {len(ins[0])} axes of {ins[0]}")
+    return tuple(ins[0][p] for p in perm)
 
 
 @shape_rule("GlobalAveragePool", "GlobalMaxPool")
@@ -236,6 +245,8 @@ def _global_pool(node: Node, ins: list[Shape]) -> Shape:
 def _pad(node: Node, ins: list[Shape]) -> Shape:
     s = ins[0]
     (t, b), (l, r) = node.attrs["pads"]
+    if min(t, b, l, r) < 0:
+        raise ShapeError(f"negative padding {node.attrs['pads']}")
     return (s[0], None if s[1] is None else s[1] + t + b, None if s[2] is None else s[2] + l + r, s[3])
 
 
@@ -255,6 +266,8 @@ def _crop(node: Node, ins: list[Shape]) -> Shape:
     (t, b), (l, r) = node.attrs["crops"]
     dims = []
     for size, (before, after) in ((s[1], (t, b)), (s[2], (l, r))):
+        if min(before, after) < 0:
+            raise ShapeError(f"negative cropping {node.attrs['crops']}")
         if size is not None and before + after >= size:
             raise ShapeError(f"cropping {before}+{after} leaves nothing of size {size}")
         dims.append(None if size is None else size - before - after)

@@ -1,28 +1,44 @@
 """Frontends: every input format becomes one :class:`compiler.Graph`.
 
 ``load`` picks the reader by file type: Keras model JSON, ``.keras`` archives and legacy
-``.h5`` model files all go through :mod:`frontends.keras_json`; weights come from the archive,
+``.h5`` model files all go through :mod:`frontends.keras_json`, and Keras model code (``.py``)
+is run by :mod:`frontends.keras_python` into the same JSON config; weights come from the archive,
 from ``weights=``, or, failing both, from each layer's own initializer with a seed.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from compiler.errors import WeightsError
 from compiler.ir import Graph
+from compiler.limits import DEFAULT_LIMITS, Limits
 
 from .keras_json import graph_from_config, read_model
 from .layers import LAYERS, keras_layer
+from .weights import load_weights
 
 __all__ = ["LAYERS", "keras_layer", "load"]
 
 
-def load(path: str | Path, weights: str | Path | None = None, seed: int = 0) -> Graph:
-    """Read a Keras model description (and its weights) into the IR."""
+def load(path: str | Path, weights: str | Path | None = None, seed: int = 0,
+         limits: Limits = DEFAULT_LIMITS, entry: str | None = None, args: dict[str, Any] | None = None) -> Graph:
+    """Read a Keras model description (and its weights) into the IR.
+
+    A ``.py`` file is Keras model code: it runs (see :mod:`frontends.keras_python`), and
+    ``entry``/``args`` choose and configure the function that builds the model.
+    """
     path = Path(path)
     weights_path = Path(weights) if weights is not None else None
-    doc, store = read_model(path, weights_path)
-    graph, source = graph_from_config(doc, store, seed, str(path))
+    notes: list[str] = []
+    if path.suffix.lower() == ".py":
+        from .keras_python import model_config
+
+        doc, notes = model_config(path, entry, args)
+        store = load_weights(weights_path, limits) if weights_path is not None else None
+    else:
+        doc, store = read_model(path, weights_path, limits)
+    graph, source = graph_from_config(doc, store, seed, str(path), limits)
     if store is not None:
         extra = store.unused()
         if extra:
@@ -38,4 +54,6 @@ def load(path: str | Path, weights: str | Path | None = None, seed: int = 0) -> 
     else:
         graph.meta["kerascc.weights"] = "none (the model has no weights)"
     graph.meta["kerascc.source"] = path.name
+    if notes:
+        graph.meta["kerascc.notes"] = "; ".join(notes)
     return graph

@@ -14,6 +14,7 @@ The same builder serves ``.keras`` archives and legacy ``.h5`` model files.
 """
 from __future__ import annotations
 
+import difflib
 import io
 import json
 import zipfile
@@ -23,6 +24,7 @@ from typing import Any
 
 from compiler.errors import CompileError, FormatError, UnsupportedLayerError
 from compiler.ir import Graph, Node
+from compiler.limits import DEFAULT_LIMITS, Limits
 
 from .layers import LAYERS, LayerContext, WeightSource
 from .weights import Scope, WeightStore, keras_snake_case, load_weights, read_h5
@@ -31,12 +33,30 @@ MODEL_CLASSES = ("Functional", "Model", "Sequential")
 TensorKey = tuple[str, int, int]
 
 
-def _unwrap(layer: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _unwrap(layer: Any) -> tuple[str, dict[str, Any]]:
+    if not isinstance(layer, dict):
+        raise FormatError(f"a layer entry is {type(layer).__name__}, not an object with 'class_name' and 'config'",
+                          hint="is this the output of model.to_json()?")
     cls = layer.get("class_name")
     cfg = layer.get("config")
     if not isinstance(cls, str) or not isinstance(cfg, dict):
-        raise FormatError("a layer entry lacks 'class_name' or 'config'")
+        what = "'class_name'" if not isinstance(cls, str) else "'config'"
+        name = cfg.get("name") if isinstance(cfg, dict) else layer.get("name")
+        raise FormatError(f"a layer entry has no {what}", layer=name if isinstance(name, str) else None,
+                          hint="is this the output of model.to_json()?")
     return cls, cfg
+
+
+def count_layers(cfg: Any) -> int:
+    """Layers in a model config, nested models included (for the ``max_layers`` limit)."""
+    layers = cfg.get("layers") if isinstance(cfg, dict) else None
+    if not isinstance(layers, list):
+        return 0
+    total = len(layers)
+    for entry in layers:
+        if isinstance(entry, dict) and entry.get("class_name") in MODEL_CLASSES:
+            total += count_layers(entry.get("config"))
+    return total
 
 
 def keras_major_of(doc: dict[str, Any]) -> int:
@@ -171,11 +191,7 @@ class ModelBuilder:
                 for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
                     tensors[(name, node_index, t)] = out
             if len(waiting) == len(pending):
-                missing = sorted({r[0] for item in waiting for r in item[5] if r not in tensors})
-                raise FormatError(
-                    f"layer '{waiting[0][0]}' reads tensors that no layer produces ({', '.join(missing)})",
-                    file=self.file,
-                )
+                raise self._stuck(waiting, tensors, by_name)
             pending = waiting
 
         outputs, names = [], []
@@ -192,6 +208,32 @@ class ModelBuilder:
         if not outputs:
             raise FormatError("model has no outputs", file=self.file)
         return outputs, names
+
+    def _stuck(self, waiting: list[Any], tensors: dict[TensorKey, Node], by_name: dict[str, Any]) -> FormatError:
+        """Why no waiting call can run: it reads a layer that does not exist, a call that layer
+        never makes, or the calls wait on each other in a cycle."""
+        calls = {(item[0], item[1]) for item in waiting}
+        for name, node_index, *_rest, refs, _call in waiting:
+            for ref in refs:
+                if ref in tensors or (ref[0], ref[1]) in calls:
+                    continue
+                if ref[0] not in by_name:
+                    return FormatError(f"reads the output of layer '{ref[0]}', which is not in the model",
+                                       file=self.file, layer=name, hint="the model JSON is inconsistent")
+                return FormatError(f"reads call {ref[1]} (output {ref[2]}) of layer '{ref[0]}', which the model "
+                                   "never makes", file=self.file, layer=name, hint="the model JSON is inconsistent")
+        # Every reference points at a waiting call: follow them until one repeats.
+        deps = {(item[0], item[1]): [(r[0], r[1]) for r in item[5] if r not in tensors] for item in waiting}
+        start = (waiting[0][0], waiting[0][1])
+        path, seen = [start], {start}
+        while True:
+            nxt = deps[path[-1]][0]
+            if nxt in seen:
+                cycle = path[path.index(nxt):] + [nxt]
+                return FormatError("layers feed each other in a cycle: " + " → ".join(c[0] for c in cycle),
+                                   file=self.file, hint="a Keras model is acyclic; the JSON is inconsistent")
+            path.append(nxt)
+            seen.add(nxt)
 
     def _first_node_index(self, cls: str, cfg: dict[str, Any]) -> int:
         """Index of a layer's first call in references to it.
@@ -236,20 +278,35 @@ class ModelBuilder:
             return outs if multi else outs[0]
         fn = LAYERS.get(f"ops.{cls}" if args is not None else cls)
         if fn is None:
-            registered = entry.get("registered_name")
-            what = f"layer class '{registered or cls}'"
-            raise UnsupportedLayerError(
-                f"{what} is not supported", file=self.file, layer=name,
-                hint="supported: " + ", ".join(sorted(set(LAYERS))),
-            )
+            raise unknown_layer(cls, entry, self.file, name)
         ctx = LayerContext(self.graph, cls, name, cfg, (*scope, name), self.weights, self.file, self.keras_major,
                            args=args)
         try:
             return fn(ctx, inputs)
         except CompileError as err:
             raise err.with_context(file=self.file, layer=name)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FormatError(f"{cls} config is malformed ({type(exc).__name__}: {exc})", file=self.file, layer=name) from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError) as exc:
+            # A config value of the wrong type or range (``"strides": "x"``, ``"units": null``)
+            raise FormatError(f"{cls} config is malformed ({type(exc).__name__}: {exc})", file=self.file,
+                              layer=name, hint="compare it with the layer's Keras documentation") from None
+
+
+def unknown_layer(cls: str, entry: dict[str, Any], file: str | None, name: str) -> UnsupportedLayerError:
+    """The error for a class the layer table lacks: custom classes (whose code the file lacks), typos."""
+    registered = entry.get("registered_name")
+    module = str(entry.get("module") or "")
+    custom = (isinstance(registered, str) and ">" in registered) or (module and not module.startswith("keras"))
+    if custom:
+        return UnsupportedLayerError(
+            f"custom layer class '{registered or cls}' is not supported: its code is not part of the model file",
+            file=file, layer=name,
+            hint="express it with built-in layers, or register a converter with frontends.keras_layer")
+    near = difflib.get_close_matches(cls, [k for k in LAYERS if not k.startswith("ops.")], n=3, cutoff=0.6)
+    if not near:
+        near = [k for k in LAYERS if k.lower() == cls.lower()]
+    hint = f"did you mean {' or '.join(near)}?" if near else "the README lists the supported layers"
+    return UnsupportedLayerError(f"layer class '{registered or cls}' is not supported", file=file, layer=name,
+                                 hint=hint)
 
 
 def _refs(value: Any) -> list[TensorKey]:
@@ -259,7 +316,12 @@ def _refs(value: Any) -> list[TensorKey]:
     if isinstance(value, dict):
         value = list(value.values())
     if isinstance(value, list) and value and isinstance(value[0], str):
-        return [(value[0], int(value[1]), int(value[2]))]
+        try:
+            return [(value[0], int(value[1]), int(value[2]))]
+        except (TypeError, ValueError, IndexError):
+            raise FormatError(f"unreadable input/output reference {value!r:.80}") from None
+    if not isinstance(value, list):
+        raise FormatError(f"unreadable input/output reference {value!r:.80}")
     return [ref for item in value for ref in _refs(item)]
 
 
@@ -271,8 +333,7 @@ def _call_refs(call: Any) -> list[TensorKey]:
         def walk(value: Any) -> None:
             if isinstance(value, dict):
                 if value.get("class_name") == "__keras_tensor__":
-                    hist = value["config"]["keras_history"]
-                    found.append((str(hist[0]), int(hist[1]), int(hist[2])))
+                    found.append(_history(value))
                 else:
                     for v in value.values():
                         walk(v)
@@ -290,6 +351,15 @@ def _call_refs(call: Any) -> list[TensorKey]:
         except (TypeError, ValueError, IndexError, KeyError):
             raise FormatError(f"unreadable inbound node {call!r:.80}") from None
     raise FormatError(f"unreadable inbound node {call!r:.80}")
+
+
+def _history(value: dict[str, Any]) -> TensorKey:
+    """A Keras 3 tensor reference's ``keras_history``: (layer, call, output)."""
+    try:
+        hist = value["config"]["keras_history"]
+        return (str(hist[0]), int(hist[1]), int(hist[2]))
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise FormatError(f"unreadable tensor reference {value!r:.80}") from None
 
 
 def _is_op(entry: dict[str, Any]) -> bool:
@@ -320,8 +390,7 @@ def _call_args(call: Any, tensors: dict[TensorKey, Node]) -> list[Any]:
     out = []
     for arg in call.get("args", []) if isinstance(call, dict) else []:
         if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
-            hist = arg["config"]["keras_history"]
-            out.append(tensors[(str(hist[0]), int(hist[1]), int(hist[2]))])
+            out.append(tensors[_history(arg)])
         else:
             out.append(arg)
     return out
@@ -341,10 +410,22 @@ def _dedupe(names: list[str]) -> list[str]:
 
 
 # -- file formats ----------------------------------------------------------------------------------
-def graph_from_config(doc: dict[str, Any], store: WeightStore | None, seed: int, file: str | None) -> tuple[Graph, WeightSource]:
-    graph = Graph()
-    weights = WeightSource(store, seed)
-    ModelBuilder(graph, weights, file, keras_major_of(doc)).build_top(doc)
+def graph_from_config(doc: dict[str, Any], store: WeightStore | None, seed: int, file: str | None,
+                      limits: Limits = DEFAULT_LIMITS) -> tuple[Graph, WeightSource]:
+    """Build the IR of one model config; errors without a file get this one's."""
+    try:
+        limits.check("the model", count_layers(doc.get("config")), "max_layers", file=file)
+        graph = Graph()
+        weights = WeightSource(store, seed, limits=limits)
+        ModelBuilder(graph, weights, file, keras_major_of(doc)).build_top(doc)
+    except CompileError as err:
+        raise err.with_context(file=file)
+    except RecursionError:
+        raise FormatError("the model config is nested too deeply", file=file) from None
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        # structure of the wrong type where the builder expects a list or an object
+        raise FormatError(f"the model config is malformed ({type(exc).__name__}: {exc})", file=file,
+                          hint="is this the output of model.to_json()?") from None
     return graph, weights
 
 
@@ -359,51 +440,85 @@ def _parse_json(text: str | bytes, file: str) -> dict[str, Any]:
         doc = {"class_name": "Functional", "config": doc["config"]}
     elif "class_name" not in doc and "layers" in doc:  # a bare get_config() dict
         doc = {"class_name": "Functional" if "input_layers" in doc else "Sequential", "config": doc}
+    if not isinstance(doc.get("class_name"), str) or not isinstance(doc.get("config"), dict):
+        raise FormatError("not a Keras model: the JSON has no top-level 'class_name' and 'config'", file=file,
+                          hint="pass the output of model.to_json(), a .keras archive or an .h5 model")
     return doc
 
 
-def read_model(path: Path, weights_path: Path | None) -> tuple[dict[str, Any], WeightStore | None]:
-    """Read a model description and its weights from .json, .keras or .h5."""
+def read_model(path: Path, weights_path: Path | None,
+               limits: Limits = DEFAULT_LIMITS) -> tuple[dict[str, Any], WeightStore | None]:
+    """Read a model description and its weights from .json, .keras or .h5.
+
+    Nothing from an archive is extracted to disk: members are read into memory, after their
+    declared sizes passed ``limits`` (a zip bomb declares what it inflates to).
+    """
     file = str(path)
     if not path.exists():
         raise FormatError("no such file", file=file)
+    if path.is_dir():
+        raise FormatError("is a directory, not a model file", file=file)
     suffix = path.suffix.lower()
-    store = load_weights(weights_path) if weights_path is not None else None
-    if suffix == ".keras" or zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-                if "config.json" not in names:
-                    raise FormatError("archive has no config.json (is it a .keras file?)", file=file)
-                doc = _parse_json(zf.read("config.json"), file)
-                if store is None and "model.weights.h5" in names:
-                    import h5py
-
-                    with h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r") as f:
-                        store = read_h5(f, f"{file}:model.weights.h5")
-        except zipfile.BadZipFile as exc:
-            raise FormatError(f"broken .keras archive ({exc})", file=file) from None
-        return doc, store
-    if suffix in (".h5", ".hdf5"):
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as f:
-                config = f.attrs.get("model_config")
-                if config is None:
-                    raise FormatError("this HDF5 file holds weights only, no model",
-                                      file=file, hint="compile the model JSON and pass this file with --weights")
-                doc = _parse_json(config, file)
-                if "keras_version" not in doc and f.attrs.get("keras_version") is not None:
-                    v = f.attrs["keras_version"]
-                    doc["keras_version"] = v.decode() if isinstance(v, bytes) else str(v)
-                if store is None:
-                    store = read_h5(f, file)
-        except OSError as exc:
-            raise FormatError(f"not a readable HDF5 file ({exc})", file=file) from None
-        return doc, store
+    store = load_weights(weights_path, limits) if weights_path is not None else None
     try:
+        if suffix == ".keras" or zipfile.is_zipfile(path):
+            return _read_archive(path, store, limits)
+        if suffix in (".h5", ".hdf5"):
+            return _read_h5_model(path, store, limits)
+        limits.check("the model description", path.stat().st_size, "max_config_bytes", file=file)
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(f"cannot read model JSON ({exc})", file=file) from None
+    except PermissionError:
+        raise FormatError("cannot read the file (permission denied)", file=file) from None
+    except UnicodeDecodeError:
+        raise FormatError("not a text file, so not model JSON", file=file,
+                          hint="pass model.to_json() output, a .keras archive or an .h5 model") from None
+    except OSError as exc:
+        raise FormatError(f"cannot read the file ({exc.strerror or exc})", file=file) from None
     return _parse_json(text, file), store
+
+
+def _read_archive(path: Path, store: WeightStore | None, limits: Limits) -> tuple[dict[str, Any], WeightStore | None]:
+    file = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {info.filename: info for info in zf.infolist()}
+            if "config.json" not in members:
+                raise FormatError("archive has no config.json (is it a .keras file?)", file=file)
+            config = members["config.json"]
+            limits.check("config.json in the archive", config.file_size, "max_config_bytes", file=file)
+            doc = _parse_json(zf.read(config), file)
+            weights = members.get("model.weights.h5")
+            if store is None and weights is not None:
+                limits.check("model.weights.h5 in the archive", weights.file_size, "max_weight_bytes", file=file)
+                import h5py
+
+                label = f"{file}:model.weights.h5"
+                try:
+                    with h5py.File(io.BytesIO(zf.read(weights)), "r") as f:
+                        store = read_h5(f, label, limits)
+                except OSError as exc:
+                    raise FormatError(f"model.weights.h5 is not a readable HDF5 file ({exc})", file=file) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise FormatError(f"broken .keras archive ({exc})", file=file) from None
+    return doc, store
+
+
+def _read_h5_model(path: Path, store: WeightStore | None, limits: Limits) -> tuple[dict[str, Any], WeightStore | None]:
+    import h5py
+
+    file = str(path)
+    try:
+        with h5py.File(path, "r") as f:
+            config = f.attrs.get("model_config")
+            if config is None:
+                raise FormatError("this HDF5 file holds weights only, no model",
+                                  file=file, hint="compile the model JSON and pass this file with --weights")
+            doc = _parse_json(config, file)
+            if "keras_version" not in doc and f.attrs.get("keras_version") is not None:
+                v = f.attrs["keras_version"]
+                doc["keras_version"] = v.decode() if isinstance(v, bytes) else str(v)
+            if store is None:
+                store = read_h5(f, file, limits)
+    except OSError as exc:
+        raise FormatError(f"not a readable HDF5 file ({exc})", file=file) from None
+    return doc, store

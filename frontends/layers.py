@@ -7,6 +7,7 @@ here; the JSON and Python frontends both find it through :data:`LAYERS`.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 
 from compiler.errors import ShapeError, UnsupportedLayerError, WeightsError
 from compiler.ir import Graph, Node
+from compiler.limits import DEFAULT_LIMITS, Limits
 
 from .weights import Scope, WeightStore, initialize
 
@@ -40,10 +42,21 @@ class WeightSource:
     cache: dict[Scope, dict[str, np.ndarray]] = field(default_factory=dict)
     aliases: dict[Scope, Scope] = field(default_factory=dict)  # layer scope -> weights-file key path
     initialized: list[str] = field(default_factory=list)
+    limits: Limits = DEFAULT_LIMITS
+    drawn_bytes: int = 0
 
     @property
     def random(self) -> bool:
         return self.store is None
+
+    def reserve(self, shapes: Sequence[tuple[int, ...]], file: str | None, layer: str) -> None:
+        """Count arrays about to be drawn against the weight limit, before allocating them."""
+        for shape in shapes:
+            if any(int(d) < 0 for d in shape):
+                raise UnsupportedLayerError(f"a weight would have the negative shape {tuple(shape)}",
+                                            file=file, layer=layer, hint="check the layer's sizes in its config")
+            self.drawn_bytes += math.prod(int(d) for d in shape) * 4
+        self.limits.check("the model's weights", self.drawn_bytes, "max_weight_bytes", file=file, layer=layer)
 
 
 @dataclass
@@ -83,6 +96,7 @@ class LayerContext:
             return cached
         store = self.weights.store
         if store is None:
+            self.weights.reserve([shape for _, shape, _ in specs], self.file, self.name)
             out = {label: initialize(init, shape, self.weights.seed, self.scope, label) for label, shape, init in specs}
             if specs:
                 self.weights.initialized.append(self.name)
@@ -162,12 +176,18 @@ def channels_last(ctx: LayerContext, x: Node, build: Callable[[Node], Node]) -> 
 
     The backend cancels such transposes against its own NCHW layout, so they cost nothing.
     """
+    expect_rank(ctx, x, 4, "(batch, height, width, channels)")
     if ctx.get("data_format", "channels_last") != "channels_first":
         return build(x)
-    if len(x.shape) != 4:
-        raise ctx.unsupported(f"data_format='channels_first' on a rank-{len(x.shape)} input")
     inner = ctx.add("Transpose", [x], attrs={"perm": (0, 2, 3, 1)})
     return ctx.add("Transpose", [build(inner)], attrs={"perm": (0, 3, 1, 2)}, main=True)
+
+
+def expect_rank(ctx: LayerContext, x: Node, rank: int, layout: str) -> None:
+    """Keras's InputSpec(ndim=...): a 2-D layer given a flat tensor is the model's error."""
+    if len(x.shape) != rank:
+        raise ShapeError(f"{ctx.class_name} expects a {rank}-D input {layout}, got shape {x.shape}",
+                         file=ctx.file, layer=ctx.name)
 
 
 def normalize_axis(ctx: LayerContext, axis: Any, rank: int) -> int:
@@ -249,8 +269,8 @@ def keras_relu(ctx: LayerContext, x: Node, negative_slope: float, max_value: flo
 # -- the table -----------------------------------------------------------------------------------
 def window_config(ctx: LayerContext) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], str]:
     """kernel_size, strides, dilation_rate and padding as every Keras convolution spells them."""
-    return (pair(ctx.get("kernel_size"), "kernel_size"), pair(ctx.get("strides", 1), "strides"),
-            pair(ctx.get("dilation_rate", 1), "dilation_rate"), padding_mode(ctx))
+    return (pair(ctx.get("kernel_size"), "kernel_size", 1), pair(ctx.get("strides", 1), "strides", 1),
+            pair(ctx.get("dilation_rate", 1), "dilation_rate", 1), padding_mode(ctx))
 
 
 def with_bias(ctx: LayerContext, specs: list[tuple[str, tuple[int, ...], Any]], n: int) -> list:
@@ -269,8 +289,8 @@ def linear_layer(ctx: LayerContext, op: str, x: Node, attrs: dict[str, Any], spe
 @keras_layer("Conv2D", "Convolution2D")
 def conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
     (x,) = inputs
-    filters = int(ctx.get("filters"))
-    groups = int(ctx.get("groups", 1) or 1)
+    filters = positive(ctx, "filters")
+    groups = positive(ctx, "groups", 1)
     kernel, strides, dilations, padding = window_config(ctx)
     if max(strides) > 1 and max(dilations) > 1:
         raise ctx.unsupported("strides > 1 together with dilation_rate > 1 (Keras rejects this too)")
@@ -292,7 +312,7 @@ def conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
 @keras_layer("Conv2DTranspose", "Convolution2DTranspose")
 def conv2d_transpose(ctx: LayerContext, inputs: list[Node]) -> Node:
     (x,) = inputs
-    filters = int(ctx.get("filters"))
+    filters = positive(ctx, "filters")
     kernel, strides, dilations, padding = window_config(ctx)
     output_padding = ctx.get("output_padding")
     output_padding = None if output_padding is None else pair(output_padding, "output_padding")
@@ -310,7 +330,7 @@ def conv2d_transpose(ctx: LayerContext, inputs: list[Node]) -> Node:
 @keras_layer("DepthwiseConv2D")
 def depthwise_conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
     (x,) = inputs
-    mult = int(ctx.get("depth_multiplier", 1))
+    mult = positive(ctx, "depth_multiplier", 1)
     kernel, strides, dilations, padding = window_config(ctx)
 
     def build(t: Node) -> Node:
@@ -325,7 +345,7 @@ def depthwise_conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
 @keras_layer("Dense")
 def dense(ctx: LayerContext, inputs: list[Node]) -> Node:
     (x,) = inputs
-    units = int(ctx.get("units"))
+    units = positive(ctx, "units")
     fan_in = x.shape[-1]
     if fan_in is None:
         raise ShapeError("Dense needs a known last dimension", file=ctx.file, layer=ctx.name)
@@ -422,9 +442,9 @@ def concatenate(ctx: LayerContext, inputs: list[Node]) -> Node:
 
 def _pool(op: str) -> LayerFn:
     def build(ctx: LayerContext, inputs: list[Node]) -> Node:
-        kernel = pair(ctx.get("pool_size", 2), "pool_size")
+        kernel = pair(ctx.get("pool_size", 2), "pool_size", 1)
         strides = ctx.get("strides")
-        strides = kernel if strides is None else pair(strides, "strides")
+        strides = kernel if strides is None else pair(strides, "strides", 1)
         attrs = {"kernel": kernel, "strides": strides, "padding": padding_mode(ctx)}
         return channels_last(ctx, inputs[0], lambda t: ctx.add(op, [t], attrs=attrs, main=True))
 
@@ -438,6 +458,7 @@ keras_layer("AveragePooling2D", "AvgPool2D")(_pool("AveragePool"))
 def _global_pool(op: str) -> LayerFn:
     def build(ctx: LayerContext, inputs: list[Node]) -> Node:
         keep = bool(ctx.get("keepdims", False))
+        expect_rank(ctx, inputs[0], 4, "(batch, height, width, channels)")
         if ctx.get("data_format", "channels_last") == "channels_first":
             x = ctx.add("Transpose", inputs, attrs={"perm": (0, 2, 3, 1)})
             y = ctx.add(op, [x], attrs={"keepdims": keep}, main=not keep)
@@ -459,7 +480,7 @@ def zero_padding(ctx: LayerContext, inputs: list[Node]) -> Node:
 
 @keras_layer("UpSampling2D")
 def upsampling(ctx: LayerContext, inputs: list[Node]) -> Node:
-    scale = pair(ctx.get("size", 2), "size")
+    scale = pair(ctx.get("size", 2), "size", 1)
     mode = str(ctx.get("interpolation", "nearest"))
     if mode not in ("nearest", "bilinear"):
         raise ctx.unsupported(f"interpolation '{mode}'", hint="supported: nearest, bilinear")
@@ -593,8 +614,8 @@ for _cls, _kind in (("Add", "add"), ("Subtract", "sub"), ("Multiply", "mul"), ("
 def separable_conv2d(ctx: LayerContext, inputs: list[Node]) -> Node:
     """A depthwise convolution (strides, padding, dilation) followed by a 1×1 pointwise one."""
     (x,) = inputs
-    filters = int(ctx.get("filters"))
-    mult = int(ctx.get("depth_multiplier", 1))
+    filters = positive(ctx, "filters")
+    mult = positive(ctx, "depth_multiplier", 1)
     kernel, strides, dilations, padding = window_config(ctx)
 
     def build(t: Node) -> Node:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from compiler.errors import WeightsError
+from compiler.limits import DEFAULT_LIMITS, Limits
 
 Scope = tuple[str, ...]
 
@@ -55,12 +56,35 @@ class WeightStore:
         return ["/".join(s) for s, arrs in self.arrays.items() if arrs and s not in self.used]
 
 
-def _sorted_vars(group: Any) -> list[np.ndarray]:
+class _Reader:
+    """Reads datasets as float32 after checking their declared size against the weight budget.
+
+    An HDF5 header can claim any shape; the check happens before h5py allocates anything.
+    """
+
+    def __init__(self, label: str, limits: Limits) -> None:
+        self.label = label
+        self.limits = limits
+        self.total = 0
+
+    def array(self, dataset: Any, where: str) -> np.ndarray:
+        shape = getattr(dataset, "shape", None)
+        if shape is None:  # a group where a dataset belongs
+            raise WeightsError(f"'{where}' is not an array", file=self.label, hint="is this a Keras weights file?")
+        self.total += int(math.prod(shape)) * 4
+        self.limits.check("the weights in this file", self.total, "max_weight_bytes", file=self.label)
+        try:
+            return np.asarray(dataset[()], dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"'{where}' does not hold numbers ({exc})", file=self.label) from None
+
+
+def _sorted_vars(group: Any, reader: _Reader) -> list[np.ndarray]:
     keys = sorted(group.keys(), key=lambda k: int(k) if str(k).isdigit() else 1 << 30)
-    return [np.asarray(group[k][()], dtype=np.float32) for k in keys]
+    return [reader.array(group[k], f"{group.name}/{k}") for k in keys]
 
 
-def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]]) -> None:
+def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]], reader: _Reader) -> None:
     layers = root.get("layers")
     if layers is None:
         return
@@ -74,11 +98,11 @@ def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]]) ->
         name = name.decode() if isinstance(name, bytes) else str(name)
         child_scope = (*scope, name)
         if vars_group is not None and len(vars_group):
-            out[child_scope] = _sorted_vars(vars_group)
-        _read_keras3(child, child_scope, out)
+            out[child_scope] = _sorted_vars(vars_group, reader)
+        _read_keras3(child, child_scope, out, reader)
 
 
-def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]]) -> None:
+def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]], reader: _Reader) -> None:
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", [])]
     for layer in names:
         group = root[layer]
@@ -89,27 +113,37 @@ def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]]) -> None:
             # writes nested models, "dense/kernel:0" under layer "inner" belongs to a sublayer.
             own = parts[-2] == layer if len(parts) >= 2 else True
             scope: Scope = (layer,) if own or len(parts) < 2 else (layer, parts[-2])
-            out.setdefault(scope, []).append(np.asarray(group[weight_name][()], dtype=np.float32))
+            if weight_name not in group:
+                raise WeightsError(f"lists weight '{weight_name}' but does not hold it", file=reader.label,
+                                   layer=layer, hint="the file is damaged or was not written by Keras")
+            out.setdefault(scope, []).append(reader.array(group[weight_name], f"{layer}/{weight_name}"))
 
 
-def read_h5(file: Any, label: str) -> WeightStore:
+def read_h5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> WeightStore:
     """Read weights from an open h5py File/Group in either Keras layout."""
     arrays: dict[Scope, list[np.ndarray]] = {}
-    if "model_weights" in file:
-        _read_legacy(file["model_weights"], arrays)
-    elif "layer_names" in file.attrs:
-        _read_legacy(file, arrays)
-    else:
-        _read_keras3(file, (), arrays)
+    reader = _Reader(label, limits)
+    try:
+        if "model_weights" in file:
+            _read_legacy(file["model_weights"], arrays, reader)
+        elif "layer_names" in file.attrs:
+            _read_legacy(file, arrays, reader)
+        else:
+            _read_keras3(file, (), arrays, reader)
+    except (KeyError, AttributeError, TypeError, ValueError) as exc:
+        raise WeightsError(f"not laid out like a Keras weights file ({type(exc).__name__}: {exc})",
+                           file=label) from None
     return WeightStore(arrays, label)
 
 
-def load_weights(path: str | Path) -> WeightStore:
+def load_weights(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> WeightStore:
     import h5py
 
+    if not Path(path).is_file():
+        raise WeightsError("no such weights file", file=path)
     try:
         with h5py.File(path, "r") as f:
-            return read_h5(f, str(path))
+            return read_h5(f, str(path), limits)
     except OSError as exc:
         raise WeightsError(f"cannot read HDF5 weights: {exc}", file=path) from None
 

@@ -227,6 +227,9 @@ def create_session(
     name = "<in-memory model>" if isinstance(model, bytes) else str(model)
     if not isinstance(model, bytes) and not Path(model).is_file():
         raise RuntimeInputError("no such model file", file=name)
+    if not isinstance(model, bytes) and Path(model).suffix.lower() in (".json", ".keras", ".h5", ".hdf5", ".py"):
+        raise RuntimeInputError("is a Keras model description, not a compiled ONNX model", file=name,
+                                hint=f"compile it first: python cli.py compile {name}")
     chain = provider_chain(provider, ort.get_available_providers())
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if TENSORRT in chain:

@@ -127,3 +127,30 @@ def test_save_bytes_round_trip(tmp_path):
     data = bytes(range(256)) * 10
     path = compiler.save_bytes(data, tmp_path / "blob.bin")
     assert path.read_bytes() == data
+
+
+# -- weights in a side file (ONNX external data) -------------------------------------------------------
+def _outputs(path, x):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def test_external_weights_give_the_same_results(tmp_path):
+    model = tiny_model()
+    x = np.array([[1.0, -2.0, 3.0]], np.float32)
+    compiler.save(model, tmp_path / "inline.onnx")
+    compiler.save(model, tmp_path / "split.onnx", external=True)
+    assert listing(tmp_path) == ["inline.onnx", "split.onnx", "split.onnx.data"]
+    assert (tmp_path / "split.onnx.data").stat().st_size == 6 * 4
+    np.testing.assert_array_equal(_outputs(tmp_path / "split.onnx", x), _outputs(tmp_path / "inline.onnx", x))
+    onnx.checker.check_model(str(tmp_path / "split.onnx"))
+
+
+def test_models_over_the_protobuf_limit_keep_weights_beside_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(api, "EXTERNAL_DATA_BYTES", 10)  # the 2 GB limit, scaled down to this model
+    compiler.save(tiny_model(), tmp_path / "big.onnx")
+    assert listing(tmp_path) == ["big.onnx", "big.onnx.data"]
+    monkeypatch.setattr(api, "EXTERNAL_DATA_BYTES", 1 << 40)
+    compiler.save(tiny_model(), tmp_path / "big.onnx")  # now small: the stale side file goes
+    assert listing(tmp_path) == ["big.onnx"]
