@@ -1,0 +1,259 @@
+"""The Python frontend without running Keras: discovery, naming, legacy spellings, errors.
+
+The stand-ins' signature table is also checked against the installed Keras, so a Keras upgrade
+that changes an argument order or a default shows up here.
+"""
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import frontends
+from compiler.errors import CompileError
+from frontends.keras_python import find_model, model_config, parse_args
+from frontends.keras_shim.table import LAYER_TABLE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str, name: str = "model.py") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def layer_names(path: Path, **kwargs) -> list[str]:
+    model, _ = find_model(path, **kwargs)
+    return [layer.name for layer in model.layers]
+
+
+def test_automatic_names_count_per_class_from_construction(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+from keras import layers, Input, Model
+unused = layers.Conv2D(4, 1)          # takes "conv2d" although the model never uses it
+i = Input((8, 8, 3))
+x = layers.Conv2D(4, 3, padding="same")(i)
+x = layers.Conv2D(4, 3, padding="same", name="mine")(x)
+x = layers.Conv2D(4, 3, padding="same")(x)
+x = layers.BatchNormalization()(x)
+y = layers.add([x, layers.Conv2D(4, 1)(i)])
+model = Model(i, layers.Activation("relu")(y))
+""")
+    import runpy
+
+    import keras
+
+    keras.backend.clear_session()
+    want = [layer.name for layer in runpy.run_path(str(path))["model"].layers]
+    assert layer_names(path) == want
+    assert "conv2d" not in want and "mine" in want
+
+
+def test_each_load_starts_a_fresh_naming_scope(tmp_path: Path) -> None:
+    path = write(tmp_path, "import keras\nmodel = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n")
+    assert layer_names(path) == layer_names(path) == ["dense"]
+
+
+def test_function_with_defaults_is_found_and_args_configure_it(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+import tensorflow as tf
+def helper(x, n):
+    return tf.keras.layers.Dense(n)(x)
+def build(units=3, input_dim=5):
+    i = tf.keras.Input((input_dim,))
+    return tf.keras.Model(i, helper(i, units))
+""")
+    model, _ = find_model(path)
+    assert model.output_shape == (None, 3)
+    model, _ = find_model(path, args={"units": 7})
+    assert model.output_shape == (None, 7)
+    model, _ = find_model(path, entry="build", args=parse_args(["input_dim=9"]))
+    assert model.input_shape == (None, 9)
+
+
+def test_ambiguous_files_list_the_candidates(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+from keras.layers import Input, Dense
+from keras.models import Model
+def small(n=2):
+    i = Input((4,)); return Model(i, Dense(n)(i))
+def large(n=8):
+    i = Input((4,)); return Model(i, Dense(n)(i))
+""")
+    with pytest.raises(CompileError, match=r"small\(\), large\(\).*--entry"):
+        find_model(path)
+    model, _ = find_model(path, entry="large")
+    assert model.output_shape == (None, 8)
+
+
+def test_several_module_models_prefer_the_one_named_model(tmp_path: Path) -> None:
+    text = """
+from keras.layers import Input, Dense
+from keras.models import Model
+i = Input((4,))
+{a} = Model(i, Dense(2)(i))
+{b} = Model(i, Dense(3)(i))
+"""
+    model, _ = find_model(write(tmp_path, text.format(a="model", b="other")))
+    assert model.output_shape == (None, 2)
+    with pytest.raises(CompileError, match="2 models: a, b"):
+        find_model(write(tmp_path, text.format(a="a", b="b"), "two.py"))
+
+
+def test_keras1_and_keras2_spellings(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+from keras.layers import Input, Convolution2D, MaxPooling2D, Dense, Flatten, merge
+from keras.models import Model
+i = Input(shape=(16, 16, 3))
+a = Convolution2D(8, 3, 3, border_mode='same', subsample=(2, 2), init='he_normal', activation='relu')(i)
+b = Convolution2D(nb_filter=8, nb_row=1, nb_col=1, subsample=(2, 2))(i)
+x = merge([a, b], mode='concat', concat_axis=3)
+x = MaxPooling2D(pool_size=(2, 2), border_mode='valid')(x)
+model = Model(i, Dense(output_dim=5)(Flatten()(x)))
+""")
+    doc, notes = model_config(path)
+    conv = doc["config"]["layers"][1]["config"]
+    assert (conv["kernel_size"], conv["strides"], conv["padding"]) == ([3, 3], [2, 2], "same")
+    assert conv["kernel_initializer"]["class_name"] == "HeNormal"
+    model, _ = find_model(path)
+    assert model.output_shape == (None, 5)
+    assert any("Keras 1" in n for n in notes)
+
+
+def test_shape_errors_name_the_users_line(tmp_path: Path) -> None:
+    path = write(tmp_path, """from keras import layers, Input
+i = Input((56, 56, 64))
+wide = layers.Conv2D(256, 1)(i)
+x = layers.add([wide, i])
+""")
+    with pytest.raises(CompileError) as info:
+        find_model(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}:4: Add: ")
+    assert "(None, 56, 56, 256)" in text.replace("?", "None") or "256" in text
+
+
+def test_seed_decoder_as_printed_fails_at_its_concatenate(tmp_path: Path) -> None:
+    """Seed 004 as printed concatenates 64x64 with 32x32; the error points at that line."""
+    source = (ROOT / "examples/python/encoder_decoder.py").read_text().replace("(conv6)  # fixed: was pool3", "(pool3)")
+    path = write(tmp_path, source)
+    line = next(n for n, text in enumerate(source.splitlines(), 1) if "merge1 = " in text)
+    with pytest.raises(CompileError, match=rf"^{path}:{line}: Concatenate: "):
+        find_model(path)
+
+
+@pytest.mark.parametrize("code, message", [
+    ("import tensorflow as tf\nx = tf.nn.relu\n", r":2: .*tensorflow.nn is not available"),
+    ("from keras.layers import LSTM\n", r":1: .*keras.layers.LSTM is not available"),
+    ("import keras\nm = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\nm.fit([], [])\n",
+     r":3: model.fit\(\) cannot run here"),
+    ("import keras\nkeras.layers.Dense()\n", r":2: Dense\(\) missing required argument: 'units'"),
+    ("import keras\nkeras.layers.Dense(3, colour=1)\n", r":2: Unrecognized keyword arguments passed to Dense"),
+    ("def f(:\n", r":1: syntax error"),
+    ("x = 1 / 0\n", r":1: ZeroDivisionError"),
+    ("import keras\nclass M(keras.Model):\n    pass\nmodel = M()\n", r":4: subclassed models"),
+])
+def test_errors_are_one_line_at_the_users_line(tmp_path: Path, code: str, message: str) -> None:
+    with pytest.raises(CompileError, match=message) as info:
+        find_model(write(tmp_path, code))
+    assert "\n" not in str(info.value)
+
+
+def test_real_keras_is_untouched_afterwards(tmp_path: Path) -> None:
+    import keras  # the real one, imported by this process
+
+    find_model(write(tmp_path, "import keras\nmodel = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"))
+    assert sys.modules["keras"] is keras
+    assert keras.layers.Dense.__module__.startswith("keras.src")
+
+
+def test_frontends_load_builds_the_ir_and_records_notes(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+from tensorflow.keras.applications import ResNet50
+from keras.utils import plot_model
+model = ResNet50(weights='imagenet', input_shape=(64, 64, 3), classes=10)
+plot_model(model)
+""")
+    graph = frontends.load(path)
+    assert graph.name == "resnet50"
+    assert graph.num_params() == 23_608_202
+    assert "imagenet" in graph.meta["kerascc.notes"] and "plot_model" in graph.meta["kerascc.notes"]
+
+
+def test_signature_table_matches_installed_keras() -> None:
+    import keras
+    for name, spec in LAYER_TABLE.items():
+        cls = getattr(keras.layers, name)
+        params = [p.name for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+                  if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in ("name", "dtype")]
+        assert params == spec["params"], name
+        assert cls.__name__ == spec.get("class", name)
+
+
+def test_cli_compiles_and_exports_a_python_file(tmp_path: Path) -> None:
+    src = ROOT / "examples/python/conv2d_params.py"
+    onnx_path, json_path = tmp_path / "m.onnx", tmp_path / "m.json"
+    run = subprocess.run([sys.executable, str(ROOT / "cli.py"), "compile", str(src), "--entry", "conv1",
+                          "--arg", "kernel_size=3", "--arg", "padding='same'", "-o", str(onnx_path)],
+                         check=False, capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert onnx_path.exists()
+    run = subprocess.run([sys.executable, str(ROOT / "cli.py"), "export-json", str(src), "-o", str(json_path)],
+                         check=False, capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr  # conv1() is the one function callable with its defaults
+    assert '"class_name": "Functional"' in json_path.read_text()
+
+
+def test_operations_and_models_take_keras_automatic_names(tmp_path: Path) -> None:
+    """Operations share the layers' name counters, and each build of a Sequential uses up a
+    ``functional`` name; the recorded document is Keras's ``to_json()``, key for key."""
+    path = write(tmp_path, """
+import keras
+from keras import layers
+merge = layers.Add()                      # "add": the first x + ... becomes "add_1"
+block = keras.Sequential()
+block.add(keras.Input((6,)))
+block.add(layers.Dense(6))               # each add rebuilds the block
+block.add(layers.ReLU())
+lazy = keras.Sequential([layers.Dense(6)])  # built on its first call, with its own InputLayer
+i = keras.Input((6,))
+x = merge([i + 1.0, keras.ops.multiply(2, i)])
+y = lazy(block(x, training=False)) / 4.0
+model = keras.Model(i, [keras.activations.relu(y, max_value=1.0), block(y)])
+""")
+    import json
+    import runpy
+
+    import keras
+
+    keras.backend.clear_session()
+    want = json.loads(runpy.run_path(str(path), run_name="__kerascc_model__")["model"].to_json())
+    got, _ = model_config(path)
+    assert got == want
+    model, _ = find_model(path)
+    assert [layer.name for layer in model.layers] == ["input_layer_1", "add", "sequential", "sequential_1"]
+
+
+@pytest.mark.parametrize("code, message", [
+    ("y = -x\n", r":4: -x \(keras.ops.negative\) is not supported in model files"),
+    ("y = x ** 2\n", r":4: x \*\* y \(keras.ops.power\) is not supported.*keras.ops.maximum"),
+    ("y = x[:, 0]\n", r":4: x\[...\] \(indexing and slicing a tensor\) is not supported"),
+    ("y = 2.0 / x\n", r":4: TrueDivide: a constant divided by a tensor"),
+    ("y = x + [1.0, 2.0]\n", r":4: '\+' between a tensor and list is not supported"),
+    ("y = keras.ops.reshape(x, (3, 2))\n", r":4: .*keras.ops.reshape is not available.*softmax"),
+    ("y = keras.ops.add(1.0, 2.0)\n", r":4: keras.ops.add\(\) needs a Keras tensor argument"),
+    ("y = keras.activations.mish(x)\n", r":4: keras.activations.mish\(x\) on a Keras tensor is not supported"),
+    ("y = keras.layers.Lambda(lambda t: t * 2)(x)\n", r":4: Lambda layers run arbitrary Python code"),
+    ("y = x * keras.Input((5,))\n", r":4: Multiply: "),
+    ("inner = keras.Model(x, keras.layers.Dense(2)(x))\ny = inner(keras.Input((7,)))\n",
+     r':5: Input 0 of model "functional" is incompatible with the model: expected shape \(None, 6\)'),
+])
+def test_tensor_operation_errors_name_the_operation_and_line(tmp_path: Path, code: str, message: str) -> None:
+    path = write(tmp_path, "import keras\nimport tensorflow as tf\nx = keras.Input((6,))\n" + code)
+    with pytest.raises(CompileError, match=message) as info:
+        find_model(path)
+    assert "\n" not in str(info.value)
