@@ -8,6 +8,7 @@ because it is where graph optimizations and engine builds cost.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RuntimeInputError
-from .providers import SessionInfo, create_session
+from .providers import GpuSettings, SessionInfo, create_session
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
@@ -73,20 +74,48 @@ def benchmark(
     provider: str | None = None,
     optimization: str = "all",
     threads: int | None = None,
+    settings: GpuSettings | None = None,
 ) -> BenchResult:
     """Time ``runs`` inferences after ``warmup`` untimed ones."""
-    if batch < 1 or runs < 1 or warmup < 0:
+    return next(iter(benchmark_many(model, providers=[provider], batches=[batch], runs=runs, warmup=warmup,
+                                    optimization=optimization, threads=threads, settings=settings)))
+
+
+def benchmark_many(
+    model: str | Path | bytes,
+    *,
+    providers: Sequence[str | None] = (None,),
+    batches: Sequence[int] = (1,),
+    runs: int = 50,
+    warmup: int = 5,
+    optimization: str = "all",
+    threads: int | None = None,
+    settings: GpuSettings | None = None,
+    on_run: Callable[[], None] | None = None,
+) -> Iterator[BenchResult]:
+    """Results per (provider, batch size), one session per provider, yielded as each finishes.
+
+    Providers are compared in one process on the same random inputs; each session's creation is
+    timed on its own because that is where TensorRT engine builds and graph optimizations cost.
+    """
+    if not batches or any(b < 1 for b in batches) or runs < 1 or warmup < 0:
         raise RuntimeInputError("batch and runs must be at least 1, warmup at least 0")
-    start = time.perf_counter()
-    info: SessionInfo = create_session(model, provider=provider, optimization=optimization, threads=threads)
-    session_seconds = time.perf_counter() - start
     label = "<in-memory model>" if isinstance(model, bytes) else str(model)
-    feeds = random_feeds(info.session, batch, label)
-    for _ in range(warmup):
-        info.session.run(None, feeds)
-    times = np.empty(runs)
-    for i in range(runs):
-        t0 = time.perf_counter()
-        info.session.run(None, feeds)
-        times[i] = (time.perf_counter() - t0) * 1000.0
-    return BenchResult(info.provider, batch, runs, session_seconds, times, list(info.fallbacks))
+    tick = on_run or (lambda: None)
+    for provider in providers:
+        start = time.perf_counter()
+        info: SessionInfo = create_session(model, provider=provider, optimization=optimization, threads=threads,
+                                           settings=settings)
+        session_seconds = time.perf_counter() - start
+        for batch in batches:
+            feeds = random_feeds(info.session, batch, label)
+            for _ in range(warmup):
+                info.session.run(None, feeds)
+                tick()
+            times = np.empty(runs)
+            for i in range(runs):
+                t0 = time.perf_counter()
+                info.session.run(None, feeds)
+                times[i] = (time.perf_counter() - t0) * 1000.0
+                tick()
+            yield BenchResult(info.provider, batch, runs, session_seconds, times, list(info.fallbacks))

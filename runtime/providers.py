@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,30 @@ def default_cache_dir() -> Path:
     return base / "trt"
 
 
+@dataclass(frozen=True)
+class GpuSettings:
+    """What the GPU providers are told, gathered in one place so ``run``, ``bench`` and the
+    Python API pass the same knobs the same way.
+
+    ``cache_dir`` holds TensorRT engines, the timing cache and (copied there, because that is
+    where onnxruntime looks for it) the INT8 calibration table. ``workspace_gb`` caps the scratch
+    memory TensorRT may use while choosing kernels; None keeps onnxruntime's default.
+    """
+
+    device_id: int = 0
+    fp16: bool = False
+    int8: bool = False
+    int8_calibration_table: Path | None = None
+    workspace_gb: float | None = None
+    timing_cache: bool = True
+    conv_algo_search: str = "EXHAUSTIVE"
+    cache_dir: Path | None = None
+
+    def trt_cache(self) -> Path:
+        """The engine cache folder these settings use."""
+        return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+
+
 def provider_options(
     name: str,
     cache_dir: str | Path | None = None,
@@ -123,23 +147,45 @@ def provider_options(
     fp16: bool = False,
     device_id: int = 0,
     conv_algo_search: str = "EXHAUSTIVE",
+    int8: bool = False,
+    int8_calibration_table: str | Path | None = None,
+    workspace_gb: float | None = None,
+    timing_cache: bool = True,
 ) -> dict[str, Any]:
     """onnxruntime options for one provider.
 
     fp16 is off by default because it changes results (top-5 can reorder); it is the caller's
     trade. ``EXHAUSTIVE`` cuDNN search costs time on the first run of each shape and pays off in
-    repeated inference; ``HEURISTIC`` suits one-shot runs.
+    repeated inference; ``HEURISTIC`` suits one-shot runs. INT8 needs either Q/DQ nodes in the
+    model (``compile --int8``) or a calibration table; a table made by TensorRT itself is used
+    natively, one written by onnxruntime's calibrator (``*.flatbuffers``) is translated.
     """
+    if device_id < 0:
+        raise RuntimeInputError(f"GPU device id must be 0 or more, got {device_id}")
     if name == TENSORRT:
         cache = str(cache_dir if cache_dir is not None else default_cache_dir())
-        return {
+        options: dict[str, Any] = {
             "device_id": device_id,
             "trt_engine_cache_enable": True,
             "trt_engine_cache_path": cache,
-            "trt_timing_cache_enable": True,
+            "trt_timing_cache_enable": timing_cache,
             "trt_timing_cache_path": cache,
             "trt_fp16_enable": fp16,
+            "trt_int8_enable": int8,
         }
+        if int8_calibration_table is not None:
+            if not int8:
+                raise RuntimeInputError(
+                    "an INT8 calibration table was given without INT8", hint="add --trt-int8"
+                )
+            table = Path(int8_calibration_table)
+            options["trt_int8_calibration_table_name"] = table.name
+            options["trt_int8_use_native_calibration_table"] = table.suffix != ".flatbuffers"
+        if workspace_gb is not None:
+            if workspace_gb <= 0:
+                raise RuntimeInputError(f"TensorRT workspace must be positive, got {workspace_gb} GB")
+            options["trt_max_workspace_size"] = int(workspace_gb * (1 << 30))
+        return options
     if name == CUDA:
         if conv_algo_search not in CONV_ALGO_SEARCHES:
             raise RuntimeInputError(
@@ -148,6 +194,37 @@ def provider_options(
             )
         return {"device_id": device_id, "cudnn_conv_algo_search": conv_algo_search}
     return {}
+
+
+def settings_options(name: str, settings: GpuSettings) -> dict[str, Any]:
+    """:func:`provider_options` for one provider from a :class:`GpuSettings`."""
+    return provider_options(
+        name,
+        settings.trt_cache(),
+        fp16=settings.fp16,
+        device_id=settings.device_id,
+        conv_algo_search=settings.conv_algo_search,
+        int8=settings.int8,
+        int8_calibration_table=settings.int8_calibration_table,
+        workspace_gb=settings.workspace_gb,
+        timing_cache=settings.timing_cache,
+    )
+
+
+def stage_calibration_table(settings: GpuSettings) -> None:
+    """Copy the INT8 calibration table into the engine cache, the only place onnxruntime's
+    TensorRT provider reads it from (it takes a file name, not a path)."""
+    table = settings.int8_calibration_table
+    if table is None:
+        return
+    table = Path(table)
+    if not table.is_file():
+        raise RuntimeInputError("no such INT8 calibration table", file=str(table))
+    target = settings.trt_cache() / table.name
+    if target.resolve() != table.resolve():
+        from compiler.api import save_bytes
+
+        save_bytes(table.read_bytes(), target)
 
 
 @dataclass
@@ -182,8 +259,10 @@ def tensorrt_notes(active: list[str], cache_dir: Path) -> list[str]:
     if TENSORRT not in active:
         return []
     return [
-        f"TensorRT builds an engine on the first run (this can take minutes) and caches it "
-        f"in {cache_dir}; later runs reuse it"
+        (
+            f"TensorRT builds an engine on the first run (this can take minutes) and caches it "
+            f"in {cache_dir}; later runs reuse it"
+        )
     ]
 
 
@@ -216,12 +295,14 @@ def create_session(
     cache_dir: str | Path | None = None,
     *,
     fp16: bool = False,
+    settings: GpuSettings | None = None,
 ) -> SessionInfo:
     """Create an onnxruntime session on the best provider that actually works.
 
     ``model`` is a path to an .onnx file or the serialized model. The returned
     :class:`SessionInfo` tells which providers really run, and why any requested GPU provider
-    did not.
+    did not. ``settings`` carries the GPU knobs; ``cache_dir`` and ``fp16`` are shorthands for
+    its fields of the same names.
     """
     ort = import_onnxruntime()
     name = "<in-memory model>" if isinstance(model, bytes) else str(model)
@@ -231,13 +312,19 @@ def create_session(
         raise RuntimeInputError("is a Keras model description, not a compiled ONNX model", file=name,
                                 hint=f"compile it first: python cli.py compile {name}")
     chain = provider_chain(provider, ort.get_available_providers())
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    settings = settings or GpuSettings()
+    if cache_dir is not None:
+        settings = replace(settings, cache_dir=Path(cache_dir))
+    if fp16:
+        settings = replace(settings, fp16=True)
+    cache = settings.trt_cache()
+    per_provider = [settings_options(p, settings) for p in chain]
     if TENSORRT in chain:
         cache.mkdir(parents=True, exist_ok=True)
+        stage_calibration_table(settings)
     if any(p in GPU_PROVIDERS for p in chain):
         _preload_gpu_libraries(ort)
     options = session_options(ort, optimization, threads)
-    per_provider = [provider_options(p, cache, fp16=fp16) for p in chain]
     try:
         session = ort.InferenceSession(
             model if isinstance(model, bytes) else str(model),

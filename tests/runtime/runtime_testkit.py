@@ -38,12 +38,18 @@ def build_model(
     inputs: int = 1,
 ) -> Path:
     """Write an ONNX model: ``classifier`` gives softmax 'probs' (N,1000) and 'mean_rgb' (N,3);
-    ``identity`` returns its input as 'pixels'."""
+    ``identity`` returns its input as 'pixels'; ``segmentation`` gives a per-pixel softmax
+    over the channels as 'mask' (N,H,W,3)."""
     x = [
         helper.make_tensor_value_info(f"x{i}" if i else "x", TensorProto.FLOAT, list(input_shape))
         for i in range(inputs)
     ]
-    if head == "identity":
+    if head == "segmentation":
+        # per-pixel softmax over the colour channels: the class of a pixel is its strongest channel
+        nodes = [helper.make_node("Softmax", ["x"], ["mask"], axis=-1)]
+        outputs = [helper.make_tensor_value_info("mask", TensorProto.FLOAT, list(input_shape))]
+        inits = []
+    elif head == "identity":
         nodes = [helper.make_node("Identity", ["x"], ["pixels"])]
         outputs = [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, list(input_shape))]
         inits = []

@@ -213,3 +213,63 @@ def test_missing_onnxruntime_says_what_to_install(monkeypatch, model_factory):
 def test_short_names():
     assert [providers.short_name(p) for p in PREFERENCE] == ["tensorrt", "cuda", "cpu"]
     assert providers.short_name("AzureExecutionProvider") == "AzureExecutionProvider"
+
+
+def test_tensorrt_int8_workspace_and_calibration_table(tmp_path: Path):
+    opts = provider_options(TENSORRT, tmp_path, int8=True, int8_calibration_table=tmp_path / "calib.cache",
+                            workspace_gb=1.5, timing_cache=False)
+    assert opts["trt_int8_enable"] is True
+    assert opts["trt_int8_calibration_table_name"] == "calib.cache"
+    assert opts["trt_int8_use_native_calibration_table"] is True
+    assert opts["trt_max_workspace_size"] == int(1.5 * (1 << 30))
+    assert opts["trt_timing_cache_enable"] is False
+    ort_table = provider_options(TENSORRT, tmp_path, int8=True, int8_calibration_table="calibration.flatbuffers")
+    assert ort_table["trt_int8_use_native_calibration_table"] is False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"int8_calibration_table": "t.cache"}, "without INT8"), ({"workspace_gb": 0}, "workspace must be positive"),
+     ({"device_id": -1}, "device id must be 0 or more")],
+)
+def test_bad_gpu_options(kwargs, message):
+    with pytest.raises(RuntimeInputError, match=message):
+        provider_options(TENSORRT, **kwargs)
+
+
+def test_settings_reach_every_provider(tmp_path: Path):
+    settings = providers.GpuSettings(device_id=2, fp16=True, conv_algo_search="HEURISTIC", cache_dir=tmp_path)
+    assert providers.settings_options(CUDA, settings) == {"device_id": 2, "cudnn_conv_algo_search": "HEURISTIC"}
+    trt = providers.settings_options(TENSORRT, settings)
+    assert trt["device_id"] == 2 and trt["trt_fp16_enable"] is True and trt["trt_engine_cache_path"] == str(tmp_path)
+    assert providers.settings_options(CPU, settings) == {}
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider")
+def test_session_gets_the_settings_and_stages_the_table(model_factory, monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [TENSORRT, CUDA, CPU])
+    seen = {}
+    real = onnxruntime.InferenceSession
+
+    def spy(model, sess_options=None, providers=None, provider_options=None):
+        seen["providers"], seen["options"] = providers, provider_options
+        return real(model, sess_options=sess_options, providers=[CPU])
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", spy)
+    table = tmp_path / "calib.cache"
+    table.write_bytes(b"TRT-table")
+    cache = tmp_path / "cache"
+    settings = providers.GpuSettings(int8=True, int8_calibration_table=table, cache_dir=cache, device_id=1)
+    info = create_session(model_factory(["N", 4, 4, 3]), settings=settings)
+    assert seen["providers"] == [TENSORRT, CUDA, CPU]
+    assert seen["options"][0]["trt_int8_enable"] is True and seen["options"][0]["device_id"] == 1
+    assert seen["options"][1] == {"device_id": 1, "cudnn_conv_algo_search": "EXHAUSTIVE"}
+    assert (cache / "calib.cache").read_bytes() == b"TRT-table"
+    assert info.provider == CPU and len(info.fallbacks) == 2
+
+
+def test_missing_calibration_table_is_named(tmp_path: Path):
+    settings = providers.GpuSettings(int8=True, int8_calibration_table=tmp_path / "nope.cache", cache_dir=tmp_path)
+    with pytest.raises(RuntimeInputError) as err:
+        providers.stage_calibration_table(settings)
+    assert one_line(err.value).startswith(str(tmp_path / "nope.cache"))

@@ -1,0 +1,257 @@
+"""What a person sees of a model's outputs: top-k labels, colour masks, tables, CSV and JSON.
+
+Each output is classified by its per-image shape, with one rule, so no flag is needed:
+
+* ``(C,)`` with C ≥ 2: **class scores**. Shown as top-k; labels come from ``--labels FILE`` (one
+  name a line, in class order) when its length matches C, else from the bundled ImageNet list
+  when C is 1000, else the class index stands alone.
+* ``(H, W, C)`` with H, W > 1 and 1 ≤ C ≤ :data:`MAX_MASK_CLASSES`: a **per-pixel class map**
+  (segmentation, e.g. a U-Net's softmax over NHWC). Class = argmax over C, or score > 0.5 where
+  C is 1 (a sigmoid mask). With ``--masks DIR`` each image gets ``NAME_mask.png`` (colour per
+  class) and ``NAME_overlay.png`` (the mask blended over the photo, background class 0 left
+  clear), both at the photo's own size.
+* anything else: a **tensor**, summarised by shape and statistics (``--save`` keeps it raw).
+
+Result rows are plain dicts, so the same rows feed the on-screen table, CSV and JSON; the files
+are written atomically once the run is done (rows are small even for ten thousand images).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from compiler.api import save_bytes
+
+from .decode import IMAGENET_CLASSES, imagenet_labels, summarize
+from .errors import RuntimeInputError
+from .images import read_rgb
+
+MAX_MASK_CLASSES = 256  # a palette PNG holds 256 colours
+OVERLAY_ALPHA = 0.5
+OUTPUT_FORMATS = (".csv", ".json")
+
+CLASSES = "classes"
+SEGMENTATION = "segmentation"
+TENSOR = "tensor"
+
+
+def load_labels(path: str | Path) -> list[str]:
+    """Class names from a text file, one a line (blank lines at the end ignored)."""
+    try:
+        text = Path(path).read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise RuntimeInputError("no such labels file", file=str(path)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuntimeInputError(f"cannot read labels: {exc}", file=str(path),
+                                hint="one class name per line, UTF-8") from exc
+    labels = [line.strip() for line in text.rstrip("\n").splitlines()]
+    if not labels or not any(labels):
+        raise RuntimeInputError("labels file is empty", file=str(path), hint="one class name per line")
+    return labels
+
+
+def output_kind(shape: Sequence[int]) -> str:
+    """The kind of one image's output (its shape without the batch dimension); see the module."""
+    if len(shape) == 1 and shape[0] >= 2:
+        return CLASSES
+    if len(shape) == 3 and shape[0] > 1 and shape[1] > 1 and 1 <= shape[2] <= MAX_MASK_CLASSES:
+        return SEGMENTATION
+    return TENSOR
+
+
+def labels_for(classes: int, custom: list[str] | None) -> list[str] | None:
+    """The label list that fits ``classes`` scores, or None where none does."""
+    if custom is not None and len(custom) == classes:
+        return custom
+    if classes == IMAGENET_CLASSES:
+        return imagenet_labels()
+    return None
+
+
+def class_map(scores: np.ndarray) -> np.ndarray:
+    """(H, W, C) scores → (H, W) uint8 class indices: argmax, or a 0.5 threshold for C = 1."""
+    if scores.shape[-1] == 1:
+        return (scores[..., 0] > 0.5).astype(np.uint8)
+    return np.argmax(scores, axis=-1).astype(np.uint8)
+
+
+def palette() -> np.ndarray:
+    """256 distinct RGB colours, class 0 black: the bit-interleaved map Pascal VOC made common,
+    so neighbouring class indices get clearly different colours."""
+    colours = np.zeros((MAX_MASK_CLASSES, 3), dtype=np.uint8)
+    for cls in range(MAX_MASK_CLASSES):
+        value, rgb = cls, [0, 0, 0]
+        for shift in range(7, -1, -1):
+            for channel in range(3):
+                rgb[channel] |= ((value >> channel) & 1) << shift
+            value >>= 3
+        colours[cls] = rgb
+    return colours
+
+
+def mask_images(classes: np.ndarray, photo: Image.Image) -> tuple[Image.Image, Image.Image]:
+    """The colour mask (palette PNG) and the overlay, both scaled to the photo's size."""
+    height, width = classes.shape
+    coloured = Image.frombytes("P", (width, height), np.ascontiguousarray(classes, np.uint8).tobytes())
+    coloured.putpalette(palette().reshape(-1).tolist())
+    coloured = coloured.resize(photo.size, Image.Resampling.NEAREST)
+    idx = np.asarray(coloured)
+    rgb = palette()[idx].astype(np.float32)
+    base = np.asarray(photo.convert("RGB"), dtype=np.float32)
+    blended = np.where((idx > 0)[..., None], (1 - OVERLAY_ALPHA) * base + OVERLAY_ALPHA * rgb, base)
+    overlay = Image.fromarray(np.clip(np.rint(blended), 0, 255).astype(np.uint8))
+    return coloured, overlay
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class MaskWriter:
+    """Writes ``NAME_mask.png`` and ``NAME_overlay.png`` per image into one folder.
+
+    Images from different folders can share a name; later ones get ``_2``, ``_3`` … so nothing
+    is overwritten within a run.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._used: set[str] = set()
+
+    def _stem(self, path: Path) -> str:
+        stem, n = path.stem, 1
+        while stem in self._used:
+            n += 1
+            stem = f"{path.stem}_{n}"
+        self._used.add(stem)
+        return stem
+
+    def write(self, image_path: Path, classes: np.ndarray) -> Path:
+        coloured, overlay = mask_images(classes, read_rgb(image_path))
+        stem = self._stem(image_path)
+        mask_path = self.folder / f"{stem}_mask.png"
+        save_bytes(png_bytes(coloured), mask_path)
+        save_bytes(png_bytes(overlay), self.folder / f"{stem}_overlay.png")
+        return mask_path
+
+
+def result_rows(
+    paths: Sequence[Path],
+    outputs: dict[str, np.ndarray],
+    *,
+    k: int = 5,
+    labels: list[str] | None = None,
+    masks: MaskWriter | None = None,
+) -> list[dict[str, Any]]:
+    """One dict per image: ``{"file": ..., "outputs": {name: decoded}}`` (see the module)."""
+    rows: list[dict[str, Any]] = []
+    for i, path in enumerate(paths):
+        decoded: dict[str, Any] = {}
+        for name, arr in outputs.items():
+            decoded[name] = _decode_one(arr[i], path, k=k, labels=labels, masks=masks)
+        rows.append({"file": str(path), "outputs": decoded})
+    return rows
+
+
+def _decode_one(
+    value: np.ndarray, path: Path, *, k: int, labels: list[str] | None, masks: MaskWriter | None
+) -> dict[str, Any]:
+    kind = output_kind(value.shape)
+    if kind == CLASSES:
+        names = labels_for(value.shape[0], labels)
+        order = np.argsort(-value, kind="stable")[: max(1, min(k, value.shape[0]))]
+        return {
+            "kind": CLASSES,
+            "top": [
+                {"index": int(i), "label": names[i] if names else None, "score": float(value[i])}
+                for i in order
+            ],
+        }
+    if kind == SEGMENTATION:
+        classes = class_map(value)
+        counts = np.bincount(classes.reshape(-1), minlength=1)
+        present = [int(c) for c in np.argsort(-counts, kind="stable") if counts[c] > 0]
+        decoded: dict[str, Any] = {
+            "kind": SEGMENTATION,
+            "shape": list(classes.shape),
+            "area": {str(c): round(float(counts[c]) / classes.size, 6) for c in present},
+        }
+        if masks is not None:
+            decoded["mask"] = str(masks.write(path, classes))
+        return decoded
+    return {"kind": TENSOR} | {key: (list(v) if key == "shape" else v) for key, v in summarize(value).items()}
+
+
+def cell_text(decoded: dict[str, Any], k: int) -> str:
+    """One output of one image as short text for the screen table."""
+    if decoded["kind"] == CLASSES:
+        return ", ".join(
+            f"{t['label'] if t['label'] is not None else t['index']} {t['score']:.3f}"
+            for t in decoded["top"][:k]
+        )
+    if decoded["kind"] == SEGMENTATION:
+        area = ", ".join(f"class {c} {share:.0%}" for c, share in list(decoded["area"].items())[:3])
+        return area + (f" → {decoded['mask']}" if "mask" in decoded else "")
+    stats = " ".join(
+        f"{key} {decoded[key]:.4g}" for key in ("min", "max", "mean") if decoded.get(key) is not None
+    )
+    return f"shape {tuple(decoded['shape'])} {stats}"
+
+
+def flat_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A result row as flat CSV columns; an output's name prefixes its columns when there are
+    several outputs, so single-output models get plain ``label_1``, ``score_1``…"""
+    flat: dict[str, Any] = {"file": row["file"]}
+    several = len(row["outputs"]) > 1
+    for name, decoded in row["outputs"].items():
+        prefix = f"{name}." if several else ""
+        if decoded["kind"] == CLASSES:
+            for rank, t in enumerate(decoded["top"], start=1):
+                flat[f"{prefix}label_{rank}"] = t["label"] if t["label"] is not None else ""
+                flat[f"{prefix}class_{rank}"] = t["index"]
+                flat[f"{prefix}score_{rank}"] = f"{t['score']:.6g}"
+        elif decoded["kind"] == SEGMENTATION:
+            flat[f"{prefix}classes"] = " ".join(f"{c}:{s:.4f}" for c, s in decoded["area"].items())
+            if "mask" in decoded:
+                flat[f"{prefix}mask"] = decoded["mask"]
+        else:
+            flat[f"{prefix}shape"] = "x".join(str(d) for d in decoded["shape"])
+            for key in ("min", "max", "mean", "std"):
+                value = decoded.get(key)
+                flat[f"{prefix}{key}"] = "" if value is None else f"{value:.6g}"
+    return flat
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Refuse an unknown results format before any inference time is spent."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_FORMATS:
+        raise RuntimeInputError("results file must end in .csv or .json", file=str(path))
+    return path
+
+
+def write_results(rows: list[dict[str, Any]], path: str | Path, summary: dict[str, Any] | None = None) -> Path:
+    """Write rows as CSV (one line per image) or JSON (rows plus the run summary), atomically."""
+    path = check_output_path(path)
+    if path.suffix.lower() == ".json":
+        doc = {"summary": summary or {}, "results": rows}
+        return save_bytes((json.dumps(doc, indent=1) + "\n").encode(), path)
+    flats = [flat_row(r) for r in rows]
+    columns: list[str] = []
+    for flat in flats:
+        columns.extend(c for c in flat if c not in columns)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns or ["file"], restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flats)
+    return save_bytes(buf.getvalue().encode(), path)

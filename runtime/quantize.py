@@ -1,0 +1,231 @@
+"""Lower precision after compiling: INT8 for CPUs (and TensorRT), FP16 for GPUs.
+
+INT8 uses onnxruntime's own static quantization rather than anything home-made: the model is
+pre-processed (``quant_pre_process``: shape inference and onnxruntime's graph fusions, so
+Conv+Relu quantize as one), calibrated on real images (MinMax ranges of every activation) and
+rewritten in the QDQ format with per-channel weight scales. QDQ keeps the float graph visible
+between QuantizeLinear/DequantizeLinear pairs, which is what both onnxruntime's CPU kernels and
+TensorRT's explicit-precision mode consume. Activations are unsigned 8-bit and weights signed
+8-bit (U8S8), the pairing x86 VNNI instructions multiply natively.
+
+Calibration images go through exactly the preprocessing the model's metadata records, the same
+path as ``run``; the fp32 and INT8 models are then both run on them and compared (cosine
+similarity of each output, top-1 agreement for class scores) so the user sees what was traded.
+
+FP16 uses ``onnxconverter-common``'s converter with float32 inputs and outputs kept, so callers
+feed the same arrays; it is meant for GPUs, where half-precision math is fast.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from .batch import BatchRunner, ImageSource, expand_inputs, image_entry
+from .errors import RuntimeInputError
+from .images import read_rgb
+from .outputs import CLASSES, output_kind
+
+PRECISION_KEY = "kerascc.precision"
+DEFAULT_CALIBRATION_SIZE = 64
+
+
+@dataclass
+class OutputAgreement:
+    """How closely one output of the INT8 model follows the fp32 model."""
+
+    name: str
+    cosine_mean: float
+    cosine_min: float
+    top1_agreement: float | None  # class-score outputs only
+
+
+@dataclass
+class QuantizationReport:
+    """What calibration used and how the quantized model agrees with the original."""
+
+    images: int
+    outputs: list[OutputAgreement] = field(default_factory=list)
+    skipped: int = 0
+
+    def lines(self) -> list[str]:
+        text = [f"calibrated on {self.images} image{'s' if self.images != 1 else ''}"
+                + (f" ({self.skipped} unreadable skipped)" if self.skipped else "")]
+        for out in self.outputs:
+            line = f"{out.name}: cosine vs fp32 mean {out.cosine_mean:.4f}, min {out.cosine_min:.4f}"
+            if out.top1_agreement is not None:
+                line += f", top-1 agreement {out.top1_agreement:.0%}"
+            text.append(line)
+        return text
+
+
+def calibration_sources(folder: str | Path, limit: int | None) -> list[ImageSource]:
+    """The images to calibrate on: a folder (recursive) or glob, the first ``limit`` in order."""
+    if limit is not None and limit < 1:
+        raise RuntimeInputError(f"calibration size must be at least 1, got {limit}")
+    sources = expand_inputs([folder])
+    return sources[:limit] if limit is not None else sources
+
+
+def _batches(runner: BatchRunner, sources: Sequence[ImageSource], skipped: list[Path]) -> Iterator[np.ndarray]:
+    """One preprocessed single-image batch per readable calibration image."""
+    for source in sources:
+        try:
+            image = read_rgb(source.path)
+        except RuntimeInputError:
+            skipped.append(source.path)
+            continue
+        _, resized, _ = image_entry(source.path, image, runner.spec)
+        yield runner.prepare([resized])
+
+
+def quantize_int8(
+    model: onnx.ModelProto,
+    calibration: str | Path,
+    *,
+    limit: int | None = DEFAULT_CALIBRATION_SIZE,
+    per_channel: bool = True,
+) -> tuple[onnx.ModelProto, QuantizationReport]:
+    """Statically quantize ``model`` to INT8 QDQ, calibrated on the images in ``calibration``."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    sources = calibration_sources(calibration, limit)
+    with tempfile.TemporaryDirectory(prefix="kerascc-int8-") as tmp:
+        fp32_path, pre_path, int8_path = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        onnx.save(model, fp32_path)
+        runner = BatchRunner(fp32_path, "cpu")
+        skipped: list[Path] = []
+        inputs = list(_batches(runner, sources, skipped))
+        if not inputs:
+            raise RuntimeInputError("no readable calibration images", file=str(calibration))
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self._it = iter(inputs)
+
+            def get_next(self) -> dict[str, np.ndarray] | None:
+                x = next(self._it, None)
+                return None if x is None else {runner.spec.name: x}
+
+        try:
+            quant_pre_process(str(fp32_path), str(pre_path), skip_symbolic_shape=True)
+            quantize_static(
+                str(pre_path), str(int8_path), Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+        except RuntimeInputError:
+            raise
+        except Exception as exc:  # onnxruntime's quantizer raises plain exceptions of many kinds
+            raise RuntimeInputError(f"onnxruntime could not quantize the model: {exc}",
+                                    hint="compile with --target onnx and try again") from exc
+        quantized = onnx.load(str(int8_path))
+        report = QuantizationReport(len(inputs), compare(runner, int8_path, inputs), len(skipped))
+    _carry_metadata(model, quantized, {PRECISION_KEY: f"int8 (QDQ, per-channel={per_channel}, "
+                                                       f"{len(inputs)} calibration images)"})
+    return quantized, report
+
+
+@dataclass
+class LoweredPrecision:
+    """The rewritten model and what to tell the user about it."""
+
+    model: onnx.ModelProto
+    lines: list[str]
+
+
+def check_precision_options(*, int8: bool, calibrate: str | Path | None, fp16: bool, target: str) -> None:
+    """Refuse impossible combinations before any compiling is done."""
+    if int8 != (calibrate is not None):
+        raise RuntimeInputError("--int8 and --calibrate DIR go together", hint="e.g. --int8 --calibrate photos/")
+    if int8 and fp16:
+        raise RuntimeInputError("choose one of --int8 and --fp16")
+    if (int8 or fp16) and target == "ort":
+        raise RuntimeInputError("--int8/--fp16 need --target onnx or tensorrt",
+                                hint="the ort target's fused CPU ops are not quantizable; onnxruntime fuses a "
+                                     "QDQ model itself")
+
+
+def lower_precision(model: onnx.ModelProto, *, fixed: dict[str, tuple[int, ...]], int8: bool,
+                    calibrate: str | Path | None, calibration_size: int, fp16: bool) -> LoweredPrecision:
+    """Fix the batch size of a compiled model and lower its precision, as ``compile`` was asked."""
+    from compiler.static_shapes import fix_batch
+
+    lines: list[str] = []
+    if fixed:
+        model = fix_batch(model, fixed)
+        lines.append("static input shapes " + ", ".join(f"{k} {list(v)}" for k, v in fixed.items()))
+    if int8:
+        assert calibrate is not None
+        model, report = quantize_int8(model, calibrate, limit=calibration_size)
+        lines += ["int8 QDQ, per-channel weights, " + report.lines()[0], *report.lines()[1:]]
+    if fp16:
+        model = convert_fp16(model)
+        lines.append("fp16 (inputs and outputs fp32)")
+    return LoweredPrecision(model, lines)
+
+
+def compare(reference: BatchRunner, candidate: str | Path, inputs: Sequence[np.ndarray]) -> list[OutputAgreement]:
+    """Run both models on the same inputs and measure agreement per output."""
+    from .providers import create_session
+
+    other = create_session(candidate, "cpu").session
+    names = reference.output_names
+    cosines: dict[str, list[float]] = {n: [] for n in names}
+    top1: dict[str, list[bool]] = {n: [] for n in names}
+    for x in inputs:
+        ref = reference.info.session.run(names, {reference.spec.name: x})
+        got = other.run(names, {reference.spec.name: x})
+        for name, a, b in zip(names, ref, got, strict=True):
+            cosines[name].append(cosine(a, b))
+            if output_kind(a.shape[1:]) == CLASSES:
+                top1[name].append(bool(np.argmax(a[0]) == np.argmax(b[0])))
+    return [
+        OutputAgreement(n, float(np.mean(cosines[n])), float(np.min(cosines[n])),
+                        float(np.mean(top1[n])) if top1[n] else None)
+        for n in names
+    ]
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two arrays taken as flat vectors (1.0 for two zero arrays)."""
+    a = np.asarray(a, np.float64).reshape(-1)
+    b = np.asarray(b, np.float64).reshape(-1)
+    norm = np.linalg.norm(a) * np.linalg.norm(b)
+    if norm == 0:
+        return 1.0 if not a.any() and not b.any() else 0.0
+    return float(np.dot(a, b) / norm)
+
+
+def convert_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Half-precision weights and math, float32 at the model's inputs and outputs."""
+    try:
+        from onnxconverter_common import float16
+    except ImportError as exc:
+        raise RuntimeInputError("fp16 conversion needs onnxconverter-common",
+                                hint="pip install 'kerascc[gpu]' (or pip install onnxconverter-common)") from exc
+    converted = float16.convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
+    _carry_metadata(model, converted, {PRECISION_KEY: "fp16 (float32 inputs and outputs)"})
+    return converted
+
+
+def _carry_metadata(source: onnx.ModelProto, target: onnx.ModelProto, extra: dict[str, Any]) -> None:
+    """Keep the compiler's metadata (preprocessing, layout, weights) on the rewritten model."""
+    meta = {p.key: p.value for p in source.metadata_props} | {k: str(v) for k, v in extra.items()}
+    del target.metadata_props[:]
+    for key in sorted(meta):
+        target.metadata_props.add(key=key, value=meta[key])

@@ -1,0 +1,118 @@
+"""INT8/FP16 rewrites and static input shapes, checked against Keras on a small real model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from runtime_testkit import write_image
+
+import compiler
+from runtime.errors import RuntimeInputError
+from runtime.quantize import PRECISION_KEY, convert_fp16, cosine, quantize_int8
+from compiler.static_shapes import fix_batch, fix_input_shapes, parse_input_shapes
+
+
+@pytest.fixture(scope="module")
+def keras_cnn(tmp_path_factory: pytest.TempPathFactory):
+    """A small conv net with an open input size, saved as .keras, and the Keras model itself."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(7)
+    inp = keras.Input((None, None, 3), name="image")
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="c1")(inp)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="c2")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    out = layers.Dense(10, name="logits")(x)
+    model = keras.Model(inp, out, name="cnn")
+    folder = tmp_path_factory.mktemp("quant")
+    model.save(folder / "cnn.keras")
+    rng = np.random.default_rng(1)
+    calib = folder / "calib"
+    calib.mkdir()
+    for i in range(12):  # smooth colour gradients with noise: natural-ish statistics
+        yy, xx = np.mgrid[0:24, 0:24] / 24.0
+        base = np.stack([yy, xx, (yy + xx) / 2], -1) * rng.uniform(80, 255, 3) + rng.normal(0, 12, (24, 24, 3))
+        write_image(calib / f"{i:02d}.png", np.clip(base, 0, 255).astype(np.uint8))
+    return model, folder
+
+
+def _compiled(folder: Path, shapes: list[str] | None = None) -> onnx.ModelProto:
+    graph = compiler.load(folder / "cnn.keras")
+    fixed = fix_input_shapes(graph, parse_input_shapes(shapes)) if shapes else {}
+    proto = compiler.compile(graph).onnx
+    return fix_batch(proto, fixed) if fixed else proto
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def _images(folder: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.open(p), np.float32) for p in sorted((folder / "calib").glob("*.png"))])
+
+
+def test_int8_is_qdq_and_agrees_with_keras(keras_cnn):
+    keras_model, folder = keras_cnn
+    fp32 = _compiled(folder)
+    int8, report = quantize_int8(fp32, folder / "calib", limit=None)
+    ops = {n.op_type for n in int8.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    per_channel = [i for i in int8.graph.initializer if i.name.endswith("_scale") and len(i.dims) == 1 and i.dims[0] > 1]
+    assert per_channel, "weights should have one scale per output channel"
+    meta = {p.key: p.value for p in int8.metadata_props}
+    assert meta[PRECISION_KEY].startswith("int8") and meta["kerascc.preprocess"] == "none"
+    assert report.images == 12 and report.outputs[0].name == "logits"
+    assert report.outputs[0].cosine_min >= 0.99
+    x = _images(folder)
+    expected = keras_model.predict(x, verbose=0)
+    got = _run(int8, x)
+    assert min(cosine(a, b) for a, b in zip(expected, got, strict=True)) >= 0.99
+    assert (expected.argmax(1) == got.argmax(1)).mean() >= 0.75
+
+
+def test_int8_without_readable_images_is_an_error(keras_cnn, tmp_path: Path):
+    _, folder = keras_cnn
+    (tmp_path / "bad.png").write_bytes(b"x")
+    with pytest.raises(RuntimeInputError, match="no readable calibration images"):
+        quantize_int8(_compiled(folder), tmp_path)
+
+
+def test_fp16_keeps_float32_io_and_agrees(keras_cnn):
+    keras_model, folder = keras_cnn
+    fp16 = convert_fp16(_compiled(folder))
+    assert fp16.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in fp16.graph.initializer)
+    x = _images(folder)[:4]
+    np.testing.assert_allclose(_run(fp16, x), keras_model.predict(x, verbose=0), rtol=2e-2, atol=2e-2)
+
+
+def test_static_input_shape_fixes_every_dimension_and_matches_keras(keras_cnn):
+    keras_model, folder = keras_cnn
+    model = _compiled(folder, ["2,17,17,3"])
+    dims = [[d.dim_value for d in v.type.tensor_type.shape.dim] for v in (*model.graph.input, *model.graph.output)]
+    assert dims == [[2, 17, 17, 3], [2, 10]]
+    x = _images(folder)[:2, :17, :17]
+    np.testing.assert_allclose(_run(model, x), keras_model.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [(["1,-2,3"], "not a list of positive sizes"), (["1,a,3"], "not a list of positive sizes"), (["other:1,8,8,3"], "names no input 'other'"),
+     (["1,8,8"], "gives 3 dimensions"), (["1,8,8,4"], "conflicts with input"),
+     (["1,8,8,3", "1,8,8,3"], "given twice")],
+)
+def test_bad_input_shapes(keras_cnn, specs, message):
+    _, folder = keras_cnn
+    with pytest.raises(compiler.CompileError, match=message):
+        fix_input_shapes(compiler.load(folder / "cnn.keras"), parse_input_shapes(specs))
