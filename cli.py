@@ -17,12 +17,14 @@ import typer
 from rich.console import Console
 
 import compiler
+from compiler.draw import onnx_to_dot, render_svg
+from compiler.limits import format_size, parse_size
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Compile Keras models (JSON, .keras, .h5) to optimized ONNX and run them with onnxruntime.",
+    help="Compile Keras models (JSON, .keras, .h5, Keras code in .py) to optimized ONNX and run them with onnxruntime.",
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -56,8 +58,20 @@ class Layout(str, Enum):
     nchw = "nchw"
 
 
+EntryOpt = Annotated[Optional[str], typer.Option("--entry", help="For a .py model file: the model variable or the function that builds it.")]
+ArgOpt = Annotated[Optional[list[str]], typer.Option("--arg", help="For a .py model file: key=value passed to the function, value as a Python literal (repeatable).")]
+
+
+def _model_args(pairs: list[str] | None) -> dict:
+    from frontends.keras_python import parse_args
+
+    return parse_args(pairs)
+
+
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True)
+    from rich.markup import escape  # messages quote pip extras such as 'kerascc[gpu]'
+
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
     sys.exit(code)
 
 
@@ -73,6 +87,15 @@ def _size(n: int) -> str:
     return str(n)
 
 
+_DEFAULT_MAX_WEIGHTS = format_size(compiler.Limits.max_weight_bytes).replace(".0 ", "")
+_DEFAULT_MAX_CONFIG = format_size(compiler.Limits.max_config_bytes).replace(".0 ", "")
+
+
+def _limits(max_weights: str, max_layers: int, max_config: str) -> compiler.Limits:
+    return compiler.Limits(max_weight_bytes=parse_size(max_weights), max_layers=max_layers,
+                           max_config_bytes=parse_size(max_config))
+
+
 @app.callback()
 def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
     """Options for every command (--debug is acted on by main(), around the whole app)."""
@@ -80,7 +103,9 @@ def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show trace
 
 @app.command("compile")
 def compile_cmd(
-    model: Annotated[Path, typer.Argument(help="Keras model: model JSON, .keras archive or .h5 file.")],
+    model: Annotated[Path, typer.Argument(help="Keras model: model JSON, .keras archive, .h5 file or Keras code in a .py file.")],
+    entry: EntryOpt = None,
+    arg: ArgOpt = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="ONNX file to write (default: MODEL.onnx next to MODEL).")] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="Weights (.weights.h5 or legacy .h5).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for random weights when none are given.")] = 0,
@@ -90,21 +115,45 @@ def compile_cmd(
     target_kind: Annotated[Target, typer.Option("--target", help="onnx (portable), ort (onnxruntime CPU, optimized ahead of time) or tensorrt.")] = Target.onnx,
     passes: Annotated[Optional[str], typer.Option(help="Pipeline: 'a,b' exactly, '-c' drop, '+d' add, 'default' for the standard list.")] = None,
     plugin: Annotated[Optional[list[Path]], typer.Option(help="Python file registering passes with @compiler.register_pass (repeatable).")] = None,
+    max_weights: Annotated[str, typer.Option("--max-weights", help="Refuse models whose weights exceed this size.")] = _DEFAULT_MAX_WEIGHTS,
+    max_layers: Annotated[int, typer.Option("--max-layers", help="Refuse models with more layers.")] = compiler.Limits.max_layers,
+    max_config: Annotated[str, typer.Option("--max-config", help="Refuse model descriptions (JSON) larger than this.")] = _DEFAULT_MAX_CONFIG,
+    input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="Static input shape, Keras order: 1,224,224,3 or NAME:1,224,224,3 (repeatable).")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Quantize to INT8 (onnxruntime static quantization, QDQ, per-channel); needs --calibrate.")] = False,
+    calibrate: Annotated[Optional[Path], typer.Option("--calibrate", help="Folder (or glob) of images to calibrate INT8 ranges on.")] = None,
+    calibration_size: Annotated[int, typer.Option("--calibration-size", help="Calibration images used at most.")] = 64,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Convert weights and math to FP16 (for GPUs); inputs and outputs stay FP32.")] = False,
 ) -> None:
     """Compile a Keras model to ONNX."""
+    limits = _limits(max_weights, max_layers, max_config)
+    if int8 or fp16 or calibrate is not None:
+        from runtime.quantize import check_precision_options
+
+        check_precision_options(int8=int8, calibrate=calibrate, fp16=fp16, target=target_kind.value)
     start = time.perf_counter()
     target = output or model.with_suffix(".onnx")
     for path in plugin or []:
         compiler.load_plugin(path)
     pipeline = compiler.parse_passes(passes)
-    graph = compiler.load(model, weights=weights, seed=seed)
+    graph = compiler.load(model, weights=weights, seed=seed, limits=limits, entry=entry, args=_model_args(arg))
+    if graph.meta.get("kerascc.notes"):
+        err.print(f"[yellow]note:[/] {graph.meta['kerascc.notes']}", markup=True)
     mode = preprocess.value if preprocess != Preprocess.auto else _guess_preprocess(graph.name)
+    fixed = _static_inputs(graph, input_shape)
     res = compiler.compile(graph, preprocess=mode, input_layout=input_layout.value, opset=opset,
                            target=target_kind.value, passes=pipeline)
-    compiler.save(res, target)
+    precision = None
+    if fixed or int8 or fp16:
+        from runtime.quantize import lower_precision
+
+        precision = lower_precision(res.onnx, fixed=fixed, int8=int8, calibrate=calibrate,
+                                    calibration_size=calibration_size, fp16=fp16)
+        compiler.save(precision.model, target)
+    else:
+        compiler.save(res, target)
     elapsed = time.perf_counter() - start
 
-    counts = Counter(n.op_type for n in res.skeleton.graph.node)
+    counts = Counter(n.op_type for n in (precision.model if precision else res.skeleton).graph.node)
     out.print(f"[bold]{model}[/] → [bold green]{target}[/]")
     out.print(f"  layers in     {res.layers_in}  (model '{graph.name}')")
     out.print(f"  ONNX nodes    {sum(counts.values())}: " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
@@ -112,7 +161,11 @@ def compile_cmd(
         out.print(f"  pass          {rep.name}: {rep.summary}")
     out.print(f"  parameters    {res.graph.num_params():,}")
     out.print(f"  preprocess    {mode}" + ("  (guessed from the model name)" if preprocess == Preprocess.auto and mode != "none" else ""))
-    out.print(f"  file          {_size(target.stat().st_size)}, opset {opset}, target {target_kind.value}, inputs {input_layout.value.upper()}")
+    side = compiler.api.external_data_path(target)
+    weights_file = f" + {_size(side.stat().st_size)} of weights in {side.name}" if side.exists() else ""
+    out.print(f"  file          {_size(target.stat().st_size)}{weights_file}, opset {opset}, target {target_kind.value}, inputs {input_layout.value.upper()}")
+    for line in precision.lines if precision else []:
+        out.print(f"  precision     {line}")
     out.print(f"  time          {elapsed:.2f} s")
     weights_note = res.metadata.get("kerascc.weights", "")
     if res.random_weights:
@@ -121,38 +174,135 @@ def compile_cmd(
         out.print(f"  weights       {weights_note}")
 
 
+_GPU = "GPU (CUDA / TensorRT)"
+DeviceId = Annotated[int, typer.Option("--device-id", help="CUDA device to run on.", rich_help_panel=_GPU)]
+TrtFp16 = Annotated[bool, typer.Option("--trt-fp16", help="Let TensorRT use FP16 kernels.", rich_help_panel=_GPU)]
+TrtInt8 = Annotated[bool, typer.Option("--trt-int8", help="Let TensorRT use INT8 (a QDQ model from compile --int8, or --trt-calibration-table).", rich_help_panel=_GPU)]
+TrtTable = Annotated[Optional[Path], typer.Option("--trt-calibration-table", help="INT8 calibration table (TensorRT's own, or onnxruntime's *.flatbuffers).", rich_help_panel=_GPU)]
+TrtWorkspace = Annotated[Optional[float], typer.Option("--trt-workspace-gb", help="Most GPU memory TensorRT may use while building.", rich_help_panel=_GPU)]
+TrtCache = Annotated[Optional[Path], typer.Option("--trt-cache", help="Engine and timing cache folder (default ~/.cache/kerascc/trt).", rich_help_panel=_GPU)]
+CudnnSearch = Annotated[str, typer.Option("--cudnn-search", help="cuDNN convolution algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT.", rich_help_panel=_GPU)]
+
+
+def _gpu_settings(device_id: int, trt_fp16: bool, trt_int8: bool, trt_table: Optional[Path],
+                  trt_workspace_gb: Optional[float], trt_cache: Optional[Path], cudnn_search: str):
+    from runtime.providers import GpuSettings
+
+    return GpuSettings(device_id=device_id, fp16=trt_fp16, int8=trt_int8, int8_calibration_table=trt_table,
+                       workspace_gb=trt_workspace_gb, cache_dir=trt_cache, conv_algo_search=cudnn_search.upper())
+
+
+def _static_inputs(graph: compiler.Graph, specs: Optional[list[str]]) -> dict:
+    if not specs:
+        return {}
+    from compiler.static_shapes import fix_input_shapes, parse_input_shapes
+
+    return fix_input_shapes(graph, parse_input_shapes(specs))
+
+
 @app.command("run")
 def run_cmd(
     model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
-    images: Annotated[list[Path], typer.Argument(help="Image files (JPEG, PNG, …).")],
+    images: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) or quoted glob patterns.")],
     provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu.")] = "auto",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to show per image.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Images per inference call.")] = 8,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write every result to a .csv or .json file.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(help="Class names, one a line (default: ImageNet for 1000 classes).")] = None,
+    masks: Annotated[Optional[Path], typer.Option(help="Folder for segmentation masks and overlays (PNG).")] = None,
     save: Annotated[Optional[Path], typer.Option(help="Save the outputs: .npz keeps every output by name, .npy the first.")] = None,
+    show: Annotated[int, typer.Option(help="Rows of the results table printed on screen.")] = 20,
+    threads: Annotated[Optional[int], typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
+    device_id: DeviceId = 0, trt_fp16: TrtFp16 = False, trt_int8: TrtInt8 = False, trt_calibration_table: TrtTable = None,
+    trt_workspace_gb: TrtWorkspace = None, trt_cache: TrtCache = None, cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
-    """Run a compiled model on images and print its predictions."""
-    from runtime.predict import format_prediction, predict
+    """Run a compiled model on images, folders or globs; print, and optionally save, the results."""
+    from rich.markup import escape
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.table import Table
 
-    pred = predict(model, images, provider=None if provider == "auto" else provider, batch_size=batch_size)
-    info = pred.session_info
-    out.print(f"[bold]{model}[/] on {info.provider}  (preprocess {pred.preprocess}, layout {pred.layout})")
-    for note in [*info.fallbacks, *getattr(info, "notes", [])]:
+    from runtime.batch import (
+        BatchRunner,
+        RunStats,
+        collect,
+        describe_stats,
+        expand_inputs,
+    )
+    from runtime.outputs import (
+        MaskWriter,
+        cell_text,
+        check_output_path,
+        load_labels,
+        result_rows,
+        write_results,
+    )
+
+    if output is not None:
+        check_output_path(output)
+    names = load_labels(labels) if labels is not None else None
+    sources = expand_inputs(images)
+    settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache, cudnn_search)
+    runner = BatchRunner(model, None if provider == "auto" else provider, threads=threads, settings=settings)
+    info = runner.info
+    out.print(f"[bold]{model}[/] on {info.provider}  (preprocess {runner.preprocess}, layout {runner.layout}, "
+              f"{len(sources)} image{'s' if len(sources) != 1 else ''})")
+    for note in [*info.fallbacks, *info.notes]:
         err.print(f"[yellow]note:[/] {note}")
-    meta = _metadata(model)
-    if meta.get("kerascc.weights", "").startswith("random"):
+
+    stats = RunStats()
+    writer = MaskWriter(masks) if masks is not None else None
+    rows: list[dict] = []
+    kept: list = []
+    progress = Progress(TextColumn("inference"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=err, transient=True, disable=not err.is_terminal or len(sources) <= 1)
+    with progress:
+        task = progress.add_task("inference", total=len(sources))
+        batches = runner.stream(sources, batch_size, stats=stats,
+                                on_skip=lambda path, why: err.print(f"[yellow]skipped:[/] {escape(f'{path}: {why}')}"),
+                                on_progress=lambda n: progress.advance(task, n))
+        for batch in batches:
+            rows.extend(result_rows(batch.paths, batch.outputs, k=top_k, labels=names, masks=writer))
+            if save is not None:
+                kept.append(batch)
+
+    table = Table(show_edge=False)
+    table.add_column("image", overflow="fold")
+    for name in runner.output_names:
+        table.add_column(name, overflow="fold")
+    for row in rows[:show]:
+        table.add_row(row["file"], *(cell_text(row["outputs"][n], top_k) for n in runner.output_names))
+    if rows and show > 0:
+        out.print(table)
+    if len(rows) > show:
+        out.print(f"… {len(rows) - show} more rows" + ("" if output else " (--output results.csv keeps them all)"))
+    summary = describe_stats(stats, info.provider)
+    out.print(summary)
+    if runner.metadata.get("kerascc.weights", "").startswith("random"):  # after a bad input's error, not before
         err.print("[yellow]note:[/] this model was compiled with RANDOM weights: its predictions are meaningless")
-    for line in format_prediction(pred, k=top_k):
-        out.print(line)
+    if output is not None:
+        write_results(rows, output, {"model": str(model), "provider": info.provider, "images": stats.images,
+                                     "skipped": [str(p) for p, _ in stats.skipped], "seconds": round(stats.seconds, 4),
+                                     "images_per_second": round(stats.images_per_second, 2)})
+        out.print(f"wrote {output}")
+    if writer is not None:
+        out.print(f"masks in {masks}")
     if save is not None:
         import io
 
         import numpy as np
 
+        arrays = collect(kept)
         buf = io.BytesIO()
         if save.suffix.lower() == ".npz":
-            np.savez(buf, **pred.outputs)
+            np.savez(buf, **arrays)
         else:
-            np.save(buf, next(iter(pred.outputs.values())))
+            np.save(buf, next(iter(arrays.values())))
         compiler.save_bytes(buf.getvalue(), save)
         out.print(f"saved {save}")
 
@@ -163,31 +313,67 @@ def bench_cmd(
     batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1",
     runs: Annotated[int, typer.Option(help="Timed runs per batch size.")] = 50,
     warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 5,
-    provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu.")] = "auto",
+    provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu; comma-separated to compare (cpu,cuda).")] = "auto",
     optimization: Annotated[str, typer.Option(help="onnxruntime graph optimizations: all, extended, basic, disable.")] = "all",
     threads: Annotated[Optional[int], typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
+    device_id: DeviceId = 0, trt_fp16: TrtFp16 = False, trt_int8: TrtInt8 = False, trt_calibration_table: TrtTable = None,
+    trt_workspace_gb: TrtWorkspace = None, trt_cache: TrtCache = None, cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
-    """Measure latency percentiles and throughput of a compiled model."""
+    """Measure p50/p90/p99 latency and throughput of a compiled model, per provider and batch size."""
+    from rich.progress import Progress
     from rich.table import Table
 
-    from runtime.bench import benchmark
+    from runtime.bench import benchmark_many
     from runtime.providers import short_name
 
     try:
         sizes = [int(b) for b in batch.split(",") if b.strip()]
     except ValueError:
         raise compiler.CompileError(f"--batch must be comma-separated integers, not '{batch}'") from None
+    providers = [p.strip() for p in provider.split(",") if p.strip()] or ["auto"]
+    settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache, cudnn_search)
     table = Table(title=f"{model} (optimizations: {optimization})")
     for col in ("provider", "batch", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
         table.add_column(col, justify="right")
-    for size in sizes:
-        res = benchmark(model, batch=size, runs=runs, warmup=warmup, provider=None if provider == "auto" else provider,
-                        optimization=optimization, threads=threads)
-        for note in res.fallbacks:
-            err.print(f"[yellow]note:[/] {note}")
-        table.add_row(short_name(res.provider), str(size), f"{res.session_seconds:.2f}", f"{res.median_ms:.1f}",
-                      f"{res.percentile(90):.1f}", f"{res.percentile(99):.1f}", f"{res.throughput:.1f}")
+    total = len(providers) * len(sizes) * (runs + warmup)
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("benchmark", total=total)
+        for res in benchmark_many(model, providers=[None if p == "auto" else p for p in providers], batches=sizes,
+                                  runs=runs, warmup=warmup, optimization=optimization, threads=threads,
+                                  settings=settings, on_run=lambda: bar.advance(task)):
+            for note in res.fallbacks:
+                err.print(f"[yellow]note:[/] {note}")
+            table.add_row(short_name(res.provider), str(res.batch), f"{res.session_seconds:.2f}", f"{res.median_ms:.1f}",
+                          f"{res.percentile(90):.1f}", f"{res.percentile(99):.1f}", f"{res.throughput:.1f}")
     out.print(table)
+
+
+@app.command("export-triton")
+def export_triton_cmd(
+    model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
+    repository: Annotated[Path, typer.Argument(help="Triton model repository folder (created if missing).")],
+    name: Annotated[Optional[str], typer.Option(help="Model name in the repository (default: from the file name).")] = None,
+    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Largest batch Triton forms; 0 turns batching off.")] = 8,
+    instances: Annotated[int, typer.Option(help="Model instances (copies) per device.")] = 1,
+    kind: Annotated[str, typer.Option(help="Where instances run: gpu or cpu.")] = "gpu",
+    accelerator: Annotated[str, typer.Option(help="GPU accelerator: tensorrt, cuda or none.")] = "tensorrt",
+    fp16: Annotated[bool, typer.Option("--fp16", help="TensorRT precision mode FP16.")] = False,
+    workspace_gb: Annotated[Optional[float], typer.Option("--trt-workspace-gb", help="TensorRT workspace limit.")] = None,
+) -> None:
+    """Write a Triton Inference Server model repository (config.pbtxt and version 1 of the model)."""
+    from runtime.triton import build_config, export
+
+    config = build_config(model, name=name, max_batch_size=max_batch_size, instances=instances, kind=kind.lower(),
+                          accelerator=accelerator.lower(), fp16=fp16, workspace_gb=workspace_gb)
+    folder = export(model, repository, config)
+    out.print(f"[bold]{model}[/] → [bold green]{folder}[/]  (Triton model '{config.name}')")
+    out.print(f"  config        {folder / 'config.pbtxt'}")
+    out.print(f"  model         {folder / '1' / 'model.onnx'}")
+    batching = f"dynamic, max {config.max_batch_size}, preferred {config.preferred_batch_sizes}" if config.max_batch_size else "off"
+    out.print(f"  batching      {batching}")
+    accel = config.accelerator + (" FP16" if config.fp16 else "") if config.kind == "gpu" else "none"
+    out.print(f"  instances     {config.instances} × {config.kind.upper()}, accelerator {accel}")
+    out.print(f"  serve with    tritonserver --model-repository {repository}")
 
 
 def _metadata(model: Path) -> dict[str, str]:
@@ -200,24 +386,41 @@ def _metadata(model: Path) -> dict[str, str]:
     return {p.key: p.value for p in proto.metadata_props}
 
 
+@app.command("export-json")
+def export_json_cmd(
+    model: Annotated[Path, typer.Argument(help="Keras model code, a .py file.")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="JSON file to write (default: MODEL.json next to MODEL).")] = None,
+    entry: EntryOpt = None,
+    arg: ArgOpt = None,
+) -> None:
+    """Write a .py model as Keras 3 JSON, loadable with keras.models.model_from_json."""
+    from frontends.keras_python import export_json
+
+    target = export_json(model, output or model.with_suffix(".json"), entry=entry, args=_model_args(arg))
+    out.print(f"[bold]{model}[/] → [bold green]{target}[/]")
+
+
 @app.command("inspect")
 def inspect_cmd(
     model: Annotated[Path, typer.Argument(help="A Keras model (shows the IR after each pass) or an .onnx file.")],
+    entry: EntryOpt = None,
+    arg: ArgOpt = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", "-w")] = None,
     passes: Annotated[Optional[str], typer.Option(help="Pipeline, as for compile.")] = None,
     plugin: Annotated[Optional[list[Path]], typer.Option(help="Python file registering passes (repeatable).")] = None,
-    dot: Annotated[Optional[Path], typer.Option(help="Also write the final IR as Graphviz DOT to this file.")] = None,
-    svg: Annotated[Optional[Path], typer.Option(help="Also render the final IR to SVG (needs Graphviz's `dot`).")] = None,
+    dot: Annotated[Optional[Path], typer.Option(help="Also write the final IR (or the ONNX graph) as Graphviz DOT to this file.")] = None,
+    svg: Annotated[Optional[Path], typer.Option(help="Also render the final IR (or the ONNX graph) to SVG (needs Graphviz's `dot`).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the pass summaries, not the IR text.")] = False,
 ) -> None:
     """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
     if model.suffix.lower() == ".onnx":
-        _inspect_onnx(model)
+        proto = _inspect_onnx(model)
+        _write_pictures(lambda: onnx_to_dot(proto), dot, svg)
         return
     for path in plugin or []:
         compiler.load_plugin(path)
     pipeline = compiler.parse_passes(passes)
-    graph = compiler.load(model, weights=weights)
+    graph = compiler.load(model, weights=weights, entry=entry, args=_model_args(arg))
     if not quiet:
         out.print(str(graph), markup=False)
 
@@ -227,30 +430,26 @@ def inspect_cmd(
             out.print(str(g), markup=False)
 
     graph, _ = compiler.run_passes(graph, pipeline, check=True, on_step=show)
-    text = graph.to_dot()
+    _write_pictures(graph.to_dot, dot, svg)
+
+
+def _write_pictures(make_dot, dot: Optional[Path], svg: Optional[Path]) -> None:
+    if dot is None and svg is None:
+        return
+    text = make_dot()
     if dot is not None:
         compiler.save_bytes(text.encode(), dot)
         out.print(f"wrote {dot}")
     if svg is not None:
-        import shutil
-        import subprocess
-
-        exe = shutil.which("dot")
-        if exe is None:
-            raise compiler.CompileError("Graphviz's `dot` is not installed", file=svg,
-                                        hint="apt-get install graphviz, or use --dot and render elsewhere")
-        rendered = subprocess.run([exe, "-Tsvg"], input=text.encode(), capture_output=True, check=False)
-        if rendered.returncode != 0:
-            raise compiler.CompileError(f"dot failed: {rendered.stderr.decode(errors='replace').strip()}", file=svg)
-        compiler.save_bytes(rendered.stdout, svg)
+        compiler.save_bytes(render_svg(text, svg), svg)
         out.print(f"wrote {svg}")
 
 
-def _inspect_onnx(model: Path) -> None:
+def _inspect_onnx(model: Path) -> "onnx.ModelProto":
     import onnx
 
     try:
-        proto = onnx.load(str(model))
+        proto = onnx.load(str(model), load_external_data=False)
     except Exception as exc:
         raise compiler.FormatError(f"not a readable ONNX file ({type(exc).__name__})", file=model) from None
     g = proto.graph
@@ -263,6 +462,7 @@ def _inspect_onnx(model: Path) -> None:
     out.print("  ops     " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
     for p in proto.metadata_props:
         out.print(f"  meta    {p.key} = {p.value}")
+    return proto
 
 
 def main() -> None:
@@ -275,6 +475,10 @@ def main() -> None:
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except MemoryError:
+        if debug:
+            raise
+        _fail("ran out of memory (the limits --max-weights/--max-layers were raised past what this machine holds?)")
     except Exception as exc:  # a bug of ours: still one line unless --debug
         if debug:
             raise

@@ -262,3 +262,17 @@ def test_bench_bad_batch(net: dict[str, Path], batch: str) -> None:
 
 def test_bench_missing_model(tmp_path: Path) -> None:
     one_line_error(kerascc("bench", str(tmp_path / "none.onnx"), "--runs", "1"), "none.onnx")
+
+
+def test_inspect_draws_a_compiled_onnx_file(net: dict[str, Path], tmp_path: Path) -> None:
+    model = tmp_path / "net.onnx"
+    ok(kerascc("compile", str(net["keras"]), "-o", str(model)))
+    dot = tmp_path / "onnx.dot"
+    text = ok(kerascc("inspect", str(model), "--dot", str(dot)))
+    assert "ops" in text and f"wrote {dot}" in text
+    source = dot.read_text()
+    proto = onnx.load(str(model))
+    assert source.count("\\n") >= len(proto.graph.node)  # one labelled box per ONNX node
+    for node in proto.graph.node:
+        assert f"{node.op_type}\\n{node.name}" in source
+    assert source.count("->") >= len(proto.graph.node)

@@ -1,0 +1,308 @@
+"""Every class of bad input, the exact line a user sees for it, and the README table that lists them.
+
+Each case builds its broken input in a fresh folder, runs the real command line there (so messages
+name files as a user typed them), and requires one line on stderr, exit code 2, no traceback and
+no output file. The README's table between ``<!-- errors:start -->`` and ``<!-- errors:end -->``
+is rendered from these cases; a stale table fails :func:`test_readme_table_is_current` (rewrite it
+with ``KERASCC_UPDATE_README=1 pytest tests/test_bad_inputs.py``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+START, END = "<!-- errors:start -->", "<!-- errors:end -->"
+
+
+# -- a tiny Keras 3 model JSON, written the way model.to_json() writes it ----------------------------
+def tensor(layer: str, node: int = 0, index: int = 0) -> dict:
+    return {"class_name": "__keras_tensor__", "config": {"shape": None, "dtype": "float32",
+                                                         "keras_history": [layer, node, index]}}
+
+
+def layer(cls: str, name: str, inputs: list[str] | None = None, **config) -> dict:
+    entry = {"module": "keras.layers", "class_name": cls, "config": {"name": name, **config},
+             "registered_name": None, "name": name, "inbound_nodes": []}
+    if inputs is not None:
+        args = [tensor(i) for i in inputs]
+        entry["inbound_nodes"] = [{"args": [args] if len(args) > 1 else args, "kwargs": {}}]
+    return entry
+
+
+def model_doc(*layers: dict, inputs: tuple[str, ...] = ("image",), output: str | None = None,
+              shape: tuple = (None, 16, 16, 3)) -> dict:
+    ins = [{"module": "keras.layers", "class_name": "InputLayer", "registered_name": None, "name": n,
+            "config": {"batch_shape": list(shape), "dtype": "float32", "name": n}, "inbound_nodes": []}
+           for n in inputs]
+    out = output or layers[-1]["name"]
+    return {"module": "keras", "class_name": "Functional", "registered_name": "Functional",
+            "config": {"name": "model", "layers": [*ins, *layers],
+                       "input_layers": [[n, 0, 0] for n in inputs], "output_layers": [[out, 0, 0]]}}
+
+
+def conv(name: str = "conv", src: str = "image", **overrides) -> dict:
+    return layer("Conv2D", name, [src], **{"filters": 4, "kernel_size": [3, 3], "strides": [1, 1],
+                                          "padding": "same", "activation": "relu", **overrides})
+
+
+def write_json(path: Path, doc: dict) -> None:
+    path.write_text(json.dumps(doc))
+
+
+def good_model(d: Path) -> None:
+    write_json(d / "model.json", model_doc(conv(), layer("GlobalAveragePooling2D", "gap", ["conv"])))
+
+
+# -- the catalogue ------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    what: str                       # the README's description of the bad input
+    make: Callable[[Path], None]    # writes the input files into the folder
+    args: tuple[str, ...]           # the command line, run in that folder
+    expect: str                     # the message (after "error: ") the user sees
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, blob in members.items():
+            zf.writestr(name, blob)
+
+
+def _zip_bomb(d: Path) -> None:
+    """A 600 MB config.json of spaces that deflates to well under a megabyte."""
+    with zipfile.ZipFile(d / "bomb.keras", "w", zipfile.ZIP_DEFLATED) as zf, zf.open("config.json", "w") as f:
+        chunk = b" " * (1 << 24)
+        for _ in range(36):
+            f.write(chunk)
+
+
+def _huge_h5(d: Path) -> None:
+    good_model(d)
+    with h5py.File(d / "huge.weights.h5", "w") as f:
+        g = f.create_group("layers/conv/vars")
+        g.attrs["name"] = "conv"
+        g.create_dataset("0", shape=(1 << 20, 1 << 20), dtype="f4", chunks=(64, 64))  # 4 TB declared
+
+
+def _wrong_weights(d: Path) -> None:
+    good_model(d)
+    with h5py.File(d / "wrong.weights.h5", "w") as f:
+        g = f.create_group("layers/conv/vars")
+        g.attrs["name"] = "conv"
+        g["0"] = np.zeros((5, 5, 3, 4), np.float32)
+        g["1"] = np.zeros((4,), np.float32)
+
+
+def _other_weights(d: Path) -> None:
+    good_model(d)
+    with h5py.File(d / "other.weights.h5", "w") as f:
+        g = f.create_group("layers/dense/vars")
+        g.attrs["name"] = "dense"
+        g["0"] = np.zeros((8, 2), np.float32)
+
+
+def _million_layers(d: Path) -> None:
+    layers = [layer("ReLU", f"r{i}", [f"r{i - 1}" if i else "image"]) for i in range(100_001)]
+    write_json(d / "deep.json", model_doc(*layers))
+
+
+def _cycle(d: Path) -> None:
+    write_json(d / "cycle.json", model_doc(conv("a", src="b"), conv("b", src="a")))
+
+
+def _add_mismatch(d: Path) -> None:
+    write_json(d / "add.json", model_doc(conv("a"), conv("b", filters=8), layer("Add", "join", ["a", "b"])))
+
+
+def _concat_mismatch(d: Path) -> None:
+    write_json(d / "cat.json", model_doc(conv("a"), conv("b", strides=[2, 2]),
+                                         layer("Concatenate", "join", ["a", "b"], axis=-1)))
+
+
+def _image_model(d: Path) -> None:
+    write_json(d / "vec.json", model_doc(layer("Dense", "dense", ["vector"], units=3), inputs=("vector",),
+                                         shape=(None, 10)))
+    subprocess.run([sys.executable, str(ROOT / "cli.py"), "compile", "vec.json"], cwd=d, check=True,
+                   capture_output=True)
+    (d / "photo.png").write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
+
+
+def _not_an_image(d: Path) -> None:
+    good_model(d)
+    subprocess.run([sys.executable, str(ROOT / "cli.py"), "compile", "model.json"], cwd=d, check=True,
+                   capture_output=True)
+    (d / "notes.jpg").write_text("shopping list: eggs, milk")
+
+
+def _json_to_run(d: Path) -> None:
+    good_model(d)
+    (d / "photo.png").write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
+
+
+CASES = [
+    Case("missing file", lambda d: None, ("compile", "nothing.json"), "nothing.json: no such file"),
+    Case("a directory", lambda d: (d / "models").mkdir(), ("compile", "models"),
+         "models: is a directory, not a model file"),
+    Case("empty JSON", lambda d: (d / "empty.json").write_text(""), ("compile", "empty.json"),
+         "empty.json: not valid JSON (Expecting value: line 1 column 1 (char 0))"),
+    Case("truncated JSON", lambda d: (d / "cut.json").write_text(json.dumps(model_doc(conv()))[:120]),
+         ("compile", "cut.json"), "cut.json: not valid JSON (Expecting value: line 1 column 121 (char 120))"),
+    Case("binary file given as JSON", lambda d: (d / "blob.json").write_bytes(bytes(range(256))),
+         ("compile", "blob.json"), "blob.json: not a text file, so not model JSON (hint: pass model.to_json() output, "
+         "a .keras archive or an .h5 model)"),
+    Case("JSON that is not a Keras model", lambda d: write_json(d / "settings.json", {"theme": "dark"}),
+         ("compile", "settings.json"), "settings.json: not a Keras model: the JSON has no top-level 'class_name' and "
+         "'config' (hint: pass the output of model.to_json(), a .keras archive or an .h5 model)"),
+    Case("unknown layer class (a typo)", lambda d: write_json(d / "typo.json", model_doc(
+        {**conv(), "class_name": "Conv2d"})), ("compile", "typo.json"),
+        "typo.json: layer 'conv': layer class 'Conv2d' is not supported (hint: did you mean Conv2D"),
+    Case("Lambda layer", lambda d: write_json(d / "lambda.json", model_doc(
+        layer("Lambda", "scale", ["image"], function={"class_name": "__lambda__", "config": {"code": "4wEAAA=="}})),
+    ), ("compile", "lambda.json"),
+        "lambda.json: layer 'scale': Lambda: not supported: a Lambda holds Python code, which kerascc never runs "
+        "from a model file"),
+    Case("custom layer class", lambda d: write_json(d / "custom.json", model_doc(
+        {**layer("Antialias", "blur", ["image"]), "module": "my_layers", "registered_name": "my_layers>Antialias"})),
+        ("compile", "custom.json"), "custom.json: layer 'blur': custom layer class 'my_layers>Antialias' is not "
+        "supported: its code is not part of the model file (hint: express it with built-in layers, or register a "
+        "converter with frontends.keras_layer)"),
+    Case("zero or negative filters", lambda d: write_json(d / "zero.json", model_doc(conv(filters=0))),
+         ("compile", "zero.json"), "zero.json: layer 'conv': Conv2D: filters must be a positive integer, got 0"),
+    Case("strides of 0", lambda d: write_json(d / "stride.json", model_doc(conv(strides=[0, 1]))),
+         ("compile", "stride.json"), "stride.json: layer 'conv': strides must be at least 1, got [0, 1]"),
+    Case("kernel larger than the input", lambda d: write_json(d / "kernel.json", model_doc(
+        conv(kernel_size=[20, 20], padding="valid"))), ("compile", "kernel.json"),
+        "kernel.json: layer 'conv': kernel 20 (dilation 1) is larger than the padded input 16"),
+    Case("unknown padding", lambda d: write_json(d / "pad.json", model_doc(conv(padding="full"))),
+         ("compile", "pad.json"),
+         "pad.json: layer 'conv': Conv2D: padding 'full' (hint: Conv2D/pooling take 'valid' or 'same')"),
+    Case("unknown activation", lambda d: write_json(d / "act.json", model_doc(conv(activation="rleu"))),
+         ("compile", "act.json"), "act.json: layer 'conv': Conv2D: activation 'rleu' (hint: supported: "),
+    Case("dangling inbound node", lambda d: write_json(d / "dangling.json", model_doc(conv(src="stem"))),
+         ("compile", "dangling.json"), "dangling.json: layer 'conv': reads the output of layer 'stem', which is not "
+         "in the model (hint: the model JSON is inconsistent)"),
+    Case("cycle", _cycle, ("compile", "cycle.json"), "cycle.json: layers feed each other in a cycle: a → b → a "
+         "(hint: a Keras model is acyclic; the JSON is inconsistent)"),
+    Case("Add of different shapes", _add_mismatch, ("compile", "add.json"),
+         "add.json: layer 'join': Add inputs have incompatible shapes [(None, 16, 16, 4), (None, 16, 16, 8)]"),
+    Case("Concatenate of different sizes", _concat_mismatch, ("compile", "cat.json"),
+         "cat.json: layer 'join': Concatenate inputs do not match except on axis 3: "
+         "[(None, 16, 16, 4), (None, 8, 8, 4)]"),
+    Case("weights of the wrong shape", _wrong_weights, ("compile", "model.json", "--weights", "wrong.weights.h5"),
+         "wrong.weights.h5: layer 'conv': weight 'kernel' has shape (5, 5, 3, 4), the layer config needs (3, 3, 3, 4)"),
+    Case("weights of another model", _other_weights, ("compile", "model.json", "--weights", "other.weights.h5"),
+         "other.weights.h5: layer 'conv': the weights file has no weights for this layer (it needs kernel, bias) "
+         "(hint: were the weights saved from this model?)"),
+    Case("weights file that is not HDF5", lambda d: (good_model(d), (d / "w.h5").write_text("weights")),
+         ("compile", "model.json", "--weights", "w.h5"), "w.h5: cannot read HDF5 weights: "),
+    Case(".keras file that is not a zip", lambda d: (d / "model.keras").write_text("not a zip"),
+         ("compile", "model.keras"), "model.keras: broken .keras archive (File is not a zip file)"),
+    Case(".keras archive without config.json", lambda d: _zip(d / "empty.keras", {"metadata.json": b"{}"}),
+         ("compile", "empty.keras"), "empty.keras: archive has no config.json (is it a .keras file?)"),
+    Case("zip bomb in a .keras archive", _zip_bomb, ("compile", "bomb.keras"),
+         "bomb.keras: config.json in the archive would take 576.0 MB, over the limit of 512.0 MB "
+         "(hint: raise it with --max-config if this is intended)"),
+    Case("10^9 filters", lambda d: write_json(d / "wide.json", model_doc(conv(filters=10**9))),
+         ("compile", "wide.json"), "wide.json: layer 'conv': the model's weights would take 104.3 GB, over the "
+         "limit of 8.0 GB (hint: raise it with --max-weights if this is intended)"),
+    Case("10^5+ layers", _million_layers, ("compile", "deep.json"), "deep.json: the model has 100,002 layers, over "
+         "the limit of 100,000 (hint: raise it with --max-layers if this is intended)"),
+    Case("HDF5 dataset claiming terabytes", _huge_h5, ("compile", "model.json", "--weights", "huge.weights.h5"),
+         "huge.weights.h5: the weights in this file would take 4.0 TB, over the limit of 8.0 GB "
+         "(hint: raise it with --max-weights if this is intended)"),
+    Case("Python model file with a syntax error", lambda d: (d / "net.py").write_text(
+        "import keras\nx = keras.Input((8, 8, 3)\ny = 2\n"), ("compile", "net.py"),
+        "net.py:2: syntax error: '(' was never closed"),
+    Case("Python file that builds no model", lambda d: (d / "util.py").write_text("import math\nSIZE = 3\n"),
+         ("compile", "util.py"), "util.py: no model found: the file defines no Model and no function callable with "
+         "its defaults (hint: assign the model to a module-level variable, e.g. model = Model(...))"),
+    Case("Python model adding tensors of different shapes", lambda d: (d / "net.py").write_text(
+        "from keras import layers, Input, Model\ni = Input((8, 8, 3))\n"
+        "a = layers.Conv2D(4, 3, padding='same')(i)\nb = layers.Conv2D(8, 3, padding='same')(i)\n"
+        "model = Model(i, layers.add([a, b]))\n"), ("compile", "net.py"),
+        "net.py:5: Add: Add inputs have incompatible shapes [(None, 8, 8, 4), (None, 8, 8, 8)]"),
+    Case("an image that is not an image", _not_an_image, ("run", "model.onnx", "notes.jpg"), "notes.jpg: cannot read image: not a format Pillow recognizes"),
+    Case("a model whose input is not an image", _image_model, ("run", "vec.onnx", "photo.png"),
+         "vec.onnx: input 'vector' has shape ['batch', 10]; an image batch needs 4 dimensions"),
+    Case("model JSON given to run", _json_to_run, ("run", "model.json", "photo.png"),
+         "model.json: is a Keras model description, not a compiled ONNX model (hint: compile it first: "
+         "python cli.py compile model.json)"),
+]
+
+
+def run_cli(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "400", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=300, check=False)
+
+
+def _message(case: Case, folder: Path) -> str:
+    case.make(folder)
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    proc = run_cli(case.args, folder)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    after = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+    assert after == before, "a failed command left or changed files"
+    assert lines[0].startswith("error: ")
+    return lines[0][len("error: "):]
+
+
+SEEN: dict[str, str] = {}  # messages of the cases run so far, for the README check
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.what for c in CASES])
+def test_bad_input_gives_one_clear_line(case: Case, tmp_path: Path) -> None:
+    SEEN[case.what] = message = _message(case, tmp_path)
+    assert message.startswith(case.expect)
+
+
+def _render(messages: dict[str, str]) -> str:
+    rows = ["| bad input | what you see (after `error: `) |", "|---|---|"]
+    for case in CASES:
+        shown = messages[case.what].replace("|", "\\|")
+        rows.append(f"| {case.what} | `{shown}` |")
+    return "\n".join(rows)
+
+
+def test_readme_table_is_current(tmp_path_factory: pytest.TempPathFactory) -> None:
+    text = README.read_text(encoding="utf-8")
+    assert START in text and END in text, "README lacks the bad-input table markers"
+    messages = {c.what: SEEN.get(c.what) or _message(c, tmp_path_factory.mktemp("readme")) for c in CASES}
+    # the activation list and decoder texts are long: the table shows what the test pins down
+    messages = {c.what: m if len(m) <= 260 else c.expect.rstrip(" :") + " …" for c, m in
+                zip(CASES, messages.values())}
+    table = _render(messages)
+    begin, end = text.index(START) + len(START), text.index(END)
+    current = text[begin:end].strip()
+    if os.environ.get("KERASCC_UPDATE_README") == "1":
+        README.write_text(f"{text[:begin]}\n{table}\n{text[end:]}", encoding="utf-8")
+        return
+    assert current == table, "README's bad-input table is stale: KERASCC_UPDATE_README=1 pytest tests/test_bad_inputs.py"
+    assert re.search(r"\| missing file \|", current)
+
+
+def test_failed_compile_keeps_the_good_model_it_would_replace(tmp_path: Path) -> None:
+    good_model(tmp_path)
+    assert run_cli(("compile", "model.json", "-o", "model.onnx"), tmp_path).returncode == 0
+    before = (tmp_path / "model.onnx").read_bytes()
+    write_json(tmp_path / "model.json", model_doc(conv(filters=-1)))
+    proc = run_cli(("compile", "model.json", "-o", "model.onnx"), tmp_path)
+    assert proc.returncode == 2 and "filters must be a positive integer" in proc.stderr
+    assert (tmp_path / "model.onnx").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.onnx"]
