@@ -87,6 +87,7 @@ class ModelBuilder:
         self.weights = weights
         self.file = file
         self.keras_major = keras_major
+        self.shared: dict[Scope, Scope] = {}  # a later occurrence of a shared object -> its first
 
     # -- entry points --------------------------------------------------------------------------
     def build_top(self, doc: dict[str, Any]) -> None:
@@ -94,30 +95,55 @@ class ModelBuilder:
         if cls not in MODEL_CLASSES:
             raise FormatError(f"top-level class is '{cls}', expected one of {', '.join(MODEL_CLASSES)}", file=self.file)
         self.graph.name = str(cfg.get("name") or "model")
+        self._walk_saved_objects(cfg, (), (), {})
         outputs, names = self.build_model(cls, cfg, None, ())
         self.graph.set_outputs(outputs, _dedupe(names))
 
     def build_model(self, cls: str, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
-        self._record_attribute_paths(cfg, scope)
         if cls == "Sequential":
             return self._sequential(cfg, inputs, scope)
         return self._functional(cfg, inputs, scope)
 
-    def _record_attribute_paths(self, cfg: dict[str, Any], scope: Scope) -> None:
-        """Map each layer to the key a weights file without layer names would use for it.
+    def _walk_saved_objects(self, cfg: dict[str, Any], scope: Scope, path: Scope,
+                            first: dict[tuple[str, str, str], Scope]) -> None:
+        """Visit the layers as Keras's saving does, to know where each one's weights are.
 
-        Keras writes ``layers/<snake_case class name>[_N]/vars`` in ``model.layers`` order; Keras 3
-        also stores the real name as an attribute, tf-keras's ``.weights.h5`` does not.
+        ``saving_lib`` walks ``model.layers`` depth first and keys each layer by attribute path,
+        ``layers/<snake_case class name>[_N]`` (Keras 3 also stores the real name, tf-keras's
+        ``.weights.h5`` does not), and it saves an object once, at the first path it meets it:
+        a layer or model shared by several models (or by a model and the model around it) has
+        no weights at its later paths. The config repeats a shared object in full in every
+        model that holds it, so an object is recognised by class, name and config; an occurrence
+        whose path holds nothing in the file reads the weights of the first one, and so does a
+        repeat when there is no file (one layer, one set of drawn weights). Keras 3 numbers the
+        path of a repeat all the same; tf-keras skips repeats before numbering.
         """
-        parent = self.weights.aliases.get(scope, scope)
+        store = self.weights.store
         seen: dict[str, int] = {}
         for entry in cfg.get("layers") or []:
             cls, lcfg = _unwrap(entry)
+            if str(entry.get("module") or "").startswith("keras.src.ops"):
+                continue  # an operation, not among model.layers
+            name = str(lcfg.get("name") or entry.get("name"))
+            own = (*scope, name)
+            identity = (cls, name, json.dumps(_without_sharing_ids(lcfg), sort_keys=True, default=str))
+            earlier = first.get(identity)
+            # Legacy HDF5 repeats a shared layer's weights under every top-level layer using it.
+            repeat = earlier is not None and earlier != own and (store is None or store.saved is not None)
+            if repeat and self.keras_major < 3:
+                self.shared[own] = earlier  # tf-keras skips it before numbering the path
+                continue
             base = keras_snake_case(cls)
             count = seen.get(base, 0)
             seen[base] = count + 1
-            name = str(lcfg.get("name") or entry.get("name"))
-            self.weights.aliases[(*scope, name)] = (*parent, "#" + (base if count == 0 else f"{base}_{count}"))
+            attr = (*path, "#" + (base if count == 0 else f"{base}_{count}"))
+            if repeat and (store is None or not store.holds(own, attr)):
+                self.shared[own] = earlier  # saved there, and Keras did not look inside it again
+                continue
+            first.setdefault(identity, own)
+            self.weights.aliases.setdefault(own, attr)
+            if cls in MODEL_CLASSES:
+                self._walk_saved_objects(lcfg, own, attr, first)
 
     # -- Sequential ------------------------------------------------------------------------------
     def _sequential(self, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
@@ -273,13 +299,14 @@ class ModelBuilder:
         multi: bool = False, args: list[Any] | None = None,
     ) -> Any:
         name = str(cfg.get("name") or entry.get("name") or cls.lower())
+        own = self.shared.get((*scope, name), (*scope, name))
         if cls in MODEL_CLASSES:
-            outs, _ = self.build_model(cls, cfg, inputs, (*scope, name))
+            outs, _ = self.build_model(cls, cfg, inputs, own)
             return outs if multi else outs[0]
         fn = LAYERS.get(f"ops.{cls}" if args is not None else cls)
         if fn is None:
             raise unknown_layer(cls, entry, self.file, name)
-        ctx = LayerContext(self.graph, cls, name, cfg, (*scope, name), self.weights, self.file, self.keras_major,
+        ctx = LayerContext(self.graph, cls, name, cfg, own, self.weights, self.file, self.keras_major,
                            args=args)
         try:
             return fn(ctx, inputs)
@@ -394,6 +421,16 @@ def _call_args(call: Any, tensors: dict[TensorKey, Node]) -> list[Any]:
         else:
             out.append(arg)
     return out
+
+
+def _without_sharing_ids(value: Any) -> Any:
+    """A config without the ``shared_object_id`` marks a ``.keras`` archive puts on some repeats
+    of a shared object (and not on others), so that every repeat compares equal."""
+    if isinstance(value, dict):
+        return {k: _without_sharing_ids(v) for k, v in value.items() if k != "shared_object_id"}
+    if isinstance(value, list):
+        return [_without_sharing_ids(v) for v in value]
+    return value
 
 
 def _dedupe(names: list[str]) -> list[str]:

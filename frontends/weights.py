@@ -31,16 +31,28 @@ Scope = tuple[str, ...]
 class WeightStore:
     """Ordered arrays per layer scope, and a check that every one was used."""
 
-    def __init__(self, arrays: dict[Scope, list[np.ndarray]], source: str) -> None:
+    def __init__(self, arrays: dict[Scope, list[np.ndarray]], source: str,
+                 saved: set[Scope] | None = None) -> None:
         self.arrays = arrays
         self.source = source
         self.used: set[Scope] = set()
+        # Keras 3's layout writes a group for every object it saves, by name and by attribute
+        # path, and saves an object shared by several models once: a layer with no group of its
+        # own was saved where Keras met it first. None for legacy files, which repeat the
+        # weights of a shared layer under every top-level layer that uses it.
+        self.saved = saved
+
+    def holds(self, *scopes: Scope) -> bool:
+        """Whether Keras saved an object at one of these paths (always, for legacy files)."""
+        return self.saved is None or any(s in self.saved for s in scopes)
 
     def get(self, scope: Scope) -> list[np.ndarray] | None:
         """The arrays of one layer; legacy files may key nested layers without their model's name."""
         candidates = [scope]
         if len(scope) > 1:
             candidates.append(scope[-1:])
+        if len(scope) > 2:  # legacy: a model nested two deep lists its layers under the top one
+            candidates.append((scope[0], scope[-1]))
         for key in candidates:
             if key in self.arrays:
                 self.used.add(key)
@@ -84,7 +96,8 @@ def _sorted_vars(group: Any, reader: _Reader) -> list[np.ndarray]:
     return [reader.array(group[k], f"{group.name}/{k}") for k in keys]
 
 
-def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]], reader: _Reader) -> None:
+def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]], reader: _Reader,
+                 saved: set[Scope], path: Scope = ()) -> None:
     layers = root.get("layers")
     if layers is None:
         return
@@ -97,9 +110,11 @@ def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]], re
         name = "#" + key if name is None else name
         name = name.decode() if isinstance(name, bytes) else str(name)
         child_scope = (*scope, name)
+        child_path = (*path, "#" + key)
+        saved.update((child_scope, child_path))
         if vars_group is not None and len(vars_group):
             out[child_scope] = _sorted_vars(vars_group, reader)
-        _read_keras3(child, child_scope, out, reader)
+        _read_keras3(child, child_scope, out, reader, saved, child_path)
 
 
 def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]], reader: _Reader) -> None:
@@ -123,17 +138,19 @@ def read_h5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> WeightSto
     """Read weights from an open h5py File/Group in either Keras layout."""
     arrays: dict[Scope, list[np.ndarray]] = {}
     reader = _Reader(label, limits)
+    saved: set[Scope] | None = None
     try:
         if "model_weights" in file:
             _read_legacy(file["model_weights"], arrays, reader)
         elif "layer_names" in file.attrs:
             _read_legacy(file, arrays, reader)
         else:
-            _read_keras3(file, (), arrays, reader)
+            saved = set()
+            _read_keras3(file, (), arrays, reader, saved)
     except (KeyError, AttributeError, TypeError, ValueError) as exc:
         raise WeightsError(f"not laid out like a Keras weights file ({type(exc).__name__}: {exc})",
                            file=label) from None
-    return WeightStore(arrays, label)
+    return WeightStore(arrays, label, saved)
 
 
 def load_weights(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> WeightStore:

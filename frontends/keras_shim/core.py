@@ -497,6 +497,10 @@ class Layer:
                            "inputs": tensors, "outputs": [out]})
         return out
 
+    def _shape_call(self, index: int, inputs: list[Node]) -> list[Node]:
+        """Call ``index`` again on other inputs, recording nothing: a nested model's replay."""
+        return [self._build_nodes(inputs, self._rec)]
+
     def _build_nodes(self, inputs: list[Node], rec: Recorder) -> Node:
         """Run the shared layer table on the scratch graph: the output shape, Keras's errors."""
         fn = LAYERS.get(self._keras_class)
@@ -543,21 +547,32 @@ class Operation:
                 "registered_name": self._keras_class}
 
     def __call__(self, *args: Any) -> KerasTensor:
-        rec = self._rec
         tensors = [a for a in args if isinstance(a, KerasTensor)]
+        node = self._build_node([a.node if isinstance(a, KerasTensor) else a for a in args])
+        out = KerasTensor(node, self, len(self.calls))
+        self.calls.append({"args": _serialize_args(list(args)), "kwargs": {}, "inputs": tensors, "outputs": [out],
+                           "values": list(args)})
+        return out
+
+    def _build_node(self, args: list[Any]) -> Node:
+        """Run the shared layer table on the scratch graph; ``args``: nodes and constants."""
+        rec = self._rec
         key = f"ops.{self._keras_class}" if self._module.startswith("keras.src.ops") else self._keras_class
         fn = LAYERS[key]
         ctx = _ShapeContext(rec.graph, self._keras_class, self.name, _json_like(self.config), (self.name,),
-                            rec.weights, rec.file, 3, args=[a.node if isinstance(a, KerasTensor) else a for a in args])
+                            rec.weights, rec.file, 3, args=args)
         ctx.counts = rec.param_counts
         try:
-            node = fn(ctx, [t.node for t in tensors])
+            return fn(ctx, [a for a in args if isinstance(a, Node)])
         except CompileError as err:
             message = err.message if err.message.startswith(self._keras_class) else f"{self._keras_class}: {err.message}"
             raise type(err)(message, file=rec.call_site(), hint=err.hint) from None
-        out = KerasTensor(node, self, len(self.calls))
-        self.calls.append({"args": _serialize_args(list(args)), "kwargs": {}, "inputs": tensors, "outputs": [out]})
-        return out
+
+    def _shape_call(self, index: int, inputs: list[Node]) -> list[Node]:
+        """Call ``index`` again with its tensors replaced by ``inputs`` (in order), constants kept."""
+        fresh = iter(inputs)
+        values = self.calls[index]["values"]
+        return [self._build_node([next(fresh) if isinstance(a, KerasTensor) else a for a in values])]
 
     def __repr__(self) -> str:
         return f"<Operation {self._keras_class} name={self.name}>"
@@ -830,12 +845,44 @@ class Model:
                 raise rec.error(f'Input {k} of model "{self.name}" is incompatible with the model: expected shape '
                                 f"{tuple(want.shape)}, found shape {tuple(got.shape)}", ShapeError)
         index = len(self.calls)
-        outs = [KerasTensor(rec.graph.add_input(rec.graph.unique_name(f"{self.name}/call{index}"), tuple(o.shape)),
-                            self, index, k) for k, o in enumerate(self.outputs)]
+        shapes = [tuple(o.shape) for o in self.outputs]
+        if any(tuple(got.shape) != tuple(want.shape) for got, want in zip(tensors, expected)):
+            shapes = [node.shape for node in self._replay([t.node for t in tensors])]
+        outs = [KerasTensor(rec.graph.add_input(rec.graph.unique_name(f"{self.name}/call{index}"), shape),
+                            self, index, k) for k, shape in enumerate(shapes)]
         self.calls.append({"args": [_serialize_args(inputs)], "kwargs": self._call_kwargs(training),
                            "inputs": tensors, "outputs": outs})
         by_id = {id(o): new for o, new in zip(self.outputs, outs)}
         return _restructure(self._outputs_struct, by_id)
+
+    def _replay(self, inputs: list[Node]) -> list[Node]:
+        """The model's layers run again on inputs of other shapes, for the output shapes.
+
+        Keras computes a nested model's output spec by running its graph on the caller's
+        tensors (``Functional.compute_output_spec``): a model made on ``Input((None, None, 3))``
+        and called on a 32x32 image gives 32x32-based shapes, not None. Nothing is recorded.
+        """
+        known: dict[int, Node] = {id(t): n for t, n in zip(self.inputs, inputs)}
+        for out in self.outputs:
+            stack = [out]
+            while stack:  # depth first without recursion: models can be thousands of layers deep
+                tensor = stack[-1]
+                if id(tensor) in known:
+                    stack.pop()
+                    continue
+                layer, index, _ = tensor._keras_history
+                call = layer.calls[index]
+                missing = [t for t in call["inputs"] if id(t) not in known]
+                if missing:
+                    stack.extend(missing)
+                    continue
+                stack.pop()
+                nodes = layer._shape_call(index, [known[id(t)] for t in call["inputs"]])
+                known.update({id(t): n for t, n in zip(call["outputs"], nodes)})
+        return [known[id(t)] for t in self.outputs]
+
+    def _shape_call(self, index: int, inputs: list[Node]) -> list[Node]:
+        return self._replay(inputs)
 
     def _build_for(self, tensor: KerasTensor) -> None:
         """A Functional model is built when made; a Sequential may wait for its first call."""

@@ -257,3 +257,30 @@ def test_tensor_operation_errors_name_the_operation_and_line(tmp_path: Path, cod
     with pytest.raises(CompileError, match=message) as info:
         find_model(path)
     assert "\n" not in str(info.value)
+
+
+def test_nested_call_shapes_follow_the_caller_and_errors_name_the_call(tmp_path: Path) -> None:
+    # A model made on None spatial sizes, called on a fixed-size tensor: Keras runs the nested
+    # graph on the caller's shape (tests/oracle/test_nested.py compares with Keras itself).
+    path = write(tmp_path, """
+import keras
+from keras import layers
+i = keras.Input((None, None, 3))
+inner = keras.Model(i, layers.MaxPooling2D(2)(layers.Conv2D(4, 3, strides=2, padding="same")(i) * 2.0))
+outer_in = keras.Input((20, 12, 3))
+x = keras.Sequential([keras.Input((None, None, 3)), inner])(outer_in)
+model = keras.Model(outer_in, layers.Dense(2)(layers.Flatten()(x)))
+""")
+    model, _ = find_model(path)
+    assert model.layers[1].calls[0]["outputs"][0].shape == (None, 5, 3, 4)
+    assert model.output_shape == (None, 2)
+    bad = write(tmp_path, """
+import keras
+from keras import layers
+i = keras.Input((None, None, 3))
+inner = keras.Model(i, layers.Conv2D(4, 5)(i))
+outer_in = keras.Input((3, 3, 3))
+model = keras.Model(outer_in, inner(outer_in))
+""", "bad.py")
+    with pytest.raises(CompileError, match=r"bad\.py:7: Conv2D"):
+        find_model(bad)

@@ -253,3 +253,24 @@ def test_load_weights_from_a_non_hdf5_file_is_a_weights_error(tmp_path):
     with pytest.raises(WeightsError, match="cannot read HDF5 weights") as info:
         load_weights(path)
     assert info.value.file == str(path)
+
+
+def test_keras3_layout_records_every_saved_path(tmp_path):
+    # Keras saves a shared object once: a path with no group was not saved, and the builder
+    # looks for the object where Keras met it first.
+    path = tmp_path / "model.weights.h5"
+    with h5py.File(path, "w") as f:
+        v = f.create_group("layers/functional/layers/dense/vars")
+        v.attrs["name"] = "shared"
+        v["0"] = np.ones((2, 2))
+        f.create_group("layers/functional/vars").attrs["name"] = "inner"
+    with h5py.File(path, "r") as f:
+        store = read_h5(f, "model.weights.h5")
+    assert store.holds(("inner", "shared")) and store.holds(("#functional", "#dense"))
+    assert not store.holds(("shared",), ("#dense",))
+    assert WeightStore({}, "legacy.h5").holds(("anything",))  # legacy files repeat shared weights
+
+
+def test_legacy_store_finds_a_layer_two_models_deep():
+    store = WeightStore({("a", "enc_d"): arrays(1, 4)}, "legacy.h5")
+    assert store.get(("a", "enc", "enc_d"))[0][0] == 4
