@@ -30,6 +30,11 @@ from .ir import Graph, Node
 from .ops import batchnorm_scale_shift, effective_kernel, spatial_pads
 
 NCHW = (0, 3, 1, 2)
+
+
+def channels_first(rank: int) -> Perm:
+    """The channels-first layout ONNX's window ops want, for any rank: NCL, NCHW, NCDHW."""
+    return _canon((0, rank - 1, *range(1, rank - 1))) if rank >= 3 else None
 DEFAULT_OPSET = 17
 
 #: Output flavours. ``onnx``: standard ops only, portable. ``ort``: onnxruntime contrib ops
@@ -155,8 +160,8 @@ class Emitter:
         return self.values[node.name]
 
     def nchw(self, node: Node) -> str:
-        """Operand as NCHW, for ops defined on channels-first data."""
-        return self.ensure(self.value(node), NCHW)
+        """Operand channels-first (NCHW, NCDHW for volumes), for ops defined on such data."""
+        return self.ensure(self.value(node), channels_first(len(node.shape)))
 
     # -- whole graph --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -367,9 +372,10 @@ def _conv_pads(node: Node, kernel: Sequence[int]) -> dict[str, Any]:
     """ONNX padding attributes: explicit pads, or SAME_UPPER (TensorFlow's rule) for unknown sizes."""
     a = node.attrs
     src = node.inputs[0].shape
-    if a["padding"] == "same" and any(n is None and s > 1 for n, s in zip(src[1:3], a["strides"])):
+    if a["padding"] == "same" and any(n is None and s > 1 for n, s in zip(src[1:-1], a["strides"])):
         return {"auto_pad": "SAME_UPPER"}
-    return {"pads": _onnx_pads(spatial_pads(a["padding"], src[1:3], kernel, a["strides"], a.get("dilations", (1, 1))))}
+    dilations = a.get("dilations", (1,) * len(kernel))
+    return {"pads": _onnx_pads(spatial_pads(a["padding"], src[1:-1], kernel, a["strides"], dilations))}
 
 
 def _bias_inputs(em: Emitter, node: Node) -> list[str]:
@@ -402,13 +408,14 @@ def emit_activation(em: Emitter, x: str, act: dict[str, Any], base: str) -> str:
 def _conv_like(em: Emitter, node: Node, weight: np.ndarray, group: int) -> Value:
     """Conv with its fused residual input (slot 1) and activation, lowered per target."""
     a = node.attrs
-    kh, kw = weight.shape[2:]
+    kernel = tuple(int(k) for k in weight.shape[2:])
+    rank = len(kernel) + 2
     inputs = [em.nchw(node.inputs[0]), em.const(f"{node.name}.weight", weight), *_bias_inputs(em, node)]
     residual = em.nchw(node.inputs[1]) if len(node.inputs) > 1 else None
     act = a.get("activation")
-    conv_attrs = dict(kernel_shape=[kh, kw], strides=list(a["strides"]), dilations=list(a["dilations"]),
-                      group=int(group), **_conv_pads(node, (kh, kw)))
-    if em.target == "ort" and (act or residual):
+    conv_attrs = dict(kernel_shape=list(kernel), strides=list(a["strides"]), dilations=list(a["dilations"]),
+                      group=int(group), **_conv_pads(node, kernel))
+    if em.target == "ort" and (act or residual) and rank == 4:  # FusedConv is the 2-D kernel
         if residual is not None and len(inputs) == 2:
             inputs.append("")  # FusedConv's optional bias slot precedes Z
         extra = {}
@@ -424,13 +431,14 @@ def _conv_like(em: Emitter, node: Node, weight: np.ndarray, group: int) -> Value
         out = em.op("Add", [out, residual], node.name if not act else f"{node.name}_sum")
     if act:
         out = emit_activation(em, out, act, node.name)
-    return Value(out, 4, NCHW)
+    return Value(out, rank, channels_first(rank))
 
 
 @emitter("Conv")
 def _conv(em: Emitter, node: Node) -> Value:
-    k = node.params["kernel"]  # (kh, kw, cin/group, cout)
-    return _conv_like(em, node, k.transpose(3, 2, 0, 1), node.attrs.get("group", 1))
+    k = node.params["kernel"]  # (kh, kw, cin/group, cout) or (kd, kh, kw, cin/group, cout)
+    spatial = k.ndim - 2
+    return _conv_like(em, node, k.transpose(spatial + 1, spatial, *range(spatial)), node.attrs.get("group", 1))
 
 
 @emitter("DepthwiseConv")
@@ -482,6 +490,7 @@ def _conv_transpose(em: Emitter, node: Node) -> Value:
 @emitter("MaxPool", "AveragePool")
 def _pool(em: Emitter, node: Node) -> Value:
     a = node.attrs
+    rank = len(node.shape)
     extra = {"count_include_pad": int(bool(a.get("count_include_pad")))} if node.op == "AveragePool" else {}
     padding = _conv_pads(node, a["kernel"])
     x = em.nchw(node.inputs[0])
@@ -501,7 +510,7 @@ def _pool(em: Emitter, node: Node) -> Value:
         src = node.inputs[0].shape[1:3]
         mask = _zero_mask(src, node.shape[1:3], a["kernel"], a["strides"], padding["pads"], a["zero_pads"])
         out = em.op("Max", [out, em.const(f"{node.name}.zeros", mask)], f"{node.name}_zeros")
-    return Value(out, 4, NCHW)
+    return Value(out, rank, channels_first(rank))
 
 
 def _zero_mask(size: Sequence[int], out: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
@@ -528,7 +537,8 @@ def _zero_mask(size: Sequence[int], out: Sequence[int], kernel: Sequence[int], s
 def _global_pool(em: Emitter, node: Node) -> Value:
     out = em.op(node.op, [em.nchw(node.inputs[0])], node.name)
     if node.attrs.get("keepdims"):
-        return Value(out, 4, NCHW)
+        rank = len(node.shape)
+        return Value(out, rank, channels_first(rank))
     return Value(em.op("Flatten", [out], f"{node.name}_flat", axis=1), 2)
 
 
@@ -537,22 +547,22 @@ def _pad(em: Emitter, node: Node) -> Value:
     v = em.value(node.inputs[0])
     x = em.ensure(v, v.perm)
     logical = [(0, 0), *node.attrs["pads"], (0, 0)]
-    physical = [logical[v.perm[i]] if v.perm else logical[i] for i in range(4)]
+    physical = [logical[v.perm[i]] if v.perm else logical[i] for i in range(v.rank)]
     pads = em.const(f"{node.name}.pads", np.asarray(_onnx_pads(physical), np.int64))
-    return Value(em.op("Pad", [x, pads], node.name, mode="constant"), 4, v.perm)
+    return Value(em.op("Pad", [x, pads], node.name, mode="constant"), v.rank, v.perm)
 
 
 @emitter("Crop")
 def _crop(em: Emitter, node: Node) -> Value:
     v = em.value(node.inputs[0])
     x = em.ensure(v, v.perm)
-    (t, b), (l, r) = node.attrs["crops"]
-    axes = [v.axis(1), v.axis(2)]
+    crops = [tuple(c) for c in node.attrs["crops"]]
+    axes = [v.axis(i) for i in range(1, len(crops) + 1)]
     big = np.iinfo(np.int64).max
-    starts = em.const(f"{node.name}.starts", np.asarray([t, l], np.int64))
-    ends = em.const(f"{node.name}.ends", np.asarray([-b if b else big, -r if r else big], np.int64))
+    starts = em.const(f"{node.name}.starts", np.asarray([before for before, _ in crops], np.int64))
+    ends = em.const(f"{node.name}.ends", np.asarray([-after if after else big for _, after in crops], np.int64))
     axes_name = em.const(f"{node.name}.axes", np.asarray(axes, np.int64))
-    return Value(em.op("Slice", [x, starts, ends, axes_name], node.name), 4, v.perm)
+    return Value(em.op("Slice", [x, starts, ends, axes_name], node.name), v.rank, v.perm)
 
 
 @emitter("Resize")
@@ -570,13 +580,14 @@ def _resize(em: Emitter, node: Node) -> Value:
         sizes = em.op("Concat", [shape, em.const(f"{node.name}.size", np.asarray(size, np.int64))],
                       f"{node.name}_sizes", axis=0)
         return Value(em.op("Resize", [x, "", "", sizes], node.name, **attrs), 4, NCHW)
-    sh, sw = node.attrs["scale"]
-    scales = em.const(f"{node.name}.scales", np.asarray([1, 1, sh, sw], np.float32))
+    scale = [float(f) for f in node.attrs["scale"]]
+    rank = len(scale) + 2
+    scales = em.const(f"{node.name}.scales", np.asarray([1, 1, *scale], np.float32))
     if node.attrs["mode"] == "nearest":
         attrs = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
     else:  # TensorFlow 2's resize samples at pixel centres
         attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
-    return Value(em.op("Resize", [x, "", scales], node.name, **attrs), 4, NCHW)
+    return Value(em.op("Resize", [x, "", scales], node.name, **attrs), rank, channels_first(rank))
 
 
 # -- emitters: dense, normalization, shape ops ----------------------------------------------------------
@@ -623,10 +634,24 @@ def _batch_norm(em: Emitter, node: Node) -> Value:
 
 @emitter("Affine")
 def _affine(em: Emitter, node: Node) -> Value:
-    """x·scale + shift along one axis (Keras Rescaling/Normalization, unfoldable BatchNorm)."""
+    """x·scale + shift along one axis (Keras Rescaling/Normalization, unfoldable BatchNorm), or
+    along several (``axis`` a tuple, the parameters shaped like those axes: Normalization)."""
     v = em.value(node.inputs[0])
     x = em.ensure(v, v.perm)
-    return _scale_shift(em, node, v, x, v.axis(node.attrs["axis"]), node.params["scale"], node.params["shift"])
+    axis = node.attrs["axis"]
+    if isinstance(axis, int):
+        return _scale_shift(em, node, v, x, v.axis(axis), node.params["scale"], node.params["shift"])
+    logical = [1] * v.rank
+    for a, size in zip(axis, node.params["scale"].shape):
+        logical[a] = size
+
+    def laid_out(array: np.ndarray) -> np.ndarray:
+        array = array.reshape(logical)
+        return np.ascontiguousarray(array.transpose(v.perm)) if v.perm else array
+
+    scaled = em.op("Mul", [x, em.const(f"{node.name}.scale", laid_out(node.params["scale"]))], f"{node.name}_scale")
+    shift = em.const(f"{node.name}.shift", laid_out(node.params["shift"]))
+    return Value(em.op("Add", [scaled, shift], node.name), v.rank, v.perm)
 
 
 def _scale_shift(em: Emitter, node: Node, v: Value, x: str, axis: int, scale: np.ndarray, shift: np.ndarray) -> Value:
@@ -702,7 +727,7 @@ def _squeeze_layout(em: Emitter, node: Node, v: Value) -> Value | None:
     to_dst = dict(zip(src_axes, dst_axes))
     order = [to_dst[a] for a in v.perm if src[a] != 1]  # dst's non-1 axes in physical order
     rank = len(dst)
-    perm = NCHW if rank == 4 else (0, 2, 1) if rank == 3 else tuple(range(rank))
+    perm = channels_first(rank) or tuple(range(rank))
     if [a for a in perm if dst[a] != 1] != order:
         return None
     dims = [0] + [-1 if dst[a] is None else dst[a] for a in perm[1:]]
@@ -712,6 +737,10 @@ def _squeeze_layout(em: Emitter, node: Node, v: Value) -> Value | None:
 
 @emitter("Reshape")
 def _reshape(em: Emitter, node: Node) -> Value:
+    src = node.inputs[0].shape
+    if tuple(node.shape) == tuple(src) and sum(d is None for d in src[1:]) <= 1:
+        # A 1-D layer's way back to (N, L, C) merged with the next one's way to (N, 1, L, C).
+        return em.value(node.inputs[0])
     kept = _squeeze_layout(em, node, em.value(node.inputs[0]))
     if kept is not None:
         return kept

@@ -1,11 +1,11 @@
 """The op registry: what each IR op means and what shape it produces.
 
-Shapes are Keras shapes (NHWC, ``None`` for the batch). Every op registers one shape rule;
+Shapes are Keras shapes (NHWC for images, NDHWC for volumes, ``None`` for the batch). Every op registers one shape rule;
 the frontend infers once per node and :meth:`Graph.check` re-infers to catch a pass that left a
 stale shape behind.
 
 Spatial padding is stored per op as ``"valid"``, ``"same"`` or explicit
-``((top, bottom), (left, right))``. ``"same"`` follows TensorFlow: the total padding is
+``((top, bottom), (left, right))`` (one pair per spatial axis, three for volumes). ``"same"`` follows TensorFlow: the total padding is
 ``max((ceil(n/s) - 1)·s + k_eff - n, 0)`` and the odd pixel goes to the bottom/right.
 """
 from __future__ import annotations
@@ -93,14 +93,15 @@ def spatial_pads(
 
 
 def _window(node: Node, shape: Shape, kernel: Sequence[int], channels: int | None) -> Shape:
+    """A sliding window over every spatial axis: 2 for images (NHWC), 3 for volumes (NDHWC)."""
     a = node.attrs
-    if len(shape) != 4:
-        raise ShapeError(f"{node.op} expects a 4-D input, got shape {shape}")
-    strides, dilations = a["strides"], a.get("dilations", (1, 1))
-    pads = spatial_pads(a["padding"], shape[1:3], kernel, strides, dilations)
-    h = conv_out(shape[1], kernel[0], strides[0], dilations[0], pads[0])
-    w = conv_out(shape[2], kernel[1], strides[1], dilations[1], pads[1])
-    return (shape[0], h, w, shape[3] if channels is None else channels)
+    n = len(kernel)
+    if len(shape) != n + 2:
+        raise ShapeError(f"{node.op} with a {n}-D window expects a {n + 2}-D input, got shape {shape}")
+    strides, dilations = a["strides"], a.get("dilations", (1,) * n)
+    pads = spatial_pads(a["padding"], shape[1:-1], kernel, strides, dilations)
+    dims = [conv_out(shape[1 + i], kernel[i], strides[i], dilations[i], pads[i]) for i in range(n)]
+    return (shape[0], *dims, shape[-1] if channels is None else channels)
 
 
 def _with_residual(out: Shape, ins: list[Shape]) -> Shape:
@@ -112,12 +113,12 @@ def _with_residual(out: Shape, ins: list[Shape]) -> Shape:
 
 @shape_rule("Conv")
 def _conv(node: Node, ins: list[Shape]) -> Shape:
-    kh, kw, cin_per_group, cout = node.params["kernel"].shape
+    *kernel, cin_per_group, cout = node.params["kernel"].shape  # (kh, kw, ...) or (kd, kh, kw, ...)
     cin = ins[0][-1]
     group = node.attrs.get("group", 1)
     if cin is not None and cin != cin_per_group * group:
         raise ShapeError(f"input has {cin} channels, kernel expects {cin_per_group * group}")
-    return _with_residual(_window(node, ins[0], (kh, kw), cout), ins)
+    return _with_residual(_window(node, ins[0], tuple(kernel), cout), ins)
 
 
 @shape_rule("DepthwiseConv")
@@ -241,13 +242,23 @@ def _global_pool(node: Node, ins: list[Shape]) -> Shape:
     return (s[0], s[-1])
 
 
+def _spatial_pairs(node: Node, shape: Shape, key: str) -> list[tuple[int, int]]:
+    """(before, after) per spatial axis, one pair for each axis between batch and channels."""
+    pairs = [tuple(p) for p in node.attrs[key]]
+    if len(pairs) != len(shape) - 2:
+        raise ShapeError(f"{node.op} has {len(pairs)} (before, after) pairs for the {len(shape) - 2} "
+                         f"spatial axes of shape {shape}")
+    if any(min(p) < 0 for p in pairs):
+        raise ShapeError(f"negative {key} {node.attrs[key]}")
+    return pairs
+
+
 @shape_rule("Pad")
 def _pad(node: Node, ins: list[Shape]) -> Shape:
+    """Zeros around the spatial axes: steps (N, L, C), images (NHWC) or volumes (NDHWC)."""
     s = ins[0]
-    (t, b), (l, r) = node.attrs["pads"]
-    if min(t, b, l, r) < 0:
-        raise ShapeError(f"negative padding {node.attrs['pads']}")
-    return (s[0], None if s[1] is None else s[1] + t + b, None if s[2] is None else s[2] + l + r, s[3])
+    pairs = _spatial_pairs(node, s, "pads")
+    return (s[0], *[None if d is None else d + a + b for d, (a, b) in zip(s[1:-1], pairs)], s[-1])
 
 
 @shape_rule("Resize")
@@ -256,22 +267,21 @@ def _resize(node: Node, ins: list[Shape]) -> Shape:
     s = ins[0]
     if node.attrs.get("size") is not None:
         return (s[0], *node.attrs["size"], s[3])
-    sh, sw = node.attrs["scale"]
-    return (s[0], None if s[1] is None else s[1] * sh, None if s[2] is None else s[2] * sw, s[3])
+    scale = node.attrs["scale"]  # one integer factor per spatial axis (UpSampling1D/2D/3D)
+    if len(scale) != len(s) - 2:
+        raise ShapeError(f"Resize has {len(scale)} scale factors for the {len(s) - 2} spatial axes of {s}")
+    return (s[0], *[None if d is None else d * f for d, f in zip(s[1:-1], scale)], s[-1])
 
 
 @shape_rule("Crop")
 def _crop(node: Node, ins: list[Shape]) -> Shape:
     s = ins[0]
-    (t, b), (l, r) = node.attrs["crops"]
     dims = []
-    for size, (before, after) in ((s[1], (t, b)), (s[2], (l, r))):
-        if min(before, after) < 0:
-            raise ShapeError(f"negative cropping {node.attrs['crops']}")
+    for size, (before, after) in zip(s[1:-1], _spatial_pairs(node, s, "crops")):
         if size is not None and before + after >= size:
             raise ShapeError(f"cropping {before}+{after} leaves nothing of size {size}")
         dims.append(None if size is None else size - before - after)
-    return (s[0], *dims, s[3])
+    return (s[0], *dims, s[-1])
 
 
 def batchnorm_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:

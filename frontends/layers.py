@@ -156,6 +156,22 @@ def positive(ctx: LayerContext, key: str, default: Any = None) -> int:
     return value
 
 
+def ints(value: Any, n: int, name: str = "value", minimum: int = 0) -> tuple[int, ...]:
+    """An int or ``n`` ints, each at least ``minimum``: :func:`pair` for any number of axes."""
+    if n == 2:
+        return pair(value, name, minimum)
+    if isinstance(value, int) and not isinstance(value, bool):
+        out = (value,) * n
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n \
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        out = tuple(int(v) for v in value)
+    else:
+        raise UnsupportedLayerError(f"{name} must be an int or {n} ints, got {value!r:.60}")
+    if min(out) < minimum:
+        raise UnsupportedLayerError(f"{name} must be at least {minimum}, got {value!r}")
+    return out
+
+
 def spatial_padding(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     """ZeroPadding2D's padding: int, (sym_h, sym_w) or ((top, bottom), (left, right))."""
     if isinstance(value, int):
@@ -171,16 +187,22 @@ def padding_mode(ctx: LayerContext) -> str:
     return padding
 
 
-def channels_last(ctx: LayerContext, x: Node, build: Callable[[Node], Node]) -> Node:
-    """Run ``build`` on NHWC data; channels_first layers are wrapped in two transposes.
+#: Keras's layouts by rank, for the messages of layers given a tensor of the wrong rank.
+LAYOUTS = {3: "(batch, steps, channels)", 4: "(batch, height, width, channels)",
+           5: "(batch, depth, height, width, channels)"}
 
-    The backend cancels such transposes against its own NCHW layout, so they cost nothing.
+
+def channels_last(ctx: LayerContext, x: Node, build: Callable[[Node], Node], rank: int = 4) -> Node:
+    """Run ``build`` on channels-last data (NHWC, or NDHWC with ``rank=5``); channels_first
+    layers are wrapped in two transposes.
+
+    The backend cancels such transposes against its own channels-first layout, so they cost nothing.
     """
-    expect_rank(ctx, x, 4, "(batch, height, width, channels)")
+    expect_rank(ctx, x, rank, LAYOUTS[rank])
     if ctx.get("data_format", "channels_last") != "channels_first":
         return build(x)
-    inner = ctx.add("Transpose", [x], attrs={"perm": (0, 2, 3, 1)})
-    return ctx.add("Transpose", [build(inner)], attrs={"perm": (0, 3, 1, 2)}, main=True)
+    inner = ctx.add("Transpose", [x], attrs={"perm": (0, *range(2, rank), 1)})
+    return ctx.add("Transpose", [build(inner)], attrs={"perm": (0, rank - 1, *range(1, rank - 1))}, main=True)
 
 
 def expect_rank(ctx: LayerContext, x: Node, rank: int, layout: str) -> None:
@@ -440,36 +462,49 @@ def concatenate(ctx: LayerContext, inputs: list[Node]) -> Node:
     return ctx.add("Concat", inputs, attrs={"axis": axis}, main=True)
 
 
-def _pool(op: str) -> LayerFn:
+def _pool(op: str, rank: int = 4) -> LayerFn:
+    """Max/average pooling over 1, 2 or 3 spatial axes; 1-D runs as the 2-D op on a height-1
+    image (:func:`height1`), so TensorFlow's 'same' rule and the padding merges are the 2-D ones."""
+    n = rank - 2
+
     def build(ctx: LayerContext, inputs: list[Node]) -> Node:
-        kernel = pair(ctx.get("pool_size", 2), "pool_size", 1)
+        kernel = ints(ctx.get("pool_size", 2), n, "pool_size", 1)
         strides = ctx.get("strides")
-        strides = kernel if strides is None else pair(strides, "strides", 1)
+        strides = kernel if strides is None else ints(strides, n, "strides", 1)
         attrs = {"kernel": kernel, "strides": strides, "padding": padding_mode(ctx)}
-        return channels_last(ctx, inputs[0], lambda t: ctx.add(op, [t], attrs=attrs, main=True))
+        if n == 1:
+            attrs.update(kernel=(1, *kernel), strides=(1, *strides))
+            return height1(ctx, inputs[0], lambda t: ctx.add(op, [t], attrs=attrs))
+        return channels_last(ctx, inputs[0], lambda t: ctx.add(op, [t], attrs=attrs, main=True), rank)
 
     return build
 
 
 keras_layer("MaxPooling2D", "MaxPool2D")(_pool("MaxPool"))
 keras_layer("AveragePooling2D", "AvgPool2D")(_pool("AveragePool"))
+keras_layer("MaxPooling1D", "MaxPool1D")(_pool("MaxPool", 3))
+keras_layer("AveragePooling1D", "AvgPool1D")(_pool("AveragePool", 3))
+keras_layer("MaxPooling3D", "MaxPool3D")(_pool("MaxPool", 5))
+keras_layer("AveragePooling3D", "AvgPool3D")(_pool("AveragePool", 5))
 
 
-def _global_pool(op: str) -> LayerFn:
+def _global_pool(op: str, rank: int = 4) -> LayerFn:
     def build(ctx: LayerContext, inputs: list[Node]) -> Node:
         keep = bool(ctx.get("keepdims", False))
-        expect_rank(ctx, inputs[0], 4, "(batch, height, width, channels)")
+        expect_rank(ctx, inputs[0], rank, LAYOUTS[rank])
         if ctx.get("data_format", "channels_last") == "channels_first":
-            x = ctx.add("Transpose", inputs, attrs={"perm": (0, 2, 3, 1)})
+            x = ctx.add("Transpose", inputs, attrs={"perm": (0, *range(2, rank), 1)})
             y = ctx.add(op, [x], attrs={"keepdims": keep}, main=not keep)
-            return ctx.add("Transpose", [y], attrs={"perm": (0, 3, 1, 2)}, main=True) if keep else y
+            back = (0, rank - 1, *range(1, rank - 1))
+            return ctx.add("Transpose", [y], attrs={"perm": back}, main=True) if keep else y
         return ctx.add(op, inputs, attrs={"keepdims": keep}, main=True)
 
     return build
 
 
-keras_layer("GlobalAveragePooling2D", "GlobalAvgPool2D")(_global_pool("GlobalAveragePool"))
-keras_layer("GlobalMaxPooling2D", "GlobalMaxPool2D")(_global_pool("GlobalMaxPool"))
+for _rank, _suffix in ((3, "1D"), (4, "2D"), (5, "3D")):
+    keras_layer(f"GlobalAveragePooling{_suffix}", f"GlobalAvgPool{_suffix}")(_global_pool("GlobalAveragePool", _rank))
+    keras_layer(f"GlobalMaxPooling{_suffix}", f"GlobalMaxPool{_suffix}")(_global_pool("GlobalMaxPool", _rank))
 
 
 @keras_layer("ZeroPadding2D")
@@ -535,29 +570,54 @@ def rescaling(ctx: LayerContext, inputs: list[Node]) -> Node:
     return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=True)
 
 
+def _kept_axes(ctx: LayerContext, x: Node) -> tuple[int, ...]:
+    """Normalization's ``axis``: the axes that keep their own statistics (None: one for all)."""
+    axis = ctx.get("axis", -1)
+    axes = () if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+    rank = len(x.shape)
+    kept = tuple(sorted({normalize_axis(ctx, a, rank) for a in axes}))
+    if len(kept) != len(axes) or 0 in kept:
+        raise ctx.unsupported(f"axis {axis!r}", hint="name each non-batch axis at most once")
+    if any(x.shape[d] is None for d in kept):
+        raise ctx.unsupported(f"axis {axis!r} over an axis of unknown size (Keras needs it known too)")
+    return kept
+
+
+def _statistic(ctx: LayerContext, value: Any, sizes: tuple[int, ...], what: str) -> np.ndarray:
+    """A configured mean/variance broadcast to the kept axes, as Keras broadcasts it."""
+    arr = np.asarray(config_array(value), dtype=np.float64)
+    try:
+        return np.broadcast_to(arr, sizes)
+    except ValueError:
+        raise ctx.unsupported(f"{what} of shape {arr.shape} does not broadcast to the kept axes' {sizes}") from None
+
+
 @keras_layer("Normalization")
 def normalization(ctx: LayerContext, inputs: list[Node]) -> Node:
-    """(x − mean) / max(√var, 1e-7) per feature, or its inverse (Keras's epsilon is 1e-7)."""
+    """(x − mean) / max(√var, 1e-7), or its inverse (Keras's epsilon is 1e-7), with statistics
+    per position of the kept ``axis`` (one axis, several, or none: a single pair)."""
     (x,) = inputs
-    axis = ctx.get("axis", -1)
-    axis = axis if not isinstance(axis, list | tuple) else (axis[0] if len(axis) == 1 else None)
-    if axis is None or normalize_axis(ctx, axis, len(x.shape)) != len(x.shape) - 1:
-        raise ctx.unsupported(f"axis {ctx.get('axis')!r}", hint="only normalization over the last axis is supported")
-    channels = x.shape[-1]
+    kept = _kept_axes(ctx, x)
+    sizes = tuple(x.shape[d] for d in kept)
     if config_array(ctx.get("mean")) is not None:
-        mean = _per_channel(ctx, ctx.get("mean"), channels, "mean")
-        var = _per_channel(ctx, ctx.get("variance"), channels, "variance")
+        mean = _statistic(ctx, ctx.get("mean"), sizes, "mean")
+        var = _statistic(ctx, ctx.get("variance"), sizes, "variance")
     else:
-        n = (channels,)
-        w = ctx.params([("mean", n, "zeros"), ("variance", n, "ones"), ("count", (), "zeros")])
+        w = ctx.params([("mean", sizes, "zeros"), ("variance", sizes, "ones"), ("count", (), "zeros")])
         mean, var = w["mean"].astype(np.float64), w["variance"].astype(np.float64)
     std = np.maximum(np.sqrt(var), 1e-7)
     if ctx.get("invert", False):
         scale, shift = std, mean
     else:
         scale, shift = 1.0 / std, -mean / std
+    if not kept:  # one statistic for the whole tensor: per channel, all equal, so it folds
+        channels = x.shape[-1]
+        if channels is None:
+            raise ctx.unsupported("axis=None on a tensor whose last dimension is unknown")
+        scale, shift, kept = np.full(channels, scale), np.full(channels, shift), (len(x.shape) - 1,)
     params = {"scale": scale.astype(np.float32), "shift": shift.astype(np.float32)}
-    return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=True)
+    axis = kept[0] if len(kept) == 1 else kept
+    return ctx.add("Affine", [x], attrs={"axis": axis}, params=params, main=True)
 
 
 # -- Keras 3 operations recorded as layers (keras.src.ops.numpy): x + 3.0, x * (1/6), … ----------
@@ -728,6 +788,146 @@ def conv1d(ctx: LayerContext, inputs: list[Node]) -> Node:
     return ctx.add("Transpose", [y], attrs={"perm": (0, 2, 1)}, main=True) if first else y
 
 
+# -- 1-D layers as height-1 images, 3-D layers on volumes ------------------------------------------
+def height1(ctx: LayerContext, x: Node, build: Callable[[Node], Node]) -> Node:
+    """Run a 1-D layer as its 2-D twin: (N, L, C) is viewed as the image (N, 1, L, C).
+
+    The two Reshapes only add and drop a size-1 axis, so the backend keeps the channels-first
+    layout across them and a chain of 1-D layers needs no transposes inside (as for Conv1D).
+    """
+    expect_rank(ctx, x, 3, LAYOUTS[3])
+    first = ctx.get("data_format", "channels_last") == "channels_first"
+    if first:
+        x = ctx.add("Transpose", [x], attrs={"perm": (0, 2, 1)})
+    steps, channels = x.shape[1:]
+    if channels is None:
+        raise ShapeError("the channel dimension must be known", file=ctx.file, layer=ctx.name)
+    t = ctx.add("Reshape", [x], attrs={"shape": (1, -1 if steps is None else steps, channels)})
+    y = build(t)
+    steps, channels = y.shape[2:]
+    y = ctx.add("Reshape", [y], attrs={"shape": (-1 if steps is None else steps, channels)}, main=not first)
+    return ctx.add("Transpose", [y], attrs={"perm": (0, 2, 1)}, main=True) if first else y
+
+
+def window_config_1d(ctx: LayerContext) -> tuple[tuple[int, int], tuple[int, int], str]:
+    """A 1-D layer's (strides, dilations) as the height-1 2-D op's, and its padding."""
+    stride = single(ctx.get("strides", 1), "strides")
+    dilation = single(ctx.get("dilation_rate", 1), "dilation_rate")
+    padding = padding_mode(ctx)
+    if stride > 1 and dilation > 1:
+        raise ctx.unsupported("strides > 1 together with dilation_rate > 1 (Keras rejects this too)")
+    return (1, stride), (1, dilation), padding
+
+
+@keras_layer("DepthwiseConv1D")
+def depthwise_conv1d(ctx: LayerContext, inputs: list[Node]) -> Node:
+    mult = positive(ctx, "depth_multiplier", 1)
+    k = single(ctx.get("kernel_size"), "kernel_size")
+    strides, dilations, padding = window_config_1d(ctx)
+
+    def build(t: Node) -> Node:
+        cin = t.shape[-1]
+        specs = with_bias(ctx, [("kernel", (k, cin, mult), ctx.get("depthwise_initializer"))], cin * mult)
+        w = ctx.params(specs)
+        params = {"kernel": w["kernel"].reshape(1, k, cin, mult), **({"bias": w["bias"]} if "bias" in w else {})}
+        attrs = {"strides": strides, "dilations": dilations, "padding": padding}
+        y = ctx.add("DepthwiseConv", [t], attrs=attrs, params=params)
+        return apply_activation(ctx, y, ctx.get("activation"))
+
+    return height1(ctx, inputs[0], build)
+
+
+@keras_layer("SeparableConv1D", "SeparableConvolution1D")
+def separable_conv1d(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """A depthwise convolution (strides, padding, dilation) followed by a pointwise one."""
+    filters = positive(ctx, "filters")
+    mult = positive(ctx, "depth_multiplier", 1)
+    k = single(ctx.get("kernel_size"), "kernel_size")
+    strides, dilations, padding = window_config_1d(ctx)
+
+    def build(t: Node) -> Node:
+        cin = t.shape[-1]
+        specs = with_bias(ctx, [("depthwise", (k, cin, mult), ctx.get("depthwise_initializer")),
+                                ("pointwise", (1, cin * mult, filters), ctx.get("pointwise_initializer"))], filters)
+        w = ctx.params(specs)
+        dw = ctx.add("DepthwiseConv", [t], attrs={"strides": strides, "dilations": dilations, "padding": padding},
+                     params={"kernel": w["depthwise"].reshape(1, k, cin, mult)})
+        pw_params = {"kernel": w["pointwise"].reshape(1, 1, cin * mult, filters),
+                     **({"bias": w["bias"]} if "bias" in w else {})}
+        pw_attrs = {"strides": (1, 1), "dilations": (1, 1), "group": 1, "padding": "valid"}
+        y = ctx.add("Conv", [dw], attrs=pw_attrs, params=pw_params)
+        return apply_activation(ctx, y, ctx.get("activation"))
+
+    return height1(ctx, inputs[0], build)
+
+
+@keras_layer("Conv3D", "Convolution3D")
+def conv3d(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """A convolution over (depth, height, width); 'same' pads as TensorFlow does on each axis,
+    the odd voxel after."""
+    filters = positive(ctx, "filters")
+    groups = positive(ctx, "groups", 1)
+    kernel = ints(ctx.get("kernel_size"), 3, "kernel_size", 1)
+    strides = ints(ctx.get("strides", 1), 3, "strides", 1)
+    dilations = ints(ctx.get("dilation_rate", 1), 3, "dilation_rate", 1)
+    padding = padding_mode(ctx)
+    if max(strides) > 1 and max(dilations) > 1:
+        raise ctx.unsupported("strides > 1 together with dilation_rate > 1 (Keras rejects this too)")
+
+    def build(t: Node) -> Node:
+        cin = t.shape[-1]
+        if cin is None or cin % groups or filters % groups:
+            raise ShapeError(f"groups={groups} must divide both {cin} input channels and {filters} filters",
+                             file=ctx.file, layer=ctx.name)
+        specs = with_bias(ctx, [("kernel", (*kernel, cin // groups, filters), ctx.get("kernel_initializer"))], filters)
+        attrs = {"strides": strides, "dilations": dilations, "group": groups, "padding": padding}
+        return linear_layer(ctx, "Conv", t, attrs, specs)
+
+    return channels_last(ctx, inputs[0], build, rank=5)
+
+
+def _edge_pairs(ctx: LayerContext, value: Any, n: int, key: str) -> tuple[tuple[int, int], ...]:
+    """ZeroPadding/Cropping amounts: an int, one int per axis, or a (before, after) pair per axis;
+    1-D layers take an int or one (before, after) pair."""
+    if n == 1:
+        return (ints(value, 2, key),)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value,) * n
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != n:
+        raise ctx.unsupported(f"{key} {value!r:.60} (expects an int, {n} ints or {n} (before, after) pairs)")
+    return tuple(ints(v, 2, key) for v in value)
+
+
+def _edges(op: str, key: str, rank: int, default: Any) -> LayerFn:
+    def build(ctx: LayerContext, inputs: list[Node]) -> Node:
+        edges = _edge_pairs(ctx, ctx.get(key, default), rank - 2, key)
+        attrs = {"pads" if op == "Pad" else "crops": edges}
+        return channels_last(ctx, inputs[0], lambda t: ctx.add(op, [t], attrs=attrs, main=True), rank)
+
+    return build
+
+
+keras_layer("ZeroPadding1D")(_edges("Pad", "padding", 3, 1))
+keras_layer("ZeroPadding3D")(_edges("Pad", "padding", 5, 1))
+keras_layer("Cropping1D")(_edges("Crop", "cropping", 3, (1, 1)))
+keras_layer("Cropping3D")(_edges("Crop", "cropping", 5, 1))
+
+
+def _upsampling(rank: int) -> LayerFn:
+    """UpSampling1D/3D repeat every step (voxel) ``size`` times: nearest-neighbour resizing."""
+
+    def build(ctx: LayerContext, inputs: list[Node]) -> Node:
+        scale = ints(ctx.get("size", 2), rank - 2, "size", 1)
+        attrs = {"scale": scale, "mode": "nearest"}
+        return channels_last(ctx, inputs[0], lambda t: ctx.add("Resize", [t], attrs=attrs, main=True), rank)
+
+    return build
+
+
+keras_layer("UpSampling1D")(_upsampling(3))
+keras_layer("UpSampling3D")(_upsampling(5))
+
+
 @keras_layer("PReLU")
 def prelu(ctx: LayerContext, inputs: list[Node]) -> Node:
     """max(x, 0) + α·min(x, 0) with α learned per element of the sample, shared along
@@ -840,6 +1040,12 @@ def _op_operand(ctx: LayerContext, inputs: list[Node]) -> Node:
 
 for _cls, _name in _OP_ACTIVATIONS.items():
     keras_layer(f"ops.{_cls}")(_op_activation(_name))
+
+
+@keras_layer("ops.Negative")
+def op_negative(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """``-x`` on a Keras tensor: an Affine with scale −1, which folds into its neighbours."""
+    return _scalar_affine(ctx, _op_operand(ctx, inputs), -1.0, 0.0)
 
 
 @keras_layer("ops.Gelu")

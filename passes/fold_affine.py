@@ -81,12 +81,12 @@ def _into_consumer(graph: Graph, m: Match) -> Node:
     elif consumer.op == "DepthwiseConv":  # (kh, kw, cin, mult)
         kernel = k * a[None, None, :, None]
         extra = np.einsum("hwcm,c->cm", k.astype(np.float64), b).reshape(-1)
-    else:  # Conv (kh, kw, cin/g, cout): output channel o reads input channels of its group
-        kh, kw, per_group, cout = k.shape
+    else:  # Conv (kh, kw, cin/g, cout), (kd, kh, kw, …) for volumes: o reads the channels of its group
+        per_group, cout = k.shape[-2:]
         groups = consumer.attrs.get("group", 1)
         index = (np.arange(cout) // (cout // groups))[None, :] * per_group + np.arange(per_group)[:, None]
-        kernel = k * a[index][None, None]
-        extra = np.einsum("hwio,io->o", k.astype(np.float64), b[index])
+        kernel = k * a[index]
+        extra = np.einsum("sio,io->o", k.reshape(-1, per_group, cout).astype(np.float64), b[index])
     bias = consumer.params.get("bias")
     bias = np.zeros(kernel.shape[-1] if consumer.op != "DepthwiseConv" else extra.size) if bias is None else bias
     params = {"kernel": kernel.astype(np.float32), "bias": (bias + extra).astype(np.float32)}

@@ -31,16 +31,18 @@ WINDOW_OPS = ("Conv", "DepthwiseConv", "MaxPool", "AveragePool")
 NON_NEGATIVE = ("Relu", "FusedAddRelu", "Sigmoid", "Softmax", "Exp", "Softplus", "HardSigmoid")
 
 
-def _kernel(node: Node) -> tuple[int, int]:
-    return tuple(node.attrs["kernel"]) if "kernel" in node.attrs else node.params["kernel"].shape[:2]
+def _kernel(node: Node) -> tuple[int, ...]:
+    """The window, one size per spatial axis (two for images, three for volumes)."""
+    return tuple(node.attrs["kernel"]) if "kernel" in node.attrs else node.params["kernel"].shape[:-2]
 
 
 def _explicit(node: Node) -> tuple[tuple[int, int], ...] | None:
     shape = node.inputs[0].shape
-    if node.attrs["padding"] in ("same",) and None in shape[1:3]:
+    if node.attrs["padding"] in ("same",) and None in shape[1:-1]:
         return None
-    dil = node.attrs.get("dilations", (1, 1))
-    return tuple(spatial_pads(node.attrs["padding"], shape[1:3], _kernel(node), node.attrs["strides"], dil))
+    kernel = _kernel(node)
+    dil = node.attrs.get("dilations", (1,) * len(kernel))
+    return tuple(spatial_pads(node.attrs["padding"], shape[1:-1], kernel, node.attrs["strides"], dil))
 
 
 def _non_negative(node: Node) -> bool:
@@ -53,6 +55,8 @@ def _merged_pads(pad: Node, op: Node) -> tuple[tuple[int, int], ...] | None:
     own = _explicit(op)
     if own is None or not pad.has_single_use() or op.attrs.get("count_include_pad"):
         return None
+    if op.op in ("MaxPool", "AveragePool") and len(op.shape) != 4:
+        return None  # the zero mask and the pool-as-convolution are written for images only
     if op.op == "AveragePool" and any(p != (0, 0) for p in own):
         return None  # its own border is excluded from the average, the Pad's is not: keep both
     if op.op == "MaxPool" and not _non_negative(pad.input) and None in op.inputs[0].shape[1:3]:
