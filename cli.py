@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -445,7 +445,7 @@ def _write_pictures(make_dot, dot: Optional[Path], svg: Optional[Path]) -> None:
         out.print(f"wrote {svg}")
 
 
-def _inspect_onnx(model: Path) -> "onnx.ModelProto":
+def _inspect_onnx(model: Path) -> Any:
     import onnx
 
     try:
