@@ -27,7 +27,7 @@ from compiler.ir import Graph, Node
 from compiler.limits import DEFAULT_LIMITS, Limits
 
 from .layers import LAYERS, LayerContext, WeightSource
-from .weights import Scope, WeightStore, keras_snake_case, load_weights, read_h5
+from .weights import Scope, WeightStore, keras_snake_case, load_weights, probe_h5, read_h5
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
 TensorKey = tuple[str, int, int]
@@ -530,10 +530,12 @@ def _read_archive(path: Path, store: WeightStore | None, limits: Limits) -> tupl
                 import h5py
 
                 label = f"{file}:model.weights.h5"
+                blob = zf.read(weights)
+                probe_h5(blob, label, limits)
                 try:
-                    with h5py.File(io.BytesIO(zf.read(weights)), "r") as f:
+                    with h5py.File(io.BytesIO(blob), "r") as f:
                         store = read_h5(f, label, limits)
-                except OSError as exc:
+                except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:  # h5py, on damaged files
                     raise FormatError(f"model.weights.h5 is not a readable HDF5 file ({exc})", file=file) from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise FormatError(f"broken .keras archive ({exc})", file=file) from None
@@ -544,6 +546,7 @@ def _read_h5_model(path: Path, store: WeightStore | None, limits: Limits) -> tup
     import h5py
 
     file = str(path)
+    probe_h5(path, file, limits)
     try:
         with h5py.File(path, "r") as f:
             config = f.attrs.get("model_config")
@@ -556,6 +559,6 @@ def _read_h5_model(path: Path, store: WeightStore | None, limits: Limits) -> tup
                 doc["keras_version"] = v.decode() if isinstance(v, bytes) else str(v)
             if store is None:
                 store = read_h5(f, file, limits)
-    except OSError as exc:
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:  # h5py, on damaged files
         raise FormatError(f"not a readable HDF5 file ({exc})", file=file) from None
     return doc, store

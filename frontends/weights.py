@@ -147,10 +147,56 @@ def read_h5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> WeightSto
         else:
             saved = set()
             _read_keras3(file, (), arrays, reader, saved)
-    except (KeyError, AttributeError, TypeError, ValueError) as exc:
+    except (KeyError, AttributeError, TypeError, ValueError, RuntimeError, OSError) as exc:
         raise WeightsError(f"not laid out like a Keras weights file ({type(exc).__name__}: {exc})",
                            file=label) from None
     return WeightStore(arrays, label, saved)
+
+
+# Opens an HDF5 file and touches every attribute and dataset (within the weight budget), in a
+# child process. Exit code 0 or a Python error: the parent may open the file itself.
+_PROBE = """
+import io, sys
+import h5py
+src, budget = sys.argv[1], int(sys.argv[2])
+f = h5py.File(io.BytesIO(sys.stdin.buffer.read()) if src == "-" else src, "r")
+total = 0
+def visit(name, obj):
+    global total
+    for key in obj.attrs:
+        obj.attrs[key]
+    if isinstance(obj, h5py.Dataset):
+        total += obj.size * obj.dtype.itemsize
+        if total <= budget:
+            obj[()]
+for key in f.attrs:
+    f.attrs[key]
+f.visititems(visit)
+"""
+PROBE_SECONDS = 300
+
+
+def probe_h5(source: str | Path | bytes, label: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Read an HDF5 file once in a child process before this process opens it.
+
+    A damaged HDF5 file can crash the HDF5 C library itself (a segmentation fault reading an
+    attribute, found by fuzzing), which no Python code can catch; in a child the crash becomes
+    a one-line error. Costs one interpreter start and a second read of the file.
+    """
+    import subprocess
+    import sys
+
+    data = source if isinstance(source, bytes) else None
+    arg = "-" if data is not None else str(source)
+    try:
+        proc = subprocess.run([sys.executable, "-c", _PROBE, arg, str(limits.max_weight_bytes)], input=data,
+                              capture_output=True, timeout=PROBE_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise WeightsError(f"reading this HDF5 file took over {PROBE_SECONDS} s", file=label,
+                           hint="the file is damaged or far larger than a model's weights") from None
+    if proc.returncode < 0:  # killed by a signal: the HDF5 library crashed
+        raise WeightsError("damaged HDF5 file: the HDF5 library crashed reading it", file=label,
+                           hint="save the model or weights again")
 
 
 def load_weights(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> WeightStore:
@@ -158,10 +204,11 @@ def load_weights(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> WeightSto
 
     if not Path(path).is_file():
         raise WeightsError("no such weights file", file=path)
+    probe_h5(path, str(path), limits)
     try:
         with h5py.File(path, "r") as f:
             return read_h5(f, str(path), limits)
-    except OSError as exc:
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:  # h5py, on damaged files
         raise WeightsError(f"cannot read HDF5 weights: {exc}", file=path) from None
 
 

@@ -208,6 +208,9 @@ CASES = [
          "(hint: were the weights saved from this model?)"),
     Case("weights file that is not HDF5", lambda d: (good_model(d), (d / "w.h5").write_text("weights")),
          ("compile", "model.json", "--weights", "w.h5"), "w.h5: cannot read HDF5 weights: "),
+    Case("HDF5 file that crashes the HDF5 library", lambda d: (d / "damaged.h5").write_bytes(
+        (ROOT / "tests" / "data" / "hdf5_segfault.h5").read_bytes()), ("compile", "damaged.h5"),
+        "damaged.h5: damaged HDF5 file: the HDF5 library crashed reading it (hint: save the model or weights again)"),
     Case(".keras file that is not a zip", lambda d: (d / "model.keras").write_text("not a zip"),
          ("compile", "model.keras"), "model.keras: broken .keras archive (File is not a zip file)"),
     Case(".keras archive without config.json", lambda d: _zip(d / "empty.keras", {"metadata.json": b"{}"}),

@@ -81,3 +81,14 @@ def seed_archive(seed_models, tmp_path_factory) -> bytes:
     path = tmp_path_factory.mktemp("fuzz") / "seed.keras"
     seed_models["sequential"].save(path)
     return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def seed_h5(seed_models, tmp_path_factory) -> dict[str, bytes]:
+    """A legacy HDF5 model file, and a model JSON with its Keras 3 weights file."""
+    folder = tmp_path_factory.mktemp("fuzz_h5")
+    model = seed_models["sequential"]
+    model.save(folder / "model.h5")
+    model.save_weights(folder / "model.weights.h5")
+    return {"model.h5": (folder / "model.h5").read_bytes(), "model.json": model.to_json().encode(),
+            "model.weights.h5": (folder / "model.weights.h5").read_bytes()}

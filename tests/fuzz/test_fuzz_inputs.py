@@ -153,6 +153,30 @@ def test_archive_with_mutated_config(seed_archive, data):
     assert not (WORK.parent / "evil.txt").exists() and not Path("/abs/evil").exists()
 
 
+def _damaged(raw: bytes, data: st.DataObject) -> bytes:
+    out = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 16), label="flips")):
+        out[data.draw(st.integers(0, len(out) - 1), label="offset")] = data.draw(st.integers(0, 255), label="byte")
+    if data.draw(st.integers(0, 3), label="truncate") == 0:
+        out = out[: data.draw(st.integers(0, len(out)), label="length")]
+    return bytes(out)
+
+
+@pytest.mark.parametrize("kind", ["model.h5", "model.weights.h5"])
+@settings(FUZZ, max_examples=100)
+@given(data=st.data())
+def test_damaged_hdf5(kind, seed_h5, data):
+    """The HDF5 C library can crash on a damaged file; the compiler must still answer in one line."""
+    (WORK / "h5").mkdir(exist_ok=True)
+    path = WORK / "h5" / kind
+    path.write_bytes(_damaged(seed_h5[kind], data))
+    if kind == "model.h5":
+        _compile_file(path)
+    else:
+        (WORK / "h5" / "model.json").write_bytes(seed_h5["model.json"])
+        _compile_file(WORK / "h5" / "model.json", weights=path)
+
+
 @settings(FUZZ, max_examples=300)
 @given(blob=st.one_of(st.binary(max_size=2048),
                       st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM"]).flatmap(
