@@ -158,13 +158,16 @@ class KerasTensor:
     def __rtruediv__(self, other: Any) -> KerasTensor:
         return _operator("/", other, self)
 
+    def __neg__(self) -> KerasTensor:
+        from .ops import negate
+        return negate(self)
+
     def _unsupported(what: str) -> Callable[..., Any]:  # builds the refusing methods below
         def refuse(self: KerasTensor, *_: Any) -> Any:
             from .ops import refuse as refusal
             raise refusal(what)
         return refuse
 
-    __neg__ = _unsupported("-x (keras.ops.negative)")
     __pow__ = __rpow__ = _unsupported("x ** y (keras.ops.power)")
     __matmul__ = __rmatmul__ = _unsupported("x @ y (keras.ops.matmul)")
     __floordiv__ = __rfloordiv__ = _unsupported("x // y (keras.ops.floor_divide)")
@@ -367,22 +370,49 @@ def _legacy(class_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], rec:
     return args, kwargs
 
 
+def _tuple_rank(class_name: str, key: str) -> int | None:
+    """How many numbers Keras keeps for ``key`` (``standardize_tuple``'s n): one per spatial axis,
+    read off the table's default (``(1,)`` for Conv1D, ``(1, 1, 1)`` for Conv3D). Arguments whose
+    default is None take the kernel's rank; an integer default (UpSampling1D's ``size``) stays one."""
+    config = LAYER_TABLE.get(class_name, {}).get("config", {})
+    default = config.get(key)
+    if isinstance(default, tuple):
+        return len(default)
+    if default is None:
+        reference = config.get("kernel_size", config.get("pool_size"))
+        return len(reference) if isinstance(reference, tuple) else None
+    return None
+
+
+def _edge_pairs(value: Any, default: Any) -> Any:
+    """ZeroPadding/Cropping amounts as Keras stores them: ``(a, b)`` in 1-D, one such pair per
+    spatial axis in 2-D and 3-D, where a single number means the same amount on both sides."""
+    def both(v: Any) -> tuple[int, ...]:
+        return (int(v), int(v)) if isinstance(v, int | np.integer) else tuple(int(x) for x in v)
+
+    if isinstance(default[0], int):  # 1-D: one (start, end) pair
+        return both(value)
+    if isinstance(value, int | np.integer):
+        return (both(value),) * len(default)
+    return tuple(both(v) for v in value)
+
+
 def _standardize(class_name: str, key: str, value: Any, rec: Recorder) -> Any:
     """A constructor argument as Keras stores it in the config."""
     if key in _TUPLE_KEYS and value is not None:
-        if isinstance(value, int | np.integer):
-            return (int(value), int(value))
         if isinstance(value, list | tuple):
             return tuple(int(v) for v in value)
+        if isinstance(value, int | np.integer):
+            rank = _tuple_rank(class_name, key)
+            return int(value) if rank is None else (int(value),) * rank
     if key == "padding" and isinstance(value, str):
         return value.lower()
-    if key in ("padding", "cropping") and class_name in ("ZeroPadding2D", "Cropping2D"):
-        if isinstance(value, int | np.integer):
-            return ((int(value),) * 2,) * 2
-        if isinstance(value, list | tuple) and len(value) == 2:
-            if all(isinstance(v, int | np.integer) for v in value):
-                return tuple((int(v), int(v)) for v in value)
-            return tuple(tuple(int(x) for x in v) for v in value)
+    if key in ("padding", "cropping") and class_name.startswith(("ZeroPadding", "Cropping")):
+        default = LAYER_TABLE[class_name]["config"][key]
+        if isinstance(value, int | np.integer | list | tuple):
+            return _edge_pairs(value, default)
+    if key == "shared_axes" and value is not None:
+        return list(value) if isinstance(value, list | tuple) else [value]
     if key == "data_format":
         return value or "channels_last"
     if key == "activation":
@@ -428,9 +458,14 @@ class Layer:
         if base.get("weights") is not None:
             rec.note(f"layer '{self.name}': weights= in the model file are ignored (pass --weights)")
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable, "dtype": copy.deepcopy(DTYPE_POLICY)}
+        if "base" in spec:  # a class whose get_config() writes these keys its own way
+            config = {key: self.name if key == "name" else copy.deepcopy(value) for key, value in spec["base"].items()}
         config.update(copy.deepcopy(spec["config"]))
         for key, value in bound.items():
             config[key] = _standardize(cls, key, value, rec)
+        if cls == "LayerNormalization":  # its build() turns the axis into a sorted list
+            axis = config["axis"]
+            config["axis"] = sorted(axis) if isinstance(axis, list | tuple) else [axis]
         if "pool_size" in config and bound.get("strides") is None:
             config["strides"] = config["pool_size"]
         self.config = config
@@ -512,7 +547,9 @@ class Layer:
         try:
             return fn(ctx, inputs)
         except CompileError as err:
-            raise ShapeError(f"{self._keras_class}: {err.message}", file=rec.call_site(), hint=err.hint) from None
+            prefix = f"{self._keras_class}: "
+            message = err.message if err.message.startswith(prefix) else prefix + err.message
+            raise ShapeError(message, file=rec.call_site(), hint=err.hint) from None
         except (KeyError, TypeError, ValueError) as exc:
             raise rec.error(f"{self._keras_class}: invalid configuration ({exc})") from None
 

@@ -65,7 +65,7 @@ def refuse(what: str) -> UnsupportedLayerError:
     """The one-line error for an operation on tensors kerascc does not compile."""
     return recorder().error(
         f"{what} is not supported in model files", UnsupportedLayerError,
-        hint="supported on tensors: + - * / with tensors or numbers, keras.ops."
+        hint="supported on tensors: + - * / with tensors or numbers, -x, keras.ops."
              + ", keras.ops.".join(supported_ops()))
 
 
@@ -102,6 +102,12 @@ def operator(symbol: str, a: Any, b: Any) -> KerasTensor:
         other = b if isinstance(a, KerasTensor) else a
         raise refuse(f"'{symbol}' between a tensor and {type(other).__name__}")
     return _record(OPERATORS[symbol], (a, b), {}, what=f"'{symbol}' on tensors")
+
+
+def negate(x: KerasTensor) -> KerasTensor:
+    """``-x``: Keras 3's ``KerasTensor.__neg__`` records a ``Negative`` operation, the same one
+    ``keras.ops.negative(x)`` records, so both spellings compile alike."""
+    return _record("negative", (x,), {}, what="-x (keras.ops.negative)")
 
 
 def ops_function(function: str) -> Callable[..., KerasTensor]:

@@ -48,6 +48,8 @@ CASES = {
     "encoder_decoder": Case("encoder_decoder.py", "model"),
     "tensor_arithmetic": Case("tensor_arithmetic.py", "model"),
     "nested_models": Case("nested_models.py", "model"),
+    # 1-D and 3-D layers on two inputs, PReLU, Resizing and -x
+    "sequence_and_volume": Case("sequence_and_volume.py", "model"),
     "resnet50_stage4_600": Case("resnet50_stage4_600.py", "model", slow=True),
     "resnet50_blocks": Case("resnet50_blocks.py", "ResNet50", slow=True),
     "resnet50_stack1": Case("resnet50_stack1.py", "ResNet50", slow=True),
@@ -153,7 +155,7 @@ def _plain(config: dict[str, Any]) -> Any:
 
 
 @pytest.mark.parametrize("case_id", ["encoder_decoder", "conv2d_padding_sequential", "vgg_block1_conv1",
-                                     "tensor_arithmetic", "nested_models"])
+                                     "tensor_arithmetic", "nested_models", "sequence_and_volume"])
 def test_exported_json_loads_in_keras(case_id: str, tmp_path: Path) -> None:
     case = CASES[case_id]
     target = export_json(EXAMPLES / case.file, tmp_path / "model.json", case.entry, case.args)
