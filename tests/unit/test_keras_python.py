@@ -379,3 +379,28 @@ model = keras.Model(outer_in, inner(outer_in))
 """, "bad.py")
     with pytest.raises(CompileError, match=r"bad\.py:7: Conv2D"):
         find_model(bad)
+
+
+BLOCK_KERAS = """
+import runpy, sys
+class NoKeras:
+    '''As if neither Keras nor TensorFlow were installed.'''
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("keras", "tensorflow", "tf_keras"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoKeras())
+sys.argv = ["cli.py", *sys.argv[1:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("example", ["unet.py", "sequence_and_volume.py", "resnet50_application.py"])
+def test_compiles_with_neither_keras_nor_tensorflow_importable(example: str, tmp_path: Path) -> None:
+    out = tmp_path / "model.onnx"
+    run = subprocess.run([sys.executable, "-c", BLOCK_KERAS, "compile", str(ROOT / "examples" / "python" / example),
+                          "-o", str(out)], cwd=ROOT, capture_output=True, text=True, check=False, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "tensorflow" not in run.stderr.lower()
+    import onnx
+
+    onnx.checker.check_model(str(out))
