@@ -24,23 +24,100 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from .errors import RuntimeInputError
 from .images import _resized, read_rgb
-from .predict import (
-    LAYOUT_KEY,
-    PREPROCESS_KEY,
-    InputSpec,
-    _pad,
-    _run,
-    _setting,
-    model_input,
-)
 from .preprocess import LAYOUTS, MODES, apply
 from .providers import GpuSettings, SessionInfo, create_session
+
+PREPROCESS_KEY = "kerascc.preprocess"
+LAYOUT_KEY = "kerascc.input_layout"
+
+_INPUT_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+}
+
+
+@dataclass
+class InputSpec:
+    """The model's image input, with dynamic dimensions as None."""
+
+    name: str
+    batch: int | None
+    height: int | None
+    width: int | None
+    channels: int | None
+    dtype: type
+
+
+def _setting(
+    meta: dict[str, str], key: str, default: str, allowed: Sequence[str], file: str | Path
+) -> str:
+    value = meta.get(key, default)
+    if value not in allowed:
+        raise RuntimeInputError(
+            f"metadata {key}='{value}' is not one of {', '.join(allowed)}",
+            file=str(file),
+            hint="recompile the model with a supported setting",
+        )
+    return value
+
+
+def model_input(session: Any, layout: str, file: str | Path) -> InputSpec:
+    """Read the single image input of a session: its name, size and element type."""
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs)
+        raise RuntimeInputError(
+            f"the model has {len(inputs)} inputs ({names}); only single-input image models "
+            "can be run on image files",
+            file=str(file),
+        )
+    (inp,) = inputs
+    if len(inp.shape) != 4:
+        raise RuntimeInputError(
+            f"input '{inp.name}' has shape {inp.shape}; an image batch needs 4 dimensions",
+            file=str(file),
+        )
+    if inp.type not in _INPUT_DTYPES:
+        raise RuntimeInputError(
+            f"input '{inp.name}' is {inp.type}; image inputs must be floating point",
+            file=str(file),
+        )
+    dims = [d if isinstance(d, int) and d > 0 else None for d in inp.shape]
+    n, h, w, c = dims if layout == "nhwc" else (dims[0], dims[2], dims[3], dims[1])
+    if c not in (None, 3):
+        raise RuntimeInputError(
+            f"input '{inp.name}' takes {c} channels ({layout}); images are read as RGB (3)",
+            file=str(file),
+            hint="check the model's input layout metadata",
+        )
+    return InputSpec(inp.name, n, h, w, c, _INPUT_DTYPES[inp.type])
+
+
+def pad_batch(chunk: np.ndarray, size: int) -> np.ndarray:
+    missing = size - len(chunk)
+    if missing == 0:
+        return chunk
+    return np.concatenate([chunk, np.zeros((missing, *chunk.shape[1:]), chunk.dtype)])
+
+
+def run_session(
+    session: Any, names: list[str], input_name: str, feed: np.ndarray, file: str | Path
+) -> list[np.ndarray]:
+    try:
+        return session.run(names, {input_name: feed})
+    except Exception as exc:  # onnxruntime's pybind errors have no common public base
+        raise RuntimeInputError(
+            f"onnxruntime failed to run the model: {exc}", file=str(file)
+        ) from exc
+
 
 #: Suffixes picked up when a folder or glob is expanded (Pillow reads all of them).
 IMAGE_SUFFIXES = frozenset(
@@ -203,9 +280,12 @@ class BatchRunner:
             return None
 
     def prepare(self, images: Sequence[Image.Image]) -> np.ndarray:
-        """Images already at the model's size → the model's input batch: preprocessing as the
-        metadata says, layout, element type."""
-        pixels = np.stack([np.asarray(im, dtype=np.float32) for im in images])
+        """Images already at the model's size → the model's input batch."""
+        return self.prepare_pixels(np.stack([np.asarray(im, dtype=np.float32) for im in images]))
+
+    def prepare_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """RGB pixels (N, H, W, 3), 0..255 → the model's input: preprocessing as the metadata
+        says, layout, element type."""
         x = apply(pixels, self.preprocess)
         if self.layout == "nchw":
             x = x.transpose(0, 3, 1, 2)
@@ -219,9 +299,9 @@ class BatchRunner:
         on_progress: Callable[[int], None] | None,
     ) -> Batch:
         x = self.prepare([im for _, im, _ in pending])
-        feed = _pad(x, size) if self.spec.batch else x
+        feed = pad_batch(x, size) if self.spec.batch else x
         t0 = time.perf_counter()
-        results = _run(self.info.session, self.output_names, self.spec.name, feed, self.model)
+        results = run_session(self.info.session, self.output_names, self.spec.name, feed, self.model)
         stats.inference_seconds += time.perf_counter() - t0
         stats.images += len(pending)
         if on_progress is not None:

@@ -26,32 +26,11 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
+from .batch import BatchRunner, InputSpec, pad_batch, run_session
 from .decode import IMAGENET_CLASSES, summarize, topk
 from .errors import RuntimeInputError
 from .images import load_images
-from .preprocess import LAYOUTS, MODES, apply
-from .providers import SessionInfo, create_session
-
-PREPROCESS_KEY = "kerascc.preprocess"
-LAYOUT_KEY = "kerascc.input_layout"
-
-_INPUT_DTYPES = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-}
-
-
-@dataclass
-class InputSpec:
-    """The model's image input, with dynamic dimensions as None."""
-
-    name: str
-    batch: int | None
-    height: int | None
-    width: int | None
-    channels: int | None
-    dtype: type
+from .providers import GpuSettings, SessionInfo
 
 
 @dataclass
@@ -78,68 +57,17 @@ def predict(
     """Run the ONNX model at ``model_path`` on the images, preprocessed as its metadata says."""
     if batch_size < 1:
         raise RuntimeInputError(f"batch size must be at least 1, got {batch_size}")
-    info = create_session(model_path, provider, optimization, threads, cache_dir)
-    meta = info.session.get_modelmeta().custom_metadata_map
-    mode = _setting(meta, PREPROCESS_KEY, "none", MODES, model_path)
-    layout = _setting(meta, LAYOUT_KEY, "nhwc", LAYOUTS, model_path)
-    spec = model_input(info.session, layout, model_path)
-    x = apply(load_images(image_paths, spec.height, spec.width), mode)
-    if layout == "nchw":
-        x = x.transpose(0, 3, 1, 2)
-    x = np.ascontiguousarray(x, dtype=spec.dtype)
-    outputs = run_batches(info.session, spec, x, batch_size, model_path)
+    settings = GpuSettings(cache_dir=Path(cache_dir)) if cache_dir is not None else None
+    runner = BatchRunner(model_path, provider, optimization=optimization, threads=threads, settings=settings)
+    x = runner.prepare_pixels(load_images(image_paths, runner.spec.height, runner.spec.width))
+    outputs = run_batches(runner.info.session, runner.spec, x, batch_size, model_path)
     return Prediction(
         outputs=outputs,
-        session_info=info,
-        preprocess=mode,
-        layout=layout,
+        session_info=runner.info,
+        preprocess=runner.preprocess,
+        layout=runner.layout,
         images=[str(p) for p in image_paths],
     )
-
-
-def _setting(
-    meta: dict[str, str], key: str, default: str, allowed: Sequence[str], file: str | Path
-) -> str:
-    value = meta.get(key, default)
-    if value not in allowed:
-        raise RuntimeInputError(
-            f"metadata {key}='{value}' is not one of {', '.join(allowed)}",
-            file=str(file),
-            hint="recompile the model with a supported setting",
-        )
-    return value
-
-
-def model_input(session: Any, layout: str, file: str | Path) -> InputSpec:
-    """Read the single image input of a session: its name, size and element type."""
-    inputs = session.get_inputs()
-    if len(inputs) != 1:
-        names = ", ".join(i.name for i in inputs)
-        raise RuntimeInputError(
-            f"the model has {len(inputs)} inputs ({names}); only single-input image models "
-            "can be run on image files",
-            file=str(file),
-        )
-    (inp,) = inputs
-    if len(inp.shape) != 4:
-        raise RuntimeInputError(
-            f"input '{inp.name}' has shape {inp.shape}; an image batch needs 4 dimensions",
-            file=str(file),
-        )
-    if inp.type not in _INPUT_DTYPES:
-        raise RuntimeInputError(
-            f"input '{inp.name}' is {inp.type}; image inputs must be floating point",
-            file=str(file),
-        )
-    dims = [d if isinstance(d, int) and d > 0 else None for d in inp.shape]
-    n, h, w, c = dims if layout == "nhwc" else (dims[0], dims[2], dims[3], dims[1])
-    if c not in (None, 3):
-        raise RuntimeInputError(
-            f"input '{inp.name}' takes {c} channels ({layout}); images are read as RGB (3)",
-            file=str(file),
-            hint="check the model's input layout metadata",
-        )
-    return InputSpec(inp.name, n, h, w, c, _INPUT_DTYPES[inp.type])
 
 
 def run_batches(
@@ -157,30 +85,12 @@ def run_batches(
     with _progress(len(starts)) as advance:
         for start in starts:
             chunk = x[start : start + size]
-            feed = _pad(chunk, size) if spec.batch else chunk
-            results = _run(session, names, spec.name, feed, file)
+            feed = pad_batch(chunk, size) if spec.batch else chunk
+            results = run_session(session, names, spec.name, feed, file)
             for name, result in zip(names, results, strict=True):
                 parts[name].append(result[: len(chunk)])
             advance()
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
-
-
-def _pad(chunk: np.ndarray, size: int) -> np.ndarray:
-    missing = size - len(chunk)
-    if missing == 0:
-        return chunk
-    return np.concatenate([chunk, np.zeros((missing, *chunk.shape[1:]), chunk.dtype)])
-
-
-def _run(
-    session: Any, names: list[str], input_name: str, feed: np.ndarray, file: str | Path
-) -> list[np.ndarray]:
-    try:
-        return session.run(names, {input_name: feed})
-    except Exception as exc:  # onnxruntime's pybind errors have no common public base
-        raise RuntimeInputError(
-            f"onnxruntime failed to run the model: {exc}", file=str(file)
-        ) from exc
 
 
 @contextmanager
