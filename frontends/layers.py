@@ -134,16 +134,8 @@ class LayerContext:
 # -- config helpers ------------------------------------------------------------------------------
 def pair(value: Any, name: str = "value", minimum: int = 0) -> tuple[int, int]:
     """An int or a pair of ints, each at least ``minimum`` (Keras: standardize_tuple)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        out = (value, value)
-    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 \
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        out = (int(value[0]), int(value[1]))
-    else:
-        raise UnsupportedLayerError(f"{name} must be an int or a pair of ints, got {value!r:.60}")
-    if min(out) < minimum:
-        raise UnsupportedLayerError(f"{name} must be at least {minimum}, got {value!r}")
-    return out
+    first, second = ints(value, 2, name, minimum)
+    return first, second
 
 
 def positive(ctx: LayerContext, key: str, default: Any = None) -> int:
@@ -157,16 +149,16 @@ def positive(ctx: LayerContext, key: str, default: Any = None) -> int:
 
 
 def ints(value: Any, n: int, name: str = "value", minimum: int = 0) -> tuple[int, ...]:
-    """An int or ``n`` ints, each at least ``minimum``: :func:`pair` for any number of axes."""
-    if n == 2:
-        return pair(value, name, minimum)
+    """An int or ``n`` ints, each at least ``minimum`` (Keras: standardize_tuple), for any number
+    of axes."""
     if isinstance(value, int) and not isinstance(value, bool):
         out = (value,) * n
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n \
             and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         out = tuple(int(v) for v in value)
     else:
-        raise UnsupportedLayerError(f"{name} must be an int or {n} ints, got {value!r:.60}")
+        what = {1: "an int", 2: "a pair of ints"}.get(n, f"{n} ints")
+        raise UnsupportedLayerError(f"{name} must be an int or {what}, got {value!r:.60}")
     if min(out) < minimum:
         raise UnsupportedLayerError(f"{name} must be at least {minimum}, got {value!r}")
     return out
@@ -621,12 +613,12 @@ def normalization(ctx: LayerContext, inputs: list[Node]) -> Node:
 
 
 # -- Keras 3 operations recorded as layers (keras.src.ops.numpy): x + 3.0, x * (1/6), … ----------
-def _scalar_affine(ctx: LayerContext, x: Node, scale: float, shift: float) -> Node:
+def _scalar_affine(ctx: LayerContext, x: Node, scale: float, shift: float, *, main: bool = True) -> Node:
     c = x.shape[-1]
     if c is None:
         raise ctx.unsupported("arithmetic with a constant on a tensor whose last dimension is unknown")
     params = {"scale": np.full(c, scale, np.float32), "shift": np.full(c, shift, np.float32)}
-    return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=True)
+    return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=main)
 
 
 def _binary_op(kind: str) -> LayerFn:
@@ -740,11 +732,7 @@ def cropping2d(ctx: LayerContext, inputs: list[Node]) -> Node:
 # -- further vision layers: 1-D convolution, PReLU, Resizing, keras.applications helpers ----------
 def single(value: Any, name: str) -> int:
     """A 1-D window parameter: an int or a one-element list, as Keras's Conv1D stores it."""
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 1:
-        value = value[0]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise UnsupportedLayerError(f"{name} must be a positive int, got {value!r:.60}")
-    return value
+    return ints(value, 1, name, 1)[0]
 
 
 @keras_layer("Conv1D", "Convolution1D")
@@ -996,14 +984,8 @@ def custom_scale(ctx: LayerContext, inputs: list[Node]) -> Node:
     if len(inputs) != 2:
         raise ctx.unsupported(f"{len(inputs)} inputs (it joins a shortcut and a residual)")
     x, r = inputs
-    scaled = _scalar_affine_node(ctx, r, float(ctx.get("scale")))
+    scaled = _scalar_affine(ctx, r, float(ctx.get("scale")), 0.0, main=False)
     return ctx.add("Add", [x, scaled], main=True)
-
-
-def _scalar_affine_node(ctx: LayerContext, x: Node, scale: float) -> Node:
-    c = x.shape[-1]
-    params = {"scale": np.full(c, scale, np.float32), "shift": np.zeros(c, np.float32)}
-    return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params)
 
 
 @keras_layer("Lambda")
