@@ -27,9 +27,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from .batch import BatchRunner, InputSpec, pad_batch, run_session
-from .decode import IMAGENET_CLASSES, summarize, topk
 from .errors import RuntimeInputError
 from .images import load_images
+from .outputs import classify
 from .providers import GpuSettings, SessionInfo
 
 
@@ -105,26 +105,12 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
 
 
 def format_prediction(pred: Prediction, k: int = 5) -> list[str]:
-    """Readable lines per image: top-k classes for ImageNet outputs, statistics for the rest."""
+    """Readable lines per image, each output as its kind shows it: top-k classes where the
+    classes have names (ImageNet's 1000), statistics for the rest."""
+    kinds = {name: classify(arr.shape[1:]) for name, arr in pred.outputs.items()}
     lines: list[str] = []
     for i, image in enumerate(pred.images):
         lines.append(image)
-        for name, arr in pred.outputs.items():
-            lines.extend(_describe(name, arr[i : i + 1], k))
+        for name, kind in kinds.items():
+            lines.extend(kind.lines(name, pred.outputs[name][i], k))
     return lines
-
-
-def _describe(name: str, row: np.ndarray, k: int) -> list[str]:
-    if row.ndim == 2 and row.shape[1] == IMAGENET_CLASSES:
-        best = topk(row, k)[0]
-        return [f"  {name}:"] + [
-            f"    {rank}. {label} ({index}): {score:.4f}"
-            for rank, (index, label, score) in enumerate(best, start=1)
-        ]
-    s = summarize(row[0])
-    stats = "  ".join(f"{key} {_number(s[key])}" for key in ("min", "max", "mean", "std"))
-    return [f"  {name}: shape {s['shape']} {s['dtype']}  {stats}"]
-
-
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
