@@ -15,6 +15,10 @@ Which inputs are accepted, and what happens to a bad image, follows one rule:
 
 A model with dynamic spatial dimensions takes images at their own size; images of different
 sizes then go into separate batches (a batch is flushed when the size changes).
+
+Every batch, whether streamed here or cut from the array ``predict`` decoded up front, runs
+through :meth:`BatchRunner.run`: the one place a short batch is zero-padded to a fixed batch
+dimension, handed to the session and trimmed back.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -37,11 +41,25 @@ from .providers import GpuSettings, SessionInfo, create_session
 PREPROCESS_KEY = "kerascc.preprocess"
 LAYOUT_KEY = "kerascc.input_layout"
 
-_INPUT_DTYPES = {
+#: onnxruntime's names of the floating-point input types, and the arrays that feed them.
+INPUT_DTYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
     "tensor(double)": np.float64,
 }
+
+
+class Session(Protocol):
+    """What the runtime asks of a loaded model: onnxruntime's ``InferenceSession`` calls that
+    ``run``, ``predict`` and ``bench`` use. Another engine plugs in by offering these."""
+
+    def get_inputs(self) -> list[Any]: ...
+
+    def get_outputs(self) -> list[Any]: ...
+
+    def get_modelmeta(self) -> Any: ...
+
+    def run(self, output_names: list[str] | None, input_feed: dict[str, np.ndarray]) -> list[np.ndarray]: ...
 
 
 @dataclass
@@ -69,7 +87,7 @@ def _setting(
     return value
 
 
-def model_input(session: Any, layout: str, file: str | Path) -> InputSpec:
+def model_input(session: Session, layout: str, file: str | Path) -> InputSpec:
     """Read the single image input of a session: its name, size and element type."""
     inputs = session.get_inputs()
     if len(inputs) != 1:
@@ -85,7 +103,7 @@ def model_input(session: Any, layout: str, file: str | Path) -> InputSpec:
             f"input '{inp.name}' has shape {inp.shape}; an image batch needs 4 dimensions",
             file=str(file),
         )
-    if inp.type not in _INPUT_DTYPES:
+    if inp.type not in INPUT_DTYPES:
         raise RuntimeInputError(
             f"input '{inp.name}' is {inp.type}; image inputs must be floating point",
             file=str(file),
@@ -98,10 +116,18 @@ def model_input(session: Any, layout: str, file: str | Path) -> InputSpec:
             file=str(file),
             hint="check the model's input layout metadata",
         )
-    return InputSpec(inp.name, n, h, w, c, _INPUT_DTYPES[inp.type])
+    return InputSpec(inp.name, n, h, w, c, INPUT_DTYPES[inp.type])
+
+
+def check_batch_size(requested: int) -> int:
+    """Refuse a batch size below one; return it otherwise."""
+    if requested < 1:
+        raise RuntimeInputError(f"batch size must be at least 1, got {requested}")
+    return requested
 
 
 def pad_batch(chunk: np.ndarray, size: int) -> np.ndarray:
+    """``chunk`` with zero rows appended up to ``size`` (a fixed batch dimension)."""
     missing = size - len(chunk)
     if missing == 0:
         return chunk
@@ -109,8 +135,9 @@ def pad_batch(chunk: np.ndarray, size: int) -> np.ndarray:
 
 
 def run_session(
-    session: Any, names: list[str], input_name: str, feed: np.ndarray, file: str | Path
+    session: Session, names: list[str], input_name: str, feed: np.ndarray, file: str | Path
 ) -> list[np.ndarray]:
+    """One inference call; a failure inside the engine becomes one error naming the model."""
     try:
         return session.run(names, {input_name: feed})
     except Exception as exc:  # onnxruntime's pybind errors have no common public base
@@ -241,10 +268,8 @@ class BatchRunner:
         Only one batch of pixels exists at any moment. A fixed batch dimension in the model
         overrides ``batch_size`` (the last batch is zero-padded and the padding's outputs dropped).
         """
-        if batch_size < 1:
-            raise RuntimeInputError(f"batch size must be at least 1, got {batch_size}")
+        size = self.batch_size(batch_size)
         stats = stats if stats is not None else RunStats()
-        size = self.spec.batch or batch_size
         start = time.perf_counter()
         pending: list[tuple[Path, Image.Image, tuple[int, int]]] = []
         for source in sources:
@@ -255,14 +280,14 @@ class BatchRunner:
                 continue
             entry = image_entry(source.path, image, self.spec)
             if pending and entry[1].size != pending[0][1].size:
-                yield self._flush(pending, size, stats, on_progress)
+                yield self._flush(pending, stats, on_progress)
                 pending = []
             pending.append(entry)
             if len(pending) == size:
-                yield self._flush(pending, size, stats, on_progress)
+                yield self._flush(pending, stats, on_progress)
                 pending = []
         if pending:
-            yield self._flush(pending, size, stats, on_progress)
+            yield self._flush(pending, stats, on_progress)
         stats.seconds = time.perf_counter() - start
 
     def _read(
@@ -279,6 +304,20 @@ class BatchRunner:
                 on_skip(source.path, reason)
             return None
 
+    def batch_size(self, requested: int) -> int:
+        """The number of images a batch holds: the model's fixed batch dimension, if it has one,
+        else ``requested`` (which must be at least 1 either way)."""
+        check_batch_size(requested)
+        return self.spec.batch or requested
+
+    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Run one prepared batch of at most :meth:`batch_size` images; outputs by name, one row
+        per image. A short batch for a fixed batch dimension is padded with zeros to fit, and the
+        padding's outputs are dropped."""
+        feed = pad_batch(x, self.spec.batch) if self.spec.batch else x
+        results = run_session(self.info.session, self.output_names, self.spec.name, feed, self.model)
+        return {name: result[: len(x)] for name, result in zip(self.output_names, results, strict=True)}
+
     def prepare(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Images already at the model's size → the model's input batch."""
         return self.prepare_pixels(np.stack([np.asarray(im, dtype=np.float32) for im in images]))
@@ -294,23 +333,17 @@ class BatchRunner:
     def _flush(
         self,
         pending: list[tuple[Path, Image.Image, tuple[int, int]]],
-        size: int,
         stats: RunStats,
         on_progress: Callable[[int], None] | None,
     ) -> Batch:
         x = self.prepare([im for _, im, _ in pending])
-        feed = pad_batch(x, size) if self.spec.batch else x
         t0 = time.perf_counter()
-        results = run_session(self.info.session, self.output_names, self.spec.name, feed, self.model)
+        outputs = self.run(x)
         stats.inference_seconds += time.perf_counter() - t0
         stats.images += len(pending)
         if on_progress is not None:
             on_progress(len(pending))
-        return Batch(
-            paths=[p for p, _, _ in pending],
-            sizes=[s for _, _, s in pending],
-            outputs={n: r[: len(pending)] for n, r in zip(self.output_names, results, strict=True)},
-        )
+        return Batch(paths=[p for p, _, _ in pending], sizes=[s for _, _, s in pending], outputs=outputs)
 
 
 def image_entry(path: Path, image: Image.Image, spec: InputSpec) -> tuple[Path, Image.Image, tuple[int, int]]:
@@ -318,13 +351,18 @@ def image_entry(path: Path, image: Image.Image, spec: InputSpec) -> tuple[Path, 
     return path, _resized(image, spec.height, spec.width), image.size
 
 
-def collect(batches: Iterable[Batch]) -> dict[str, np.ndarray]:
-    """Join every batch's outputs per output name (for ``--save``, which wants one array)."""
+def join(outputs: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Batches' outputs joined per output name, in batch order."""
     parts: dict[str, list[np.ndarray]] = {}
-    for batch in batches:
-        for name, arr in batch.outputs.items():
+    for batch in outputs:
+        for name, arr in batch.items():
             parts.setdefault(name, []).append(arr)
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def collect(batches: Iterable[Batch]) -> dict[str, np.ndarray]:
+    """Join every batch's outputs per output name (for ``--save``, which wants one array)."""
+    return join(batch.outputs for batch in batches)
 
 
 def describe_stats(stats: RunStats, provider: str) -> str:

@@ -11,14 +11,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from .batch import INPUT_DTYPES, Session
 from .errors import RuntimeInputError
 from .providers import GpuSettings, SessionInfo, create_session
-
-_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
 @dataclass
@@ -45,7 +43,7 @@ class BenchResult:
         return self.batch * 1000.0 / self.median_ms
 
 
-def random_feeds(session: Any, batch: int, file: str, seed: int = 0) -> dict[str, np.ndarray]:
+def random_feeds(session: Session, batch: int, file: str, seed: int = 0) -> dict[str, np.ndarray]:
     """One random array per model input; the batch dimension (dynamic or not) becomes ``batch``."""
     rng = np.random.default_rng(seed)
     feeds = {}
@@ -58,7 +56,7 @@ def random_feeds(session: Any, batch: int, file: str, seed: int = 0) -> dict[str
                 f"input '{inp.name}' has dynamic dimensions {inp.shape}", file=file,
                 hint="benchmark a model with fixed spatial sizes",
             )
-        dtype = _DTYPES.get(inp.type)
+        dtype = INPUT_DTYPES.get(inp.type)
         if dtype is None:
             raise RuntimeInputError(f"input '{inp.name}' has type {inp.type}, not floating point", file=file)
         feeds[inp.name] = rng.random(dims, dtype=np.float32).astype(dtype) * 255

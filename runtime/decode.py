@@ -35,23 +35,39 @@ def imagenet_labels() -> list[str]:
     return labels
 
 
+def labels_for(classes: int, custom: list[str] | None = None) -> list[str] | None:
+    """The label list that fits ``classes`` scores, or None where none does.
+
+    A user's list wins when its length matches; otherwise 1000 scores are taken to be ImageNet's,
+    the one order safe to guess.
+    """
+    if custom is not None and len(custom) == classes:
+        return custom
+    if classes == IMAGENET_CLASSES:
+        return imagenet_labels()
+    return None
+
+
+def ranked(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best of one image's scores (1-D), best first.
+
+    Ties keep the lower class index first, so the result is deterministic.
+    """
+    k = max(0, min(k, scores.shape[0]))
+    return np.argsort(-scores, kind="stable")[:k]
+
+
 def topk(scores: np.ndarray, k: int = 5) -> list[list[tuple[int, str | None, float]]]:
     """The ``k`` best (class index, label, score) per row of an (N, C) array, best first.
 
     Labels are given only for 1000-class outputs, where the ImageNet order is a safe guess.
-    Scores are reported as the model gave them (probabilities or logits alike); ties keep the
-    lower class index first so the result is deterministic.
+    Scores are reported as the model gave them (probabilities or logits alike).
     """
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise RuntimeInputError(f"top-k needs an (N, classes) array, got shape {scores.shape}")
-    labels = imagenet_labels() if scores.shape[1] == IMAGENET_CLASSES else None
-    k = max(0, min(k, scores.shape[1]))
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return [
-        [(int(i), labels[i] if labels else None, float(row[i])) for i in idx]
-        for row, idx in zip(scores, order, strict=True)
-    ]
+    labels = labels_for(scores.shape[1])
+    return [[(int(i), labels[i] if labels else None, float(row[i])) for i in ranked(row, k)] for row in scores]
 
 
 def summarize(arr: np.ndarray) -> dict[str, Any]:

@@ -1,16 +1,19 @@
 """What a person sees of a model's outputs: top-k labels, colour masks, tables, CSV and JSON.
 
-Each output is classified by its per-image shape, with one rule, so no flag is needed:
+Each output is classified by its per-image shape, with one rule, so no flag is needed. The rule
+and everything that follows from it live on one :class:`OutputKind` per kind, tried in the order
+of :data:`KINDS`:
 
-* ``(C,)`` with C ≥ 2: **class scores**. Shown as top-k; labels come from ``--labels FILE`` (one
-  name a line, in class order) when its length matches C, else from the bundled ImageNet list
-  when C is 1000, else the class index stands alone.
+* ``(C,)`` with C ≥ 2: **class scores** (:class:`ClassScores`). Shown as top-k; labels come from
+  ``--labels FILE`` (one name a line, in class order) when its length matches C, else from the
+  bundled ImageNet list when C is 1000, else the class index stands alone.
 * ``(H, W, C)`` with H, W > 1 and 1 ≤ C ≤ :data:`MAX_MASK_CLASSES`: a **per-pixel class map**
-  (segmentation, e.g. a U-Net's softmax over NHWC). Class = argmax over C, or score > 0.5 where
-  C is 1 (a sigmoid mask). With ``--masks DIR`` each image gets ``NAME_mask.png`` (colour per
-  class) and ``NAME_overlay.png`` (the mask blended over the photo, background class 0 left
-  clear), both at the photo's own size.
-* anything else: a **tensor**, summarised by shape and statistics (``--save`` keeps it raw).
+  (:class:`ClassMap`; segmentation, e.g. a U-Net's softmax over NHWC). Class = argmax over C, or
+  score > 0.5 where C is 1 (a sigmoid mask). With ``--masks DIR`` each image gets
+  ``NAME_mask.png`` (colour per class) and ``NAME_overlay.png`` (the mask blended over the photo,
+  background class 0 left clear), both at the photo's own size.
+* anything else: a **tensor** (:class:`Tensor`), summarised by shape and statistics (``--save``
+  keeps it raw).
 
 Result rows are plain dicts, so the same rows feed the on-screen table, CSV and JSON; the files
 are written atomically once the run is done (rows are small even for ten thousand images).
@@ -21,16 +24,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
 
 from compiler.api import save_bytes
 
-from .decode import IMAGENET_CLASSES, imagenet_labels, summarize
+from .decode import labels_for, ranked, summarize
 from .errors import RuntimeInputError
 from .images import read_rgb
 
@@ -41,7 +46,6 @@ OUTPUT_FORMATS = (".csv", ".json")
 CLASSES = "classes"
 SEGMENTATION = "segmentation"
 TENSOR = "tensor"
-
 
 def load_labels(path: str | Path) -> list[str]:
     """Class names from a text file, one a line (blank lines at the end ignored)."""
@@ -56,24 +60,6 @@ def load_labels(path: str | Path) -> list[str]:
     if not labels or not any(labels):
         raise RuntimeInputError("labels file is empty", file=str(path), hint="one class name per line")
     return labels
-
-
-def output_kind(shape: Sequence[int]) -> str:
-    """The kind of one image's output (its shape without the batch dimension); see the module."""
-    if len(shape) == 1 and shape[0] >= 2:
-        return CLASSES
-    if len(shape) == 3 and shape[0] > 1 and shape[1] > 1 and 1 <= shape[2] <= MAX_MASK_CLASSES:
-        return SEGMENTATION
-    return TENSOR
-
-
-def labels_for(classes: int, custom: list[str] | None) -> list[str] | None:
-    """The label list that fits ``classes`` scores, or None where none does."""
-    if custom is not None and len(custom) == classes:
-        return custom
-    if classes == IMAGENET_CLASSES:
-        return imagenet_labels()
-    return None
 
 
 def class_map(scores: np.ndarray) -> np.ndarray:
@@ -145,6 +131,178 @@ class MaskWriter:
         return mask_path
 
 
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What decoding uses besides the output: classes to keep, the user's names, a mask folder."""
+
+    k: int = 5
+    labels: list[str] | None = None
+    masks: MaskWriter | None = None
+
+
+class OutputKind(ABC):
+    """One way of reading a model output, for one image (its shape without the batch dimension).
+
+    Everything that differs between kinds lives on the kind, so ``run``, ``predict`` and the INT8
+    comparison call what :func:`classify` gives them. :meth:`decode` makes the plain dict a result
+    row keeps (JSON as is), whose ``"kind"`` is :attr:`name`; the table and the CSV find the kind
+    again by it. A new kind (per-step classes of a sequence model, say) is one subclass and one
+    entry in :data:`KINDS`, ahead of the catch-all :class:`Tensor`.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def matches(self, shape: tuple[int, ...]) -> bool:
+        """Whether one image's output of this shape is of this kind."""
+
+    @abstractmethod
+    def decode(self, value: np.ndarray, path: Path, options: DecodeOptions) -> dict[str, Any]:
+        """One image's output (``path`` is its photo, for masks) as a result row keeps it."""
+
+    @abstractmethod
+    def cell(self, decoded: dict[str, Any], k: int) -> str:
+        """A decoded output as short text for the screen table."""
+
+    @abstractmethod
+    def columns(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        """A decoded output as CSV columns (the caller prefixes them with the output's name)."""
+
+    def lines(self, name: str, value: np.ndarray, k: int, labels: list[str] | None = None) -> list[str]:
+        """``predict``'s text for one image's raw output; statistics unless the kind says more."""
+        s = summarize(value)
+        stats = "  ".join(f"{key} {_number(s[key])}" for key in ("min", "max", "mean", "std"))
+        return [f"  {name}: shape {s['shape']} {s['dtype']}  {stats}"]
+
+    def agreement(self, reference: np.ndarray, candidate: np.ndarray) -> float | None:
+        """The share of decisions two models' outputs for one image make alike (the INT8 check);
+        None where the kind makes no decision."""
+        return None
+
+
+class ClassScores(OutputKind):
+    """``(C,)`` with C ≥ 2: one score per class, shown as the top k with their labels."""
+
+    name = CLASSES
+
+    def matches(self, shape: tuple[int, ...]) -> bool:
+        return len(shape) == 1 and shape[0] >= 2
+
+    def decode(self, value: np.ndarray, path: Path, options: DecodeOptions) -> dict[str, Any]:
+        names = labels_for(value.shape[0], options.labels)
+        return {
+            "kind": self.name,
+            "top": [
+                {"index": int(i), "label": names[i] if names else None, "score": float(value[i])}
+                for i in ranked(value, max(1, options.k))
+            ],
+        }
+
+    def cell(self, decoded: dict[str, Any], k: int) -> str:
+        return ", ".join(
+            f"{t['label'] if t['label'] is not None else t['index']} {t['score']:.3f}" for t in decoded["top"][:k]
+        )
+
+    def columns(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        cols: dict[str, Any] = {}
+        for rank, t in enumerate(decoded["top"], start=1):
+            cols[f"label_{rank}"] = t["label"] if t["label"] is not None else ""
+            cols[f"class_{rank}"] = t["index"]
+            cols[f"score_{rank}"] = f"{t['score']:.6g}"
+        return cols
+
+    def lines(self, name: str, value: np.ndarray, k: int, labels: list[str] | None = None) -> list[str]:
+        """The top k as ranked lines where the classes have names, else the statistics."""
+        names = labels_for(value.shape[0], labels)
+        if names is None:
+            return super().lines(name, value, k, labels)
+        return [f"  {name}:"] + [
+            f"    {rank}. {names[i]} ({i}): {float(value[i]):.4f}"
+            for rank, i in enumerate(ranked(value, k), start=1)
+        ]
+
+    def agreement(self, reference: np.ndarray, candidate: np.ndarray) -> float | None:
+        """1.0 where both pick the same top class, else 0.0."""
+        return float(np.argmax(reference) == np.argmax(candidate))
+
+
+class ClassMap(OutputKind):
+    """``(H, W, C)`` with H, W > 1 and 1 ≤ C ≤ :data:`MAX_MASK_CLASSES`: a class per pixel."""
+
+    name = SEGMENTATION
+
+    def matches(self, shape: tuple[int, ...]) -> bool:
+        return len(shape) == 3 and shape[0] > 1 and shape[1] > 1 and 1 <= shape[2] <= MAX_MASK_CLASSES
+
+    def decode(self, value: np.ndarray, path: Path, options: DecodeOptions) -> dict[str, Any]:
+        classes = class_map(value)
+        counts = np.bincount(classes.reshape(-1), minlength=1)
+        present = [int(c) for c in np.argsort(-counts, kind="stable") if counts[c] > 0]
+        decoded: dict[str, Any] = {
+            "kind": self.name,
+            "shape": list(classes.shape),
+            "area": {str(c): round(float(counts[c]) / classes.size, 6) for c in present},
+        }
+        if options.masks is not None:
+            decoded["mask"] = str(options.masks.write(path, classes))
+        return decoded
+
+    def cell(self, decoded: dict[str, Any], k: int) -> str:
+        area = ", ".join(f"class {c} {share:.0%}" for c, share in list(decoded["area"].items())[:3])
+        return area + (f" → {decoded['mask']}" if "mask" in decoded else "")
+
+    def columns(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        cols: dict[str, Any] = {"classes": " ".join(f"{c}:{s:.4f}" for c, s in decoded["area"].items())}
+        if "mask" in decoded:
+            cols["mask"] = decoded["mask"]
+        return cols
+
+
+class Tensor(OutputKind):
+    """Any other output: summarised by shape and statistics (``--save`` keeps it raw)."""
+
+    name = TENSOR
+
+    def matches(self, shape: tuple[int, ...]) -> bool:
+        return True
+
+    def decode(self, value: np.ndarray, path: Path, options: DecodeOptions) -> dict[str, Any]:
+        return {"kind": self.name} | {key: (list(v) if key == "shape" else v) for key, v in summarize(value).items()}
+
+    def cell(self, decoded: dict[str, Any], k: int) -> str:
+        stats = " ".join(
+            f"{key} {decoded[key]:.4g}" for key in ("min", "max", "mean") if decoded.get(key) is not None
+        )
+        return f"shape {tuple(decoded['shape'])} {stats}"
+
+    def columns(self, decoded: dict[str, Any]) -> dict[str, Any]:
+        cols: dict[str, Any] = {"shape": "x".join(str(d) for d in decoded["shape"])}
+        for key in ("min", "max", "mean", "std"):
+            value = decoded.get(key)
+            cols[key] = "" if value is None else f"{value:.6g}"
+        return cols
+
+
+#: Every kind, in the order they are tried; the last takes any output.
+KINDS: tuple[OutputKind, ...] = (ClassScores(), ClassMap(), Tensor())
+_BY_NAME = {kind.name: kind for kind in KINDS}
+
+
+def classify(shape: Sequence[int]) -> OutputKind:
+    """The kind of one image's output (its shape without the batch dimension): the first that matches."""
+    shape = tuple(shape)
+    return next(kind for kind in KINDS if kind.matches(shape))
+
+
+def output_kind(shape: Sequence[int]) -> str:
+    """The name of that kind, as result rows record it: ``classes``, ``segmentation`` or ``tensor``."""
+    return classify(shape).name
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def result_rows(
     paths: Sequence[Path],
     outputs: dict[str, np.ndarray],
@@ -154,58 +312,18 @@ def result_rows(
     masks: MaskWriter | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per image: ``{"file": ..., "outputs": {name: decoded}}`` (see the module)."""
+    options = DecodeOptions(k, labels, masks)
+    kinds = {name: classify(arr.shape[1:]) for name, arr in outputs.items()}
     rows: list[dict[str, Any]] = []
     for i, path in enumerate(paths):
-        decoded: dict[str, Any] = {}
-        for name, arr in outputs.items():
-            decoded[name] = _decode_one(arr[i], path, k=k, labels=labels, masks=masks)
+        decoded = {name: kind.decode(outputs[name][i], path, options) for name, kind in kinds.items()}
         rows.append({"file": str(path), "outputs": decoded})
     return rows
 
 
-def _decode_one(
-    value: np.ndarray, path: Path, *, k: int, labels: list[str] | None, masks: MaskWriter | None
-) -> dict[str, Any]:
-    kind = output_kind(value.shape)
-    if kind == CLASSES:
-        names = labels_for(value.shape[0], labels)
-        order = np.argsort(-value, kind="stable")[: max(1, min(k, value.shape[0]))]
-        return {
-            "kind": CLASSES,
-            "top": [
-                {"index": int(i), "label": names[i] if names else None, "score": float(value[i])}
-                for i in order
-            ],
-        }
-    if kind == SEGMENTATION:
-        classes = class_map(value)
-        counts = np.bincount(classes.reshape(-1), minlength=1)
-        present = [int(c) for c in np.argsort(-counts, kind="stable") if counts[c] > 0]
-        decoded: dict[str, Any] = {
-            "kind": SEGMENTATION,
-            "shape": list(classes.shape),
-            "area": {str(c): round(float(counts[c]) / classes.size, 6) for c in present},
-        }
-        if masks is not None:
-            decoded["mask"] = str(masks.write(path, classes))
-        return decoded
-    return {"kind": TENSOR} | {key: (list(v) if key == "shape" else v) for key, v in summarize(value).items()}
-
-
 def cell_text(decoded: dict[str, Any], k: int) -> str:
     """One output of one image as short text for the screen table."""
-    if decoded["kind"] == CLASSES:
-        return ", ".join(
-            f"{t['label'] if t['label'] is not None else t['index']} {t['score']:.3f}"
-            for t in decoded["top"][:k]
-        )
-    if decoded["kind"] == SEGMENTATION:
-        area = ", ".join(f"class {c} {share:.0%}" for c, share in list(decoded["area"].items())[:3])
-        return area + (f" → {decoded['mask']}" if "mask" in decoded else "")
-    stats = " ".join(
-        f"{key} {decoded[key]:.4g}" for key in ("min", "max", "mean") if decoded.get(key) is not None
-    )
-    return f"shape {tuple(decoded['shape'])} {stats}"
+    return _BY_NAME[decoded["kind"]].cell(decoded, k)
 
 
 def flat_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -215,20 +333,7 @@ def flat_row(row: dict[str, Any]) -> dict[str, Any]:
     several = len(row["outputs"]) > 1
     for name, decoded in row["outputs"].items():
         prefix = f"{name}." if several else ""
-        if decoded["kind"] == CLASSES:
-            for rank, t in enumerate(decoded["top"], start=1):
-                flat[f"{prefix}label_{rank}"] = t["label"] if t["label"] is not None else ""
-                flat[f"{prefix}class_{rank}"] = t["index"]
-                flat[f"{prefix}score_{rank}"] = f"{t['score']:.6g}"
-        elif decoded["kind"] == SEGMENTATION:
-            flat[f"{prefix}classes"] = " ".join(f"{c}:{s:.4f}" for c, s in decoded["area"].items())
-            if "mask" in decoded:
-                flat[f"{prefix}mask"] = decoded["mask"]
-        else:
-            flat[f"{prefix}shape"] = "x".join(str(d) for d in decoded["shape"])
-            for key in ("min", "max", "mean", "std"):
-                value = decoded.get(key)
-                flat[f"{prefix}{key}"] = "" if value is None else f"{value:.6g}"
+        flat.update({prefix + col: value for col, value in _BY_NAME[decoded["kind"]].columns(decoded).items()})
     return flat
 
 

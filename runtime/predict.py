@@ -20,16 +20,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
-from .batch import BatchRunner, InputSpec, pad_batch, run_session
-from .decode import IMAGENET_CLASSES, summarize, topk
-from .errors import RuntimeInputError
+from .batch import BatchRunner, check_batch_size, join
 from .images import load_images
+from .outputs import classify
 from .providers import GpuSettings, SessionInfo
 
 
@@ -55,12 +53,11 @@ def predict(
     cache_dir: str | Path | None = None,
 ) -> Prediction:
     """Run the ONNX model at ``model_path`` on the images, preprocessed as its metadata says."""
-    if batch_size < 1:
-        raise RuntimeInputError(f"batch size must be at least 1, got {batch_size}")
+    check_batch_size(batch_size)  # before any session is made
     settings = GpuSettings(cache_dir=Path(cache_dir)) if cache_dir is not None else None
     runner = BatchRunner(model_path, provider, optimization=optimization, threads=threads, settings=settings)
     x = runner.prepare_pixels(load_images(image_paths, runner.spec.height, runner.spec.width))
-    outputs = run_batches(runner.info.session, runner.spec, x, batch_size, model_path)
+    outputs = run_batches(runner, x, batch_size)
     return Prediction(
         outputs=outputs,
         session_info=runner.info,
@@ -70,27 +67,17 @@ def predict(
     )
 
 
-def run_batches(
-    session: Any, spec: InputSpec, x: np.ndarray, batch_size: int, file: str | Path
-) -> dict[str, np.ndarray]:
-    """Run ``x`` through the session in batches and join the results per output.
-
-    A model with a fixed batch dimension sets the batch size; a short last batch is padded with
-    zeros to fit and the padding's outputs are dropped.
-    """
-    size = spec.batch or batch_size
-    names = [o.name for o in session.get_outputs()]
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+def run_batches(runner: BatchRunner, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    """Run the prepared inputs ``x`` in batches (see :meth:`BatchRunner.run`) and join the results
+    per output."""
+    size = runner.batch_size(batch_size)
     starts = range(0, len(x), size)
+    parts: list[dict[str, np.ndarray]] = []
     with _progress(len(starts)) as advance:
         for start in starts:
-            chunk = x[start : start + size]
-            feed = pad_batch(chunk, size) if spec.batch else chunk
-            results = run_session(session, names, spec.name, feed, file)
-            for name, result in zip(names, results, strict=True):
-                parts[name].append(result[: len(chunk)])
+            parts.append(runner.run(x[start : start + size]))
             advance()
-    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+    return join(parts)
 
 
 @contextmanager
@@ -105,26 +92,12 @@ def _progress(total: int) -> Iterator[Callable[[], None]]:
 
 
 def format_prediction(pred: Prediction, k: int = 5) -> list[str]:
-    """Readable lines per image: top-k classes for ImageNet outputs, statistics for the rest."""
+    """Readable lines per image, each output as its kind shows it: top-k classes where the
+    classes have names (ImageNet's 1000), statistics for the rest."""
+    kinds = {name: classify(arr.shape[1:]) for name, arr in pred.outputs.items()}
     lines: list[str] = []
     for i, image in enumerate(pred.images):
         lines.append(image)
-        for name, arr in pred.outputs.items():
-            lines.extend(_describe(name, arr[i : i + 1], k))
+        for name, kind in kinds.items():
+            lines.extend(kind.lines(name, pred.outputs[name][i], k))
     return lines
-
-
-def _describe(name: str, row: np.ndarray, k: int) -> list[str]:
-    if row.ndim == 2 and row.shape[1] == IMAGENET_CLASSES:
-        best = topk(row, k)[0]
-        return [f"  {name}:"] + [
-            f"    {rank}. {label} ({index}): {score:.4f}"
-            for rank, (index, label, score) in enumerate(best, start=1)
-        ]
-    s = summarize(row[0])
-    stats = "  ".join(f"{key} {_number(s[key])}" for key in ("min", "max", "mean", "std"))
-    return [f"  {name}: shape {s['shape']} {s['dtype']}  {stats}"]
-
-
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"

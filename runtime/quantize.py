@@ -30,7 +30,7 @@ import onnx
 from .batch import BatchRunner, ImageSource, expand_inputs, image_entry
 from .errors import RuntimeInputError
 from .images import read_rgb
-from .outputs import CLASSES, output_kind
+from .outputs import classify
 
 PRECISION_KEY = "kerascc.precision"
 DEFAULT_CALIBRATION_SIZE = 64
@@ -186,14 +186,15 @@ def compare(reference: BatchRunner, candidate: str | Path, inputs: Sequence[np.n
     other = create_session(candidate, "cpu").session
     names = reference.output_names
     cosines: dict[str, list[float]] = {n: [] for n in names}
-    top1: dict[str, list[bool]] = {n: [] for n in names}
+    top1: dict[str, list[float]] = {n: [] for n in names}
     for x in inputs:
         ref = reference.info.session.run(names, {reference.spec.name: x})
         got = other.run(names, {reference.spec.name: x})
         for name, a, b in zip(names, ref, got, strict=True):
             cosines[name].append(cosine(a, b))
-            if output_kind(a.shape[1:]) == CLASSES:
-                top1[name].append(bool(np.argmax(a[0]) == np.argmax(b[0])))
+            agreed = classify(a.shape[1:]).agreement(a[0], b[0])
+            if agreed is not None:
+                top1[name].append(agreed)
     return [
         OutputAgreement(n, float(np.mean(cosines[n])), float(np.min(cosines[n])),
                         float(np.mean(top1[n])) if top1[n] else None)

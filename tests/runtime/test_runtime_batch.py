@@ -120,6 +120,16 @@ def test_fixed_batch_model_pads_the_last_batch(model_factory, folder: Path):
     assert batches[-1].outputs["probs"].shape == (2, 1000)
 
 
+def test_run_pads_a_short_batch_to_the_fixed_dimension_and_trims(model_factory):
+    fixed = BatchRunner(model_factory([4, 4, 4, 3]), "cpu")
+    dynamic = BatchRunner(model_factory(["N", 4, 4, 3]), "cpu")
+    x = fixed.prepare_pixels(np.full((3, 4, 4, 3), 120.0, np.float32))
+    assert fixed.batch_size(64) == 4 and dynamic.batch_size(64) == 64
+    got = fixed.run(x)
+    assert list(got) == fixed.output_names and got["probs"].shape == (3, 1000)
+    np.testing.assert_allclose(got["probs"], dynamic.run(x)["probs"], rtol=1e-6)
+
+
 def test_progress_counts_every_image(model_factory, folder: Path):
     (folder / "broken.png").write_bytes(b"x")
     ticks: list[int] = []

@@ -16,10 +16,18 @@ from runtime.decode import imagenet_labels
 from runtime.errors import RuntimeInputError
 from runtime.outputs import (
     CLASSES,
+    KINDS,
     SEGMENTATION,
     TENSOR,
+    ClassMap,
+    ClassScores,
+    DecodeOptions,
     MaskWriter,
+    Tensor,
+    cell_text,
     class_map,
+    classify,
+    flat_row,
     labels_for,
     load_labels,
     output_kind,
@@ -36,6 +44,32 @@ from runtime.outputs import (
 )
 def test_output_kind_rule(shape, kind):
     assert output_kind(shape) == kind
+
+
+@pytest.mark.parametrize(("shape", "kind"), [((5,), ClassScores), ((4, 4, 2), ClassMap), ((4, 3), Tensor)])
+def test_classify_gives_the_kind_that_decodes_and_shows_it(tmp_path: Path, shape, kind):
+    value = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    found = classify(shape)
+    assert isinstance(found, kind) and found.name == output_kind(shape)
+    decoded = found.decode(value, tmp_path / "p.png", DecodeOptions(k=2))
+    assert decoded["kind"] == found.name
+    row = {"file": "p.png", "outputs": {"out": decoded}}
+    assert cell_text(decoded, 2) == found.cell(decoded, 2)
+    assert flat_row(row) == {"file": "p.png", **found.columns(decoded)}
+    assert json.loads(json.dumps(decoded)) == decoded  # rows go to JSON as they are
+
+
+def test_kinds_are_tried_in_order_and_the_last_takes_anything():
+    assert [type(k) for k in KINDS] == [ClassScores, ClassMap, Tensor]
+    assert all(KINDS[-1].matches(shape) for shape in [(), (1,), (3, 4, 5, 6)])
+
+
+def test_agreement_is_top1_for_class_scores_only():
+    scores = ClassScores()
+    assert scores.agreement(np.array([0.1, 0.9]), np.array([0.3, 0.7])) == 1.0
+    assert scores.agreement(np.array([0.1, 0.9]), np.array([0.7, 0.3])) == 0.0
+    assert ClassMap().agreement(np.zeros((2, 2, 2)), np.ones((2, 2, 2))) is None
+    assert Tensor().agreement(np.zeros(3), np.ones(3)) is None
 
 
 def test_labels_file_and_fallbacks(tmp_path: Path):
