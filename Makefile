@@ -21,7 +21,10 @@ demo: $(VENV)/.installed-cpu
 	$(BIN)/python cli.py compile examples/resnet50.json -o examples/resnet50.onnx
 	$(BIN)/python cli.py run examples/resnet50.onnx examples/cat.jpg
 
+# Lint and format check first (ruff, configured in pyproject.toml): seconds, and it fails before the long suite.
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 clean:
