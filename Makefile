@@ -28,7 +28,10 @@ demo: $(VENV)/.installed-cpu
 	$(BIN)/python cli.py compile examples/shapes/shapes.keras -o examples/shapes/shapes.onnx --preprocess none
 	$(BIN)/python cli.py run examples/shapes/shapes.onnx examples/shapes/ --labels examples/shapes/labels.txt -k 2
 
+# Lint and format check first (ruff, configured in pyproject.toml): seconds, and it fails before the long suite.
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 clean:

@@ -12,6 +12,7 @@ application zoo passes its table of models). This script reads the marks from th
 ``tests/test_coverage_table.py`` fails when the README and the marks disagree, so the table
 cannot drift from the tests.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -114,7 +115,7 @@ def readme_table(text: str) -> str | None:
     """The README's current coverage block, markers included, or None when it has none."""
     if START not in text or END not in text:
         return None
-    return text[text.index(START): text.index(END) + len(END)]
+    return text[text.index(START) : text.index(END) + len(END)]
 
 
 def main(argv: list[str] | None = None) -> int:

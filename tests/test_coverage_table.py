@@ -1,4 +1,5 @@
 """The README's coverage table is what the tests' ``covers`` marks say (see tests/coverage_table.py)."""
+
 from __future__ import annotations
 
 import coverage_table as coverage  # tests/ is on the path, as for every test module here
@@ -24,8 +25,11 @@ def test_every_mark_names_an_existing_test_and_the_zoo_is_listed():
 
 
 def test_render_groups_marks_by_layer():
-    marks = [coverage.Mark("Conv1D", "causal", "a.py::t1"), coverage.Mark("conv0", "x", "a.py::t0"),
-             coverage.Mark("Conv1D", "groups", "b.py::t2")]
+    marks = [
+        coverage.Mark("Conv1D", "causal", "a.py::t1"),
+        coverage.Mark("conv0", "x", "a.py::t0"),
+        coverage.Mark("Conv1D", "groups", "b.py::t2"),
+    ]
     lines = coverage.render(marks).splitlines()
     assert lines[2] == "| conv0 | x | `a.py::t0` |"
     assert lines[3] == "| Conv1D | causal; groups | `a.py::t1`<br>`b.py::t2` |"

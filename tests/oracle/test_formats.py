@@ -25,9 +25,20 @@ from keras import layers
 
 import compiler
 
-
-def _report(results):
-    print({fmt: [f"{e:.2e}" for e in errs] for fmt, errs in results.items()})
+from .harness import (
+    EVERY_FORM,
+    check,
+    graph_inputs,
+    io_names,
+    keras_predict,
+    make_inputs,
+    op_types,
+    randomize,
+    run_onnx,
+    save_source,
+    to_layout,
+    verify,
+)
 
 
 def _small_functional():
@@ -44,22 +55,22 @@ def _small_functional():
     return keras.Model(inp, [logits, x], name="small_functional")
 
 
-def test_keras_archive(check, randomize, tmp_path):
+def test_keras_archive(tmp_path):
     model = randomize(_small_functional(), 1)
-    _report(check(model, tmp_path, formats=("keras",)))
+    check(model, tmp_path, forms=("keras",))
 
 
-def test_json_plus_weights(check, randomize, tmp_path):
+def test_json_plus_weights(tmp_path):
     model = randomize(_small_functional(), 2)
-    _report(check(model, tmp_path, formats=("json+weights",)))
+    check(model, tmp_path, forms=("json+weights",))
 
 
-def test_legacy_h5_written_by_keras3(check, randomize, tmp_path):
+def test_legacy_h5_written_by_keras3(tmp_path):
     model = randomize(_small_functional(), 3)
-    _report(check(model, tmp_path, formats=("h5",)))
+    check(model, tmp_path, forms=("h5",))
 
 
-def test_sequential_in_every_format(check, randomize, tmp_path):
+def test_sequential_in_every_format(tmp_path):
     model = keras.Sequential(
         [
             keras.Input((9, 9, 2), name="pixels"),
@@ -73,10 +84,10 @@ def test_sequential_in_every_format(check, randomize, tmp_path):
         name="small_sequential",
     )
     randomize(model, 4)
-    _report(check(model, tmp_path, formats=("keras", "json+weights", "h5")))
+    check(model, tmp_path, forms=EVERY_FORM)
 
 
-def test_model_without_weights(check, tmp_path):
+def test_model_without_weights(tmp_path):
     # A valid model with no trainable layer at all: its archive and weights file
     # hold no variables, which is not an error.
     inp = keras.Input((7, 8, 3), name="image")
@@ -84,7 +95,7 @@ def test_model_without_weights(check, tmp_path):
     x = layers.AveragePooling2D(2, padding="same", name="avgpool")(x)
     out = layers.Activation("softmax", name="softmax")(x)
     model = keras.Model(inp, out)
-    _report(check(model, tmp_path, formats=("keras", "json+weights", "h5")))
+    check(model, tmp_path, forms=EVERY_FORM)
 
 
 def _nested_model(return_features=False):
@@ -118,29 +129,22 @@ def _nested_model(return_features=False):
     return keras.Model(inp, [out, features] if return_features else out, name="outer")
 
 
-def test_nested_models_in_every_format(check, randomize, tmp_path):
+def test_nested_models_in_every_format(tmp_path):
     model = randomize(_nested_model(), 14)
-    _report(check(model, tmp_path, formats=("keras", "json+weights", "h5")))
+    check(model, tmp_path, forms=EVERY_FORM)
 
 
-def test_nested_functional_model_output(check, randomize, tmp_path):
+def test_nested_functional_model_output(tmp_path):
     # Keras 3 writes output_layers entries of a nested Functional model with
     # the node index shifted by one (its built-in node comes first):
     # ["inner_fn", 1, 0] here, while inbound_nodes refer to the same call as
     # node 0. The output is named after the nested model.
     model = randomize(_nested_model(return_features=True), 14)
-    assert oracle_names(model)[1] == ["head", "inner_fn"]
-    _report(check(model, tmp_path, formats=("keras", "json+weights")))
+    assert io_names(model)[1] == ["head", "inner_fn"]
+    check(model, tmp_path, forms=("keras", "json+weights"))
 
 
-def oracle_names(model):
-    return (
-        [t._keras_history.operation.name for t in model.inputs],
-        [t._keras_history.operation.name for t in model.outputs],
-    )
-
-
-def test_nested_model_called_twice(check, randomize, tmp_path):
+def test_nested_model_called_twice(tmp_path):
     tower = keras.Sequential(
         [
             keras.Input((6, 6, 2)),
@@ -158,7 +162,7 @@ def test_nested_model_called_twice(check, randomize, tmp_path):
     out = layers.Dense(1, activation="sigmoid", name="same")(both)
     model = keras.Model([left, right], out)
     randomize(model, 15)
-    _report(check(model, tmp_path, formats=("keras", "json+weights", "h5")))
+    check(model, tmp_path, forms=EVERY_FORM)
 
 
 # --------------------------------------------------------------------------
@@ -169,8 +173,9 @@ def _initializer(name):
     return {"class_name": name, "config": {"seed": None} if name.startswith("Glorot") else {}}
 
 
-def _k2_conv(name, filters, kernel, *, strides=(1, 1), padding="valid", activation="linear",
-             use_bias=True, groups=True):
+def _k2_conv(
+    name, filters, kernel, *, strides=(1, 1), padding="valid", activation="linear", use_bias=True, groups=True
+):
     config = {
         "name": name,
         "trainable": True,
@@ -270,8 +275,14 @@ def keras2_functional_json(class_name="Functional", keras_version="2.12.0"):
         _node(_k2_conv("conv2d_1", 8, 3, padding="same", activation="relu", groups=not old), "activation"),
         _node(_k2_simple("Add", "add"), "activation", "conv2d_1"),
         _node(
-            _k2_simple("MaxPooling2D", "max_pooling2d", pool_size=[2, 2], padding="valid",
-                       strides=[2, 2], data_format="channels_last"),
+            _k2_simple(
+                "MaxPooling2D",
+                "max_pooling2d",
+                pool_size=[2, 2],
+                padding="valid",
+                strides=[2, 2],
+                data_format="channels_last",
+            ),
             "add",
         ),
         _node(_k2_conv("conv2d_2", 4, 1, groups=not old), "max_pooling2d"),
@@ -279,9 +290,15 @@ def keras2_functional_json(class_name="Functional", keras_version="2.12.0"):
         _node(_k2_simple("Dropout", "dropout", rate=0.5, noise_shape=None, seed=None), "concatenate"),
         _node(_k2_simple("Flatten", "flatten", data_format="channels_last"), "dropout"),
         _node(_k2_dense("dense", 5, "softmax"), "flatten"),
-        _node(_k2_simple("GlobalAveragePooling2D", "global_average_pooling2d",
-                         data_format="channels_last", **({} if old else {"keepdims": False})),
-              "concatenate"),
+        _node(
+            _k2_simple(
+                "GlobalAveragePooling2D",
+                "global_average_pooling2d",
+                data_format="channels_last",
+                **({} if old else {"keepdims": False}),
+            ),
+            "concatenate",
+        ),
         _node(_k2_dense("dense_1", 3), "global_average_pooling2d"),
     ]
     return {
@@ -326,8 +343,7 @@ def keras2_sequential_json():
                 _k2_conv("conv2d", 6, 3, strides=(2, 2), padding="same", use_bias=False),
                 _k2_bn("batch_normalization", -1),
                 _k2_simple("ReLU", "re_lu", max_value=6.0, negative_slope=0.0, threshold=0.0),
-                _k2_simple("ZeroPadding2D", "zero_padding2d", padding=[[1, 0], [0, 1]],
-                           data_format="channels_last"),
+                _k2_simple("ZeroPadding2D", "zero_padding2d", padding=[[1, 0], [0, 1]], data_format="channels_last"),
                 _k2_conv("conv2d_1", 4, 2),
                 _k2_simple("LeakyReLU", "leaky_re_lu", alpha=0.1),
                 _k2_simple("Flatten", "flatten", data_format="channels_last"),
@@ -401,7 +417,7 @@ def write_keras2_weights(group, model):
         lg = group.create_group(layer.name)
         names = [f"{layer.name}/{w}:0" for w in _k2_weight_names(layer)]
         lg.attrs["weight_names"] = np.array([n.encode("utf8") for n in names])
-        for wname, value in zip(names, layer.get_weights()):
+        for wname, value in zip(names, layer.get_weights(), strict=True):
             lg.create_dataset(wname, data=value)
 
 
@@ -416,7 +432,7 @@ def write_keras2_h5(path, config, model, weights_only=False):
         write_keras2_weights(f.create_group("model_weights"), model)
 
 
-def _run_keras2_case(oracle, tmp_path, config, model, weight_kind):
+def _run_keras2_case(tmp_path, config, model, weight_kind):
     json_path = tmp_path / "model_k2.json"
     json_path.write_text(json.dumps(config))
     if weight_kind == "weights.h5":
@@ -438,42 +454,41 @@ def _run_keras2_case(oracle, tmp_path, config, model, weight_kind):
     assert res.random_weights is False
     out = tmp_path / "model.onnx"
     compiler.save(res, out)
-    arrays = oracle.make_inputs(model, batch=3, seed=7)
-    expected = oracle.keras_predict(model, arrays)
-    errors = oracle.verify_onnx_file(out, model, arrays, expected, label=weight_kind)
-    print(weight_kind, [f"{e:.2e}" for e in errors])
+    arrays = make_inputs(model, batch=3, seed=7)
+    expected = keras_predict(model, arrays)
+    print(verify(out, model, arrays, expected, label=weight_kind))
 
 
 WEIGHT_KINDS = ["weights.h5", "legacy-weights.h5", "full.h5"]
 
 
 @pytest.mark.parametrize("weight_kind", WEIGHT_KINDS)
-def test_keras2_functional_json(oracle, randomize, tmp_path, weight_kind):
+def test_keras2_functional_json(tmp_path, weight_kind):
     model = randomize(keras3_equivalent_functional(), 10)
-    _run_keras2_case(oracle, tmp_path, keras2_functional_json(), model, weight_kind)
+    _run_keras2_case(tmp_path, keras2_functional_json(), model, weight_kind)
 
 
 @pytest.mark.parametrize("weight_kind", ["weights.h5", "legacy-weights.h5"])
-def test_keras22_model_json(oracle, randomize, tmp_path, weight_kind):
+def test_keras22_model_json(tmp_path, weight_kind):
     # Keras 2.2-era files: class_name "Model", no "groups"/"ragged"/"keepdims",
     # BatchNormalization axis as a bare int.
     model = randomize(keras3_equivalent_functional(), 11)
     config = keras2_functional_json(class_name="Model", keras_version="2.2.4")
-    _run_keras2_case(oracle, tmp_path, config, model, weight_kind)
+    _run_keras2_case(tmp_path, config, model, weight_kind)
 
 
 @pytest.mark.parametrize("weight_kind", WEIGHT_KINDS)
-def test_keras2_sequential_json(oracle, randomize, tmp_path, weight_kind):
+def test_keras2_sequential_json(tmp_path, weight_kind):
     model = randomize(keras3_equivalent_sequential(), 12)
-    _run_keras2_case(oracle, tmp_path, keras2_sequential_json(), model, weight_kind)
+    _run_keras2_case(tmp_path, keras2_sequential_json(), model, weight_kind)
 
 
 @pytest.mark.parametrize("weight_kind", ["weights.h5", "legacy-weights.h5"])
-def test_keras22_sequential_without_input_layer(oracle, randomize, tmp_path, weight_kind):
+def test_keras22_sequential_without_input_layer(tmp_path, weight_kind):
     model = randomize(keras3_equivalent_sequential(), 16)
-    assert oracle.io_names(model)[0] == ["conv2d_input"]
+    assert io_names(model)[0] == ["conv2d_input"]
     config = keras22_sequential_json_without_input_layer()
-    _run_keras2_case(oracle, tmp_path, config, model, weight_kind)
+    _run_keras2_case(tmp_path, config, model, weight_kind)
 
 
 def test_keras2_json_is_what_keras_legacy_loader_reads():
@@ -489,7 +504,7 @@ def test_keras2_json_is_what_keras_legacy_loader_reads():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # LeakyReLU's deprecated "alpha"
             loaded = model_from_config(copy.deepcopy(config))
-        assert [l.name for l in loaded.layers] == [l.name for l in twin.layers]
+        assert [layer.name for layer in loaded.layers] == [layer.name for layer in twin.layers]
         assert [tuple(w.shape) for w in loaded.weights] == [tuple(w.shape) for w in twin.weights]
         assert [tuple(t.shape) for t in loaded.outputs] == [tuple(t.shape) for t in twin.outputs]
 
@@ -505,7 +520,7 @@ def _compile_bytes(source, tmp_path, name, **kwargs):
     return res, path, path.read_bytes()
 
 
-def test_random_weights_from_json_alone(oracle, tmp_path):
+def test_random_weights_from_json_alone(tmp_path):
     model = _small_functional()
     json_path = tmp_path / "model.json"
     json_path.write_text(model.to_json())
@@ -513,18 +528,18 @@ def test_random_weights_from_json_alone(oracle, tmp_path):
     res, path, first = _compile_bytes(json_path, tmp_path, "a.onnx", seed=0)
     assert res.random_weights is True
     onnx.checker.check_model(str(path), full_check=True)
-    ops = oracle.op_types(onnx.load(str(path)))
+    ops = op_types(onnx.load(str(path)))
     assert "BatchNormalization" not in ops and "Dropout" not in ops
 
-    in_names, out_names = oracle.io_names(model)
+    in_names, out_names = io_names(model)
     proto = onnx.load(str(path))
-    assert [i.name for i in oracle.graph_inputs(proto)] == in_names
+    assert [i.name for i in graph_inputs(proto)] == in_names
     assert [o.name for o in proto.graph.output] == out_names
 
-    arrays = oracle.make_inputs(model, batch=4, seed=1)
-    names, outputs = oracle.run_onnx(path, dict(zip(in_names, arrays)))
+    arrays = make_inputs(model, batch=4, seed=1)
+    names, outputs = run_onnx(path, dict(zip(in_names, arrays, strict=True)))
     assert names == out_names
-    for got, t in zip(outputs, model.outputs):
+    for got, t in zip(outputs, model.outputs, strict=True):
         assert got.shape == (4,) + tuple(t.shape[1:])
         assert np.all(np.isfinite(got))
         assert np.any(got != 0)
@@ -546,7 +561,7 @@ def test_random_weights_default_seed_is_deterministic(tmp_path):
     assert a == b
 
 
-def test_real_weights_compile_is_deterministic(randomize, tmp_path):
+def test_real_weights_compile_is_deterministic(tmp_path):
     model = randomize(_small_functional(), 5)
     path = tmp_path / "model.keras"
     model.save(path)
@@ -555,7 +570,7 @@ def test_real_weights_compile_is_deterministic(randomize, tmp_path):
     assert a == b
 
 
-def test_seed_is_ignored_when_weights_are_given(randomize, tmp_path):
+def test_seed_is_ignored_when_weights_are_given(tmp_path):
     model = randomize(_small_functional(), 6)
     path = tmp_path / "model.keras"
     model.save(path)
@@ -569,29 +584,29 @@ def test_seed_is_ignored_when_weights_are_given(randomize, tmp_path):
 # input_layout="nchw"
 
 
-def test_nchw_input_layout(check, randomize, tmp_path):
+def test_nchw_input_layout(tmp_path):
     model = randomize(_small_functional(), 7)
-    _report(check(model, tmp_path, input_layout="nchw", formats=("keras", "json+weights")))
+    check(model, tmp_path, input_layout="nchw", forms=("keras", "json+weights"))
 
 
-def test_nchw_matches_nhwc_numbers(oracle, randomize, tmp_path):
+def test_nchw_matches_nhwc_numbers(tmp_path):
     model = randomize(_small_functional(), 8)
-    source, weights = oracle.save_source(model, "json+weights", tmp_path / "src")
-    arrays = oracle.make_inputs(model, batch=2, seed=3)
-    in_names, _ = oracle.io_names(model)
+    source, weights = save_source(model, "json+weights", tmp_path / "src")
+    arrays = make_inputs(model, batch=2, seed=3)
+    in_names, _ = io_names(model)
     results = {}
     for layout in ("nhwc", "nchw"):
         res = compiler.compile(source, weights=weights, input_layout=layout)
         path = tmp_path / f"{layout}.onnx"
         compiler.save(res, path)
-        feeds = {n: oracle.to_layout(a, layout) for n, a in zip(in_names, arrays)}
-        results[layout] = oracle.run_onnx(path, feeds)[1]
-    for a, b in zip(results["nhwc"], results["nchw"]):
+        feeds = {n: to_layout(a, layout) for n, a in zip(in_names, arrays, strict=True)}
+        results[layout] = run_onnx(path, feeds)[1]
+    for a, b in zip(results["nhwc"], results["nchw"], strict=True):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_nchw_multi_input_only_transposes_images(check, randomize, tmp_path):
+def test_nchw_multi_input_only_transposes_images(tmp_path):
     img = keras.Input((6, 8, 3), name="image")
     vec = keras.Input((4,), name="vector")
     seq = keras.Input((5, 2), name="sequence")
@@ -602,24 +617,24 @@ def test_nchw_multi_input_only_transposes_images(check, randomize, tmp_path):
     out = layers.Dense(2, name="head")(h)
     model = keras.Model([img, vec, seq], [out, x])
     randomize(model, 9)
-    _report(check(model, tmp_path, input_layout="nchw", formats=("json+weights",)))
+    check(model, tmp_path, input_layout="nchw", forms=("json+weights",))
 
 
-def test_nchw_input_feeding_flatten_and_dense(check, randomize, tmp_path):
+def test_nchw_input_feeding_flatten_and_dense(tmp_path):
     # The NHWC flatten order must hold even though the caller feeds NCHW.
     inp = keras.Input((3, 4, 2), name="image")
     x = layers.Flatten(name="flat")(inp)
     out = layers.Dense(3, name="head")(x)
     model = keras.Model(inp, out)
     randomize(model, 10)
-    _report(check(model, tmp_path, input_layout="nchw", formats=("json+weights",)))
+    check(model, tmp_path, input_layout="nchw", forms=("json+weights",))
 
 
 # --------------------------------------------------------------------------
 # Reports and errors
 
 
-def test_report_lists_passes(randomize, tmp_path):
+def test_report_lists_passes(tmp_path):
     model = randomize(_small_functional(), 13)
     path = tmp_path / "model.keras"
     model.save(path)
@@ -638,7 +653,7 @@ def test_unbuilt_sequential_is_a_compile_error(tmp_path):
         compiler.compile(json_path)
 
 
-def test_weights_missing_a_layer_is_a_compile_error(randomize, tmp_path):
+def test_weights_missing_a_layer_is_a_compile_error(tmp_path):
     model = _small_functional()
     json_path = tmp_path / "model.json"
     json_path.write_text(model.to_json())

@@ -7,6 +7,7 @@ layer shared by an outer and an inner model has no weights at its later paths. E
 saved by Keras 3 (``.keras``, JSON + ``.weights.h5``, legacy ``.h5``) and by tf-keras (legacy
 ``.h5``, JSON + HDF5 weights, JSON + ``.weights.h5``) and must give ``model.predict``'s outputs.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,18 @@ import tf_keras
 import compiler
 from frontends.keras_python import model_config
 
-from .conftest import check, keras_predict, make_inputs, randomize, rel_error, run_onnx
-from .test_keras2 import _compare, _randomize, _sources
+from .harness import (
+    EVERY_FORM,
+    check,
+    check_tf_keras,
+    keras_predict,
+    make_inputs,
+    randomize,
+    randomize_tf_keras,
+    rel_error,
+    run_onnx,
+    tf_keras_sources,
+)
 
 
 def shared_layer_inside_first(k: Any) -> Any:
@@ -65,8 +76,9 @@ def layer_in_two_branches(k: Any) -> Any:
 
 def sequential_called_twice(k: Any) -> Any:
     """The same nested Sequential on two inputs, once more on its own output, and in a parent."""
-    tower = k.Sequential([k.Input((4,)), k.layers.Dense(4, activation="tanh", name="t1"),
-                          k.layers.Dense(4, name="t2")], name="tower")
+    tower = k.Sequential(
+        [k.Input((4,)), k.layers.Dense(4, activation="tanh", name="t1"), k.layers.Dense(4, name="t2")], name="tower"
+    )
     wrap_in = k.Input((4,))
     wrap = k.Model(wrap_in, k.layers.Dense(2, name="w_d")(tower(wrap_in)), name="wrap")
     left, right = k.Input((4,), name="left"), k.Input((4,), name="right")
@@ -74,21 +86,26 @@ def sequential_called_twice(k: Any) -> Any:
     return k.Model([left, right], both, name="top")
 
 
-CASES = [shared_layer_inside_first, shared_layer_outside_first, model_in_two_parents, layer_in_two_branches,
-         sequential_called_twice]
+CASES = [
+    shared_layer_inside_first,
+    shared_layer_outside_first,
+    model_in_two_parents,
+    layer_in_two_branches,
+    sequential_called_twice,
+]
 
 
 @pytest.mark.parametrize("build", CASES, ids=lambda f: f.__name__)
 def test_keras3_shared_objects_in_every_format(build: Any, tmp_path: Path) -> None:
     model = randomize(build(keras), 21)
-    check(model, tmp_path, formats=("keras", "json+weights", "h5"))
+    check(model, tmp_path, forms=EVERY_FORM)
 
 
 @pytest.mark.parametrize("build", CASES, ids=lambda f: f.__name__)
 def test_tf_keras_shared_objects_in_every_format(build: Any, tmp_path: Path) -> None:
     model = build(tf_keras)
-    _randomize(model, 22)
-    sources = _sources(model, tmp_path)
+    randomize_tf_keras(model, 22)
+    sources = tf_keras_sources(model, tmp_path)
     if build in (shared_layer_outside_first, sequential_called_twice):
         # tf-keras's legacy .h5 config gives an outer call of a layer shared with a nested model
         # the nested model's Input (a layer outside the outer model); tf-keras cannot load that
@@ -96,7 +113,7 @@ def test_tf_keras_shared_objects_in_every_format(build: Any, tmp_path: Path) -> 
         with pytest.raises(KeyError):
             tf_keras.models.load_model(sources[0][0])
         sources = sources[1:]
-    _compare(model, sources)
+    check_tf_keras(model, sources)
 
 
 def test_shared_layer_gets_one_set_of_random_weights(tmp_path: Path) -> None:
@@ -119,7 +136,7 @@ def onnx_array(tensor: Any) -> np.ndarray:
 
 
 # -- the Python frontend: shapes of nested calls ---------------------------------------------------
-NESTED_SHAPES = '''
+NESTED_SHAPES = """
 import keras
 from keras import layers
 
@@ -144,7 +161,7 @@ z = layers.Dense(6, name="proj")(z)
 branch = keras.Sequential([keras.Input((6,)), shared], name="branch")
 out = layers.Add(name="sum")([branch(x), shared(z)])
 model = keras.Model(inp, out, name="outer")
-'''
+"""
 
 
 def _tensor_shapes(doc: Any) -> list[Any]:

@@ -7,6 +7,7 @@ statistics and biases randomised) are saved, loaded by ``--weights`` onto the co
 and onnxruntime's outputs must match ``model.predict``. The exported JSON must load in Keras
 with ``model_from_json`` and give the same layers and configs.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ import pytest
 import compiler
 from frontends.keras_python import export_json, find_model
 
-from .conftest import keras_predict, make_inputs, randomize, rel_error, run_onnx
+from .harness import keras_predict, make_inputs, randomize, rel_error, run_onnx
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"
 
@@ -39,12 +40,15 @@ class Case:
 CASES = {
     # Keras 1's Convolution2D(32, 3, 3) is a 3x3 kernel; Keras 3 reads the third number as strides,
     # so the oracle runs the Keras 3 spelling of what the page means: Conv2D(32, (3, 3)).
-    "vgg_block1_conv1": Case("vgg_block1_conv1.py", "model",
-                             keras3_source=("Convolution2D(32, 3, 3,", "Convolution2D(32, (3, 3),")),
+    "vgg_block1_conv1": Case(
+        "vgg_block1_conv1.py", "model", keras3_source=("Convolution2D(32, 3, 3,", "Convolution2D(32, (3, 3),")
+    ),
     "conv2d_padding_sequential": Case("conv2d_padding_sequential.py", "model"),
     "conv2d_transpose_padding": Case("conv2d_transpose_padding.py", "model"),
     "conv2d_params_k2": Case("conv2d_params.py", "conv1", {"kernel_size": 2}),
-    "conv2d_params_same_s2": Case("conv2d_params.py", "conv1", {"kernel_size": 3, "strides": (2, 2), "padding": "same"}),
+    "conv2d_params_same_s2": Case(
+        "conv2d_params.py", "conv1", {"kernel_size": 3, "strides": (2, 2), "padding": "same"}
+    ),
     "encoder_decoder": Case("encoder_decoder.py", "model"),
     "tensor_arithmetic": Case("tensor_arithmetic.py", "model"),
     "nested_models": Case("nested_models.py", "model"),
@@ -54,8 +58,9 @@ CASES = {
     "resnet50_blocks": Case("resnet50_blocks.py", "ResNet50", slow=True),
     "resnet50_stack1": Case("resnet50_stack1.py", "ResNet50", slow=True),
     # Real Keras would download the ImageNet weights; the oracle builds the same graph without them.
-    "resnet50_application": Case("resnet50_application.py", "resnet50", slow=True,
-                                 keras3_source=("weights='imagenet'", "weights=None")),
+    "resnet50_application": Case(
+        "resnet50_application.py", "resnet50", slow=True, keras3_source=("weights='imagenet'", "weights=None")
+    ),
     "unet": Case("unet.py", "unet", slow=True),
     # 651 million parameters: compared by structure and parameter count, not run.
     "res_block_three_inputs": Case("res_block_three_inputs.py", "model", predict=False, slow=True),
@@ -132,10 +137,10 @@ def test_outputs_match_keras_with_its_weights(case_id: str, keras_runs: dict, tm
     want = keras_run(case_id, keras_runs, tmp_path)
     graph = compiler.load(EXAMPLES / case.file, weights=want["weights"], entry=case.entry, args=case.args)
     onnx_path = compiler.save(compiler.compile(graph), tmp_path / f"{case_id}.onnx")
-    feeds = dict(zip(want["input_names"], want["inputs"]))
+    feeds = dict(zip(want["input_names"], want["inputs"], strict=True))
     _, got = run_onnx(onnx_path, feeds)
     assert len(got) == len(want["outputs"])
-    for g, w in zip(got, want["outputs"]):
+    for g, w in zip(got, want["outputs"], strict=True):
         assert g.shape == w.shape
         assert rel_error(g, w) <= 1e-4
 
@@ -154,8 +159,17 @@ def _plain(config: dict[str, Any]) -> Any:
     return json.loads(json.dumps(config))
 
 
-@pytest.mark.parametrize("case_id", ["encoder_decoder", "conv2d_padding_sequential", "vgg_block1_conv1",
-                                     "tensor_arithmetic", "nested_models", "sequence_and_volume"])
+@pytest.mark.parametrize(
+    "case_id",
+    [
+        "encoder_decoder",
+        "conv2d_padding_sequential",
+        "vgg_block1_conv1",
+        "tensor_arithmetic",
+        "nested_models",
+        "sequence_and_volume",
+    ],
+)
 def test_exported_json_loads_in_keras(case_id: str, tmp_path: Path) -> None:
     case = CASES[case_id]
     target = export_json(EXAMPLES / case.file, tmp_path / "model.json", case.entry, case.args)
@@ -167,7 +181,7 @@ def test_exported_json_loads_in_keras(case_id: str, tmp_path: Path) -> None:
     built = keras_model(case, tmp_path)
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in built.layers]
     assert loaded.count_params() == built.count_params()
-    for ours, theirs in zip(loaded.layers, built.layers):
+    for ours, theirs in zip(loaded.layers, built.layers, strict=True):
         # as JSON: a nested model's config holds tuples when built and lists when loaded, in Keras too
         assert _plain(ours.get_config()) == _plain(theirs.get_config()), ours.name
     # the document itself is what Keras writes, key for key

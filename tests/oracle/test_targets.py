@@ -7,6 +7,7 @@ same ``.keras`` file. Numbers are compared at both onnxruntime optimization leve
 onnxruntime's own Pad+MaxPool fusion would merge the padded zeros into the pool's ignored border
 (or refuse the merged pads), so it is checked with onnxruntime's optimizations off.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,11 +25,11 @@ from onnx import TensorProto, helper
 
 import compiler
 
+from .harness import OPTIMIZATION, RTOL, io_names, keras_predict, make_inputs, randomize, rel_error, run_onnx
+
 TARGETS = ("onnx", "ort", "tensorrt")
-RTOL = 1e-4
 NCHWC = "com.microsoft.nchwc"
 MS = "com.microsoft"
-LEVELS = {"none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
 
 
 # -- models -----------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ class Case:
 
     @property
     def feeds(self) -> dict[str, np.ndarray]:
-        return dict(zip(self.inputs, self.arrays))
+        return dict(zip(self.inputs, self.arrays, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,7 @@ def built(tmp_path_factory) -> tuple[dict[str, Case], Path]:
 
 
 @pytest.fixture
-def cases(built, oracle):
+def cases(built):
     """name → Case; each model is built, saved and predicted once per module."""
     cache, directory = built
 
@@ -131,14 +132,14 @@ def cases(built, oracle):
         if name not in cache:
             keras.utils.set_random_seed(sorted(BUILDERS).index(name) + 7)
             model = BUILDERS[name]()
-            oracle.randomize(model, seed=3)
+            randomize(model, seed=3)
             if name == "padded_pools":
                 _prepare_padded_pools(model)
-            arrays = oracle.make_inputs(model, batch=2, seed=5)
-            expected = oracle.keras_predict(model, arrays)
+            arrays = make_inputs(model, batch=2, seed=5)
+            expected = keras_predict(model, arrays)
             path = directory / f"{name}.keras"
             model.save(path)
-            ins, outs = oracle.io_names(model)
+            ins, outs = io_names(model)
             cache[name] = Case(name, path, ins, outs, arrays, expected)
         return cache[name]
 
@@ -147,16 +148,7 @@ def cases(built, oracle):
 
 # -- running ------------------------------------------------------------------------------------------
 def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray], level: str) -> list[np.ndarray]:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = LEVELS[level]
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
-
-
-def rel_error(got: np.ndarray, want: np.ndarray) -> float:
-    scale = max(float(np.max(np.abs(want))), 1e-6)
-    return float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) / scale
+    return run_onnx(model, feeds, optimization=level)[1]
 
 
 def domains(model: onnx.ModelProto) -> set[str]:
@@ -179,17 +171,28 @@ def cpu_has_nchwc() -> bool:
     AVX2 or better), asked with a plain ONNX model that kerascc had no part in."""
     if "answer" not in _NCHWC:
         rng = np.random.default_rng(0)
-        weights = [helper.make_tensor(f"w{i}", TensorProto.FLOAT, [16, 16, 3, 3],
-                                      rng.standard_normal(16 * 16 * 9).astype(np.float32)) for i in range(2)]
-        nodes = [helper.make_node("Conv", ["x", "w0"], ["c0"], pads=[1, 1, 1, 1]),
-                 helper.make_node("Relu", ["c0"], ["r0"]),
-                 helper.make_node("Conv", ["r0", "w1"], ["y"], pads=[1, 1, 1, 1])]
-        graph = helper.make_graph(nodes, "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8, 8])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 8, 8])], weights)
+        weights = [
+            helper.make_tensor(
+                f"w{i}", TensorProto.FLOAT, [16, 16, 3, 3], rng.standard_normal(16 * 16 * 9).astype(np.float32)
+            )
+            for i in range(2)
+        ]
+        nodes = [
+            helper.make_node("Conv", ["x", "w0"], ["c0"], pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["c0"], ["r0"]),
+            helper.make_node("Conv", ["r0", "w1"], ["y"], pads=[1, 1, 1, 1]),
+        ]
+        graph = helper.make_graph(
+            nodes,
+            "probe",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8, 8])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 8, 8])],
+            weights,
+        )
         probe = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
         with tempfile.TemporaryDirectory() as tmp:
             options = ort.SessionOptions()
-            options.graph_optimization_level = LEVELS["all"]
+            options.graph_optimization_level = OPTIMIZATION["all"]
             options.log_severity_level = 3
             options.optimized_model_filepath = os.path.join(tmp, "probe.onnx")
             ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -214,7 +217,7 @@ def compile_and_check(case: Case, target: str, tmp_path: Path) -> compiler.Compi
     for level in levels:
         got = run(model, case.feeds, level)
         assert len(got) == len(case.expected)
-        for name, g, w in zip(case.outputs, got, case.expected):
+        for name, g, w in zip(case.outputs, got, case.expected, strict=True):
             assert g.shape == w.shape, (target, level, name)
             err = rel_error(g, w)
             assert err <= RTOL, f"target {target}, ORT {level}: output {name} relative error {err:.2e}"
@@ -253,8 +256,11 @@ def test_mobilenet_with_relu6_and_sigmoid_heads(cases, target, tmp_path):
     res = compile_and_check(cases("mobilenet"), target, tmp_path)
     check_ops(res.onnx, target)
     assert res.graph.op_counts().get("Clip", 0) == 0
-    activations = [n.attrs["activation"]["op"] for n in res.graph.nodes(("Conv", "DepthwiseConv", "Dense"))
-                   if n.attrs.get("activation")]
+    activations = [
+        n.attrs["activation"]["op"]
+        for n in res.graph.nodes(("Conv", "DepthwiseConv", "Dense"))
+        if n.attrs.get("activation")
+    ]
     assert sorted(activations) == sorted(["Clip"] * 4 + ["Sigmoid", "HardSigmoid", "Sigmoid", "HardSigmoid"])
     ops = standard_ops(res.onnx)
     if target == "ort":
@@ -267,8 +273,14 @@ def test_mobilenet_with_relu6_and_sigmoid_heads(cases, target, tmp_path):
 def test_dense_head_activations(cases, target, tmp_path):
     res = compile_and_check(cases("dense_head"), target, tmp_path)
     fused = {n.layer: n.attrs["activation"]["op"] for n in res.graph.nodes("Dense") if n.attrs.get("activation")}
-    assert fused == {"d1": "Relu", "d2": "Tanh", "d3": "Clip", "d4": "LeakyRelu", "sig": "Sigmoid",
-                     "hsig": "HardSigmoid"}
+    assert fused == {
+        "d1": "Relu",
+        "d2": "Tanh",
+        "d3": "Clip",
+        "d4": "LeakyRelu",
+        "sig": "Sigmoid",
+        "hsig": "HardSigmoid",
+    }
     if target == "ort":  # onnxruntime's optimizer turned Gemm + activation into its FusedGemm
         assert MS in domains(res.onnx) and "Relu" not in standard_ops(res.onnx)
         assert "FusedGemm" in [n.op_type for n in res.onnx.graph.node if n.domain == MS]
@@ -307,6 +319,6 @@ def test_ort_target_runs_without_any_graph_optimization(cases):
     plain = compiler.compile(case.path, target="onnx")
     off = run(res.onnx, case.feeds, "none")
     reference = run(plain.onnx, case.feeds, "all")
-    for got, want, keras_out in zip(off, reference, case.expected):
+    for got, want, keras_out in zip(off, reference, case.expected, strict=True):
         assert rel_error(got, keras_out) <= RTOL
         assert rel_error(got, want) <= RTOL

@@ -8,9 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-
-def _report(results):
-    print({fmt: [f"{e:.2e}" for e in errs] for fmt, errs in results.items()})
+from .harness import check, randomize
 
 
 def _block(x, filters, name, bn=True):
@@ -36,9 +34,7 @@ def unet_transpose(input_shape=(32, 32, 3), base=8, depth=3, classes=1):
     x = _block(x, base * 2**depth, "bottleneck")
     x = layers.Dropout(0.5, name="bottleneck_drop")(x)
     for level in reversed(range(depth)):
-        x = layers.Conv2DTranspose(
-            base * 2**level, 3, strides=2, padding="same", name=f"up{level}"
-        )(x)
+        x = layers.Conv2DTranspose(base * 2**level, 3, strides=2, padding="same", name=f"up{level}")(x)
         x = layers.concatenate([x, skips[level]], axis=3, name=f"skip{level}")
         x = _block(x, base * 2**level, f"dec{level}")
     out = layers.Conv2D(classes, 1, activation="sigmoid", name="mask")(x)
@@ -61,9 +57,7 @@ def unet_upsampling(input_shape=(32, 32, 3), base=8, depth=3, classes=2):
     x = layers.Dropout(0.5, name="bottleneck_drop")(x)
     for level in reversed(range(depth)):
         x = layers.UpSampling2D(size=(2, 2), name=f"upsample{level}")(x)
-        x = layers.Conv2D(
-            base * 2**level, 2, padding="same", activation="relu", name=f"up{level}"
-        )(x)
+        x = layers.Conv2D(base * 2**level, 2, padding="same", activation="relu", name=f"up{level}")(x)
         x = layers.concatenate([skips[level], x], name=f"skip{level}")
         x = _block(x, base * 2**level, f"dec{level}", bn=False)
     x = layers.Conv2D(2, 3, padding="same", activation="relu", name="pre_mask")(x)
@@ -83,9 +77,7 @@ def unet_valid_transpose(input_shape=(36, 36, 3)):
     b = layers.BatchNormalization(name="bottleneck_bn")(b)
     b = layers.ReLU(name="bottleneck_relu")(b)
     b = layers.Dropout(0.3, name="bottleneck_drop")(b)
-    u = layers.Conv2DTranspose(
-        6, 3, strides=2, padding="valid", output_padding=1, name="up"
-    )(b)
+    u = layers.Conv2DTranspose(6, 3, strides=2, padding="valid", output_padding=1, name="up")(b)
     s = layers.Conv2D(6, 3, name="skip_conv")(e)
     x = layers.concatenate([u, s], axis=-1, name="skip")
     x = layers.Conv2D(6, 3, padding="same", activation="relu", name="dec_conv")(x)
@@ -94,26 +86,26 @@ def unet_valid_transpose(input_shape=(36, 36, 3)):
     return keras.Model(inp, [out, u], name="unet_valid")
 
 
-def test_unet_conv_transpose(check, randomize, tmp_path):
+def test_unet_conv_transpose(tmp_path):
     model = unet_transpose()
     randomize(model, 100)
-    _report(check(model, tmp_path))
+    check(model, tmp_path)
 
 
-def test_unet_upsampling_nearest(check, randomize, tmp_path):
+def test_unet_upsampling_nearest(tmp_path):
     model = unet_upsampling()
     randomize(model, 101)
-    _report(check(model, tmp_path))
+    check(model, tmp_path)
 
 
-def test_unet_valid_transpose_output_padding(check, randomize, tmp_path):
+def test_unet_valid_transpose_output_padding(tmp_path):
     model = unet_valid_transpose()
     assert tuple(model.outputs[1].shape[1:3]) == (32, 32)
     randomize(model, 102)
-    _report(check(model, tmp_path))
+    check(model, tmp_path)
 
 
-def test_unet_non_square_input(check, randomize, tmp_path):
+def test_unet_non_square_input(tmp_path):
     model = unet_transpose(input_shape=(16, 24, 1), base=4, depth=2, classes=3)
     randomize(model, 103)
-    _report(check(model, tmp_path, batch=3))
+    check(model, tmp_path, batch=3)

@@ -34,15 +34,20 @@ import tf_keras
 import compiler
 from frontends.keras_json import graph_from_config, read_model
 
-from .test_applications_graph import (
-    _assert_informative,
-    _expected_convs,
-    _expected_gemms,
-    _images,
-    _randomize_more,
-    _redraw_kernels,
+from .harness import (
+    assert_application_graph,
+    assert_informative,
+    keras_predict,
+    op_counts,
+    randomize,
+    randomize_application,
+    randomize_tf_keras,
+    redraw_kernels,
+    rel_error,
+    run_onnx,
+    two_images,
+    verify,
 )
-from .test_keras2 import _randomize as _randomize_keras2
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +60,7 @@ class App:
     build: Any
     size: int  # the smallest input size the application accepts (or close to it)
     pixels: bool  # the model rescales raw [0, 255] pixels itself
-    gain: float  # variance gain of the redrawn kernels (see _redraw_kernels)
+    gain: float  # variance gain of the redrawn kernels (see harness.redraw_kernels)
     keras2: bool = False  # built, saved and run by tf-keras
 
 
@@ -95,7 +100,7 @@ class Built:
 
 def _three_images(size: int, pixels: bool) -> np.ndarray:
     """The two contrasting images of the graph tests plus a third of smooth noise."""
-    two = _images(size, pixels)
+    two = two_images(size, pixels)
     rng = np.random.default_rng(size + 1)
     third = rng.uniform(-1.0, 1.0, (1, size, size, 3))
     if pixels:
@@ -104,7 +109,7 @@ def _three_images(size: int, pixels: bool) -> np.ndarray:
 
 
 def _redraw_keras2_kernels(model, seed: int, gain: float) -> None:
-    """_redraw_kernels for tf-keras models (other layer classes): N(0, gain / fan_in) kernels."""
+    """harness.redraw_kernels for tf-keras models (other layer classes): N(0, gain / fan_in) kernels."""
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         weights = layer.get_weights()
@@ -125,18 +130,16 @@ def _split_archive(archive: Path, directory: Path) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module", params=list(ZOO))
 def app(request, tmp_path_factory) -> Built:
-    from .conftest import keras_predict, randomize
-
     name = request.param
     spec = ZOO[name]
     keras.backend.clear_session()
     keras.utils.set_random_seed(1234)
     model = spec.build(weights=None, include_top=False, pooling="avg", input_shape=(spec.size, spec.size, 3))
     if spec.keras2:
-        _randomize_keras2(model, 11)
+        randomize_tf_keras(model, 11)
         _redraw_keras2_kernels(model, 11, spec.gain)
     else:
-        model = _redraw_kernels(_randomize_more(randomize(model, 11), 11), 11, spec.gain)
+        model = redraw_kernels(randomize_application(randomize(model, 11), 11), 11, spec.gain)
     model.run_eagerly = True  # a few small batches: tracing a tf.function would cost more than it saves
     directory = tmp_path_factory.mktemp(name)
     archive = directory / "model.keras"
@@ -145,44 +148,31 @@ def app(request, tmp_path_factory) -> Built:
     x = _three_images(spec.size, spec.pixels)
     inputs = {1: x[:1], 3: x}
     expected = {b: keras_predict(model, [xb])[0] for b, xb in inputs.items()}
-    _assert_informative(expected[3], name)
+    assert_informative(expected[3], name)
     return Built(name, model, archive, config, weights, inputs, expected)
 
 
-def _verify(oracle, built: Built, path: Path, expected: dict[int, np.ndarray], label: str) -> list[float]:
+def _verify(built: Built, path: Path, expected: dict[int, np.ndarray], label: str) -> list[float]:
     """The compiled file against Keras at each batch size; one file serves both."""
     errors = []
     for batch, x in built.inputs.items():
         what = f"{built.name} {label} batch {batch}"
         if isinstance(built.model, keras.Model):
-            errors += oracle.verify_onnx_file(path, built.model, [x], [expected[batch]], label=what)
+            errors += verify(path, built.model, [x], [expected[batch]], label=what).errors
             continue
         # tf-keras tensors have no Keras 3 history; check names, shapes and numbers directly.
         feeds = {built.model.input_names[0]: x}
-        names, (got,) = oracle.run_onnx(path, feeds)
+        names, (got,) = run_onnx(path, feeds)
         assert names == built.model.output_names, what
         assert got.shape == expected[batch].shape, what
-        errors.append(oracle.rel_error(got, expected[batch]))
+        errors.append(rel_error(got, expected[batch]))
         assert errors[-1] <= 1e-4, f"{what}: relative error {errors[-1]:.2e}"
     return errors
 
 
-def _graph_shape(name: str, model, proto) -> None:
-    """One Transpose, nothing left of BatchNormalization/Dropout/Identity, one Conv per Keras
-    convolution and one Gemm/MatMul per Dense on vectors."""
-    from collections import Counter
-
-    ops = Counter(n.op_type for n in proto.graph.node)
-    assert ops["Transpose"] <= 1, f"{name}: {ops['Transpose']} Transpose"
-    for op in ("BatchNormalization", "Dropout", "Identity"):
-        assert op not in ops, f"{name}: {ops[op]} {op} left"
-    assert ops["Conv"] == _expected_convs(model), f"{name}: {ops['Conv']} Conv, Keras has {_expected_convs(model)}"
-    assert ops["Gemm"] + ops["MatMul"] == _expected_gemms(model)
-
-
 @pytest.mark.covers("keras.applications", ZOO)
 @pytest.mark.parametrize("source", ["keras", "json+weights"])
-def test_zoo_with_weights(app: Built, source, oracle, tmp_path):
+def test_zoo_with_weights(app: Built, source, tmp_path):
     """From the .keras archive and from JSON + weights: Keras's numbers at batch 1 and 3."""
     if source == "keras":
         res = compiler.compile(app.archive)
@@ -190,9 +180,9 @@ def test_zoo_with_weights(app: Built, source, oracle, tmp_path):
         res = compiler.compile(app.config, weights=app.weights)
     assert res.random_weights is False
     out = compiler.save(res, tmp_path / "model.onnx")
-    errors = _verify(oracle, app, out, app.expected, source)
+    errors = _verify(app, out, app.expected, source)
     print(app.name, source, [f"{e:.2e}" for e in errors])
-    _graph_shape(app.name, app.model, res.onnx)
+    assert_application_graph(app.name, app.model, op_counts(res.onnx))
 
 
 def _drawn_weights(config: Path) -> dict[tuple[str, ...], list[np.ndarray]]:
@@ -212,7 +202,6 @@ def _scopes(model, prefix: tuple[str, ...] = ()):
             yield (*prefix, layer.name), layer
 
 
-@pytest.mark.covers("keras.applications", ZOO)
 def _set_weights(model, weights: dict[tuple[str, ...], list[np.ndarray]]) -> None:
     """Every layer's weights by scope; an adapted Normalization recomputes what it applies."""
     for scope, layer in _scopes(model):
@@ -222,7 +211,8 @@ def _set_weights(model, weights: dict[tuple[str, ...], list[np.ndarray]]) -> Non
                 layer.finalize_state()
 
 
-def test_zoo_from_json_alone(app: Built, oracle, tmp_path):
+@pytest.mark.covers("keras.applications", ZOO)
+def test_zoo_from_json_alone(app: Built, tmp_path):
     """From the description alone: seeded weights with Keras's shapes, order and count; Keras
     given the same weights computes the same numbers at batch 1 and 3."""
     res = compiler.compile(app.config, seed=SEED)
@@ -234,9 +224,9 @@ def test_zoo_from_json_alone(app: Built, oracle, tmp_path):
     original = {scope: layer.get_weights() for scope, layer in _scopes(app.model)}
     try:
         _set_weights(app.model, drawn)
-        expected = {b: oracle.keras_predict(app.model, [x])[0] for b, x in app.inputs.items()}
+        expected = {b: keras_predict(app.model, [x])[0] for b, x in app.inputs.items()}
     finally:
         _set_weights(app.model, original)
-    errors = _verify(oracle, app, out, expected, "json")
+    errors = _verify(app, out, expected, "json")
     print(app.name, "json alone", [f"{e:.2e}" for e in errors])
-    _graph_shape(app.name, app.model, res.onnx)
+    assert_application_graph(app.name, app.model, op_counts(res.onnx))
