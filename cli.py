@@ -161,7 +161,7 @@ def compile_cmd(
         out.print(f"  pass          {rep.name}: {rep.summary}")
     out.print(f"  parameters    {res.graph.num_params():,}")
     out.print(f"  preprocess    {mode}" + ("  (guessed from the model name)" if preprocess == Preprocess.auto and mode != "none" else ""))
-    side = compiler.api.external_data_path(target)
+    side = compiler.external_data_path(target)
     weights_file = f" + {_size(side.stat().st_size)} of weights in {side.name}" if side.exists() else ""
     out.print(f"  file          {_size(target.stat().st_size)}{weights_file}, opset {opset}, target {target_kind.value}, inputs {input_layout.value.upper()}")
     for line in precision.lines if precision else []:

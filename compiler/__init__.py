@@ -11,7 +11,7 @@ The public API, and the way to extend the compiler::
     model = compiler.compile("resnet50.json", passes=compiler.default_passes() + ["drop_softmax"])
     compiler.save(model, "resnet50.onnx")
 """
-from .api import PREPROCESS_MODES, CompiledModel, compile, load, save, save_bytes
+from .api import PREPROCESS_MODES, CompiledModel, compile, load, save
 from .errors import (
     CompileError,
     FormatError,
@@ -21,6 +21,7 @@ from .errors import (
     UnsupportedLayerError,
     WeightsError,
 )
+from .io import external_data_path, save_bytes
 from .ir import Graph, Node
 from .limits import Limits, ResourceLimitError
 from .onnx_backend import to_onnx
@@ -30,5 +31,5 @@ from .rewrite import ANY, P, Rule, apply_rules
 __all__ = [
     "ANY", "CompileError", "CompiledModel", "FormatError", "Graph", "GraphError", "Limits", "Node", "P", "PREPROCESS_MODES",
     "PassReport", "ResourceLimitError", "Rule", "RuntimeInputError", "ShapeError", "UnsupportedLayerError", "WeightsError",
-    "apply_rules", "compile", "default_passes", "load", "load_plugin", "parse_passes", "register_pass", "run_passes", "save", "save_bytes", "to_onnx",
+    "apply_rules", "compile", "default_passes", "external_data_path", "load", "load_plugin", "parse_passes", "register_pass", "run_passes", "save", "save_bytes", "to_onnx",
 ]

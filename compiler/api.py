@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import gc
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import onnx
 
+from . import io
 from .errors import CompileError
 from .ir import Graph
 from .limits import DEFAULT_LIMITS, Limits
@@ -135,16 +135,6 @@ def _compile(source: str | os.PathLike[str] | Graph, *, weights: str | os.PathLi
     return CompiledModel(lowered, graph, reports, layers_in, random, times, proto)
 
 
-#: Weights above this go to a side file: protobuf messages (so .onnx files) stop at 2 GiB.
-EXTERNAL_DATA_BYTES = 1_900_000_000
-
-
-def external_data_path(path: str | os.PathLike[str]) -> Path:
-    """Where the weights of a model too big for one protobuf go: ``model.onnx.data`` beside it."""
-    path = Path(path)
-    return path.with_name(path.name + ".data")
-
-
 def save(model: CompiledModel | onnx.ModelProto, path: str | os.PathLike[str], external: bool | None = None) -> Path:
     """Write the ONNX file atomically: a reader never sees half a model.
 
@@ -153,49 +143,19 @@ def save(model: CompiledModel | onnx.ModelProto, path: str | os.PathLike[str], e
     place, so the model never refers to missing weights.
     """
     lowered = model.lowered if isinstance(model, CompiledModel) else None
-    side = external_data_path(path)
-    if lowered is not None and (external or (external is None and lowered.weight_bytes > EXTERNAL_DATA_BYTES)):
+    side = io.external_data_path(path)
+    if lowered is not None and (external or (external is None and lowered.weight_bytes > io.EXTERNAL_DATA_BYTES)):
         proto, data = lowered.with_external_data(side.name)
-        save_bytes(data, side)
-        return save_bytes(proto.SerializeToString(deterministic=True), path)
+        io.save_bytes(data, side)
+        return io.save_bytes(proto.SerializeToString(deterministic=True), path)
     if isinstance(model, CompiledModel):
-        if lowered is None and model.onnx.ByteSize() > EXTERNAL_DATA_BYTES:
+        if lowered is None and model.onnx.ByteSize() > io.EXTERNAL_DATA_BYTES:
             raise CompileError("the model is too big for one ONNX file with this target",
                                file=path, hint="use --target onnx, which keeps big weights in a side file")
         chunks = model.chunks()
     else:
         chunks = [model.SerializeToString(deterministic=True)]
-    written = save_bytes(chunks, path)
+    written = io.save_bytes(chunks, path)
     side.unlink(missing_ok=True)  # weights of an earlier, bigger model of the same name
     return written
 
-
-def save_bytes(data: bytes | Iterable[bytes | memoryview], path: str | os.PathLike[str]) -> Path:
-    """Write ``data`` (bytes, or chunks of them) to ``path`` through a temporary file and a rename,
-    so nothing half-written remains."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would make the model private
-            with os.fdopen(fd, "wb") as f:
-                for chunk in [data] if isinstance(data, bytes | bytearray) else data:
-                    f.write(chunk)
-            os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise CompileError(f"cannot write output ({exc.strerror or exc})", file=path) from None
-    return path
-
-
-def _file_mode(path: Path) -> int:
-    """The mode an ordinary write would give: the existing file's, else 0666 less the umask."""
-    try:
-        return path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask

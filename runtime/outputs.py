@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from compiler.api import save_bytes
+from compiler.io import save_bytes
 
 from .decode import IMAGENET_CLASSES, imagenet_labels, summarize
 from .errors import RuntimeInputError
