@@ -11,7 +11,7 @@ The public API, and the way to extend the compiler::
     model = compiler.compile("resnet50.json", passes=compiler.default_passes() + ["drop_softmax"])
     compiler.save(model, "resnet50.onnx")
 """
-from .api import PREPROCESS_MODES, CompiledModel, compile, load, save
+from .api import PREPROCESS_MODES, CompiledModel, compile, default_passes, load, parse_passes, save
 from .errors import (
     CompileError,
     FormatError,
@@ -25,7 +25,7 @@ from .io import external_data_path, save_bytes
 from .ir import Graph, Node
 from .limits import Limits, ResourceLimitError
 from .onnx_backend import to_onnx
-from .pipeline import PassReport, default_passes, load_plugin, parse_passes, register_pass, run_passes
+from .pipeline import PassReport, load_plugin, register_pass, run_passes
 from .rewrite import ANY, P, Rule, apply_rules
 
 __all__ = [

@@ -14,12 +14,14 @@ from typing import Any, Iterator, Sequence
 
 import onnx
 
+import passes
+
 from . import io
 from .errors import CompileError
 from .ir import Graph
 from .limits import DEFAULT_LIMITS, Limits
 from .onnx_backend import DEFAULT_OPSET, Lowered, lower
-from .pipeline import PassFn, PassReport, default_passes, run_passes
+from .pipeline import PassFn, PassReport, appended_defaults, parse_spec, run_passes
 
 PREPROCESS_MODES = ("none", "caffe", "tf", "torch")
 
@@ -77,6 +79,22 @@ def load(source: str | os.PathLike[str], weights: str | os.PathLike[str] | None 
     import frontends
 
     return frontends.load(source, weights=weights, seed=seed, limits=limits, entry=entry, args=args)
+
+
+def default_passes() -> list[str]:
+    """The standard pipeline, in order (a fresh list: extend it freely).
+
+    The built-in list :data:`passes.DEFAULT_PIPELINE`, then any pass registered with
+    ``default=True``, in the order they were registered.
+    """
+    builtin = list(passes.DEFAULT_PIPELINE)
+    return builtin + [name for name in appended_defaults() if name not in builtin]
+
+
+def parse_passes(spec: str | None) -> list[str]:
+    """A pipeline from the CLI's ``--passes`` text: ``a,b`` exactly, ``-c`` drop, ``+d`` add,
+    ``default`` for :func:`default_passes` (see :func:`compiler.pipeline.parse_spec`)."""
+    return parse_spec(spec, default_passes())
 
 
 def compile(  # noqa: A001  (the verb users expect)

@@ -19,12 +19,12 @@ from compiler import CompileError, Graph, default_passes, load_plugin, parse_pas
 def restore_registry():
     """Whatever a test registers (directly or through a plugin) is gone afterwards."""
     default_passes()  # the built-ins are registered before the snapshot
-    passes, defaults = dict(pipeline.PASSES), list(pipeline._DEFAULT)
+    passes, defaults = dict(pipeline.PASSES), list(pipeline._APPENDED)
     modules = set(sys.modules)
     yield
     pipeline.PASSES.clear()
     pipeline.PASSES.update(passes)
-    pipeline._DEFAULT[:] = defaults
+    pipeline._APPENDED[:] = defaults
     for name in set(sys.modules) - modules:
         if name.startswith("kerascc_plugin_"):
             del sys.modules[name]
