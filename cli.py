@@ -21,11 +21,13 @@ from rich.table import Table
 
 import compiler
 from compiler.draw import onnx_to_dot, render_svg
+from compiler.io import load_structure
 from compiler.limits import format_size, parse_size
-from runtime.batch import BatchRunner, RunStats, collect, describe_stats, expand_inputs
+from runtime.batch import BatchRunner, RunStats, describe_stats, expand_inputs
 from runtime.bench import benchmark_many
 from runtime.outputs import MaskWriter, cell_text, check_output_path, load_labels, result_rows, write_results
 from runtime.providers import GpuSettings, short_name
+from runtime.results import has_random_weights, run_summary, save_outputs
 from runtime.triton import build_config, export
 
 app = typer.Typer(
@@ -257,27 +259,15 @@ def run_cmd(
     if len(rows) > show:
         out.print(f"… {len(rows) - show} more rows" + ("" if output else " (--output results.csv keeps them all)"))
     out.print(describe_stats(stats, info.provider))
-    if runner.metadata.get("kerascc.weights", "").startswith("random"):  # after a bad input's error, not before
+    if has_random_weights(runner.metadata):  # after a bad input's error, not before
         err.print("[yellow]note:[/] this model was compiled with RANDOM weights: its predictions are meaningless")
     if output is not None:
-        write_results(rows, output, {"model": str(model), "provider": info.provider, "images": stats.images,
-                                     "skipped": [str(p) for p, _ in stats.skipped], "seconds": round(stats.seconds, 4),
-                                     "images_per_second": round(stats.images_per_second, 2)})
+        write_results(rows, output, run_summary(model, info.provider, stats))
         out.print(f"wrote {output}")
     if writer is not None:
         out.print(f"masks in {masks}")
     if save is not None:
-        import io
-
-        import numpy as np
-
-        arrays = collect(kept)
-        buf = io.BytesIO()
-        if save.suffix.lower() == ".npz":
-            np.savez(buf, **arrays)
-        else:
-            np.save(buf, next(iter(arrays.values())))
-        compiler.save_bytes(buf.getvalue(), save)
+        save_outputs(kept, save)
         out.print(f"saved {save}")
 
 
@@ -380,7 +370,8 @@ def inspect_cmd(
 ) -> None:
     """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
     if model.suffix.lower() == ".onnx":
-        proto = _inspect_onnx(model)
+        proto = load_structure(model)
+        _print_onnx(model, proto)
         _write_pictures(lambda: onnx_to_dot(proto), dot, svg)
         return
     for path in plugin or []:
@@ -411,13 +402,7 @@ def _write_pictures(make_dot: Any, dot: Optional[Path], svg: Optional[Path]) -> 
         out.print(f"wrote {svg}")
 
 
-def _inspect_onnx(model: Path) -> Any:
-    import onnx
-
-    try:
-        proto = onnx.load(str(model), load_external_data=False)
-    except Exception as exc:
-        raise compiler.FormatError(f"not a readable ONNX file ({type(exc).__name__})", file=model) from None
+def _print_onnx(model: Path, proto: Any) -> None:
     g = proto.graph
     out.print(f"[bold]{model}[/]  opset {proto.opset_import[0].version}, "
               f"producer {proto.producer_name} {proto.producer_version}")
@@ -429,7 +414,6 @@ def _inspect_onnx(model: Path) -> Any:
     out.print("  ops     " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
     for p in proto.metadata_props:
         out.print(f"  meta    {p.key} = {p.value}")
-    return proto
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Files the compiler and the runtime write: atomic writes, and where too-big weights go.
+"""Files the compiler and the runtime write and read: atomic writes, external weights, ONNX structure.
 
 A leaf of the core: it imports nothing of the project but :mod:`compiler.errors`, so every layer
 (frontends, the backend, the runtime, the command line) can write files the same safe way without
@@ -16,7 +16,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import CompileError
+import onnx
+
+from .errors import CompileError, FormatError
 
 #: Weights above this go to a side file: protobuf messages (so .onnx files) stop at 2 GiB.
 EXTERNAL_DATA_BYTES = 1_900_000_000
@@ -57,3 +59,15 @@ def file_mode(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def load_structure(path: str | os.PathLike[str]) -> onnx.ModelProto:
+    """An ``.onnx`` file's graph, interface and metadata, leaving external weights on disk.
+
+    For showing a model (``inspect``): reading gigabytes of weights to print a node list would
+    be waste, and a model whose side file is missing can still be shown.
+    """
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf and onnx raise many unrelated types for a broken file
+        raise FormatError(f"not a readable ONNX file ({type(exc).__name__})", file=path) from None
