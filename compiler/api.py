@@ -95,6 +95,7 @@ class CompileOptions:
     preprocess: str = "none"
     #: ``onnx`` (portable), ``ort`` (onnxruntime CPU, optimized ahead of time) or ``tensorrt``.
     target: str = "onnx"
+    #: ONNX opset, 17 or newer.
     opset: int = DEFAULT_OPSET
     #: Quantize to INT8 (onnxruntime static quantization, QDQ, per-channel), calibrated on ``calibrate``.
     int8: bool = False
