@@ -15,28 +15,30 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 import compiler
 from compiler.draw import onnx_to_dot, render_svg
+from compiler.io import load_structure
 from compiler.limits import format_size, parse_size
+from runtime.batch import BatchRunner, RunStats, describe_stats, expand_inputs
+from runtime.bench import benchmark_many
+from runtime.outputs import MaskWriter, cell_text, check_output_path, load_labels, result_rows, write_results
+from runtime.providers import GpuSettings, short_name
+from runtime.results import has_random_weights, run_summary, save_outputs
+from runtime.triton import build_config, export
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Compile Keras models (JSON, .keras, .h5, Keras code in .py) to optimized ONNX and run them with onnxruntime.",
+    help="Compile Keras models (JSON, .keras, .h5, Keras code in .py) to optimized ONNX and run them with "
+         "onnxruntime.",
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-#: Keras applications and the preprocessing their weights expect (keras.applications.*.preprocess_input).
-PREPROCESS_BY_FAMILY = {
-    "resnet50": "caffe", "resnet101": "caffe", "resnet152": "caffe", "vgg16": "caffe", "vgg19": "caffe",
-    "resnet50v2": "tf", "resnet101v2": "tf", "resnet152v2": "tf", "mobilenet": "tf", "mobilenetv2": "tf",
-    "mobilenet_1.00_224": "tf", "mobilenetv2_1.00_224": "tf", "inception_v3": "tf", "xception": "tf",
-    "inception_resnet_v2": "tf", "nasnet": "tf", "densenet121": "torch", "densenet169": "torch",
-    "densenet201": "torch",
-}
 
 
 class Preprocess(str, Enum):
@@ -58,25 +60,16 @@ class Layout(str, Enum):
     nchw = "nchw"
 
 
-EntryOpt = Annotated[Optional[str], typer.Option("--entry", help="For a .py model file: the model variable or the function that builds it.")]
-ArgOpt = Annotated[Optional[list[str]], typer.Option("--arg", help="For a .py model file: key=value passed to the function, value as a Python literal (repeatable).")]
-
-
-def _model_args(pairs: list[str] | None) -> dict:
-    from frontends.keras_python import parse_args
-
-    return parse_args(pairs)
+EntryOpt = Annotated[Optional[str], typer.Option(
+    "--entry", help="For a .py model file: the model variable or the function that builds it.")]
+ArgOpt = Annotated[Optional[list[str]], typer.Option(
+    "--arg", help="For a .py model file: key=value passed to the function, value as a Python literal (repeatable).")]
 
 
 def _fail(message: str, code: int = 2) -> None:
-    from rich.markup import escape  # messages quote pip extras such as 'kerascc[gpu]'
-
+    # escaped: messages quote pip extras such as 'kerascc[gpu]', which rich would read as markup
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
     sys.exit(code)
-
-
-def _guess_preprocess(graph_name: str) -> str:
-    return PREPROCESS_BY_FAMILY.get(graph_name.lower(), "none")
 
 
 def _size(n: int) -> str:
@@ -103,73 +96,79 @@ def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show trace
 
 @app.command("compile")
 def compile_cmd(
-    model: Annotated[Path, typer.Argument(help="Keras model: model JSON, .keras archive, .h5 file or Keras code in a .py file.")],
+    model: Annotated[Path, typer.Argument(
+        help="Keras model: model JSON, .keras archive, .h5 file or Keras code in a .py file.")],
     entry: EntryOpt = None,
     arg: ArgOpt = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="ONNX file to write (default: MODEL.onnx next to MODEL).")] = None,
-    weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="Weights (.weights.h5 or legacy .h5).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="ONNX file to write (default: MODEL.onnx next to MODEL).")] = None,
+    weights: Annotated[Optional[Path], typer.Option(
+        "--weights", "-w", help="Weights (.weights.h5 or legacy .h5).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for random weights when none are given.")] = 0,
-    preprocess: Annotated[Preprocess, typer.Option(help="Image preprocessing recorded for `run` (auto: from the Keras application name).")] = Preprocess.auto,
-    input_layout: Annotated[Layout, typer.Option("--input-layout", help="Layout of 4-D inputs: nhwc (as in Keras) or nchw.")] = Layout.nhwc,
-    opset: Annotated[int, typer.Option(help="ONNX opset.")] = compiler.onnx_backend.DEFAULT_OPSET,
-    target_kind: Annotated[Target, typer.Option("--target", help="onnx (portable), ort (onnxruntime CPU, optimized ahead of time) or tensorrt.")] = Target.onnx,
-    passes: Annotated[Optional[str], typer.Option(help="Pipeline: 'a,b' exactly, '-c' drop, '+d' add, 'default' for the standard list.")] = None,
-    plugin: Annotated[Optional[list[Path]], typer.Option(help="Python file registering passes with @compiler.register_pass (repeatable).")] = None,
-    max_weights: Annotated[str, typer.Option("--max-weights", help="Refuse models whose weights exceed this size.")] = _DEFAULT_MAX_WEIGHTS,
-    max_layers: Annotated[int, typer.Option("--max-layers", help="Refuse models with more layers.")] = compiler.Limits.max_layers,
-    max_config: Annotated[str, typer.Option("--max-config", help="Refuse model descriptions (JSON) larger than this.")] = _DEFAULT_MAX_CONFIG,
-    input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="Static input shape, Keras order: 1,224,224,3 or NAME:1,224,224,3 (repeatable).")] = None,
-    int8: Annotated[bool, typer.Option("--int8", help="Quantize to INT8 (onnxruntime static quantization, QDQ, per-channel); needs --calibrate.")] = False,
-    calibrate: Annotated[Optional[Path], typer.Option("--calibrate", help="Folder (or glob) of images to calibrate INT8 ranges on.")] = None,
-    calibration_size: Annotated[int, typer.Option("--calibration-size", help="Calibration images used at most.")] = 64,
-    fp16: Annotated[bool, typer.Option("--fp16", help="Convert weights and math to FP16 (for GPUs); inputs and outputs stay FP32.")] = False,
+    preprocess: Annotated[Preprocess, typer.Option(
+        help="Image preprocessing recorded for `run` (auto: from the Keras application name).")] = Preprocess.auto,
+    input_layout: Annotated[Layout, typer.Option(
+        "--input-layout", help="Layout of 4-D inputs: nhwc (as in Keras) or nchw.")] = Layout.nhwc,
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = compiler.DEFAULT_OPSET,
+    target_kind: Annotated[Target, typer.Option(
+        "--target", help="onnx (portable), ort (onnxruntime CPU, optimized ahead of time) or tensorrt.")] = Target.onnx,
+    passes: Annotated[Optional[str], typer.Option(
+        help="Pipeline: 'a,b' exactly, '-c' drop, '+d' add, 'default' for the standard list.")] = None,
+    plugin: Annotated[Optional[list[Path]], typer.Option(
+        help="Python file registering passes with @compiler.register_pass (repeatable).")] = None,
+    max_weights: Annotated[str, typer.Option(
+        "--max-weights", help="Refuse models whose weights exceed this size.")] = _DEFAULT_MAX_WEIGHTS,
+    max_layers: Annotated[int, typer.Option(
+        "--max-layers", help="Refuse models with more layers.")] = compiler.Limits.max_layers,
+    max_config: Annotated[str, typer.Option(
+        "--max-config", help="Refuse model descriptions (JSON) larger than this.")] = _DEFAULT_MAX_CONFIG,
+    input_shape: Annotated[Optional[list[str]], typer.Option(
+        "--input-shape",
+        help="Static input shape, Keras order: 1,224,224,3 or NAME:1,224,224,3 (repeatable).")] = None,
+    int8: Annotated[bool, typer.Option(
+        "--int8",
+        help="Quantize to INT8 (onnxruntime static quantization, QDQ, per-channel); needs --calibrate.")] = False,
+    calibrate: Annotated[Optional[Path], typer.Option(
+        "--calibrate", help="Folder (or glob) of images to calibrate INT8 ranges on.")] = None,
+    calibration_size: Annotated[int, typer.Option(
+        "--calibration-size", help="Calibration images used at most.")] = compiler.CompileOptions.calibration_size,
+    fp16: Annotated[bool, typer.Option(
+        "--fp16", help="Convert weights and math to FP16 (for GPUs); inputs and outputs stay FP32.")] = False,
 ) -> None:
     """Compile a Keras model to ONNX."""
-    limits = _limits(max_weights, max_layers, max_config)
-    if int8 or fp16 or calibrate is not None:
-        from runtime.quantize import check_precision_options
-
-        check_precision_options(int8=int8, calibrate=calibrate, fp16=fp16, target=target_kind.value)
+    options = compiler.CompileOptions(
+        weights=weights, seed=seed, entry=entry, args=arg, limits=_limits(max_weights, max_layers, max_config),
+        passes=passes, input_shapes=input_shape, input_layout=input_layout.value, preprocess=preprocess.value,
+        target=target_kind.value, opset=opset, int8=int8, calibrate=calibrate, calibration_size=calibration_size,
+        fp16=fp16)
     start = time.perf_counter()
     target = output or model.with_suffix(".onnx")
     for path in plugin or []:
         compiler.load_plugin(path)
-    pipeline = compiler.parse_passes(passes)
-    graph = compiler.load(model, weights=weights, seed=seed, limits=limits, entry=entry, args=_model_args(arg))
-    if graph.meta.get("kerascc.notes"):
-        err.print(f"[yellow]note:[/] {graph.meta['kerascc.notes']}", markup=True)
-    mode = preprocess.value if preprocess != Preprocess.auto else _guess_preprocess(graph.name)
-    fixed = _static_inputs(graph, input_shape)
-    res = compiler.compile(graph, preprocess=mode, input_layout=input_layout.value, opset=opset,
-                           target=target_kind.value, passes=pipeline)
-    precision = None
-    if fixed or int8 or fp16:
-        from runtime.quantize import lower_precision
-
-        precision = lower_precision(res.onnx, fixed=fixed, int8=int8, calibrate=calibrate,
-                                    calibration_size=calibration_size, fp16=fp16)
-        compiler.save(precision.model, target)
-    else:
-        compiler.save(res, target)
+    res = compiler.compile(model, options, on_note=lambda note: err.print(f"[yellow]note:[/] {note}", markup=True))
+    compiler.save(res, target)
     elapsed = time.perf_counter() - start
 
-    counts = Counter(n.op_type for n in (precision.model if precision else res.skeleton).graph.node)
+    counts = res.op_counts()
     out.print(f"[bold]{model}[/] → [bold green]{target}[/]")
-    out.print(f"  layers in     {res.layers_in}  (model '{graph.name}')")
+    out.print(f"  layers in     {res.layers_in}  (model '{res.name}')")
     out.print(f"  ONNX nodes    {sum(counts.values())}: " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
     for rep in res.report:
         out.print(f"  pass          {rep.name}: {rep.summary}")
     out.print(f"  parameters    {res.graph.num_params():,}")
-    out.print(f"  preprocess    {mode}" + ("  (guessed from the model name)" if preprocess == Preprocess.auto and mode != "none" else ""))
-    side = compiler.api.external_data_path(target)
+    guessed = "  (guessed from the model name)" if res.preprocess_guessed else ""
+    out.print(f"  preprocess    {res.preprocess}{guessed}")
+    side = compiler.external_data_path(target)
     weights_file = f" + {_size(side.stat().st_size)} of weights in {side.name}" if side.exists() else ""
-    out.print(f"  file          {_size(target.stat().st_size)}{weights_file}, opset {opset}, target {target_kind.value}, inputs {input_layout.value.upper()}")
-    for line in precision.lines if precision else []:
+    out.print(f"  file          {_size(target.stat().st_size)}{weights_file}, opset {opset}, "
+              f"target {target_kind.value}, inputs {input_layout.value.upper()}")
+    for line in res.precision:
         out.print(f"  precision     {line}")
     out.print(f"  time          {elapsed:.2f} s")
     weights_note = res.metadata.get("kerascc.weights", "")
     if res.random_weights:
-        out.print(f"  [bold yellow]weights       {weights_note.upper()[:6]}{weights_note[6:]} (pass --weights or a .keras file for trained ones)[/]")
+        out.print(f"  [bold yellow]weights       {weights_note.upper()[:6]}{weights_note[6:]} "
+                  "(pass --weights or a .keras file for trained ones)[/]")
     else:
         out.print(f"  weights       {weights_note}")
 
@@ -177,77 +176,55 @@ def compile_cmd(
 _GPU = "GPU (CUDA / TensorRT)"
 DeviceId = Annotated[int, typer.Option("--device-id", help="CUDA device to run on.", rich_help_panel=_GPU)]
 TrtFp16 = Annotated[bool, typer.Option("--trt-fp16", help="Let TensorRT use FP16 kernels.", rich_help_panel=_GPU)]
-TrtInt8 = Annotated[bool, typer.Option("--trt-int8", help="Let TensorRT use INT8 (a QDQ model from compile --int8, or --trt-calibration-table).", rich_help_panel=_GPU)]
-TrtTable = Annotated[Optional[Path], typer.Option("--trt-calibration-table", help="INT8 calibration table (TensorRT's own, or onnxruntime's *.flatbuffers).", rich_help_panel=_GPU)]
-TrtWorkspace = Annotated[Optional[float], typer.Option("--trt-workspace-gb", help="Most GPU memory TensorRT may use while building.", rich_help_panel=_GPU)]
-TrtCache = Annotated[Optional[Path], typer.Option("--trt-cache", help="Engine and timing cache folder (default ~/.cache/kerascc/trt).", rich_help_panel=_GPU)]
-CudnnSearch = Annotated[str, typer.Option("--cudnn-search", help="cuDNN convolution algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT.", rich_help_panel=_GPU)]
+TrtInt8 = Annotated[bool, typer.Option(
+    "--trt-int8", help="Let TensorRT use INT8 (a QDQ model from compile --int8, or --trt-calibration-table).",
+    rich_help_panel=_GPU)]
+TrtTable = Annotated[Optional[Path], typer.Option(
+    "--trt-calibration-table", help="INT8 calibration table (TensorRT's own, or onnxruntime's *.flatbuffers).",
+    rich_help_panel=_GPU)]
+TrtWorkspace = Annotated[Optional[float], typer.Option(
+    "--trt-workspace-gb", help="Most GPU memory TensorRT may use while building.", rich_help_panel=_GPU)]
+TrtCache = Annotated[Optional[Path], typer.Option(
+    "--trt-cache", help="Engine and timing cache folder (default ~/.cache/kerascc/trt).", rich_help_panel=_GPU)]
+CudnnSearch = Annotated[str, typer.Option(
+    "--cudnn-search", help="cuDNN convolution algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT.",
+    rich_help_panel=_GPU)]
 
 
 def _gpu_settings(device_id: int, trt_fp16: bool, trt_int8: bool, trt_table: Optional[Path],
-                  trt_workspace_gb: Optional[float], trt_cache: Optional[Path], cudnn_search: str):
-    from runtime.providers import GpuSettings
-
+                  trt_workspace_gb: Optional[float], trt_cache: Optional[Path], cudnn_search: str) -> GpuSettings:
     return GpuSettings(device_id=device_id, fp16=trt_fp16, int8=trt_int8, int8_calibration_table=trt_table,
                        workspace_gb=trt_workspace_gb, cache_dir=trt_cache, conv_algo_search=cudnn_search.upper())
-
-
-def _static_inputs(graph: compiler.Graph, specs: Optional[list[str]]) -> dict:
-    if not specs:
-        return {}
-    from compiler.static_shapes import fix_input_shapes, parse_input_shapes
-
-    return fix_input_shapes(graph, parse_input_shapes(specs))
 
 
 @app.command("run")
 def run_cmd(
     model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
-    images: Annotated[list[str], typer.Argument(help="Image files, folders (searched recursively) or quoted glob patterns.")],
+    images: Annotated[list[str], typer.Argument(
+        help="Image files, folders (searched recursively) or quoted glob patterns.")],
     provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu.")] = "auto",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to show per image.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Images per inference call.")] = 8,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write every result to a .csv or .json file.")] = None,
-    labels: Annotated[Optional[Path], typer.Option(help="Class names, one a line (default: ImageNet for 1000 classes).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write every result to a .csv or .json file.")] = None,
+    labels: Annotated[Optional[Path], typer.Option(
+        help="Class names, one a line (default: ImageNet for 1000 classes).")] = None,
     masks: Annotated[Optional[Path], typer.Option(help="Folder for segmentation masks and overlays (PNG).")] = None,
-    save: Annotated[Optional[Path], typer.Option(help="Save the outputs: .npz keeps every output by name, .npy the first.")] = None,
+    save: Annotated[Optional[Path], typer.Option(
+        help="Save the outputs: .npz keeps every output by name, .npy the first.")] = None,
     show: Annotated[int, typer.Option(help="Rows of the results table printed on screen.")] = 20,
     threads: Annotated[Optional[int], typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
-    device_id: DeviceId = 0, trt_fp16: TrtFp16 = False, trt_int8: TrtInt8 = False, trt_calibration_table: TrtTable = None,
-    trt_workspace_gb: TrtWorkspace = None, trt_cache: TrtCache = None, cudnn_search: CudnnSearch = "EXHAUSTIVE",
+    device_id: DeviceId = 0, trt_fp16: TrtFp16 = False, trt_int8: TrtInt8 = False,
+    trt_calibration_table: TrtTable = None, trt_workspace_gb: TrtWorkspace = None, trt_cache: TrtCache = None,
+    cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Run a compiled model on images, folders or globs; print, and optionally save, the results."""
-    from rich.markup import escape
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-    from rich.table import Table
-
-    from runtime.batch import (
-        BatchRunner,
-        RunStats,
-        collect,
-        describe_stats,
-        expand_inputs,
-    )
-    from runtime.outputs import (
-        MaskWriter,
-        cell_text,
-        check_output_path,
-        load_labels,
-        result_rows,
-        write_results,
-    )
-
     if output is not None:
         check_output_path(output)
     names = load_labels(labels) if labels is not None else None
     sources = expand_inputs(images)
-    settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache, cudnn_search)
+    settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache,
+                             cudnn_search)
     runner = BatchRunner(model, None if provider == "auto" else provider, threads=threads, settings=settings)
     info = runner.info
     out.print(f"[bold]{model}[/] on {info.provider}  (preprocess {runner.preprocess}, layout {runner.layout}, "
@@ -281,29 +258,16 @@ def run_cmd(
         out.print(table)
     if len(rows) > show:
         out.print(f"… {len(rows) - show} more rows" + ("" if output else " (--output results.csv keeps them all)"))
-    summary = describe_stats(stats, info.provider)
-    out.print(summary)
-    if runner.metadata.get("kerascc.weights", "").startswith("random"):  # after a bad input's error, not before
+    out.print(describe_stats(stats, info.provider))
+    if has_random_weights(runner.metadata):  # after a bad input's error, not before
         err.print("[yellow]note:[/] this model was compiled with RANDOM weights: its predictions are meaningless")
     if output is not None:
-        write_results(rows, output, {"model": str(model), "provider": info.provider, "images": stats.images,
-                                     "skipped": [str(p) for p, _ in stats.skipped], "seconds": round(stats.seconds, 4),
-                                     "images_per_second": round(stats.images_per_second, 2)})
+        write_results(rows, output, run_summary(model, info.provider, stats))
         out.print(f"wrote {output}")
     if writer is not None:
         out.print(f"masks in {masks}")
     if save is not None:
-        import io
-
-        import numpy as np
-
-        arrays = collect(kept)
-        buf = io.BytesIO()
-        if save.suffix.lower() == ".npz":
-            np.savez(buf, **arrays)
-        else:
-            np.save(buf, next(iter(arrays.values())))
-        compiler.save_bytes(buf.getvalue(), save)
+        save_outputs(kept, save)
         out.print(f"saved {save}")
 
 
@@ -313,25 +277,23 @@ def bench_cmd(
     batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1",
     runs: Annotated[int, typer.Option(help="Timed runs per batch size.")] = 50,
     warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 5,
-    provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu; comma-separated to compare (cpu,cuda).")] = "auto",
-    optimization: Annotated[str, typer.Option(help="onnxruntime graph optimizations: all, extended, basic, disable.")] = "all",
+    provider: Annotated[str, typer.Option(
+        help="auto, tensorrt, cuda or cpu; comma-separated to compare (cpu,cuda).")] = "auto",
+    optimization: Annotated[str, typer.Option(
+        help="onnxruntime graph optimizations: all, extended, basic, disable.")] = "all",
     threads: Annotated[Optional[int], typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
-    device_id: DeviceId = 0, trt_fp16: TrtFp16 = False, trt_int8: TrtInt8 = False, trt_calibration_table: TrtTable = None,
-    trt_workspace_gb: TrtWorkspace = None, trt_cache: TrtCache = None, cudnn_search: CudnnSearch = "EXHAUSTIVE",
+    device_id: DeviceId = 0, trt_fp16: TrtFp16 = False, trt_int8: TrtInt8 = False,
+    trt_calibration_table: TrtTable = None, trt_workspace_gb: TrtWorkspace = None, trt_cache: TrtCache = None,
+    cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Measure p50/p90/p99 latency and throughput of a compiled model, per provider and batch size."""
-    from rich.progress import Progress
-    from rich.table import Table
-
-    from runtime.bench import benchmark_many
-    from runtime.providers import short_name
-
     try:
         sizes = [int(b) for b in batch.split(",") if b.strip()]
     except ValueError:
         raise compiler.CompileError(f"--batch must be comma-separated integers, not '{batch}'") from None
     providers = [p.strip() for p in provider.split(",") if p.strip()] or ["auto"]
-    settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache, cudnn_search)
+    settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache,
+                             cudnn_search)
     table = Table(title=f"{model} (optimizations: {optimization})")
     for col in ("provider", "batch", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
         table.add_column(col, justify="right")
@@ -343,8 +305,9 @@ def bench_cmd(
                                   settings=settings, on_run=lambda: bar.advance(task)):
             for note in res.fallbacks:
                 err.print(f"[yellow]note:[/] {note}")
-            table.add_row(short_name(res.provider), str(res.batch), f"{res.session_seconds:.2f}", f"{res.median_ms:.1f}",
-                          f"{res.percentile(90):.1f}", f"{res.percentile(99):.1f}", f"{res.throughput:.1f}")
+            table.add_row(short_name(res.provider), str(res.batch), f"{res.session_seconds:.2f}",
+                          f"{res.median_ms:.1f}", f"{res.percentile(90):.1f}", f"{res.percentile(99):.1f}",
+                          f"{res.throughput:.1f}")
     out.print(table)
 
 
@@ -352,51 +315,42 @@ def bench_cmd(
 def export_triton_cmd(
     model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
     repository: Annotated[Path, typer.Argument(help="Triton model repository folder (created if missing).")],
-    name: Annotated[Optional[str], typer.Option(help="Model name in the repository (default: from the file name).")] = None,
-    max_batch_size: Annotated[int, typer.Option("--max-batch-size", help="Largest batch Triton forms; 0 turns batching off.")] = 8,
+    name: Annotated[Optional[str], typer.Option(
+        help="Model name in the repository (default: from the file name).")] = None,
+    max_batch_size: Annotated[int, typer.Option(
+        "--max-batch-size", help="Largest batch Triton forms; 0 turns batching off.")] = 8,
     instances: Annotated[int, typer.Option(help="Model instances (copies) per device.")] = 1,
     kind: Annotated[str, typer.Option(help="Where instances run: gpu or cpu.")] = "gpu",
     accelerator: Annotated[str, typer.Option(help="GPU accelerator: tensorrt, cuda or none.")] = "tensorrt",
     fp16: Annotated[bool, typer.Option("--fp16", help="TensorRT precision mode FP16.")] = False,
-    workspace_gb: Annotated[Optional[float], typer.Option("--trt-workspace-gb", help="TensorRT workspace limit.")] = None,
+    workspace_gb: Annotated[Optional[float], typer.Option(
+        "--trt-workspace-gb", help="TensorRT workspace limit.")] = None,
 ) -> None:
     """Write a Triton Inference Server model repository (config.pbtxt and version 1 of the model)."""
-    from runtime.triton import build_config, export
-
     config = build_config(model, name=name, max_batch_size=max_batch_size, instances=instances, kind=kind.lower(),
                           accelerator=accelerator.lower(), fp16=fp16, workspace_gb=workspace_gb)
     folder = export(model, repository, config)
     out.print(f"[bold]{model}[/] → [bold green]{folder}[/]  (Triton model '{config.name}')")
     out.print(f"  config        {folder / 'config.pbtxt'}")
     out.print(f"  model         {folder / '1' / 'model.onnx'}")
-    batching = f"dynamic, max {config.max_batch_size}, preferred {config.preferred_batch_sizes}" if config.max_batch_size else "off"
+    batching = (f"dynamic, max {config.max_batch_size}, preferred {config.preferred_batch_sizes}"
+                if config.max_batch_size else "off")
     out.print(f"  batching      {batching}")
     accel = config.accelerator + (" FP16" if config.fp16 else "") if config.kind == "gpu" else "none"
     out.print(f"  instances     {config.instances} × {config.kind.upper()}, accelerator {accel}")
     out.print(f"  serve with    tritonserver --model-repository {repository}")
 
 
-def _metadata(model: Path) -> dict[str, str]:
-    import onnx
-
-    try:
-        proto = onnx.load(str(model), load_external_data=False)
-    except Exception:
-        return {}
-    return {p.key: p.value for p in proto.metadata_props}
-
-
 @app.command("export-json")
 def export_json_cmd(
     model: Annotated[Path, typer.Argument(help="Keras model code, a .py file.")],
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="JSON file to write (default: MODEL.json next to MODEL).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="JSON file to write (default: MODEL.json next to MODEL).")] = None,
     entry: EntryOpt = None,
     arg: ArgOpt = None,
 ) -> None:
     """Write a .py model as Keras 3 JSON, loadable with keras.models.model_from_json."""
-    from frontends.keras_python import export_json
-
-    target = export_json(model, output or model.with_suffix(".json"), entry=entry, args=_model_args(arg))
+    target = compiler.export_json(model, output, entry=entry, args=arg)
     out.print(f"[bold]{model}[/] → [bold green]{target}[/]")
 
 
@@ -408,19 +362,22 @@ def inspect_cmd(
     weights: Annotated[Optional[Path], typer.Option("--weights", "-w")] = None,
     passes: Annotated[Optional[str], typer.Option(help="Pipeline, as for compile.")] = None,
     plugin: Annotated[Optional[list[Path]], typer.Option(help="Python file registering passes (repeatable).")] = None,
-    dot: Annotated[Optional[Path], typer.Option(help="Also write the final IR (or the ONNX graph) as Graphviz DOT to this file.")] = None,
-    svg: Annotated[Optional[Path], typer.Option(help="Also render the final IR (or the ONNX graph) to SVG (needs Graphviz's `dot`).")] = None,
+    dot: Annotated[Optional[Path], typer.Option(
+        help="Also write the final IR (or the ONNX graph) as Graphviz DOT to this file.")] = None,
+    svg: Annotated[Optional[Path], typer.Option(
+        help="Also render the final IR (or the ONNX graph) to SVG (needs Graphviz's `dot`).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the pass summaries, not the IR text.")] = False,
 ) -> None:
     """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
     if model.suffix.lower() == ".onnx":
-        proto = _inspect_onnx(model)
+        proto = load_structure(model)
+        _print_onnx(model, proto)
         _write_pictures(lambda: onnx_to_dot(proto), dot, svg)
         return
     for path in plugin or []:
         compiler.load_plugin(path)
     pipeline = compiler.parse_passes(passes)
-    graph = compiler.load(model, weights=weights, entry=entry, args=_model_args(arg))
+    graph = compiler.load(model, weights=weights, entry=entry, args=compiler.parse_model_args(arg))
     if not quiet:
         out.print(str(graph), markup=False)
 
@@ -433,7 +390,7 @@ def inspect_cmd(
     _write_pictures(graph.to_dot, dot, svg)
 
 
-def _write_pictures(make_dot, dot: Optional[Path], svg: Optional[Path]) -> None:
+def _write_pictures(make_dot: Any, dot: Optional[Path], svg: Optional[Path]) -> None:
     if dot is None and svg is None:
         return
     text = make_dot()
@@ -445,15 +402,10 @@ def _write_pictures(make_dot, dot: Optional[Path], svg: Optional[Path]) -> None:
         out.print(f"wrote {svg}")
 
 
-def _inspect_onnx(model: Path) -> Any:
-    import onnx
-
-    try:
-        proto = onnx.load(str(model), load_external_data=False)
-    except Exception as exc:
-        raise compiler.FormatError(f"not a readable ONNX file ({type(exc).__name__})", file=model) from None
+def _print_onnx(model: Path, proto: Any) -> None:
     g = proto.graph
-    out.print(f"[bold]{model}[/]  opset {proto.opset_import[0].version}, producer {proto.producer_name} {proto.producer_version}")
+    out.print(f"[bold]{model}[/]  opset {proto.opset_import[0].version}, "
+              f"producer {proto.producer_name} {proto.producer_version}")
     for kind, values in (("input", g.input), ("output", g.output)):
         for v in values:
             dims = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
@@ -462,7 +414,6 @@ def _inspect_onnx(model: Path) -> Any:
     out.print("  ops     " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
     for p in proto.metadata_props:
         out.print(f"  meta    {p.key} = {p.value}")
-    return proto
 
 
 def main() -> None:

@@ -4,6 +4,10 @@ A pass is a function ``Graph -> Graph`` registered under a name. It may instead 
 ``(graph, summary)`` to say what it did in its own words ("folded 53 BatchNorm"); otherwise the
 summary is the change in op counts. ``check=True`` lints the graph after every pass, which is
 how the tests catch a pass that leaves a stale shape or a dangling edge.
+
+This module is core: it knows no pass. The built-in passes and their order live in
+:mod:`passes` (``DEFAULT_PIPELINE``, one explicit list); the driver, :mod:`compiler.api`, puts
+that list in front of whatever users registered with ``default=True``.
 """
 from __future__ import annotations
 
@@ -12,15 +16,16 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import CompileError, GraphError
 from .ir import Graph
 
 PassFn = Callable[[Graph], "Graph | tuple[Graph, str] | None"]
 PASSES: dict[str, PassFn] = {}
-_DEFAULT: list[str] = []
+#: Names registered with ``default=True``, in registration order: the default pipeline's tail.
+_APPENDED: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -38,26 +43,22 @@ class PassReport:
 
 
 def register_pass(name: str, *, default: bool = False) -> Callable[[PassFn], PassFn]:
-    """Register ``fn`` as pass ``name``; ``default=True`` appends it to :func:`default_passes`."""
+    """Register ``fn`` as pass ``name``; ``default=True`` appends it to the default pipeline
+    (after the built-in passes, in the order such passes are registered)."""
 
     def register(fn: PassFn) -> PassFn:
         PASSES[name] = fn
         fn.pass_name = name  # type: ignore[attr-defined]
-        if default and name not in _DEFAULT:
-            _DEFAULT.append(name)
+        if default and name not in _APPENDED:
+            _APPENDED.append(name)
         return fn
 
     return register
 
 
-def default_passes() -> list[str]:
-    """The standard pipeline, in order (a fresh list: extend it freely)."""
-    _load_builtin_passes()
-    return list(_DEFAULT)
-
-
-def _load_builtin_passes() -> None:
-    import passes  # noqa: F401  (registers the built-in passes)
+def appended_defaults() -> list[str]:
+    """The passes registered with ``default=True``, in registration order (a fresh list)."""
+    return list(_APPENDED)
 
 
 def _diff(before: dict[str, int], after: dict[str, int]) -> str:
@@ -70,7 +71,7 @@ def _diff(before: dict[str, int], after: dict[str, int]) -> str:
 
 
 def resolve(names: Sequence[str | PassFn]) -> list[tuple[str, PassFn]]:
-    _load_builtin_passes()
+    """Names (or pass functions) → (name, function) pairs; an unknown name lists the known ones."""
     out = []
     for item in names:
         if callable(item):
@@ -118,20 +119,20 @@ def run_passes(graph: Graph, names: Sequence[str | PassFn], *, check: bool = Fal
     return graph, reports
 
 
-def parse_passes(spec: str | None) -> list[str]:
-    """A pipeline from the CLI's ``--passes`` text.
+def parse_spec(spec: str | None, defaults: Sequence[str]) -> list[str]:
+    """A pipeline from the CLI's ``--passes`` text, given the default pipeline.
 
     ``a,b`` is exactly those passes in that order; ``-c`` removes ``c`` and ``+d`` (or ``d``
-    after ``default``) appends ``d``; ``default`` stands for :func:`default_passes`. With only
+    after ``default``) appends ``d``; ``default`` stands for ``defaults``. With only
     ``+``/``-`` items the default pipeline is the starting point: ``-fuse_conv,+drop_softmax``.
     """
     if spec is None or not spec.strip():
-        return default_passes()
+        return list(defaults)
     items = [item.strip() for item in spec.split(",") if item.strip()]
-    names: list[str] = [] if any(i[0] not in "+-" for i in items) else default_passes()
+    names: list[str] = [] if any(i[0] not in "+-" for i in items) else list(defaults)
     for item in items:
         if item == "default":
-            names.extend(default_passes())
+            names.extend(defaults)
         elif item.startswith("-"):
             if item[1:] not in names:
                 raise CompileError(f"cannot remove pass '{item[1:]}': it is not in the pipeline",

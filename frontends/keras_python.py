@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from compiler.api import save_bytes
 from compiler.errors import CompileError, FormatError
+from compiler.io import save_bytes
 
 from .keras_shim import Model, Recorder, stand_ins
 from .keras_shim.core import ModelCodeError

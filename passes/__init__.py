@@ -1,6 +1,18 @@
-"""Built-in passes, one module each; importing this package registers them in pipeline order.
+"""Built-in passes, one module each, and the default pipeline: the one list that orders them.
 
-remove_identity → remove_dead → merge_shape_ops → fold_batchnorm → resolve_padding → fold_affine
-→ fuse_add_relu → fuse_conv
+Importing a pass module registers its passes by name; the order they run in is
+:data:`DEFAULT_PIPELINE`, not the order of the imports below.
 """
-from . import cleanup, fold_batchnorm, resolve_padding, fold_affine, fuse_add_relu, fuse_conv  # noqa: F401  (order = pipeline order)
+from . import cleanup, fold_affine, fold_batchnorm, fuse_add_relu, fuse_conv, resolve_padding  # noqa: F401  (register)
+
+#: The standard pipeline, in order. Each step prepares the patterns of the next ones:
+DEFAULT_PIPELINE: tuple[str, ...] = (
+    "remove_identity",  # Dropout and identities go first, so later patterns see real producers
+    "remove_dead",  # transpose chains merged, nodes no output needs dropped
+    "merge_shape_ops",  # Pad(Pad(x)) and Reshape/Flatten chains joined
+    "fold_batchnorm",  # BatchNorm into the conv/dense weights before it
+    "resolve_padding",  # 'same' → TensorFlow's exact pads, ZeroPadding merged into the next window
+    "fold_affine",  # leftover per-channel scale/shift folded into neighbouring weights
+    "fuse_add_relu",  # Relu(Add(a, b)) → FusedAddRelu (residual joins)
+    "fuse_conv",  # residual joins (FusedAddRelu or Add) and activations into the convolution
+)

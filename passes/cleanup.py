@@ -11,7 +11,7 @@ PASS_THROUGH = ("Dropout", "Identity")
 GLOBAL_POOLS = ("GlobalAveragePool", "GlobalMaxPool")
 
 
-@register_pass("remove_identity", default=True)
+@register_pass("remove_identity")
 def remove_identity(graph: Graph) -> tuple[Graph, str]:
     """Bypass Dropout and Identity nodes."""
     counts: dict[str, int] = {}
@@ -44,7 +44,7 @@ def _merge_transposes(graph: Graph) -> int:
     return merged
 
 
-@register_pass("remove_dead", default=True)
+@register_pass("remove_dead")
 def remove_dead(graph: Graph) -> tuple[Graph, str]:
     """Merge transpose chains and drop nodes no output depends on."""
     merged = _merge_transposes(graph)
@@ -64,7 +64,7 @@ def _merge_reshape(graph: Graph, outer: Node, inner: Node) -> Node:
                      layer=outer.layer, shape=outer.shape)
 
 
-@register_pass("merge_shape_ops", default=True)
+@register_pass("merge_shape_ops")
 def merge_shape_ops(graph: Graph) -> tuple[Graph, str]:
     """Merge Pad(Pad(x)), Reshape/Flatten chains, and a global pool's Reshape back to (1, 1, C)."""
     merged = 0

@@ -118,7 +118,7 @@ IDENTITY = Rule("identity", P("Affine", name="affine"), rewrite=_identity,
                 check=lambda m: bool(np.all(m["affine"].params["scale"] == 1) and not np.any(m["affine"].params["shift"])))
 
 
-@register_pass("fold_affine", default=True)
+@register_pass("fold_affine")
 def fold_affine(graph: Graph) -> tuple[Graph, str]:
     """Fold BatchNorm leftovers, Rescaling and Normalization into neighbouring weights."""
     converted = apply_rules(graph, [BN_TO_AFFINE])["bn_to_affine"]

@@ -56,7 +56,7 @@ RULE = Rule(
 )
 
 
-@register_pass("fold_batchnorm", default=True)
+@register_pass("fold_batchnorm")
 def fold_batchnorm(graph: Graph) -> tuple[Graph, str]:
     """Fold BatchNorm into the Conv/Dense before it."""
     fired = apply_rules(graph, [RULE])["fold_batchnorm"]

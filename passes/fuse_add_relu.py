@@ -22,7 +22,7 @@ RULE = Rule(
 )
 
 
-@register_pass("fuse_add_relu", default=True)
+@register_pass("fuse_add_relu")
 def fuse_add_relu(graph: Graph) -> tuple[Graph, str]:
     """Fuse Add followed by Relu."""
     return graph, f"fused {apply_rules(graph, [RULE])['fuse_add_relu']} Add+Relu"

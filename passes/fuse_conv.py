@@ -77,7 +77,7 @@ ACTIVATION = Rule(
 )
 
 
-@register_pass("fuse_conv", default=True)
+@register_pass("fuse_conv")
 def fuse_conv(graph: Graph) -> tuple[Graph, str]:
     """Fuse residual adds and activations into the convolution before them."""
     residual = apply_rules(graph, [RESIDUAL])["conv_add"]

@@ -80,7 +80,7 @@ def _average_as_conv(graph: Graph, pool: Node, source: Node, pads: tuple[tuple[i
     return conv
 
 
-@register_pass("resolve_padding", default=True)
+@register_pass("resolve_padding")
 def resolve_padding(graph: Graph) -> tuple[Graph, str]:
     """Make every window op's pads explicit and merge zero Pad nodes into them."""
     resolved = merged = 0

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from compiler.api import save_bytes
+from compiler.io import save_bytes
 
 from .decode import labels_for, ranked, summarize
 from .errors import RuntimeInputError

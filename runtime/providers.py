@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from compiler.io import save_bytes
+
 from .errors import RuntimeInputError
 
 TENSORRT = "TensorrtExecutionProvider"
@@ -222,8 +224,6 @@ def stage_calibration_table(settings: GpuSettings) -> None:
         raise RuntimeInputError("no such INT8 calibration table", file=str(table))
     target = settings.trt_cache() / table.name
     if target.resolve() != table.resolve():
-        from compiler.api import save_bytes
-
         save_bytes(table.read_bytes(), target)
 
 

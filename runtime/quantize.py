@@ -31,6 +31,7 @@ from .batch import BatchRunner, ImageSource, expand_inputs, image_entry
 from .errors import RuntimeInputError
 from .images import read_rgb
 from .outputs import classify
+from .providers import create_session
 
 PRECISION_KEY = "kerascc.precision"
 DEFAULT_CALIBRATION_SIZE = 64
@@ -93,6 +94,7 @@ def quantize_int8(
     per_channel: bool = True,
 ) -> tuple[onnx.ModelProto, QuantizationReport]:
     """Statically quantize ``model`` to INT8 QDQ, calibrated on the images in ``calibration``."""
+    # onnxruntime is an optional extra (cpu or gpu) and its quantizer is heavy: loaded when asked for
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -148,27 +150,15 @@ class LoweredPrecision:
     lines: list[str]
 
 
-def check_precision_options(*, int8: bool, calibrate: str | Path | None, fp16: bool, target: str) -> None:
-    """Refuse impossible combinations before any compiling is done."""
-    if int8 != (calibrate is not None):
-        raise RuntimeInputError("--int8 and --calibrate DIR go together", hint="e.g. --int8 --calibrate photos/")
-    if int8 and fp16:
-        raise RuntimeInputError("choose one of --int8 and --fp16")
-    if (int8 or fp16) and target == "ort":
-        raise RuntimeInputError("--int8/--fp16 need --target onnx or tensorrt",
-                                hint="the ort target's fused CPU ops are not quantizable; onnxruntime fuses a "
-                                     "QDQ model itself")
+def lower_precision(model: onnx.ModelProto, *, int8: bool, calibrate: str | Path | None,
+                    calibration_size: int = DEFAULT_CALIBRATION_SIZE, fp16: bool) -> LoweredPrecision:
+    """Lower a compiled model's precision, as ``compiler.compile(int8=..., fp16=...)`` was asked.
 
-
-def lower_precision(model: onnx.ModelProto, *, fixed: dict[str, tuple[int, ...]], int8: bool,
-                    calibrate: str | Path | None, calibration_size: int, fp16: bool) -> LoweredPrecision:
-    """Fix the batch size of a compiled model and lower its precision, as ``compile`` was asked."""
-    from compiler.static_shapes import fix_batch
-
+    This is the compile step that needs the runtime: calibration images are read and
+    preprocessed exactly as ``run`` reads them, and both models run on them to be compared.
+    Which combinations make sense is checked by the compiler's options, before any compiling.
+    """
     lines: list[str] = []
-    if fixed:
-        model = fix_batch(model, fixed)
-        lines.append("static input shapes " + ", ".join(f"{k} {list(v)}" for k, v in fixed.items()))
     if int8:
         assert calibrate is not None
         model, report = quantize_int8(model, calibrate, limit=calibration_size)
@@ -181,8 +171,6 @@ def lower_precision(model: onnx.ModelProto, *, fixed: dict[str, tuple[int, ...]]
 
 def compare(reference: BatchRunner, candidate: str | Path, inputs: Sequence[np.ndarray]) -> list[OutputAgreement]:
     """Run both models on the same inputs and measure agreement per output."""
-    from .providers import create_session
-
     other = create_session(candidate, "cpu").session
     names = reference.output_names
     cosines: dict[str, list[float]] = {n: [] for n in names}

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import onnx
 
-from compiler.api import external_data_path, save_bytes
+from compiler.io import external_data_path, save_bytes
 
 from .errors import RuntimeInputError
 

@@ -25,6 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from compiler.io import save_bytes
+
+from ..layers import LAYERS
 from . import table
 
 TABLE_PATH = Path(table.__file__)
@@ -58,8 +61,6 @@ def table_names(keras_layers: Any) -> list[str]:
     ``NOT_TABULATED`` have their own stand-in; names Keras lacks (layers of
     ``keras.applications`` modules such as ``LayerScale``) cannot appear in a model file.
     """
-    from ..layers import LAYERS
-
     return sorted(name for name in LAYERS if not name.startswith("ops.") and name not in table.NOT_TABULATED
                   and isinstance(getattr(keras_layers, name, None), type))
 
@@ -184,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{TABLE_PATH} matches the installed Keras")
         return 0
-    from compiler.api import save_bytes
-
     save_bytes(updated.encode("utf-8"), TABLE_PATH)
     print(f"wrote {TABLE_PATH} ({len(data['layers'])} layer classes, Keras {data['version']})")
     return 0

@@ -1,13 +1,23 @@
 """compiler.pipeline: the pass registry, default_passes and run_passes."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 import compiler
+import passes
 from compiler import CompileError, Graph, GraphError, PassReport, default_passes, register_pass, run_passes
 from compiler import pipeline
 
+ROOT = Path(__file__).resolve().parents[2]
 BUILTIN = ["remove_identity", "remove_dead", "fold_batchnorm", "resolve_padding", "fuse_add_relu"]
+
+#: The default pipeline, whole and in order. Changing it is a decision taken in passes/__init__.py
+#: (DEFAULT_PIPELINE), in the README's table of passes, and here.
+DEFAULT_PIPELINE = ["remove_identity", "remove_dead", "merge_shape_ops", "fold_batchnorm", "resolve_padding",
+                    "fold_affine", "fuse_add_relu", "fuse_conv"]
 
 
 @pytest.fixture
@@ -23,8 +33,8 @@ def registry():
     yield register
     for name in names:
         pipeline.PASSES.pop(name, None)
-        while name in pipeline._DEFAULT:
-            pipeline._DEFAULT.remove(name)
+        while name in pipeline._APPENDED:
+            pipeline._APPENDED.remove(name)
 
 
 def small_graph() -> Graph:
@@ -54,6 +64,55 @@ def test_default_passes_holds_the_builtins_in_order_and_is_fresh():
     assert "bogus" not in default_passes()
     assert default_passes() is not default_passes()
     assert all(n in pipeline.PASSES for n in default_passes())
+
+
+# -- the default pipeline, whole ------------------------------------------------------------------
+def test_default_pipeline_is_the_one_explicit_list_in_order():
+    assert default_passes() == DEFAULT_PIPELINE
+    assert list(passes.DEFAULT_PIPELINE) == DEFAULT_PIPELINE
+
+
+def test_every_default_pass_is_registered_under_its_name_with_a_docstring():
+    for name in DEFAULT_PIPELINE:
+        fn = pipeline.PASSES[name]
+        assert fn.pass_name == name
+        assert (fn.__doc__ or "").strip(), f"pass '{name}' has no docstring"
+
+
+def test_built_in_passes_do_not_order_themselves_by_registering():
+    assert not set(pipeline.appended_defaults()) & set(DEFAULT_PIPELINE)
+
+
+def test_passes_registered_as_default_come_after_the_built_in_list_in_registration_order(registry):
+    registry("unit_tail_b", drop_identities, default=True)
+    registry("unit_tail_a", drop_identities, default=True)
+    assert default_passes() == DEFAULT_PIPELINE + ["unit_tail_b", "unit_tail_a"]
+
+
+def test_readme_table_lists_the_default_pipeline_in_order():
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("The default pipeline (`compiler.default_passes()`)"):]
+    section = section[:section.index("### Writing your own pass")]
+    assert re.findall(r"^\| `(\w+)` \|", section, flags=re.M) == DEFAULT_PIPELINE
+
+
+def test_default_pipeline_on_resnet50_step_by_step():
+    """The whole pipeline on a real network: each pass in its place doing its share."""
+    graph = compiler.load(ROOT / "examples" / "resnet50.json")
+    steps = []
+    graph, reports = run_passes(graph, default_passes(), check=True, on_step=lambda rep, g: steps.append(rep.name))
+    assert steps == DEFAULT_PIPELINE
+    assert [str(r) for r in reports] == [
+        "remove_identity: nothing to remove",
+        "remove_dead: nothing to remove",
+        "merge_shape_ops: merged 0 Pad/Reshape chains",
+        "fold_batchnorm: folded 53 BatchNorm",
+        "resolve_padding: resolved 52 padding modes, merged 2 ZeroPadding2D",
+        "fold_affine: folded 0 constant scale/shift (0 from BatchNorm)",
+        "fuse_add_relu: fused 16 Add+Relu",
+        "fuse_conv: fused 16 residual Add, 33 activations into Conv/Dense",
+    ]
+    assert not {"BatchNorm", "FusedAddRelu", "Relu"} & set(graph.op_counts())
 
 
 def test_register_pass_names_the_function_and_chooses_default(registry):

@@ -19,12 +19,12 @@ from compiler import CompileError, Graph, default_passes, load_plugin, parse_pas
 def restore_registry():
     """Whatever a test registers (directly or through a plugin) is gone afterwards."""
     default_passes()  # the built-ins are registered before the snapshot
-    passes, defaults = dict(pipeline.PASSES), list(pipeline._DEFAULT)
+    passes, defaults = dict(pipeline.PASSES), list(pipeline._APPENDED)
     modules = set(sys.modules)
     yield
     pipeline.PASSES.clear()
     pipeline.PASSES.update(passes)
-    pipeline._DEFAULT[:] = defaults
+    pipeline._APPENDED[:] = defaults
     for name in set(sys.modules) - modules:
         if name.startswith("kerascc_plugin_"):
             del sys.modules[name]
@@ -54,7 +54,8 @@ def test_plain_names_are_exactly_that_pipeline_in_that_order():
 
 def test_minus_removes_from_the_default_pipeline():
     assert parse_passes("-fuse_conv") == [n for n in defaults() if n != "fuse_conv"]
-    assert parse_passes("-fuse_conv,-fold_batchnorm") == [n for n in defaults() if n not in ("fuse_conv", "fold_batchnorm")]
+    without_two = [n for n in defaults() if n not in ("fuse_conv", "fold_batchnorm")]
+    assert parse_passes("-fuse_conv,-fold_batchnorm") == without_two
     assert "fuse_conv" in default_passes(), "parsing changed the default pipeline"
 
 

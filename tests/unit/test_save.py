@@ -10,7 +10,7 @@ import pytest
 
 import compiler
 from compiler import CompileError, Graph
-from compiler import api
+from compiler import io as compiler_io
 
 
 def tiny_model() -> compiler.CompiledModel:
@@ -88,7 +88,7 @@ def test_directory_refusing_temp_files(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(api.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(compiler_io.tempfile, "mkstemp", refuse)
     with pytest.raises(CompileError) as info:
         compiler.save(tiny_model(), tmp_path / "model.onnx")
     assert "cannot write output (Permission denied)" in str(info.value)
@@ -104,7 +104,7 @@ def test_failure_mid_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch
     def fail(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(api.os, stage, fail)
+    monkeypatch.setattr(compiler_io.os, stage, fail)
     with pytest.raises(CompileError, match=r"cannot write output \(No space left on device\)"):
         compiler.save(tiny_model(), target)
     monkeypatch.undo()
@@ -116,7 +116,7 @@ def test_interrupt_mid_write_removes_the_temp_and_propagates(tmp_path, monkeypat
     def interrupt(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(api.os, "replace", interrupt)
+    monkeypatch.setattr(compiler_io.os, "replace", interrupt)
     with pytest.raises(KeyboardInterrupt):
         compiler.save_bytes(b"data", tmp_path / "model.onnx")
     monkeypatch.undo()
@@ -148,9 +148,9 @@ def test_external_weights_give_the_same_results(tmp_path):
 
 
 def test_models_over_the_protobuf_limit_keep_weights_beside_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(api, "EXTERNAL_DATA_BYTES", 10)  # the 2 GB limit, scaled down to this model
+    monkeypatch.setattr(compiler_io, "EXTERNAL_DATA_BYTES", 10)  # the 2 GB limit, scaled down to this model
     compiler.save(tiny_model(), tmp_path / "big.onnx")
     assert listing(tmp_path) == ["big.onnx", "big.onnx.data"]
-    monkeypatch.setattr(api, "EXTERNAL_DATA_BYTES", 1 << 40)
+    monkeypatch.setattr(compiler_io, "EXTERNAL_DATA_BYTES", 1 << 40)
     compiler.save(tiny_model(), tmp_path / "big.onnx")  # now small: the stale side file goes
     assert listing(tmp_path) == ["big.onnx"]
