@@ -9,8 +9,8 @@ import pytest
 
 import compiler
 from compiler import CompileError, Graph, UnsupportedLayerError, to_onnx
-from unit_kit import (assert_close, avg_pool, batch_norm, bn_params, conv2d, conv_transpose2d, depthwise2d, max_pool, onnx_ops,
-                      pad_nhwc, rand)
+from unit_kit import (assert_close, avg_pool, batch_norm, bn_params, conv2d, conv_transpose2d, depthwise2d, max_pool,
+                      onnx_ops, pad_nhwc, rand)
 
 
 
