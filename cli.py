@@ -111,7 +111,7 @@ def compile_cmd(
     seed: Annotated[int, typer.Option(help="Seed for random weights when none are given.")] = 0,
     preprocess: Annotated[Preprocess, typer.Option(help="Image preprocessing recorded for `run` (auto: from the Keras application name).")] = Preprocess.auto,
     input_layout: Annotated[Layout, typer.Option("--input-layout", help="Layout of 4-D inputs: nhwc (as in Keras) or nchw.")] = Layout.nhwc,
-    opset: Annotated[int, typer.Option(help="ONNX opset.")] = compiler.onnx_backend.DEFAULT_OPSET,
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = compiler.backend.DEFAULT_OPSET,
     target_kind: Annotated[Target, typer.Option("--target", help="onnx (portable), ort (onnxruntime CPU, optimized ahead of time) or tensorrt.")] = Target.onnx,
     passes: Annotated[Optional[str], typer.Option(help="Pipeline: 'a,b' exactly, '-c' drop, '+d' add, 'default' for the standard list.")] = None,
     plugin: Annotated[Optional[list[Path]], typer.Option(help="Python file registering passes with @compiler.register_pass (repeatable).")] = None,

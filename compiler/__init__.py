@@ -23,7 +23,7 @@ from .errors import (
 )
 from .ir import Graph, Node
 from .limits import Limits, ResourceLimitError
-from .onnx_backend import to_onnx
+from .backend import to_onnx
 from .pipeline import PassReport, default_passes, load_plugin, parse_passes, register_pass, run_passes
 from .rewrite import ANY, P, Rule, apply_rules
 

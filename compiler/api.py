@@ -18,7 +18,7 @@ import onnx
 from .errors import CompileError
 from .ir import Graph
 from .limits import DEFAULT_LIMITS, Limits
-from .onnx_backend import DEFAULT_OPSET, Lowered, lower
+from .backend import DEFAULT_OPSET, Lowered, finish, lower
 from .pipeline import PassFn, PassReport, default_passes, run_passes
 
 PREPROCESS_MODES = ("none", "caffe", "tf", "torch")
@@ -124,13 +124,9 @@ def _compile(source: str | os.PathLike[str] | Graph, *, weights: str | os.PathLi
     times["passes"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    lowered = lower(graph, opset=opset, input_layout=input_layout, target=target,
-                    metadata={"kerascc.preprocess": preprocess})
-    proto = None
-    if target == "ort":
-        from runtime.aot import optimize_for_cpu
-
-        proto, lowered = optimize_for_cpu(lowered.to_proto()), None
+    finished = finish(lower(graph, opset=opset, input_layout=input_layout, target=target,
+                            metadata={"kerascc.preprocess": preprocess}), target)
+    lowered, proto = (finished, None) if isinstance(finished, Lowered) else (None, finished)
     times["lower"] = time.perf_counter() - start
     return CompiledModel(lowered, graph, reports, layers_in, random, times, proto)
 

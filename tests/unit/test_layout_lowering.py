@@ -8,7 +8,7 @@ import pytest
 from onnx import numpy_helper
 
 from compiler import Graph, to_onnx
-from compiler.onnx_backend import NCHW, Emitter, Value
+from compiler.backend.emitter import NCHW, Emitter, Value
 from compiler.pipeline import run_passes
 from unit_kit import assert_close, conv2d, max_pool, onnx_ops, pad_nhwc, rand
 

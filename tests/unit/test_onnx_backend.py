@@ -1,7 +1,8 @@
-"""compiler.onnx_backend.to_onnx: validity, names, layout handling and numerics against numpy."""
+"""compiler.backend.to_onnx: validity, names, layout handling and numerics against numpy."""
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import onnx
@@ -542,3 +543,10 @@ def test_keepdims_pool_dense_flatten_dense_chain():
     x_ = rand((2, 4, 4, 3), 61)
     pooled = x_.mean(axis=(1, 2), keepdims=True)
     assert_close(to_onnx(g), {"x": x_}, [(pooled @ k1).reshape(2, -1) @ k2])
+
+
+def test_ort_target_without_onnxruntime_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` sees when it is missing
+    with pytest.raises(CompileError, match="onnxruntime is not installed") as info:
+        compiler.compile(classifier(), target="ort")
+    assert "kerascc[cpu]" in (info.value.hint or "")

@@ -8,7 +8,7 @@ from onnx import numpy_helper
 
 import compiler
 from compiler import Graph
-from compiler.onnx_backend import Lowered, lower
+from compiler.backend import Lowered, lower
 from unit_kit import LEVELS, conv2d, depthwise2d, max_pool, rand, run_model
 
 SAME_3x3 = ((1, 1), (1, 1))
