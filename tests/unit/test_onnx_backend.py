@@ -10,6 +10,8 @@ import pytest
 
 import compiler
 from compiler import CompileError, Graph, UnsupportedLayerError, to_onnx
+from compiler.backend.emitter import EMITTERS
+from compiler.ops import OPS
 from unit_kit import (assert_close, avg_pool, batch_norm, bn_params, conv2d, conv_transpose2d, depthwise2d, max_pool,
                       onnx_ops, pad_nhwc, rand)
 
@@ -543,6 +545,11 @@ def test_keepdims_pool_dense_flatten_dense_chain():
     x_ = rand((2, 4, 4, 3), 61)
     pooled = x_.mean(axis=(1, 2), keepdims=True)
     assert_close(to_onnx(g), {"x": x_}, [(pooled @ k1).reshape(2, -1) @ k2])
+
+
+# -- the package's registries ---------------------------------------------------------------------------
+def test_every_op_in_the_table_has_a_lowering_and_every_lowering_an_op():
+    assert set(EMITTERS) == set(OPS)
 
 
 def test_ort_target_without_onnxruntime_says_what_to_install(monkeypatch):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import onnx
 
 from ...errors import CompileError
+from ...ops import OPS
 from .base import Target
 
 if TYPE_CHECKING:  # the emitter and the model assembly hand themselves to these rules
@@ -30,17 +31,6 @@ if TYPE_CHECKING:  # the emitter and the model assembly hand themselves to these
 CONTRIB_DOMAIN = "com.microsoft"
 INSTALL_HINT = "pip install 'kerascc[cpu]' (or 'kerascc[gpu]' for NVIDIA GPUs)"
 
-#: Activations a convolution can carry (IR attribute ``activation``), and their FusedConv
-#: spelling: (activation name, names of its float parameters in order).
-FUSED_ACTIVATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Relu": ("Relu", ()),
-    "Clip": ("Clip", ("min", "max")),
-    "LeakyRelu": ("LeakyRelu", ("alpha",)),
-    "Sigmoid": ("Sigmoid", ()),
-    "Tanh": ("Tanh", ()),
-    "HardSigmoid": ("HardSigmoid", ("alpha", "beta")),
-}
-
 
 class OrtTarget(Target):
     """onnxruntime on CPU."""
@@ -49,7 +39,8 @@ class OrtTarget(Target):
 
     def fused_conv(self, em: Emitter, name: str, inputs: Sequence[str], residual: str | None,
                    activation: dict[str, Any] | None, attrs: dict[str, Any]) -> str | None:
-        """FusedConv, onnxruntime's 2-D convolution kernel with its epilogue."""
+        """FusedConv, onnxruntime's 2-D convolution kernel with its epilogue. The IR names the
+        activations a convolution carries as FusedConv does; the op table lists their parameters."""
         if len(attrs["kernel_shape"]) != 2:
             return None
         ins = list(inputs)
@@ -59,8 +50,8 @@ class OrtTarget(Target):
             ins.append(residual)
         extra: dict[str, Any] = {}
         if activation:
-            spelling, params = FUSED_ACTIVATIONS[activation["op"]]
-            extra["activation"] = spelling
+            extra["activation"] = activation["op"]
+            params = OPS[activation["op"]].activation_params
             if params:
                 extra["activation_params"] = [float(activation[k]) for k in params]
         return em.op("FusedConv", ins, name, domain=CONTRIB_DOMAIN, **attrs, **extra)
