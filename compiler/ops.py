@@ -46,7 +46,7 @@ class Kind(enum.Flag):
     #: A sliding window over the spatial axes with a ``padding`` attribute that follows TensorFlow's
     #: rule (:func:`spatial_pads`) and ``strides``.
     WINDOW = enum.auto()
-    #: A window op without weights: its size is an attribute, not a kernel's shape.
+    #: A window op without weights: its size is the ``window`` attribute, not a kernel's shape.
     POOL = enum.auto()
     #: Reduces every spatial axis to one value per channel.
     GLOBAL_POOL = enum.auto()
@@ -160,11 +160,11 @@ def kernel_layout(node: Node) -> KernelLayout:
 
 
 def window_size(node: Node) -> tuple[int, ...]:
-    """A window op's window, one size per spatial axis: a pool's ``kernel`` size, a convolution's kernel."""
+    """A window op's window, one size per spatial axis: a pool's ``window``, a convolution's kernel."""
     spec = OPS.get(node.op)
     if spec is not None and spec.kernel is not None:
         return spec.kernel.window(node.params["kernel"])
-    return tuple(node.attrs["kernel"])
+    return tuple(node.attrs["window"])
 
 
 def infer_shape(node: Node) -> Shape:
@@ -300,7 +300,7 @@ def _dense(node: Node, ins: list[Shape]) -> Shape:
 
 @op("MaxPool", "AveragePool", kind=Kind.WINDOW | Kind.POOL)
 def _pool(node: Node, ins: list[Shape]) -> Shape:
-    return _window(node, ins[0], node.attrs["kernel"], None)
+    return _window(node, ins[0], node.attrs["window"], None)
 
 
 @op("GlobalAveragePool", "GlobalMaxPool", kind=Kind.GLOBAL_POOL)

@@ -57,7 +57,7 @@ def _fits(pads: tuple[tuple[int, int], ...], kernel: tuple[int, int]) -> bool:
 
 
 def _average_as_conv(graph: Graph, pool: Node, source: Node, pads: tuple[tuple[int, int], ...]) -> Node:
-    kh, kw = pool.attrs["kernel"]
+    kh, kw = pool.attrs["window"]
     channels = pool.shape[-1]
     kernel = np.full((kh, kw, channels, 1), 1.0 / (kh * kw), np.float32)
     attrs = {"strides": pool.attrs["strides"], "dilations": (1, 1), "padding": pads}

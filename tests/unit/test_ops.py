@@ -156,15 +156,15 @@ def test_conv_shape_rule_rejects_channel_mismatch_and_keeps_the_layer():
 def test_pool_and_depthwise_shape_rules():
     g = Graph()
     x = g.add_input("x", (None, 9, 10, 3))
-    mp = g.add("MaxPool", [x], attrs={"kernel": (3, 3), "strides": (2, 2), "padding": "valid"})
-    ap = g.add("AveragePool", [x], attrs={"kernel": (2, 2), "strides": (2, 2), "padding": "same"})
+    mp = g.add("MaxPool", [x], attrs={"window": (3, 3), "strides": (2, 2), "padding": "valid"})
+    ap = g.add("AveragePool", [x], attrs={"window": (2, 2), "strides": (2, 2), "padding": "same"})
     dw = g.add("DepthwiseConv", [x], attrs={"strides": (1, 1), "dilations": (2, 2), "padding": "valid"},
                params={"kernel": np.zeros((3, 3, 3, 2), np.float32)})
     assert mp.shape == (None, 4, 4, 3)
     assert ap.shape == (None, 5, 5, 3)
     assert dw.shape == (None, 5, 6, 6)
     with pytest.raises(ShapeError, match="4-D"):
-        g.add("MaxPool", [g.add_input("flat", (None, 9, 3))], attrs={"kernel": (2, 2), "strides": (1, 1),
+        g.add("MaxPool", [g.add_input("flat", (None, 9, 3))], attrs={"window": (2, 2), "strides": (1, 1),
                                                                       "padding": "valid"})
 
 
@@ -178,7 +178,7 @@ def test_window_on_unknown_spatial_size():
                     params={"kernel": k})
     assert strided.shape == (None, None, None, 8)
     half = g.add_input("half", (None, None, 9, 3))
-    pool = g.add("MaxPool", [half], attrs={"kernel": (3, 3), "strides": (2, 2), "padding": "same"})
+    pool = g.add("MaxPool", [half], attrs={"window": (3, 3), "strides": (2, 2), "padding": "same"})
     assert pool.shape == (None, None, 5, 3)
 
 
@@ -283,7 +283,7 @@ def test_kernel_layouts_put_the_output_channel_where_keras_does():
 def test_window_size_reads_a_pool_window_or_a_kernel():
     g = Graph()
     x = g.add_input("x", (None, 8, 8, 3))
-    pool = g.add("MaxPool", [x], attrs={"kernel": (3, 2), "strides": (1, 1), "padding": "valid"})
+    pool = g.add("MaxPool", [x], attrs={"window": (3, 2), "strides": (1, 1), "padding": "valid"})
     conv = g.add("Conv", [x], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
                  params={"kernel": np.zeros((5, 4, 3, 2), np.float32)})
     assert window_size(pool) == (3, 2) and window_size(conv) == (5, 4)

@@ -25,7 +25,7 @@ def tf_same(n, k, s, d=1):
 
 def window_attrs(op, kernel, strides, padding):
     if op in ("MaxPool", "AveragePool"):
-        return {"kernel": kernel, "strides": strides, "padding": padding}
+        return {"window": kernel, "strides": strides, "padding": padding}
     return {"strides": strides, "dilations": (1, 1), "padding": padding}
 
 

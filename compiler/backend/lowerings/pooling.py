@@ -16,16 +16,16 @@ def _pool(em: Emitter, node: Node) -> Value:
     a = node.attrs
     rank = len(node.shape)
     extra = {"count_include_pad": int(bool(a.get("count_include_pad")))} if node.op == "AveragePool" else {}
-    padding = window_pads(node, a["kernel"])
+    padding = window_pads(node, a["window"])
     x = em.nchw(node.inputs[0])
-    attrs = dict(kernel_shape=list(a["kernel"]), strides=list(a["strides"]), **padding, **extra)
+    attrs = dict(kernel_shape=list(a["window"]), strides=list(a["strides"]), **padding, **extra)
     if node.op == "MaxPool" and node.inputs[0].op == "Pad":
         out = em.target.max_pool_after_pad(em, x, node.name, attrs)
     else:
         out = em.op(node.op, [x], node.name, **attrs)
     if a.get("zero_pads"):
         src = node.inputs[0].shape[1:3]
-        mask = _zero_mask(src, node.shape[1:3], a["kernel"], a["strides"], padding["pads"], a["zero_pads"])
+        mask = _zero_mask(src, node.shape[1:3], a["window"], a["strides"], padding["pads"], a["zero_pads"])
         out = em.op("Max", [out, em.const(f"{node.name}.zeros", mask)], f"{node.name}_zeros")
     return Value(out, rank, channels_first(rank))
 
