@@ -38,7 +38,7 @@ from . import io
 from .errors import CompileError
 from .ir import Graph
 from .limits import DEFAULT_LIMITS, Limits
-from .onnx_backend import DEFAULT_OPSET, Lowered, lower, to_onnx
+from .backend import DEFAULT_OPSET, Lowered, finish, lower, to_onnx
 from .pipeline import PassFn, PassReport, appended_defaults, parse_spec, run_passes
 from .static_shapes import fix_batch, fix_input_shapes, parse_input_shapes
 
@@ -275,11 +275,10 @@ def _compile(source: str | os.PathLike[str] | Graph, options: CompileOptions,
     times["passes"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    lowered: Lowered | None = lower(graph, opset=options.opset, input_layout=options.input_layout,
-                                   target=options.target, metadata={"kerascc.preprocess": preprocess})
-    proto = None
-    if options.target == "ort":
-        proto, lowered = runtime.optimize_for_cpu(lowered.to_proto()), None
+    finished = finish(lower(graph, opset=options.opset, input_layout=options.input_layout, target=options.target,
+                            metadata={"kerascc.preprocess": preprocess}), options.target)
+    lowered: Lowered | None
+    lowered, proto = (finished, None) if isinstance(finished, Lowered) else (None, finished)
     times["lower"] = time.perf_counter() - start
 
     lines: list[str] = []

@@ -39,7 +39,8 @@ def onnx_to_dot(model: onnx.ModelProto) -> str:
         for tensor in node.output:
             producer[tensor] = key
     for value in g.output:
-        lines.append(f'  {_quote("out:" + value.name)} [label={_quote(value.name)}, style=filled, fillcolor="#dde8f8"];')
+        lines.append(f'  {_quote("out:" + value.name)} [label={_quote(value.name)}, '
+                     'style=filled, fillcolor="#dde8f8"];')
         if value.name in producer:
             lines.append(f"  {_quote(producer[value.name])} -> {_quote('out:' + value.name)};")
     lines.append("}")

@@ -19,6 +19,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import GraphError
+from .ops import infer_shape
 
 Shape = tuple[int | None, ...]
 
@@ -148,8 +149,6 @@ class Graph:
             self._g.add_edge(src.name, node.name, index=index)
         self._topo = None
         if infer and shape is None:
-            from .ops import infer_shape
-
             try:
                 node.shape = infer_shape(node)
             except Exception:
@@ -284,11 +283,15 @@ class Graph:
                     total += int(arr.size)
         return total
 
+    def infer_shapes(self) -> None:
+        """Infer every node's shape again from the inputs' (after an input's shape was fixed)."""
+        for node in self.nodes():
+            if node.op != "Input":
+                node.shape = infer_shape(node)
+
     # -- validation -----------------------------------------------------------------------------
     def check(self) -> None:
         """Lint the graph: acyclic, dense input slots, outputs present, shapes consistent."""
-        from .ops import infer_shape
-
         if not nx.is_directed_acyclic_graph(self._g):
             raise GraphError("graph has a cycle")
         for o in self.outputs:

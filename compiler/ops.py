@@ -1,52 +1,178 @@
-"""The op registry: what each IR op means and what shape it produces.
+"""The op table: every IR op, declared once, with its shape rule, its kind and its kernel layout.
 
-Shapes are Keras shapes (NHWC for images, NDHWC for volumes, ``None`` for the batch). Every op registers one shape rule;
-the frontend infers once per node and :meth:`Graph.check` re-infers to catch a pass that left a
-stale shape behind.
+Passes and the backend ask this table what an op is (linear, an activation a convolution can
+carry, a sliding window, element-wise, never negative, …) instead of keeping their own lists of
+op names, so a new op is one :func:`define` (or :func:`op`) call here plus its lowering.
+
+Shapes are Keras shapes (NHWC for images, NDHWC for volumes, ``None`` for the batch). Every op
+has one shape rule; the frontend infers once per node and :meth:`Graph.check` re-infers to catch
+a pass that left a stale shape behind.
 
 Spatial padding is stored per op as ``"valid"``, ``"same"`` or explicit
-``((top, bottom), (left, right))`` (one pair per spatial axis, three for volumes). ``"same"`` follows TensorFlow: the total padding is
-``max((ceil(n/s) - 1)·s + k_eff - n, 0)`` and the odd pixel goes to the bottom/right.
+``((top, bottom), (left, right))`` (one pair per spatial axis, three for volumes). ``"same"``
+follows TensorFlow: the total padding is ``max((ceil(n/s) - 1)·s + k_eff - n, 0)`` and the odd
+pixel goes to the bottom/right.
+
+The IR (:mod:`compiler.ir`) imports this table to infer shapes; the table only names the IR's
+types, so it imports them for type checking alone.
 """
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from .errors import ShapeError
-from .ir import Node, Shape
 
-ShapeRule = Callable[[Node, list[Shape]], Shape]
-SHAPE_RULES: dict[str, ShapeRule] = {}
+if TYPE_CHECKING:
+    from .ir import Node, Shape
 
-#: Element-wise unary ops: the output has the input's shape.
-UNARY_OPS = (
-    "Identity", "Dropout", "Relu", "Sigmoid", "Tanh", "Clip", "LeakyRelu", "Elu", "Selu", "Softplus",
-    "Softsign", "Swish", "Gelu", "HardSigmoid", "Exp", "Mish", "KerasRelu", "Softmax", "LogSoftmax",
-    "BatchNorm", "Affine", "LayerNorm", "PRelu",
-)
-#: Element-wise n-ary ops (Keras merge layers).
-NARY_OPS = ("Add", "Sub", "Mul", "Max", "Min", "Mean")
+ShapeRule: TypeAlias = "Callable[[Node, list[Shape]], Shape]"
 
 
-def shape_rule(*ops: str) -> Callable[[ShapeRule], ShapeRule]:
+class Kind(enum.Flag):
+    """What an op is, in the terms passes and lowerings ask about; an op may be several."""
+
+    NONE = 0
+    #: y = W·x + B with a Keras kernel (see :class:`KernelLayout`); may carry an ``activation``.
+    LINEAR = enum.auto()
+    #: An activation a linear op can carry as its ``activation`` attribute: the ones convolution
+    #: kernels run in their epilogue (onnxruntime's FusedConv, TensorRT's fusions).
+    ACTIVATION = enum.auto()
+    #: A sliding window over the spatial axes with a ``padding`` attribute that follows TensorFlow's
+    #: rule (:func:`spatial_pads`) and ``strides``.
+    WINDOW = enum.auto()
+    #: A window op without weights: its size is the ``window`` attribute, not a kernel's shape.
+    POOL = enum.auto()
+    #: Reduces every spatial axis to one value per channel.
+    GLOBAL_POOL = enum.auto()
+    #: Each output element depends on the element at the same position of each (broadcast) operand.
+    ELEMENTWISE = enum.auto()
+    #: The output is never negative, whatever the input.
+    NON_NEGATIVE = enum.auto()
+    #: The identity at inference (Dropout): passes remove it.
+    IDENTITY = enum.auto()
+    #: Only the shape changes; the values keep their row-major order.
+    RESHAPE = enum.auto()
+
+
+@dataclass(frozen=True)
+class KernelLayout:
+    """Where a weighted op's Keras kernel keeps its axes.
+
+    Every Keras kernel lists its spatial axes first (none for Dense) and two channel axes last;
+    the ops differ in which of those index the output channel: Conv ``(…, cin/group, cout)`` and
+    Dense ``(in, out)`` the last, ConvTranspose ``(kh, kw, cout, cin)`` the second to last, and
+    DepthwiseConv ``(kh, kw, cin, mult)`` both (output channel ``c·mult + m``).
+    """
+
+    #: The axes (negative, among the last two) that, flattened in order, index the output channel.
+    out_axes: tuple[int, ...]
+    #: The axis of the input channels.
+    in_axis: int
+
+    def spatial_rank(self, kernel: np.ndarray) -> int:
+        """How many spatial axes the kernel has: 0 for Dense, 2 for images, 3 for volumes."""
+        return kernel.ndim - 2
+
+    def window(self, kernel: np.ndarray) -> tuple[int, ...]:
+        """The kernel's size along each spatial axis."""
+        return tuple(kernel.shape[: self.spatial_rank(kernel)])
+
+    def output_shape(self, kernel: np.ndarray) -> list[int]:
+        """A shape that broadcasts a per-output-channel vector against the kernel."""
+        shape = [1] * kernel.ndim
+        for axis in self.out_axes:
+            shape[axis] = kernel.shape[axis]
+        return shape
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One IR op as the compiler knows it."""
+
+    name: str
+    shape: ShapeRule
+    kind: Kind = Kind.NONE
+    #: For weighted ops (``params["kernel"]``): where the kernel keeps its axes.
+    kernel: KernelLayout | None = None
+    #: For :attr:`Kind.ACTIVATION` ops: the float attributes that travel with the activation
+    #: when a linear op carries it, in the order onnxruntime's FusedConv takes them.
+    activation_params: tuple[str, ...] = ()
+    #: Takes an optional residual operand (slot 1) added to its output before its activation.
+    residual: bool = False
+    #: For ops whose output is non-negative only for some attributes (Clip with min ≥ 0).
+    non_negative_if: Callable[[Node], bool] | None = None
+
+
+#: The table, in definition order.
+OPS: dict[str, OpDef] = {}
+
+
+def define(name: str, shape: ShapeRule, kind: Kind = Kind.NONE, **fields: Any) -> OpDef:
+    """Declare an IR op: its shape rule, kind and the optional :class:`OpDef` fields."""
+    if name in OPS:
+        raise ValueError(f"op {name} is defined twice")
+    OPS[name] = spec = OpDef(name, shape, kind, **fields)
+    return spec
+
+
+def op(*names: str, kind: Kind = Kind.NONE, **fields: Any) -> Callable[[ShapeRule], ShapeRule]:
+    """Decorator form of :func:`define`: the decorated function is the ops' shape rule."""
+
     def register(fn: ShapeRule) -> ShapeRule:
-        for op in ops:
-            SHAPE_RULES[op] = fn
+        for name in names:
+            define(name, fn, kind, **fields)
         return fn
 
     return register
 
 
+def ops_of(kind: Kind) -> tuple[str, ...]:
+    """The names of every op that is all of ``kind``, in table order (for patterns and node queries)."""
+    return tuple(name for name, spec in OPS.items() if kind in spec.kind)
+
+
+def is_a(node: Node, kind: Kind) -> bool:
+    """Whether ``node``'s op is every kind in ``kind`` (False for ops outside the table)."""
+    spec = OPS.get(node.op)
+    return spec is not None and kind in spec.kind
+
+
+def never_negative(node: Node) -> bool:
+    """Whether ``node``'s output cannot be negative, by its op or, for some ops, its attributes."""
+    spec = OPS.get(node.op)
+    if spec is None:
+        return False
+    return Kind.NON_NEGATIVE in spec.kind or (spec.non_negative_if is not None and spec.non_negative_if(node))
+
+
+def kernel_layout(node: Node) -> KernelLayout:
+    """The layout of a weighted node's Keras kernel."""
+    spec = OPS.get(node.op)
+    if spec is None or spec.kernel is None:
+        raise ShapeError(f"op {node.op} has no kernel", layer=node.layer)
+    return spec.kernel
+
+
+def window_size(node: Node) -> tuple[int, ...]:
+    """A window op's window, one size per spatial axis: a pool's ``window``, a convolution's kernel."""
+    spec = OPS.get(node.op)
+    if spec is not None and spec.kernel is not None:
+        return spec.kernel.window(node.params["kernel"])
+    return tuple(node.attrs["window"])
+
+
 def infer_shape(node: Node) -> Shape:
-    rule = SHAPE_RULES.get(node.op)
-    if rule is None:
+    spec = OPS.get(node.op)
+    if spec is None:
         raise ShapeError(f"no shape rule for op {node.op}", layer=node.layer)
     try:
-        return tuple(rule(node, [i.shape for i in node.inputs]))
+        return tuple(spec.shape(node, [i.shape for i in node.inputs]))
     except ShapeError as err:
         raise err.with_context(layer=node.layer)
 
@@ -92,6 +218,7 @@ def spatial_pads(
     return [tuple(p) for p in padding]
 
 
+# -- shape rules and the table ----------------------------------------------------------------------
 def _window(node: Node, shape: Shape, kernel: Sequence[int], channels: int | None) -> Shape:
     """A sliding window over every spatial axis: 2 for images (NHWC), 3 for volumes (NDHWC)."""
     a = node.attrs
@@ -111,7 +238,15 @@ def _with_residual(out: Shape, ins: list[Shape]) -> Shape:
     return out
 
 
-@shape_rule("Conv")
+@op("Input")
+def _input(node: Node, ins: list[Shape]) -> Shape:
+    """A graph input's shape is declared, never inferred."""
+    if node.shape is None:
+        raise ShapeError(f"input '{node.name}' has no declared shape")
+    return node.shape
+
+
+@op("Conv", kind=Kind.LINEAR | Kind.WINDOW, kernel=KernelLayout(out_axes=(-1,), in_axis=-2), residual=True)
 def _conv(node: Node, ins: list[Shape]) -> Shape:
     *kernel, cin_per_group, cout = node.params["kernel"].shape  # (kh, kw, ...) or (kd, kh, kw, ...)
     cin = ins[0][-1]
@@ -121,18 +256,15 @@ def _conv(node: Node, ins: list[Shape]) -> Shape:
     return _with_residual(_window(node, ins[0], tuple(kernel), cout), ins)
 
 
-@shape_rule("DepthwiseConv")
+@op("DepthwiseConv", kind=Kind.LINEAR | Kind.WINDOW, kernel=KernelLayout(out_axes=(-2, -1), in_axis=-2),
+    residual=True)
 def _depthwise(node: Node, ins: list[Shape]) -> Shape:
     kh, kw, cin, mult = node.params["kernel"].shape
     return _with_residual(_window(node, ins[0], (kh, kw), cin * mult), ins)
 
 
-@shape_rule("MaxPool", "AveragePool")
-def _pool(node: Node, ins: list[Shape]) -> Shape:
-    return _window(node, ins[0], node.attrs["kernel"], None)
-
-
-def transpose_out(size: int | None, k: int, stride: int, dilation: int, padding: str, output_padding: int | None) -> int | None:
+def transpose_out(size: int | None, k: int, stride: int, dilation: int, padding: str,
+                  output_padding: int | None) -> int | None:
     """Keras's Conv*Transpose output length (keras ``compute_conv_transpose_output_length``)."""
     if size is None:
         return None
@@ -143,28 +275,83 @@ def transpose_out(size: int | None, k: int, stride: int, dilation: int, padding:
     return (size - 1) * stride + k - 2 * pad + output_padding
 
 
-@shape_rule("ConvTranspose")
+@op("ConvTranspose", kind=Kind.LINEAR, kernel=KernelLayout(out_axes=(-2,), in_axis=-1))
 def _conv_transpose(node: Node, ins: list[Shape]) -> Shape:
     kh, kw, cout, _cin = node.params["kernel"].shape
     a = node.attrs
     shape = ins[0]
     if len(shape) != 4:
         raise ShapeError(f"ConvTranspose expects a 4-D input, got shape {shape}")
-    op = a.get("output_padding") or (None, None)
+    extra = a.get("output_padding") or (None, None)
     dims = [
-        transpose_out(shape[1 + i], (kh, kw)[i], a["strides"][i], a["dilations"][i], a["padding"], op[i])
+        transpose_out(shape[1 + i], (kh, kw)[i], a["strides"][i], a["dilations"][i], a["padding"], extra[i])
         for i in range(2)
     ]
     return (shape[0], *dims, cout)
 
 
-@shape_rule(*UNARY_OPS)
-def _unary(node: Node, ins: list[Shape]) -> Shape:
+@op("Dense", kind=Kind.LINEAR, kernel=KernelLayout(out_axes=(-1,), in_axis=-2))
+def _dense(node: Node, ins: list[Shape]) -> Shape:
+    fan_in, units = node.params["kernel"].shape
+    if ins[0][-1] is not None and ins[0][-1] != fan_in:
+        raise ShapeError(f"Dense kernel expects {fan_in} input features, got {ins[0][-1]}")
+    return (*ins[0][:-1], units)
+
+
+@op("MaxPool", "AveragePool", kind=Kind.WINDOW | Kind.POOL)
+def _pool(node: Node, ins: list[Shape]) -> Shape:
+    return _window(node, ins[0], node.attrs["window"], None)
+
+
+@op("GlobalAveragePool", "GlobalMaxPool", kind=Kind.GLOBAL_POOL)
+def _global_pool(node: Node, ins: list[Shape]) -> Shape:
+    s = ins[0]
+    if node.attrs.get("keepdims"):
+        return (s[0], *([1] * (len(s) - 2)), s[-1])
+    return (s[0], s[-1])
+
+
+def same_shape(node: Node, ins: list[Shape]) -> Shape:
+    """The output has the (first) input's shape."""
     return ins[0]
 
 
-@shape_rule(*NARY_OPS)
+def _clips_at_zero(node: Node) -> bool:
+    return node.attrs.get("min", -1) >= 0
+
+
+_ELEMENTWISE_ACTIVATION = Kind.ELEMENTWISE | Kind.ACTIVATION
+for _name, _kind, _fields in (
+    ("Identity", Kind.ELEMENTWISE | Kind.IDENTITY, {}),
+    ("Dropout", Kind.ELEMENTWISE | Kind.IDENTITY, {}),
+    ("Relu", _ELEMENTWISE_ACTIVATION | Kind.NON_NEGATIVE, {}),
+    ("Sigmoid", _ELEMENTWISE_ACTIVATION | Kind.NON_NEGATIVE, {}),
+    ("Tanh", _ELEMENTWISE_ACTIVATION, {}),
+    ("Clip", _ELEMENTWISE_ACTIVATION, {"activation_params": ("min", "max"), "non_negative_if": _clips_at_zero}),
+    ("LeakyRelu", _ELEMENTWISE_ACTIVATION, {"activation_params": ("alpha",)}),
+    ("Elu", Kind.ELEMENTWISE, {}),
+    ("Selu", Kind.ELEMENTWISE, {}),
+    ("Softplus", Kind.ELEMENTWISE | Kind.NON_NEGATIVE, {}),
+    ("Softsign", Kind.ELEMENTWISE, {}),
+    ("Swish", Kind.ELEMENTWISE, {}),
+    ("Gelu", Kind.ELEMENTWISE, {}),
+    ("HardSigmoid", _ELEMENTWISE_ACTIVATION | Kind.NON_NEGATIVE, {"activation_params": ("alpha", "beta")}),
+    ("Exp", Kind.ELEMENTWISE | Kind.NON_NEGATIVE, {}),
+    ("Mish", Kind.ELEMENTWISE, {}),
+    ("KerasRelu", Kind.ELEMENTWISE, {}),
+    ("Softmax", Kind.NON_NEGATIVE, {}),
+    ("LogSoftmax", Kind.NONE, {}),
+    ("BatchNorm", Kind.ELEMENTWISE, {}),  # per channel: y = x·scale + shift
+    ("Affine", Kind.ELEMENTWISE, {}),
+    ("LayerNorm", Kind.NONE, {}),
+    ("PRelu", Kind.ELEMENTWISE, {}),
+):
+    define(_name, same_shape, _kind, **_fields)
+
+
+@op("Add", "Sub", "Mul", "Max", "Min", "Mean", kind=Kind.ELEMENTWISE)
 def _nary(node: Node, ins: list[Shape]) -> Shape:
+    """Keras's merge layers: operands broadcast against each other."""
     if len(ins) < 1:
         raise ShapeError(f"{node.op} needs at least one input")
     rank = max(len(s) for s in ins)
@@ -178,12 +365,10 @@ def _nary(node: Node, ins: list[Shape]) -> Shape:
     return tuple(out)
 
 
-@shape_rule("FusedAddRelu")
-def _add_relu(node: Node, ins: list[Shape]) -> Shape:
-    return _nary(node, ins)
+define("FusedAddRelu", _nary, Kind.ELEMENTWISE | Kind.NON_NEGATIVE)  # Relu(Add(…)), from passes.fuse_add_relu
 
 
-@shape_rule("Concat")
+@op("Concat")
 def _concat(node: Node, ins: list[Shape]) -> Shape:
     axis = node.attrs["axis"]
     rank = len(ins[0])
@@ -196,21 +381,13 @@ def _concat(node: Node, ins: list[Shape]) -> Shape:
     return tuple(out)
 
 
-@shape_rule("Dense")
-def _dense(node: Node, ins: list[Shape]) -> Shape:
-    fan_in, units = node.params["kernel"].shape
-    if ins[0][-1] is not None and ins[0][-1] != fan_in:
-        raise ShapeError(f"Dense kernel expects {fan_in} input features, got {ins[0][-1]}")
-    return (*ins[0][:-1], units)
-
-
-@shape_rule("Flatten")
+@op("Flatten", kind=Kind.RESHAPE)
 def _flatten(node: Node, ins: list[Shape]) -> Shape:
     rest = ins[0][1:]
     return (ins[0][0], None if None in rest else math.prod(rest))
 
 
-@shape_rule("Reshape")
+@op("Reshape", kind=Kind.RESHAPE)
 def _reshape(node: Node, ins: list[Shape]) -> Shape:
     target = list(node.attrs["shape"])
     rest = ins[0][1:]
@@ -226,20 +403,12 @@ def _reshape(node: Node, ins: list[Shape]) -> Shape:
     return (ins[0][0], *[None if d == -1 else d for d in target])
 
 
-@shape_rule("Transpose")
+@op("Transpose")
 def _transpose(node: Node, ins: list[Shape]) -> Shape:
     perm = tuple(node.attrs["perm"])
     if sorted(perm) != list(range(len(ins[0]))):
         raise ShapeError(f"{perm} is not a permutation of the {len(ins[0])} axes of {ins[0]}")
     return tuple(ins[0][p] for p in perm)
-
-
-@shape_rule("GlobalAveragePool", "GlobalMaxPool")
-def _global_pool(node: Node, ins: list[Shape]) -> Shape:
-    s = ins[0]
-    if node.attrs.get("keepdims"):
-        return (s[0], *([1] * (len(s) - 2)), s[-1])
-    return (s[0], s[-1])
 
 
 def _spatial_pairs(node: Node, shape: Shape, key: str) -> list[tuple[int, int]]:
@@ -253,7 +422,7 @@ def _spatial_pairs(node: Node, shape: Shape, key: str) -> list[tuple[int, int]]:
     return pairs
 
 
-@shape_rule("Pad")
+@op("Pad")
 def _pad(node: Node, ins: list[Shape]) -> Shape:
     """Zeros around the spatial axes: steps (N, L, C), images (NHWC) or volumes (NDHWC)."""
     s = ins[0]
@@ -261,7 +430,7 @@ def _pad(node: Node, ins: list[Shape]) -> Shape:
     return (s[0], *[None if d is None else d + a + b for d, (a, b) in zip(s[1:-1], pairs)], s[-1])
 
 
-@shape_rule("Resize")
+@op("Resize")
 def _resize(node: Node, ins: list[Shape]) -> Shape:
     """By integer ``scale`` (UpSampling2D) or to a fixed ``size`` (Resizing)."""
     s = ins[0]
@@ -273,7 +442,7 @@ def _resize(node: Node, ins: list[Shape]) -> Shape:
     return (s[0], *[None if d is None else d * f for d, f in zip(s[1:-1], scale)], s[-1])
 
 
-@shape_rule("Crop")
+@op("Crop")
 def _crop(node: Node, ins: list[Shape]) -> Shape:
     s = ins[0]
     dims = []

@@ -22,7 +22,6 @@ import onnx
 
 from compiler.errors import CompileError
 from compiler.ir import Graph
-from compiler.ops import infer_shape
 
 Shapes = dict[str | None, tuple[int, ...]]
 
@@ -83,9 +82,7 @@ def fix_input_shapes(graph: Graph, shapes: Shapes) -> dict[str, tuple[int, ...]]
                                    f"of shape {_fmt(current)}", layer=node.layer,
                                    hint="only open (None) dimensions can be fixed")
         node.shape = (None, *dims[1:])
-    for node in graph.nodes():
-        if node.op != "Input":
-            node.shape = infer_shape(node)
+    graph.infer_shapes()
     return wanted
 
 

@@ -463,9 +463,9 @@ def _pool(op: str, rank: int = 4) -> LayerFn:
         kernel = ints(ctx.get("pool_size", 2), n, "pool_size", 1)
         strides = ctx.get("strides")
         strides = kernel if strides is None else ints(strides, n, "strides", 1)
-        attrs = {"kernel": kernel, "strides": strides, "padding": padding_mode(ctx)}
+        attrs = {"window": kernel, "strides": strides, "padding": padding_mode(ctx)}
         if n == 1:
-            attrs.update(kernel=(1, *kernel), strides=(1, *strides))
+            attrs.update(window=(1, *kernel), strides=(1, *strides))
             return height1(ctx, inputs[0], lambda t: ctx.add(op, [t], attrs=attrs))
         return channels_last(ctx, inputs[0], lambda t: ctx.add(op, [t], attrs=attrs, main=True), rank)
 

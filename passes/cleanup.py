@@ -5,10 +5,10 @@ Dropout is the identity at inference; so are Keras's noise layers and ``Activati
 from __future__ import annotations
 
 from compiler.ir import Graph, Node
+from compiler.ops import Kind, is_a, ops_of
 from compiler.pipeline import register_pass
 
-PASS_THROUGH = ("Dropout", "Identity")
-GLOBAL_POOLS = ("GlobalAveragePool", "GlobalMaxPool")
+PASS_THROUGH = ops_of(Kind.IDENTITY)
 
 
 @register_pass("remove_identity")
@@ -68,7 +68,7 @@ def _merge_reshape(graph: Graph, outer: Node, inner: Node) -> Node:
 def merge_shape_ops(graph: Graph) -> tuple[Graph, str]:
     """Merge Pad(Pad(x)), Reshape/Flatten chains, and a global pool's Reshape back to (1, 1, C)."""
     merged = 0
-    for node in graph.nodes(("Pad", "Reshape", "Flatten")):
+    for node in graph.nodes(("Pad", *ops_of(Kind.RESHAPE))):
         if node.name not in graph:
             continue
         inner = node.inputs[0]
@@ -76,12 +76,12 @@ def merge_shape_ops(graph: Graph) -> tuple[Graph, str]:
             continue
         if node.op == "Pad" and inner.op == "Pad":
             new = _merge_pad(graph, node, inner)
-        elif node.op == "Reshape" and inner.op in GLOBAL_POOLS and not inner.attrs.get("keepdims") \
+        elif node.op == "Reshape" and is_a(inner, Kind.GLOBAL_POOL) and not inner.attrs.get("keepdims") \
                 and len(inner.inputs[0].shape) == 4 and tuple(node.shape[1:]) == (1, 1, inner.shape[-1]):
             # squeeze-and-excitation's GlobalAveragePooling2D + Reshape((1, 1, C)): keep the dims
             new = graph.add(inner.op, inner.inputs, name=node.name, attrs={**inner.attrs, "keepdims": True},
                             layer=inner.layer, shape=node.shape)
-        elif node.op in ("Reshape", "Flatten") and inner.op in ("Reshape", "Flatten") and None not in node.shape[1:]:
+        elif is_a(node, Kind.RESHAPE) and is_a(inner, Kind.RESHAPE) and None not in node.shape[1:]:
             new = _merge_reshape(graph, node, inner)
         else:
             continue

@@ -18,14 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Graph, Node
-from compiler.ops import batchnorm_scale_shift
+from compiler.ops import OPS, Kind, batchnorm_scale_shift, ops_of
 from compiler.pipeline import register_pass
 from compiler.rewrite import ANY, Match, P, Rule, apply_rules
 
 from .fold_batchnorm import scale_kernel
 
-LINEAR = ("Conv", "DepthwiseConv", "ConvTranspose", "Dense")
-CONSUMERS = ("Conv", "DepthwiseConv", "Dense")
+LINEAR = ops_of(Kind.LINEAR)
+#: The linear ops an Affine before them folds into: those whose kernel keeps the input channels
+#: second to last, as :func:`_into_consumer` scales them (a ConvTranspose kernel keeps them last).
+CONSUMERS = tuple(op for op in LINEAR if OPS[op].kernel is not None and OPS[op].kernel.in_axis == -2)
 
 
 def _plain(node: Node) -> bool:
@@ -54,7 +56,7 @@ def _into_producer(graph: Graph, m: Match) -> Node:
     a, b = affine.params["scale"], affine.params["shift"].astype(np.float64)
     bias = linear.params.get("bias")
     bias = np.zeros_like(b) if bias is None else bias.astype(np.float64)
-    params = {"kernel": scale_kernel(linear.op, linear.params["kernel"], a), "bias": (bias * a + b).astype(np.float32)}
+    params = {"kernel": scale_kernel(linear, a), "bias": (bias * a + b).astype(np.float32)}
     return _replace(graph, linear, linear.inputs, params, shape=affine.shape)
 
 
@@ -115,7 +117,8 @@ INTO_CONSUMER = Rule("into_consumer", P(CONSUMERS, P("Affine", name="affine"), n
 MERGE = Rule("merge", P("Affine", P("Affine", name="inner"), name="outer"), rewrite=_merge,
              check=lambda m: m["inner"].has_single_use() and m["inner"].attrs["axis"] == m["outer"].attrs["axis"])
 IDENTITY = Rule("identity", P("Affine", name="affine"), rewrite=_identity,
-                check=lambda m: bool(np.all(m["affine"].params["scale"] == 1) and not np.any(m["affine"].params["shift"])))
+                check=lambda m: bool(np.all(m["affine"].params["scale"] == 1)
+                                     and not np.any(m["affine"].params["shift"])))
 
 
 @register_pass("fold_affine")

@@ -6,26 +6,25 @@ convolution or a dense layer, the same y comes from new weights
     W' = W · γ/σ   (scaled along the output-channel axis)
     B' = (B − μ) · γ/σ + β
 
-so the BatchNorm disappears. The pattern is ``BatchNorm(Conv|DepthwiseConv|ConvTranspose|Dense)``,
-legal when the BatchNorm normalizes the channel axis and nothing else reads the un-normalized
-tensor. The variants differ only in where the output channel sits in the Keras kernel.
+so the BatchNorm disappears. The pattern is ``BatchNorm(linear op)`` (Conv, DepthwiseConv,
+ConvTranspose, Dense: :attr:`Kind.LINEAR` in the op table), legal when the BatchNorm normalizes
+the channel axis and nothing else reads the un-normalized tensor. The variants differ only in
+where the output channel sits in the Keras kernel, which the op table's kernel layout says.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from compiler.ir import Graph, Node
-from compiler.ops import batchnorm_scale_shift
+from compiler.ops import Kind, batchnorm_scale_shift, kernel_layout, ops_of
 from compiler.pipeline import register_pass
 from compiler.rewrite import ANY, Match, P, Rule, apply_rules
 
 
-def scale_kernel(op: str, kernel: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    if op == "ConvTranspose":  # (kh, kw, cout, cin)
-        return kernel * scale[None, None, :, None]
-    if op == "DepthwiseConv":  # (kh, kw, cin, mult): output channel c·mult + m
-        return kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
-    return kernel * scale  # Conv (kh, kw, cin, cout) and Dense (in, out): output channel last
+def scale_kernel(linear: Node, scale: np.ndarray) -> np.ndarray:
+    """The linear node's kernel times ``scale`` along the output channel, wherever its layout keeps it."""
+    kernel = linear.params["kernel"]
+    return kernel * scale.reshape(kernel_layout(linear).output_shape(kernel))
 
 
 def _legal(m: Match) -> bool:
@@ -40,7 +39,7 @@ def _fold(graph: Graph, m: Match) -> Node:
     bias = linear.params.get("bias")
     bias = np.zeros_like(scale) if bias is None else bias.astype(np.float64)
     params = {
-        "kernel": scale_kernel(linear.op, linear.params["kernel"], scale.astype(np.float32)),
+        "kernel": scale_kernel(linear, scale.astype(np.float32)),
         "bias": (bias * scale + shift).astype(np.float32),
     }
     # A new node, not an in-place edit: a shared Keras layer shares its arrays between calls.
@@ -50,7 +49,7 @@ def _fold(graph: Graph, m: Match) -> Node:
 
 RULE = Rule(
     "fold_batchnorm",
-    P("BatchNorm", P(("Conv", "DepthwiseConv", "ConvTranspose", "Dense"), ANY, name="linear"), name="bn"),
+    P("BatchNorm", P(ops_of(Kind.LINEAR), ANY, name="linear"), name="bn"),
     rewrite=_fold,
     check=_legal,
 )

@@ -6,7 +6,9 @@ Two rules, applied after BatchNorm folding and Add+ReLU fusion:
   operand is added to the convolution's output before its activation: y = act(W·x + B + z).
   Of two convolution operands the later one takes the other as ``z``, so ``z`` is ready first.
 * activation, ``Relu|Clip|LeakyRelu|Sigmoid|Tanh|HardSigmoid(Conv|DepthwiseConv|ConvTranspose|Dense)``
-  → the linear op with an ``activation`` attribute.
+  → the linear op with an ``activation`` attribute. The op table says which ops take a residual,
+  which are linear and which activations they can carry (:attr:`Kind.ACTIVATION`), with the
+  attributes that travel along.
 
 Both require that nothing else reads the intermediate tensor. The ``ort`` target lowers the
 result to one ``com.microsoft.FusedConv`` per node; standard ONNX gets Conv, Add and the
@@ -17,12 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.ir import Graph, Node
+from compiler.ops import OPS, Kind, ops_of
 from compiler.pipeline import register_pass
 from compiler.rewrite import Match, P, Rule, apply_rules
 
-CONVS = ("Conv", "DepthwiseConv")
-LINEAR = ("Conv", "DepthwiseConv", "ConvTranspose", "Dense")
-ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid")
+CONVS = tuple(name for name, spec in OPS.items() if spec.residual)
+LINEAR = ops_of(Kind.LINEAR)
+ACTIVATIONS = ops_of(Kind.ACTIVATION)
 
 
 def _plain(node: Node) -> bool:
@@ -58,7 +61,9 @@ def _fuse_residual(graph: Graph, m: Match) -> Node | None:
 
 
 def activation_attr(node: Node) -> dict[str, Any]:
-    return {"op": node.op, **{k: v for k, v in node.attrs.items() if k in ("min", "max", "alpha", "beta")}}
+    """The ``activation`` attribute that stands for ``node``: its op and the parameters that travel along."""
+    params = OPS[node.op].activation_params
+    return {"op": node.op, **{k: v for k, v in node.attrs.items() if k in params}}
 
 
 def _fuse_activation(graph: Graph, m: Match) -> Node:

@@ -24,42 +24,30 @@ from __future__ import annotations
 import numpy as np
 
 from compiler.ir import Graph, Node
-from compiler.ops import spatial_pads
+from compiler.ops import Kind, is_a, never_negative, ops_of, spatial_pads, window_size
 from compiler.pipeline import register_pass
 
-WINDOW_OPS = ("Conv", "DepthwiseConv", "MaxPool", "AveragePool")
-NON_NEGATIVE = ("Relu", "FusedAddRelu", "Sigmoid", "Softmax", "Exp", "Softplus", "HardSigmoid")
-
-
-def _kernel(node: Node) -> tuple[int, ...]:
-    """The window, one size per spatial axis (two for images, three for volumes)."""
-    return tuple(node.attrs["kernel"]) if "kernel" in node.attrs else node.params["kernel"].shape[:-2]
+WINDOW_OPS = ops_of(Kind.WINDOW)
 
 
 def _explicit(node: Node) -> tuple[tuple[int, int], ...] | None:
     shape = node.inputs[0].shape
     if node.attrs["padding"] in ("same",) and None in shape[1:-1]:
         return None
-    kernel = _kernel(node)
+    kernel = window_size(node)
     dil = node.attrs.get("dilations", (1,) * len(kernel))
     return tuple(spatial_pads(node.attrs["padding"], shape[1:-1], kernel, node.attrs["strides"], dil))
-
-
-def _non_negative(node: Node) -> bool:
-    if node.op in NON_NEGATIVE:
-        return True
-    return node.op == "Clip" and node.attrs.get("min", -1) >= 0
 
 
 def _merged_pads(pad: Node, op: Node) -> tuple[tuple[int, int], ...] | None:
     own = _explicit(op)
     if own is None or not pad.has_single_use() or op.attrs.get("count_include_pad"):
         return None
-    if op.op in ("MaxPool", "AveragePool") and len(op.shape) != 4:
+    if is_a(op, Kind.POOL) and len(op.shape) != 4:
         return None  # the zero mask and the pool-as-convolution are written for images only
     if op.op == "AveragePool" and any(p != (0, 0) for p in own):
         return None  # its own border is excluded from the average, the Pad's is not: keep both
-    if op.op == "MaxPool" and not _non_negative(pad.input) and None in op.inputs[0].shape[1:3]:
+    if op.op == "MaxPool" and not never_negative(pad.input) and None in op.inputs[0].shape[1:3]:
         return None  # the zero mask needs known sizes
     return tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(own, pad.attrs["pads"]))
 
@@ -69,7 +57,7 @@ def _fits(pads: tuple[tuple[int, int], ...], kernel: tuple[int, int]) -> bool:
 
 
 def _average_as_conv(graph: Graph, pool: Node, source: Node, pads: tuple[tuple[int, int], ...]) -> Node:
-    kh, kw = pool.attrs["kernel"]
+    kh, kw = pool.attrs["window"]
     channels = pool.shape[-1]
     kernel = np.full((kh, kw, channels, 1), 1.0 / (kh * kw), np.float32)
     attrs = {"strides": pool.attrs["strides"], "dilations": (1, 1), "padding": pads}
@@ -87,8 +75,7 @@ def resolve_padding(graph: Graph) -> tuple[Graph, str]:
     for node in graph.nodes(WINDOW_OPS):
         src = node.inputs[0]
         pads = _merged_pads(src, node) if src.op == "Pad" else None
-        is_pool = node.op in ("MaxPool", "AveragePool")
-        if pads is not None and is_pool and not _fits(pads, _kernel(node)):
+        if pads is not None and is_a(node, Kind.POOL) and not _fits(pads, window_size(node)):
             if node.op == "AveragePool":
                 _average_as_conv(graph, node, src.input, pads)
                 graph.remove(src)
@@ -98,7 +85,7 @@ def resolve_padding(graph: Graph) -> tuple[Graph, str]:
             node.attrs["padding"] = pads
             if node.op == "AveragePool":
                 node.attrs["count_include_pad"] = True
-            if node.op == "MaxPool" and not _non_negative(src.input):
+            if node.op == "MaxPool" and not never_negative(src.input):
                 node.attrs["zero_pads"] = tuple(tuple(p) for p in src.attrs["pads"])
             graph.set_inputs(node, [src.input])
             graph.remove(src)

@@ -5,14 +5,12 @@ Everything a caller needs to go from an .onnx file and image files to readable p
 any size, and the modules below them stay usable on their own.
 
 The runtime builds on the compiler's core only (:mod:`compiler.io`, :mod:`compiler.errors`).
-Two compile steps are runtime work and ``compiler.compile`` calls them from here:
-:func:`lower_precision` (INT8 calibrated on images read as ``run`` reads them, FP16) and
-:func:`optimize_for_cpu` (the ``ort`` target's ahead-of-time optimization).
+One compile step is runtime work and ``compiler.compile`` calls it from here:
+:func:`lower_precision` (INT8 calibrated on images read as ``run`` reads them, FP16).
 """
 
 from __future__ import annotations
 
-from .aot import optimize_for_cpu
 from .batch import BatchRunner, RunStats, expand_inputs
 from .decode import imagenet_labels, summarize, topk
 from .errors import RuntimeInputError
@@ -45,7 +43,6 @@ __all__ = [
     "imagenet_labels",
     "load_images",
     "lower_precision",
-    "optimize_for_cpu",
     "predict",
     "provider_chain",
     "provider_options",

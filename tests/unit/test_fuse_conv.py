@@ -538,7 +538,7 @@ def test_activation_not_fused(variant):
             src = conv(g, x, 3, 62, activation={"op": "Tanh"})
             act, act_attrs = "Clip", {"min": 0.0, "max": 0.5}
         elif variant == "not_a_linear_op":
-            src = g.add("MaxPool", [x], attrs={"kernel": (2, 2), "strides": (1, 1), "padding": "valid"})
+            src = g.add("MaxPool", [x], attrs={"window": (2, 2), "strides": (1, 1), "padding": "valid"})
         elif variant == "batchnorm_between":
             c = conv(g, x, 3, 62)
             bn = {"gamma": rand((3,), 63), "beta": rand((3,), 64), "mean": rand((3,), 65),
@@ -627,7 +627,7 @@ def test_max_pool_after_pad_returns_indices_except_for_tensorrt():
         x = g.add_input("x", (None, 6, 6, 2))
         c = g.add("Conv", [x], attrs=conv_attrs("valid"), params={"kernel": np.eye(2, dtype=np.float32)[None, None]})
         p = g.add("Pad", [c], attrs={"pads": ((1, 1), (2, 2))})
-        g.set_outputs([g.add("MaxPool", [p], attrs={"kernel": (2, 2), "strides": (2, 2), "padding": "valid"})])
+        g.set_outputs([g.add("MaxPool", [p], attrs={"window": (2, 2), "strides": (2, 2), "padding": "valid"})])
         return g
 
     xv = rand((2, 6, 6, 2), 77, shift=-3.0)

@@ -385,7 +385,8 @@ def test_str_lists_inputs_nodes_shapes_and_outputs():
     assert lines[0] == "graph tiny("
     assert lines[1] == "    %img : (?,8,8,3),"
     assert lines[2] == "):"
-    assert lines[3] == "    %conv1 = Conv[dilations=(1,1), padding=same, strides=(1,1)][kernel:(3, 3, 3, 4)](%img) : (?,8,8,4)"
+    assert lines[3] == ("    %conv1 = Conv[dilations=(1,1), padding=same, strides=(1,1)][kernel:(3, 3, 3, 4)](%img)"
+                        " : (?,8,8,4)")
     assert lines[4] == "    %act = Relu(%conv1) : (?,8,8,4)"
     assert lines[5] == "    return features=%act"
     assert len(lines) == 6

@@ -8,7 +8,7 @@ import pytest
 from onnx import numpy_helper
 
 from compiler import Graph, to_onnx
-from compiler.onnx_backend import NCHW, Emitter, Value
+from compiler.backend.emitter import NCHW, Emitter, Value
 from compiler.pipeline import run_passes
 from unit_kit import assert_close, conv2d, max_pool, onnx_ops, pad_nhwc, rand
 
@@ -224,7 +224,7 @@ def pad_max_pool(source: str, pads, kernel, strides) -> Graph:
     s = x if source == "Input" else g.add("Conv", [x], attrs=conv_attrs(),
                                            params={"kernel": np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)})
     p = g.add("Pad", [s], attrs={"pads": pads})
-    g.set_outputs([g.add("MaxPool", [p], name="pool", attrs={"kernel": kernel, "strides": strides,
+    g.set_outputs([g.add("MaxPool", [p], name="pool", attrs={"window": kernel, "strides": strides,
                                                             "padding": "valid"})], ["pooled"])
     return g
 
@@ -274,7 +274,7 @@ def test_max_pool_not_reading_a_pad_has_no_indices_or_barrier():
     for target in ("onnx", "ort", "tensorrt"):
         g = Graph()
         x = g.add_input("x", (None, 6, 6, 2))
-        g.set_outputs([g.add("MaxPool", [x], attrs={"kernel": (3, 3), "strides": (2, 2),
+        g.set_outputs([g.add("MaxPool", [x], attrs={"window": (3, 3), "strides": (2, 2),
                                                    "padding": ((1, 1), (1, 1))})])
         model = to_onnx(g, target=target)
         assert len(node(model, "MaxPool").output) == 1

@@ -1,7 +1,8 @@
-"""compiler.onnx_backend.to_onnx: validity, names, layout handling and numerics against numpy."""
+"""compiler.backend.to_onnx: validity, names, layout handling and numerics against numpy."""
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import onnx
@@ -9,8 +10,10 @@ import pytest
 
 import compiler
 from compiler import CompileError, Graph, UnsupportedLayerError, to_onnx
-from unit_kit import (assert_close, avg_pool, batch_norm, bn_params, conv2d, conv_transpose2d, depthwise2d, max_pool, onnx_ops,
-                      pad_nhwc, rand)
+from compiler.backend.emitter import EMITTERS
+from compiler.ops import OPS
+from unit_kit import (assert_close, avg_pool, batch_norm, bn_params, conv2d, conv_transpose2d, depthwise2d, max_pool,
+                      onnx_ops, pad_nhwc, rand)
 
 
 
@@ -40,7 +43,7 @@ def classifier(name="net") -> Graph:
     x = g.add_input("image", (None, 9, 9, 3))
     c1 = g.add("Conv", [x], name="conv1", attrs=conv_attrs("same", (2, 2)), params={"kernel": K1, "bias": B1})
     r = g.add("Relu", [c1])
-    m = g.add("MaxPool", [r], attrs={"kernel": (2, 2), "strides": (1, 1), "padding": "valid"})
+    m = g.add("MaxPool", [r], attrs={"window": (2, 2), "strides": (1, 1), "padding": "valid"})
     c2 = g.add("Conv", [m], name="conv2", attrs=conv_attrs("valid"), params={"kernel": K2})
     gap = g.add("GlobalAveragePool", [c2], attrs={"keepdims": False})
     d = g.add("Dense", [gap], params={"kernel": WD, "bias": BD})
@@ -401,7 +404,7 @@ def test_strided_same_conv_on_unknown_sizes_uses_tensorflow_padding(h, w):
     g = Graph()
     x = g.add_input("x", (None, None, None, 2))
     c = g.add("Conv", [x], attrs=conv_attrs("same", (2, 2)), params={"kernel": k})
-    p = g.add("MaxPool", [c], attrs={"kernel": (3, 3), "strides": (2, 2), "padding": "same"})
+    p = g.add("MaxPool", [c], attrs={"window": (3, 3), "strides": (2, 2), "padding": "same"})
     g.set_outputs([c, p])
     model = to_onnx(g)
     x_ = rand((1, h, w, 2), h * w)
@@ -446,9 +449,9 @@ def test_pools_and_pad_match_numpy():
     p = g.add("Pad", [c], attrs={"pads": ((1, 2), (0, 3))})
     g.set_outputs([
         p,
-        g.add("MaxPool", [c], attrs={"kernel": (3, 2), "strides": (2, 2), "padding": ((1, 1), (0, 1))}),
-        g.add("AveragePool", [c], attrs={"kernel": (3, 3), "strides": (1, 2), "padding": ((1, 1), (1, 1))}),
-        g.add("AveragePool", [c], attrs={"kernel": (3, 3), "strides": (1, 2), "padding": ((1, 1), (1, 1)),
+        g.add("MaxPool", [c], attrs={"window": (3, 2), "strides": (2, 2), "padding": ((1, 1), (0, 1))}),
+        g.add("AveragePool", [c], attrs={"window": (3, 3), "strides": (1, 2), "padding": ((1, 1), (1, 1))}),
+        g.add("AveragePool", [c], attrs={"window": (3, 3), "strides": (1, 2), "padding": ((1, 1), (1, 1)),
                                          "count_include_pad": True}),
         g.add("GlobalAveragePool", [c], attrs={"keepdims": True}),
         g.add("GlobalMaxPool", [c]),
@@ -472,7 +475,7 @@ def test_pad_then_max_pool_without_passes_is_exact(source):
     s = x if source == "Input" else g.add(
         "Conv", [x], attrs=conv_attrs(), params={"kernel": np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)})
     p = g.add("Pad", [s], attrs={"pads": ((1, 1), (1, 1))})
-    g.set_outputs([g.add("MaxPool", [p], attrs={"kernel": (3, 3), "strides": (2, 2), "padding": "valid"})])
+    g.set_outputs([g.add("MaxPool", [p], attrs={"window": (3, 3), "strides": (2, 2), "padding": "valid"})])
     x_ = rand((2, 6, 6, 2), 51, shift=-3.0)
     expected = max_pool(pad_nhwc(x_, ((1, 1), (1, 1))), (3, 3), (2, 2))
     assert (expected == 0).any()
@@ -542,3 +545,15 @@ def test_keepdims_pool_dense_flatten_dense_chain():
     x_ = rand((2, 4, 4, 3), 61)
     pooled = x_.mean(axis=(1, 2), keepdims=True)
     assert_close(to_onnx(g), {"x": x_}, [(pooled @ k1).reshape(2, -1) @ k2])
+
+
+# -- the package's registries ---------------------------------------------------------------------------
+def test_every_op_in_the_table_has_a_lowering_and_every_lowering_an_op():
+    assert set(EMITTERS) == set(OPS)
+
+
+def test_ort_target_without_onnxruntime_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` sees when it is missing
+    with pytest.raises(CompileError, match="onnxruntime is not installed") as info:
+        compiler.compile(classifier(), target="ort")
+    assert "kerascc[cpu]" in (info.value.hint or "")

@@ -1,4 +1,4 @@
-"""compiler.ops: padding arithmetic and the per-op shape rules."""
+"""compiler.ops: padding arithmetic and the op table's shape rules."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from compiler import Graph, ShapeError
-from compiler.ops import SHAPE_RULES, conv_out, effective_kernel, same_pads, spatial_pads, transpose_out
+from compiler.ops import (OPS, Kind, conv_out, effective_kernel, ops_of, same_pads, spatial_pads, transpose_out,
+                          window_size)
 
 
 def tf_same(n: int, k: int, s: int, d: int) -> tuple[int, int]:
@@ -155,15 +156,15 @@ def test_conv_shape_rule_rejects_channel_mismatch_and_keeps_the_layer():
 def test_pool_and_depthwise_shape_rules():
     g = Graph()
     x = g.add_input("x", (None, 9, 10, 3))
-    mp = g.add("MaxPool", [x], attrs={"kernel": (3, 3), "strides": (2, 2), "padding": "valid"})
-    ap = g.add("AveragePool", [x], attrs={"kernel": (2, 2), "strides": (2, 2), "padding": "same"})
+    mp = g.add("MaxPool", [x], attrs={"window": (3, 3), "strides": (2, 2), "padding": "valid"})
+    ap = g.add("AveragePool", [x], attrs={"window": (2, 2), "strides": (2, 2), "padding": "same"})
     dw = g.add("DepthwiseConv", [x], attrs={"strides": (1, 1), "dilations": (2, 2), "padding": "valid"},
                params={"kernel": np.zeros((3, 3, 3, 2), np.float32)})
     assert mp.shape == (None, 4, 4, 3)
     assert ap.shape == (None, 5, 5, 3)
     assert dw.shape == (None, 5, 6, 6)
     with pytest.raises(ShapeError, match="4-D"):
-        g.add("MaxPool", [g.add_input("flat", (None, 9, 3))], attrs={"kernel": (2, 2), "strides": (1, 1),
+        g.add("MaxPool", [g.add_input("flat", (None, 9, 3))], attrs={"window": (2, 2), "strides": (1, 1),
                                                                       "padding": "valid"})
 
 
@@ -177,7 +178,7 @@ def test_window_on_unknown_spatial_size():
                     params={"kernel": k})
     assert strided.shape == (None, None, None, 8)
     half = g.add_input("half", (None, None, 9, 3))
-    pool = g.add("MaxPool", [half], attrs={"kernel": (3, 3), "strides": (2, 2), "padding": "same"})
+    pool = g.add("MaxPool", [half], attrs={"window": (3, 3), "strides": (2, 2), "padding": "same"})
     assert pool.shape == (None, None, 5, 3)
 
 
@@ -253,4 +254,36 @@ def test_unknown_op_is_a_shape_error_naming_it():
     x = g.add_input("x", (None, 4))
     with pytest.raises(ShapeError, match="no shape rule for op Frobnicate"):
         g.add("Frobnicate", [x], layer="mystery")
-    assert "Frobnicate" not in SHAPE_RULES
+    assert "Frobnicate" not in OPS
+
+
+# -- the op table: what passes and lowerings ask ------------------------------------------------------
+def test_the_table_says_which_ops_are_linear_activations_windows_and_never_negative():
+    assert ops_of(Kind.LINEAR) == ("Conv", "DepthwiseConv", "ConvTranspose", "Dense")
+    assert set(ops_of(Kind.WINDOW)) == {"Conv", "DepthwiseConv", "MaxPool", "AveragePool"}
+    assert set(ops_of(Kind.WINDOW | Kind.POOL)) == {"MaxPool", "AveragePool"}
+    assert set(ops_of(Kind.NON_NEGATIVE)) == {"Relu", "FusedAddRelu", "Sigmoid", "Softmax", "Exp", "Softplus",
+                                              "HardSigmoid"}
+    assert {name for name, spec in OPS.items() if spec.residual} == {"Conv", "DepthwiseConv"}
+    assert {name for name, spec in OPS.items() if spec.kernel is not None} == set(ops_of(Kind.LINEAR))
+    assert {a: OPS[a].activation_params for a in ops_of(Kind.ACTIVATION)} == {
+        "Relu": (), "Sigmoid": (), "Tanh": (), "Clip": ("min", "max"), "LeakyRelu": ("alpha",),
+        "HardSigmoid": ("alpha", "beta")}
+
+
+def test_kernel_layouts_put_the_output_channel_where_keras_does():
+    cases = {"Conv": ((3, 3, 2, 5), [1, 1, 1, 5]), "Dense": ((4, 5), [1, 5]),
+             "ConvTranspose": ((3, 3, 5, 2), [1, 1, 5, 1]), "DepthwiseConv": ((3, 3, 2, 4), [1, 1, 2, 4])}
+    for op, (shape, broadcast) in cases.items():
+        assert OPS[op].kernel.output_shape(np.zeros(shape)) == broadcast, op
+    assert OPS["Conv"].kernel.window(np.zeros((2, 3, 4, 1, 6))) == (2, 3, 4)
+    assert OPS["Dense"].kernel.window(np.zeros((4, 5))) == ()
+
+
+def test_window_size_reads_a_pool_window_or_a_kernel():
+    g = Graph()
+    x = g.add_input("x", (None, 8, 8, 3))
+    pool = g.add("MaxPool", [x], attrs={"window": (3, 2), "strides": (1, 1), "padding": "valid"})
+    conv = g.add("Conv", [x], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
+                 params={"kernel": np.zeros((5, 4, 3, 2), np.float32)})
+    assert window_size(pool) == (3, 2) and window_size(conv) == (5, 4)

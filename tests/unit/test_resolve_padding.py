@@ -25,7 +25,7 @@ def tf_same(n, k, s, d=1):
 
 def window_attrs(op, kernel, strides, padding):
     if op in ("MaxPool", "AveragePool"):
-        return {"kernel": kernel, "strides": strides, "padding": padding}
+        return {"window": kernel, "strides": strides, "padding": padding}
     return {"strides": strides, "dilations": (1, 1), "padding": padding}
 
 
@@ -182,7 +182,8 @@ def test_pad_merges_into_average_pool_counting_the_zeros(pads, kernel, strides):
         g = Graph()
         x = g.add_input("x", (None, 7, 6, 3))
         p = g.add("Pad", [x], attrs={"pads": pads})
-        g.set_outputs([g.add("AveragePool", [p], name="a", attrs=window_attrs("AveragePool", kernel, strides, "valid"))])
+        pool = g.add("AveragePool", [p], name="a", attrs=window_attrs("AveragePool", kernel, strides, "valid"))
+        g.set_outputs([pool])
         return g
 
     ref, g, (report,) = transformed(build, "resolve_padding")
@@ -206,8 +207,8 @@ def test_pad_reaching_the_pool_size_turns_average_pool_into_depthwise_conv(pads,
         g = Graph()
         x = g.add_input("x", (None, 6, 5, 3))
         p = g.add("Pad", [x], attrs={"pads": pads})
-        g.set_outputs([g.add("AveragePool", [p], name="a", attrs=window_attrs("AveragePool", kernel, strides, "valid"))],
-                      ["pooled"])
+        pool = g.add("AveragePool", [p], name="a", attrs=window_attrs("AveragePool", kernel, strides, "valid"))
+        g.set_outputs([pool], ["pooled"])
         return g
 
     ref, g, (report,) = transformed(build, "resolve_padding")

@@ -8,7 +8,7 @@ from onnx import numpy_helper
 
 import compiler
 from compiler import Graph
-from compiler.onnx_backend import Lowered, lower
+from compiler.backend import Lowered, lower
 from unit_kit import LEVELS, conv2d, depthwise2d, max_pool, rand, run_model
 
 SAME_3x3 = ((1, 1), (1, 1))
@@ -30,7 +30,7 @@ def net(name: str = "stream") -> Graph:
     r = g.add("Relu", [c])
     d = g.add("DepthwiseConv", [r], name="dw", attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
               params={"kernel": K_DW})
-    m = g.add("MaxPool", [d], attrs={"kernel": (2, 2), "strides": (2, 2), "padding": "valid"})
+    m = g.add("MaxPool", [d], attrs={"window": (2, 2), "strides": (2, 2), "padding": "valid"})
     f = g.add("Flatten", [m])
     g.set_outputs([g.add("Dense", [f], name="fc", params={"kernel": WD, "bias": BD})], ["logits"])
     return g

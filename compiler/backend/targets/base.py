@@ -1,0 +1,44 @@
+"""The rules a target may change, each with its standard-ONNX default."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import onnx
+
+if TYPE_CHECKING:  # the emitter and the model assembly hand themselves to these rules
+    from ..emitter import Emitter
+    from ..serialize import Lowered
+
+
+class Target:
+    """One flavour of ONNX output. Every rule's default is the portable form; a target overrides
+    the rules where it differs."""
+
+    name: ClassVar[str]
+
+    def fused_conv(self, em: Emitter, name: str, inputs: Sequence[str], residual: str | None,
+                   activation: dict[str, Any] | None, attrs: dict[str, Any]) -> str | None:
+        """One node computing ``activation(Conv(inputs) + residual)``, or None to have the
+        convolution, the Add and the activation emitted as standard ops (which onnxruntime and
+        TensorRT fuse again themselves).
+
+        ``inputs`` are Conv's (x, weight[, bias]) and ``attrs`` its attributes; at least one of
+        ``residual`` and ``activation`` is given.
+        """
+        return None
+
+    def max_pool_after_pad(self, em: Emitter, x: str, name: str, attrs: dict[str, Any]) -> str:
+        """A MaxPool whose input comes from a zero Pad, in a form onnxruntime does not fuse with the Pad.
+
+        onnxruntime folds a Pad into a following MaxPool as if the zeros were ignored positions
+        (wrong for negative data), but not into one that also returns indices.
+        """
+        out = em.op("MaxPool", [x], name, **attrs)
+        em.nodes[-1].output.append(em.fresh(f"{name}_indices"))
+        return out
+
+    def finish(self, lowered: Lowered) -> Lowered | onnx.ModelProto:
+        """The target's last stage after lowering: the model as lowered (still streamable), or a
+        whole model that replaces it."""
+        return lowered

@@ -1,0 +1,90 @@
+"""The ``ort`` target: onnxruntime's contrib ops, then onnxruntime's CPU optimizations ahead of time.
+
+Convolutions carry their residual add and activation as one ``com.microsoft.FusedConv``, so the
+fusions hold even with onnxruntime's graph optimizations off.
+
+Its last stage runs onnxruntime's optimizer once, at compile time. onnxruntime's CPU provider
+runs convolutions fastest in its blocked NCHWc layout, which it normally builds at every session
+creation (graph optimization level "all"); the compiler hands it its own fused graph and keeps
+the optimized model, so a session later needs no graph optimization at all. The block size
+follows this machine's vector width (8 floats on AVX2, 16 on AVX-512), so such a file is for
+onnxruntime on CPUs like the one that compiled it; the ``onnx`` and ``tensorrt`` targets stay
+portable.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import onnx
+
+from ...errors import CompileError
+from ...ops import OPS
+from .base import Target
+
+if TYPE_CHECKING:  # the emitter and the model assembly hand themselves to these rules
+    from ..emitter import Emitter
+    from ..serialize import Lowered
+
+CONTRIB_DOMAIN = "com.microsoft"
+INSTALL_HINT = "pip install 'kerascc[cpu]' (or 'kerascc[gpu]' for NVIDIA GPUs)"
+
+
+class OrtTarget(Target):
+    """onnxruntime on CPU."""
+
+    name = "ort"
+
+    def fused_conv(self, em: Emitter, name: str, inputs: Sequence[str], residual: str | None,
+                   activation: dict[str, Any] | None, attrs: dict[str, Any]) -> str | None:
+        """FusedConv, onnxruntime's 2-D convolution kernel with its epilogue. The IR names the
+        activations a convolution carries as FusedConv does; the op table lists their parameters."""
+        if len(attrs["kernel_shape"]) != 2:
+            return None
+        ins = list(inputs)
+        if residual is not None:
+            if len(ins) == 2:
+                ins.append("")  # FusedConv's optional bias slot precedes Z
+            ins.append(residual)
+        extra: dict[str, Any] = {}
+        if activation:
+            extra["activation"] = activation["op"]
+            params = OPS[activation["op"]].activation_params
+            if params:
+                extra["activation_params"] = [float(activation[k]) for k in params]
+        return em.op("FusedConv", ins, name, domain=CONTRIB_DOMAIN, **attrs, **extra)
+
+    def finish(self, lowered: Lowered) -> onnx.ModelProto:
+        """The model as onnxruntime's CPU provider would rewrite it with every optimization on."""
+        return optimize_for_cpu(lowered.to_proto())
+
+
+def import_onnxruntime() -> Any:
+    """onnxruntime, an optional dependency (imported only when this target is used); its absence
+    is an error that says what to install."""
+    try:
+        import onnxruntime  # heavy and optional: only the ort target's last stage needs it
+    except ImportError as exc:
+        raise CompileError("onnxruntime is not installed", hint=INSTALL_HINT) from exc
+    return onnxruntime
+
+
+def optimize_for_cpu(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model as onnxruntime's CPU provider would rewrite it with every optimization on."""
+    ort = import_onnxruntime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # the "hardware specific" warning is this target's premise
+    with tempfile.TemporaryDirectory(prefix="kerascc-aot-") as tmp:
+        path = os.path.join(tmp, "optimized.onnx")
+        options.optimized_model_filepath = path
+        try:
+            ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a model our own checker accepted but onnxruntime refuses
+            raise CompileError(f"onnxruntime could not optimize the model: {exc}") from exc
+        optimized = onnx.load(path)
+    del optimized.metadata_props[:]
+    optimized.metadata_props.extend(model.metadata_props)
+    return optimized
