@@ -13,9 +13,9 @@ and inside functions, and resolved to project modules::
   everything below it): the core and their own package.
 * **runtime**: its own package and, of the core, only ``compiler.io`` and ``compiler.errors``.
 * **driver**: ``compiler.api`` is the one compiler module that imports frontends, passes, the
-  backend and the runtime. The runtime is below the driver because two compile steps are runtime
+  backend and the runtime. The runtime is below the driver because one compile step is runtime
   work: INT8 calibration reads images and preprocesses them exactly as ``run`` does, then runs the
-  fp32 and INT8 models to compare them, and the ``ort`` target runs onnxruntime's optimizer. The
+  fp32 and INT8 models to compare them. The
   runtime never imports the driver, the frontends, the passes or the backend, so no cycle forms.
 * **public API**: the core and the driver, whose names it re-exports.
 * **cli.py**: the compiler (public API and core) and the runtime.
@@ -23,7 +23,8 @@ and inside functions, and resolved to project modules::
 A function-level import of a project module is an error unless :data:`LAZY` lists it with its
 reason; lazy imports of heavy optional third-party packages (onnxruntime, h5py, keras) are not
 checked. No cycle may form between project modules, counting function-level imports, except
-through the listed :data:`CYCLES_TO_BREAK`. An entry of either list that no longer matches an
+through the listed :data:`CYCLES_TO_BREAK`; imports under ``if TYPE_CHECKING:`` never run, so they
+obey the layering but form no cycle. An entry of either list that no longer matches an
 import fails, so both lists only shrink.
 
 Importing any submodule of ``compiler`` first runs ``compiler/__init__.py`` (Python initialises
@@ -56,8 +57,6 @@ LAZY: dict[tuple[str, str], str] = {
 
 #: Function-level imports that close an import cycle, tolerated until the cycle is broken.
 CYCLES_TO_BREAK: dict[tuple[str, str], str] = {
-    ("compiler.ir", "compiler.ops"):
-        "Graph.add and Graph.check infer shapes with the op table, which itself imports the IR's Node",
     ("frontends.keras_shim.core", "frontends.keras_shim.ops"):
         "the stand-in tensor's operators record keras.ops calls, and the ops recorder builds on that tensor",
 }
@@ -81,6 +80,7 @@ class Import:
     target: str
     line: int
     lazy: bool  # inside a function: runs when called, not when the module is imported
+    typing_only: bool = False  # under `if TYPE_CHECKING:`: read by type checkers, never run
 
     def __str__(self) -> str:
         return f"{self.importer} imports {self.target} ({module_path(self.importer)}:{self.line})"
@@ -136,17 +136,22 @@ def _imports_of(name: str, path: Path) -> list[Import]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: list[Import] = []
 
-    def add(target: str | None, node: ast.stmt, lazy: bool) -> None:
+    def add(target: str | None, node: ast.stmt, lazy: bool, typing_only: bool) -> None:
         if target is not None and target != name:
-            found.append(Import(name, target, node.lineno, lazy))
+            found.append(Import(name, target, node.lineno, lazy, typing_only))
 
-    def visit(node: ast.AST, lazy: bool) -> None:
+    def visit(node: ast.AST, lazy: bool, typing_only: bool = False) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-                visit(child, True)
+                visit(child, True, typing_only)
+            elif isinstance(child, ast.If) and _is_type_checking(child.test):
+                for stmt in child.body:
+                    visit(ast.Module(body=[stmt], type_ignores=[]), lazy, True)
+                for stmt in child.orelse:
+                    visit(ast.Module(body=[stmt], type_ignores=[]), lazy, typing_only)
             elif isinstance(child, ast.Import):
                 for alias in child.names:
-                    add(_project_module(alias.name), child, lazy)
+                    add(_project_module(alias.name), child, lazy, typing_only)
             elif isinstance(child, ast.ImportFrom):
                 if child.level:
                     base_parts = package.split(".")[: len(package.split(".")) - child.level + 1]
@@ -154,12 +159,17 @@ def _imports_of(name: str, path: Path) -> list[Import]:
                 else:
                     base = child.module or ""
                 for alias in child.names:  # `from pkg import submodule` imports the submodule
-                    add(_project_module(f"{base}.{alias.name}") or _project_module(base), child, lazy)
+                    add(_project_module(f"{base}.{alias.name}") or _project_module(base), child, lazy, typing_only)
             else:
-                visit(child, lazy)
+                visit(child, lazy, typing_only)
 
     visit(ast.parse(path.read_text(), str(path)), False)
     return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 @cache
@@ -239,7 +249,7 @@ def test_function_level_project_imports_are_listed_with_a_reason() -> None:
 def test_no_import_cycles() -> None:
     graph: dict[str, set[str]] = defaultdict(set)
     for imp in all_imports():
-        if (imp.importer, imp.target) not in CYCLES_TO_BREAK:
+        if (imp.importer, imp.target) not in CYCLES_TO_BREAK and not imp.typing_only:  # type-only never runs
             graph[imp.importer].add(imp.target)
     cycles = [sorted(component) for component in _strongly_connected(graph) if len(component) > 1]
     assert cycles == []
