@@ -403,7 +403,8 @@ def _truncated_normal(rng: np.random.Generator, shape: Sequence[int], mean: floa
     return out
 
 
-def _variance_scaling(rng: np.random.Generator, shape: Sequence[int], scale: float, mode: str, distribution: str) -> np.ndarray:
+def _variance_scaling(rng: np.random.Generator, shape: Sequence[int], scale: float, mode: str,
+                      distribution: str) -> np.ndarray:
     fan_in, fan_out = _fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     variance = scale / max(1.0, n)
@@ -509,7 +510,8 @@ def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: 
     elif kind in _PRESETS:
         out = _variance_scaling(rng, shape, *_PRESETS[kind])
     elif kind == "variance_scaling":
-        out = _variance_scaling(rng, shape, cfg.get("scale", 1.0), cfg.get("mode", "fan_in"), cfg.get("distribution", "truncated_normal"))
+        out = _variance_scaling(rng, shape, cfg.get("scale", 1.0), cfg.get("mode", "fan_in"),
+                                cfg.get("distribution", "truncated_normal"))
     elif kind in ("orthogonal", "identity"):
         rows, cols = math.prod(shape[:-1]) if len(shape) > 1 else 1, shape[-1]
         if kind == "identity":
