@@ -255,7 +255,7 @@ def _walk_hdf5(root: Any, max_objects: int, max_depth: int, visit: Any = None) -
                     raise _Refused(f"{shown(where)} {problem}")
             elif isinstance(obj, h5py.Group):
                 if depth >= max_depth:
-                    raise _Refused(f"groups are nested over {max_depth} deep (at {shown(where)})", "layout")
+                    raise _Refused(f"groups are nested over {max_depth} deep", "layout")
                 stack.append((obj, where, depth + 1))
             if visit is not None:
                 visit(obj)
@@ -420,7 +420,7 @@ def _variance_scaling(rng: np.random.Generator, shape: Sequence[int], scale: flo
 #: Orthogonal matrices up to this much QR work (rows x columns², about 650 x 650) are drawn exactly
 #: as Keras draws them; larger ones as in :func:`_mixed_orthonormal`, in seconds instead of minutes.
 EXACT_QR_WORK = 1 << 28
-#: Size of the orthogonal blocks :func:`_mixed_orthonormal` mixes rows with.
+#: Rows :func:`_mixed_orthonormal` rotates together.
 ORTHOGONAL_BLOCK = 32
 
 
@@ -438,32 +438,32 @@ def _orthonormal_columns(rng: np.random.Generator, n: int, k: int) -> np.ndarray
     return _mixed_orthonormal(rng, n, k)
 
 
-def _haar_blocks(rng: np.random.Generator, count: int, size: int) -> np.ndarray:
-    """``count`` uniformly distributed orthogonal ``size`` x ``size`` matrices (QR of normals, signs corrected)."""
-    q, r = np.linalg.qr(rng.standard_normal((count, size, size)))
-    return (q * np.sign(np.diagonal(r, axis1=1, axis2=2))[:, None, :]).astype(F32)
+def _haar(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A uniformly distributed orthogonal ``size`` x ``size`` matrix (QR of a normal one, signs corrected)."""
+    q, r = np.linalg.qr(rng.standard_normal((size, size)))
+    return (q * np.sign(np.diag(r))).astype(F32)
 
 
 def _mixed_orthonormal(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     """The first k columns of a product of random orthogonal transforms, in O(n·k·b·log n).
 
-    Each level shuffles the rows and rotates them in blocks of b = :data:`ORTHOGONAL_BLOCK` by
-    uniformly drawn orthogonal matrices, so every level is orthogonal and the result exactly
-    orthonormal. After log_b(n) levels every row depends on every other; two more make the
-    entries as close to the Haar distribution's (normal with variance 1/n: same spread, same
-    kurtosis) as a test can tell at these sizes.
+    Each level shuffles the rows and rotates every group of b = :data:`ORTHOGONAL_BLOCK` rows
+    (rows ``c``, ``c + n/b``, ``c + 2n/b``… after the shuffle) by one uniformly drawn orthogonal
+    b x b matrix: one matrix product over the whole array, and every level orthogonal, so the
+    result is exactly orthonormal. After log_b(n) levels every row depends on every other; two
+    more make the entries as close to the Haar distribution's (normal with variance 1/n: same
+    spread, kurtosis and row norms) as a test can tell at these sizes.
     """
     b = ORTHOGONAL_BLOCK
     x = np.zeros((n, k), F32)
     x[np.arange(k), np.arange(k)] = 1
-    full, count = n // b * b, n // b
+    count = n // b
+    full = count * b
     for _ in range(math.ceil(math.log(n) / math.log(b)) + 2):
-        rows = rng.permutation(n)
-        y = np.empty_like(x)
-        np.matmul(_haar_blocks(rng, count, b), x[rows[:full]].reshape(count, b, k), out=y[:full].reshape(count, b, k))
+        x = x[rng.permutation(n)]
+        x[:full] = (_haar(rng, b) @ x[:full].reshape(b, count * k)).reshape(full, k)
         if n > full:
-            y[full:] = _haar_blocks(rng, 1, n - full)[0] @ x[rows[full:]]
-        x = y
+            x[full:] = _haar(rng, n - full) @ x[full:]
     return x
 
 
