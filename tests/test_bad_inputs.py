@@ -366,7 +366,8 @@ CASES = [
         "a = layers.Conv2D(4, 3, padding='same')(i)\nb = layers.Conv2D(8, 3, padding='same')(i)\n"
         "model = Model(i, layers.add([a, b]))\n"), ("compile", "net.py"),
         "net.py:5: Add: Add inputs have incompatible shapes [(None, 8, 8, 4), (None, 8, 8, 8)]"),
-    Case("an image that is not an image", _not_an_image, ("run", "model.onnx", "notes.jpg"), "notes.jpg: cannot read image: not an image format kerascc reads"),
+    Case("an image that is not an image", _not_an_image, ("run", "model.onnx", "notes.jpg"),
+         "notes.jpg: cannot read image: not an image format kerascc reads"),
     Case("a model whose input is not an image", _image_model, ("run", "vec.onnx", "photo.png"),
          "vec.onnx: input 'vector' has shape ['batch', 10]; an image batch needs 4 dimensions"),
     Case("model JSON given to run", _json_to_run, ("run", "model.json", "photo.png"),
@@ -488,7 +489,8 @@ def test_readme_table_is_current(tmp_path_factory: pytest.TempPathFactory) -> No
     if os.environ.get("KERASCC_UPDATE_README") == "1":
         README.write_text(f"{text[:begin]}\n{table}\n{text[end:]}", encoding="utf-8")
         return
-    assert current == table, "README's bad-input table is stale: KERASCC_UPDATE_README=1 pytest tests/test_bad_inputs.py"
+    assert current == table, ("README's bad-input table is stale: "
+                              "KERASCC_UPDATE_README=1 pytest tests/test_bad_inputs.py")
     assert re.search(r"\| missing file \|", current)
 
 
@@ -555,7 +557,8 @@ def test_python_model_runs_once_and_calls_only_its_builder(command: str, output:
 
 
 def test_a_thread_left_running_does_not_keep_the_cli_alive(tmp_path: Path) -> None:
-    (tmp_path / "net.py").write_text("import threading, time\nthreading.Thread(target=time.sleep, args=(3600,)).start()\n"
+    (tmp_path / "net.py").write_text("import threading, time\n"
+                                     "threading.Thread(target=time.sleep, args=(3600,)).start()\n"
                                      "from keras import Input, Model, layers\ni = Input((3,))\n"
                                      "model = Model(i, layers.Dense(2)(i))\n")
     start = time.perf_counter()
