@@ -37,7 +37,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 from compiler.api import save_bytes
@@ -173,13 +173,22 @@ def _accepts(fn: Any, kwargs: dict[str, Any]) -> bool:
                for p in params)
 
 
+def _is(value: Any, cls: type) -> bool:
+    """``isinstance`` by the value's real type: ``isinstance`` may ask an object for its
+    ``__class__``, which a class in the file can make run code."""
+    return issubclass(type(value), cls)
+
+
+def _own_function(run: _Run, value: Any) -> bool:
+    return _is(value, FunctionType) and value.__code__.co_filename == run.file
+
+
 def _functions(run: _Run) -> list[str]:
-    return [name for name, value in run.namespace.items()
-            if inspect.isfunction(value) and value.__code__.co_filename == run.file and not name.startswith("_")]
+    return [name for name, value in run.namespace.items() if _own_function(run, value) and not name.startswith("_")]
 
 
 def _models(run: _Run) -> dict[str, Model]:
-    return {name: value for name, value in run.namespace.items() if isinstance(value, Model)}
+    return {name: value for name, value in run.namespace.items() if _is(value, Model)}
 
 
 # -- which functions build a model, read from the code --------------------------------------------
@@ -212,21 +221,21 @@ class _Builders:
             return self.run.namespace.get(node.id, _UNKNOWN)
         if isinstance(node, ast.Attribute):
             base = self._value(node.value)
-            if isinstance(base, ModuleType):
+            if _is(base, ModuleType):
                 return vars(base).get(node.attr, _UNKNOWN)
         return _UNKNOWN
 
     @staticmethod
     def _constructs_model(value: Any) -> bool:
-        if isinstance(value, type) and issubclass(value, Model):
-            return True
-        return getattr(value, "__module__", None) == applications.__name__ and callable(value)
+        """A Model class of the stand-ins, or one of their ``keras.applications`` functions."""
+        if _is(value, type):
+            return issubclass(value, Model)
+        return _is(value, FunctionType) and value.__module__ == applications.__name__
 
     def _makes_model(self, value: Any, via_functions: bool) -> bool:
         if self._constructs_model(value):
             return True
-        return via_functions and inspect.isfunction(value) and value.__code__.co_filename == self.run.file and \
-            self.builds(value.__name__, value)
+        return via_functions and _own_function(self.run, value) and self.builds(value.__name__, value)
 
     def builds(self, name: str, fn: Any) -> bool:
         """Does function ``name`` (the namespace's ``fn``) return a Model, as its code shows?"""
@@ -296,7 +305,8 @@ def find_model(path: str | Path, entry: str | None = None,
             # one, the one the file's code keeps the result of (model = build_autoencoder())
             chosen = [name for name in candidates if name in found.direct] or candidates
             if len(chosen) > 1:
-                chosen = [name for name in chosen if name in _kept_calls(run.tree)]
+                kept = _kept_calls(run.tree)
+                chosen = [name for name in chosen if name in kept]
             if len(chosen) != 1:
                 raise CompileError("several functions build a model: " + ", ".join(f"{n}()" for n in candidates),
                                    file=file, hint="pick one with --entry NAME")
@@ -319,7 +329,7 @@ def find_model(path: str | Path, entry: str | None = None,
 def _entry(run: _Run, entry: str, args: dict[str, Any]) -> tuple[Model, Recorder]:
     """The model variable or the function ``--entry`` names (the one function the user asked to call)."""
     target = run.namespace.get(entry)
-    if isinstance(target, Model):
+    if _is(target, Model):
         if args:
             raise CompileError(f"'{entry}' is a model, not a function: --arg does not apply", file=run.file)
         return target, run.rec

@@ -25,7 +25,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +209,7 @@ def _storage_problem(dataset: Any) -> str | None:
     return None
 
 
-def _walk_hdf5(root: Any, max_objects: int, max_depth: int, visit: Any = None) -> int:
+def _walk_hdf5(root: Any, max_objects: int, max_depth: int, visit: Callable[[Any], None] | None = None) -> int:
     """Visit every group and dataset of an open HDF5 file once, refusing what points outside it.
 
     Each link is looked at (``get(name, getlink=True)``) before it is followed: only hard links

@@ -636,3 +636,51 @@ def test_triton_names_are_one_plain_folder_name(name: str, tmp_path: Path) -> No
     with pytest.raises(CompileError, match="must be one folder name"):
         export(model, tmp_path / "repo", TritonConfig(name, 0, [], []))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+CHOOSING_MODEL = """
+import pathlib
+MARKS = pathlib.Path(__file__).resolve().parent.parent / "marks"
+class Sneaky:
+    '''Runs code when asked what it is, or for any attribute: the search must not ask.'''
+    @property
+    def __class__(self):
+        (MARKS / "asked_class").write_text("x")
+        return Sneaky
+    def __getattribute__(self, name):
+        (MARKS / "asked_attribute").write_text(name)
+        return object.__getattribute__(self, name)
+thing = Sneaky()
+from keras import Input, Model, layers
+
+def build_encoder():
+    i = Input((8,))
+    return Model(i, layers.Dense(4)(i), name="encoder")
+
+def build_autoencoder():
+    encoder = build_encoder()
+    i = Input((8,))
+    return Model(i, layers.Dense(8)(encoder(i)), name="autoencoder")
+
+def make_other():
+    return thing()
+
+if __name__ == "__main__":
+    model = build_autoencoder()
+"""
+
+
+def test_of_several_builders_the_one_the_file_keeps_is_chosen(tmp_path: Path) -> None:
+    work, marks = tmp_path / "work", tmp_path / "marks"
+    work.mkdir()
+    marks.mkdir()
+    (work / "ae.py").write_text(CHOOSING_MODEL)
+    proc = run_cli(("export-json", "ae.py"), work)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((work / "ae.json").read_text())["config"]["name"] == "autoencoder"
+    assert list(marks.iterdir()) == []
+    (work / "ae.py").write_text(CHOOSING_MODEL.replace("    model = build_autoencoder()", "    pass"))
+    proc = run_cli(("compile", "ae.py"), work)
+    assert proc.returncode == 2
+    assert "several functions build a model: build_encoder(), build_autoencoder()" in proc.stderr
+    assert list(marks.iterdir()) == []
