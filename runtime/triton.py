@@ -189,7 +189,7 @@ def _read_model(path: Path) -> onnx.ModelProto:
     if proto.ir_version < 1 or not proto.opset_import or not proto.graph.output:
         what = "an empty file" if path.stat().st_size == 0 else "an ONNX model with no graph outputs"
         raise RuntimeInputError(f"not a readable ONNX file ({what})", file=str(path),
-                                hint="export a model written by `compile`")
+                                hint="export a model written by kerascc compile")
     return proto
 
 
