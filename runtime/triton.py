@@ -253,6 +253,8 @@ def export(model: str | Path, repository: str | Path, config: TritonConfig) -> P
     check_name(config.name)
     folder = Path(repository) / config.name
     side = external_data_path(model)
+    if side.exists() and not side.is_file():
+        raise RuntimeInputError("is not a regular file, so not the model's weights", file=str(side))
     if side.exists():  # weights kept beside a big model: the .onnx refers to them by this name
         save_bytes(_file_chunks(side), folder / "1" / side.name)
     save_bytes(_file_chunks(Path(model)), folder / "1" / "model.onnx")
