@@ -16,18 +16,19 @@ import tempfile
 from pathlib import Path
 
 import onnx
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import compiler
 from runtime.bench import benchmark
+from runtime.images import read_rgb
 from runtime.quantize import quantize_int8
 
 
 def calibration_folder(folder: Path) -> Path:
-    photo = Image.open(ROOT / "examples" / "cat.jpg").convert("RGB")
+    photo = read_rgb(ROOT / "examples" / "cat.jpg")
     width, height = photo.size
     n = 0
     for scale in (1.0, 0.8, 0.6, 0.45):

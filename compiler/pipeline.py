@@ -151,7 +151,7 @@ def load_plugin(path: str | os.PathLike[str]) -> None:
         raise CompileError("no such plugin file", file=path)
     name = f"kerascc_plugin_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
+    if path.suffix.lower() != ".py" or spec is None or spec.loader is None:  # never .pyc bytecode or a .so
         raise CompileError("not a Python file", file=path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

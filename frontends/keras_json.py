@@ -17,7 +17,9 @@ from __future__ import annotations
 import difflib
 import io
 import json
+import lzma
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -537,7 +539,11 @@ def _read_archive(path: Path, store: WeightStore | None, limits: Limits) -> tupl
                         store = read_h5(f, label, limits)
                 except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:  # h5py, on damaged files
                     raise FormatError(f"model.weights.h5 is not a readable HDF5 file ({exc})", file=file) from None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        raise FormatError(f"broken .keras archive ({exc})", file=file) from None
+    except (RuntimeError, OSError) as exc:  # zipfile: an encrypted member; bz2: damaged data
+        if isinstance(exc, (RecursionError, PermissionError)):
+            raise
         raise FormatError(f"broken .keras archive ({exc})", file=file) from None
     return doc, store
 

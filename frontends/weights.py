@@ -10,20 +10,29 @@ names for nested models) → ordered list of arrays.
 With no file, weights are drawn from the initializer named in the layer config, seeded per layer
 (seed, layer scope) so that the same model and seed always give the same bytes, whatever order
 layers are visited in.
+
+An HDF5 file can point outside itself: an *external link* names another HDF5 file, a dataset's
+*external storage* names raw files (any path, ``/etc/passwd`` or a FIFO), a *virtual dataset* maps
+other files, and a filter may need a plugin library. Keras writes none of these, and a weights
+file must never make kerascc read a file it was not given, so :func:`check_hdf5` walks every link
+(looked at before it is followed) and every dataset's storage, and refuses any of them, in the
+child process that reads the file first (:func:`probe_h5`) and again in this one.
 """
 from __future__ import annotations
 
+import inspect
+import json
 import math
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from compiler.errors import WeightsError
-from compiler.limits import DEFAULT_LIMITS, Limits
+from compiler.errors import CompileError, WeightsError
+from compiler.limits import DEFAULT_LIMITS, Limits, ResourceLimitError
 
 Scope = tuple[str, ...]
 
@@ -78,11 +87,15 @@ class _Reader:
         self.label = label
         self.limits = limits
         self.total = 0
+        self.layers = 0
 
     def array(self, dataset: Any, where: str) -> np.ndarray:
         shape = getattr(dataset, "shape", None)
         if shape is None:  # a group where a dataset belongs
             raise WeightsError(f"'{where}' is not an array", file=self.label, hint="is this a Keras weights file?")
+        problem = _storage_problem(dataset)  # checked by check_hdf5 already; the read must not depend on it
+        if problem is not None:
+            raise WeightsError(f"{where!r} {problem}", file=self.label, hint=OUTSIDE_HINT)
         self.total += int(math.prod(shape)) * 4
         self.limits.check("the weights in this file", self.total, "max_weight_bytes", file=self.label)
         try:
@@ -103,6 +116,8 @@ def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]], re
         return
     for key in layers:
         child = layers[key]
+        reader.layers += 1  # each layer's scope is kept: their number is bounded like the model's layers
+        reader.limits.check("the weights file", reader.layers, "max_layers", file=reader.label)
         vars_group = child.get("vars")
         # Keras 3 records the layer name; tf-keras does not, and the builder then matches the
         # attribute path ("#conv2d_3") that Keras derives from the layer order.
@@ -139,6 +154,7 @@ def read_h5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> WeightSto
     arrays: dict[Scope, list[np.ndarray]] = {}
     reader = _Reader(label, limits)
     saved: set[Scope] | None = None
+    check_hdf5(file, label, limits)
     try:
         if "model_weights" in file:
             _read_legacy(file["model_weights"], arrays, reader)
@@ -153,15 +169,129 @@ def read_h5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> WeightSto
     return WeightStore(arrays, label, saved)
 
 
-# Opens an HDF5 file and touches every attribute and dataset (within the weight budget), in a
-# child process. Exit code 0 or a Python error: the parent may open the file itself.
-_PROBE = """
-import io, sys
-import h5py
-src, budget = sys.argv[1], int(sys.argv[2])
+# -- what an HDF5 file may hold ---------------------------------------------------------------------
+#: Groups nested deeper than this are refused: Keras nests two groups per nested model, so this
+#: admits models nested 127 deep, and it bounds the work per object of a file built to be deep.
+HDF5_MAX_DEPTH = 256
+#: Groups and datasets per layer of ``--max-layers`` (a layer, its variables, optimizer slots).
+HDF5_OBJECTS_PER_LAYER = 32
+OUTSIDE_HINT = "Keras writes every array inside the file itself; save the weights again with Keras"
+
+
+class _Refused(Exception):
+    """An HDF5 file holds something kerascc will not open or read (raised by :func:`_walk_hdf5`).
+
+    ``kind`` is "outside" (data or links in other files), "layout" (not how Keras writes files)
+    or "limit" (too many objects).
+    """
+
+    def __init__(self, message: str, kind: str = "outside") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+
+def _storage_problem(dataset: Any) -> str | None:
+    """Why a dataset's bytes are not (only) inside this file, or None when they are."""
+    if dataset.is_virtual:
+        return "is a virtual dataset, made of data in other files, which kerascc never reads"
+    external = dataset.external
+    if external:
+        target = str(external[0][0])
+        target = target if len(target) <= 200 else target[:200] + "…"
+        return f"keeps its data in another file ({target!r}), which kerascc never reads"
+    plist = dataset.id.get_create_plist()
+    # deflate, shuffle, fletcher32, szip, nbit, scaleoffset (built into HDF5) and lzf (into h5py)
+    for index in range(plist.get_nfilters()):
+        code = plist.get_filter(index)[0]
+        if code not in (1, 2, 3, 4, 5, 6, 32000):
+            return f"needs HDF5 filter {code}, which HDF5 would load from a plugin library"
+    return None
+
+
+def _walk_hdf5(root: Any, max_objects: int, max_depth: int, visit: Callable[[Any], None] | None = None) -> int:
+    """Visit every group and dataset of an open HDF5 file once, refusing what points outside it.
+
+    Each link is looked at (``get(name, getlink=True)``) before it is followed: only hard links
+    are, so an external link's target is never opened; a dataset's storage is checked before
+    ``visit`` may read it. Iterative and counted, so work is linear in the file and bounded.
+    """
+    import h5py  # heavy and optional until an HDF5 file is read
+
+    def shown(text: str) -> str:  # names are data: quoted, control characters escaped, kept short
+        return repr(text if len(text) <= 200 else text[:200] + "…")
+
+    def key(obj: Any) -> tuple[int, int]:
+        info = h5py.h5o.get_info(obj.id)
+        return info.fileno, info.addr
+
+    seen = {key(root)}
+    stack = [(root, "", 0)]
+    if visit is not None:
+        visit(root)
+    while stack:
+        group, path, depth = stack.pop()
+        for name in group:  # link names only: iterating resolves nothing
+            where = f"{path}/{name}"
+            try:
+                link = group.get(name, getlink=True)
+            except TypeError:  # a user-defined link class
+                raise _Refused(f"{shown(where)} is a link of a kind kerascc does not follow", "layout") from None
+            if isinstance(link, h5py.ExternalLink):
+                raise _Refused(f"{shown(where)} is a link to another file ({shown(link.filename)}), "
+                               "which kerascc never opens")
+            if isinstance(link, h5py.SoftLink):
+                raise _Refused(f"{shown(where)} is a soft link (to {shown(link.path)}); Keras files hold none",
+                               "layout")
+            obj = group[name]
+            if key(obj) in seen:  # a second hard link to an object already visited
+                continue
+            seen.add(key(obj))
+            if len(seen) > max_objects:
+                raise _Refused(f"holds over {max_objects:,} groups and datasets", "limit")
+            if isinstance(obj, h5py.Dataset):
+                problem = _storage_problem(obj)
+                if problem is not None:
+                    raise _Refused(f"{shown(where)} {problem}")
+            elif isinstance(obj, h5py.Group):
+                if depth >= max_depth:
+                    raise _Refused(f"groups are nested over {max_depth} deep", "layout")
+                stack.append((obj, where, depth + 1))
+            if visit is not None:
+                visit(obj)
+    return len(seen)
+
+
+def _refusal(refused: _Refused, label: str, limits: Limits) -> CompileError:
+    if refused.kind == "limit":
+        return ResourceLimitError(
+            f"the HDF5 file {refused.message}, more than a model of {limits.max_layers:,} layers has",
+            file=label, hint=f"raise it with {Limits.FLAGS['max_layers']} if this is intended")
+    hint = OUTSIDE_HINT if refused.kind == "outside" else "was the file written by Keras? save it again with Keras"
+    return WeightsError(refused.message, file=label, hint=hint)
+
+
+def _max_objects(limits: Limits) -> int:
+    return HDF5_OBJECTS_PER_LAYER * max(limits.max_layers, 1)
+
+
+def check_hdf5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Refuse an open HDF5 file that links or stores data outside itself, or is absurdly big or deep."""
+    try:
+        _walk_hdf5(file, _max_objects(limits), HDF5_MAX_DEPTH)
+    except _Refused as refused:
+        raise _refusal(refused, label, limits) from None
+
+
+# Run in the child: the walk above (its own source, so the child imports h5py and nothing of
+# kerascc), touching every attribute and, within the weight budget, every dataset's data.
+# Exit code 0 or a Python error: the parent may open the file itself; 3: refused, the reason on
+# stdout as JSON.
+_PROBE_MAIN = """
+src, budget, max_objects, max_depth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 f = h5py.File(io.BytesIO(sys.stdin.buffer.read()) if src == "-" else src, "r")
 total = 0
-def visit(name, obj):
+def touch(obj):
     global total
     for key in obj.attrs:
         obj.attrs[key]
@@ -169,11 +299,19 @@ def visit(name, obj):
         total += obj.size * obj.dtype.itemsize
         if total <= budget:
             obj[()]
-for key in f.attrs:
-    f.attrs[key]
-f.visititems(visit)
+try:
+    _walk_hdf5(f, max_objects, max_depth, touch)
+except _Refused as refused:
+    sys.stdout.write(json.dumps([refused.message, refused.kind]))
+    sys.exit(3)
 """
 PROBE_SECONDS = 300
+
+
+def _probe_script() -> str:
+    parts = [inspect.getsource(obj) for obj in (_Refused, _storage_problem, _walk_hdf5)]
+    return "\n".join(["from __future__ import annotations", "import io, json, sys", "from typing import Any",
+                      "import h5py", *parts, _PROBE_MAIN])
 
 
 def probe_h5(source: str | Path | bytes, label: str, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -181,15 +319,18 @@ def probe_h5(source: str | Path | bytes, label: str, limits: Limits = DEFAULT_LI
 
     A damaged HDF5 file can crash the HDF5 C library itself (a segmentation fault reading an
     attribute, found by fuzzing), which no Python code can catch; in a child the crash becomes
-    a one-line error. Costs one interpreter start and a second read of the file.
+    a one-line error. The child refuses what :func:`check_hdf5` refuses, before reading any of
+    it. Costs one interpreter start and a second read of the file.
     """
     import subprocess
     import sys
 
     data = source if isinstance(source, bytes) else None
     arg = "-" if data is not None else str(source)
+    command = [sys.executable, "-c", _probe_script(), arg, str(limits.max_weight_bytes),
+               str(_max_objects(limits)), str(HDF5_MAX_DEPTH)]
     try:
-        proc = subprocess.run([sys.executable, "-c", _PROBE, arg, str(limits.max_weight_bytes)], input=data,
+        proc = subprocess.run(command, input=data, stdin=None if data is not None else subprocess.DEVNULL,
                               capture_output=True, timeout=PROBE_SECONDS, check=False)
     except subprocess.TimeoutExpired:
         raise WeightsError(f"reading this HDF5 file took over {PROBE_SECONDS} s", file=label,
@@ -197,13 +338,21 @@ def probe_h5(source: str | Path | bytes, label: str, limits: Limits = DEFAULT_LI
     if proc.returncode < 0:  # killed by a signal: the HDF5 library crashed
         raise WeightsError("damaged HDF5 file: the HDF5 library crashed reading it", file=label,
                            hint="save the model or weights again")
+    if proc.returncode == 3:
+        try:
+            message, kind = json.loads(proc.stdout)
+        except (ValueError, TypeError):
+            message, kind = "holds something kerascc does not read", "layout"
+        raise _refusal(_Refused(str(message), str(kind)), label, limits)
 
 
 def load_weights(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> WeightStore:
     import h5py
 
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise WeightsError("no such weights file", file=path)
+    if not Path(path).is_file():
+        raise WeightsError("is not a regular file, so not a weights file", file=path)
     probe_h5(path, str(path), limits)
     try:
         with h5py.File(path, "r") as f:
@@ -254,7 +403,8 @@ def _truncated_normal(rng: np.random.Generator, shape: Sequence[int], mean: floa
     return out
 
 
-def _variance_scaling(rng: np.random.Generator, shape: Sequence[int], scale: float, mode: str, distribution: str) -> np.ndarray:
+def _variance_scaling(rng: np.random.Generator, shape: Sequence[int], scale: float, mode: str,
+                      distribution: str) -> np.ndarray:
     fan_in, fan_out = _fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     variance = scale / max(1.0, n)
@@ -265,6 +415,56 @@ def _variance_scaling(rng: np.random.Generator, shape: Sequence[int], scale: flo
         return _normal(rng, shape, 0.0, math.sqrt(variance))
     limit = math.sqrt(3.0 * variance)
     return _uniform(rng, shape, -limit, limit)
+
+
+#: Orthogonal matrices up to this much QR work (rows x columns², about 650 x 650) are drawn exactly
+#: as Keras draws them; larger ones as in :func:`_mixed_orthonormal`, in seconds instead of minutes.
+EXACT_QR_WORK = 1 << 28
+#: Rows :func:`_mixed_orthonormal` rotates together.
+ORTHOGONAL_BLOCK = 32
+
+
+def _orthonormal_columns(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """An n x k matrix (n >= k) with orthonormal columns, distributed as Keras's Orthogonal draws it.
+
+    Keras takes the QR decomposition of an n x k normal matrix and corrects the signs so the
+    result is uniformly (Haar) distributed. That costs O(n·k²): minutes for Dense(8000) from a
+    file of a few hundred bytes, so past :data:`EXACT_QR_WORK` the matrix is built by
+    :func:`_mixed_orthonormal` instead.
+    """
+    if n * k * k <= EXACT_QR_WORK:
+        q, r = np.linalg.qr(rng.normal(size=(n, k)))
+        return q * np.sign(np.diag(r))
+    return _mixed_orthonormal(rng, n, k)
+
+
+def _haar(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A uniformly distributed orthogonal ``size`` x ``size`` matrix (QR of a normal one, signs corrected)."""
+    q, r = np.linalg.qr(rng.standard_normal((size, size)))
+    return (q * np.sign(np.diag(r))).astype(F32)
+
+
+def _mixed_orthonormal(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """The first k columns of a product of random orthogonal transforms, in O(n·k·b·log n).
+
+    Each level shuffles the rows and rotates every group of b = :data:`ORTHOGONAL_BLOCK` rows
+    (rows ``c``, ``c + n/b``, ``c + 2n/b``… after the shuffle) by one uniformly drawn orthogonal
+    b x b matrix: one matrix product over the whole array, and every level orthogonal, so the
+    result is exactly orthonormal. After log_b(n) levels every row depends on every other; two
+    more make the entries as close to the Haar distribution's (normal with variance 1/n: same
+    spread, kurtosis and row norms) as a test can tell at these sizes.
+    """
+    b = ORTHOGONAL_BLOCK
+    x = np.zeros((n, k), F32)
+    x[np.arange(k), np.arange(k)] = 1
+    count = n // b
+    full = count * b
+    for _ in range(math.ceil(math.log(n) / math.log(b)) + 2):
+        x = x[rng.permutation(n)]
+        x[:full] = (_haar(rng, b) @ x[:full].reshape(b, count * k)).reshape(full, k)
+        if n > full:
+            x[full:] = _haar(rng, n - full) @ x[full:]
+    return x
 
 
 _PRESETS: dict[str, tuple[float, str, str]] = {
@@ -310,15 +510,14 @@ def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: 
     elif kind in _PRESETS:
         out = _variance_scaling(rng, shape, *_PRESETS[kind])
     elif kind == "variance_scaling":
-        out = _variance_scaling(rng, shape, cfg.get("scale", 1.0), cfg.get("mode", "fan_in"), cfg.get("distribution", "truncated_normal"))
+        out = _variance_scaling(rng, shape, cfg.get("scale", 1.0), cfg.get("mode", "fan_in"),
+                                cfg.get("distribution", "truncated_normal"))
     elif kind in ("orthogonal", "identity"):
         rows, cols = math.prod(shape[:-1]) if len(shape) > 1 else 1, shape[-1]
         if kind == "identity":
             flat = np.eye(rows, cols)
         else:
-            a = rng.normal(size=(max(rows, cols), min(rows, cols)))
-            q, r = np.linalg.qr(a)
-            q = q * np.sign(np.diag(r))
+            q = _orthonormal_columns(rng, max(rows, cols), min(rows, cols))
             flat = q if rows >= cols else q.T
         out = float(cfg.get("gain", 1.0)) * flat.reshape(shape)
     else:

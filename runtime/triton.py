@@ -164,6 +164,35 @@ def preferred_sizes(max_batch_size: int) -> list[int]:
     return [s for s in sizes if s > 1] or [max_batch_size]
 
 
+def check_name(name: str) -> None:
+    """Refuse a model name that is not one plain folder name inside the repository.
+
+    The name becomes ``REPO/NAME``: ``..``, ``.``, an empty name or one with a separator would
+    put the model (and overwrite files) outside the repository, or on the repository itself.
+    """
+    if name in (".", "..") or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise RuntimeInputError(f"model name {name!r} must be one folder name of letters, digits, '.', '-' "
+                                "or '_', and not '.' or '..'")
+
+
+def _read_model(path: Path) -> onnx.ModelProto:
+    """The model's structure (not its weights); anything but a regular ONNX file is one error."""
+    if not path.exists():
+        raise RuntimeInputError("no such model file", file=str(path))
+    if not path.is_file():
+        raise RuntimeInputError("is not a regular file, so not an ONNX model", file=str(path))
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise RuntimeInputError(f"not a readable ONNX file ({type(exc).__name__})", file=str(path)) from exc
+    # protobuf reads an empty file (and some other bytes) as an empty message without complaint
+    if proto.ir_version < 1 or not proto.opset_import or not proto.graph.output:
+        what = "an empty file" if path.stat().st_size == 0 else "an ONNX model with no graph outputs"
+        raise RuntimeInputError(f"not a readable ONNX file ({what})", file=str(path),
+                                hint="export a model written by kerascc compile")
+    return proto
+
+
 def model_name(path: Path) -> str:
     """A Triton model name from a file name: letters, digits, '-' and '_' only."""
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", path.stem).strip("_")
@@ -195,14 +224,9 @@ def build_config(
     if fp16 and accelerator != "tensorrt":
         raise RuntimeInputError("--fp16 applies to the TensorRT accelerator",
                                 hint="use --accelerator tensorrt, or compile with --fp16 instead")
-    if name is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise RuntimeInputError(f"model name '{name}' must be letters, digits, '.', '-' or '_'")
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except FileNotFoundError as exc:
-        raise RuntimeInputError("no such model file", file=str(path)) from exc
-    except Exception as exc:  # protobuf's DecodeError and friends
-        raise RuntimeInputError(f"not a readable ONNX file ({type(exc).__name__})", file=str(path)) from exc
+    if name is not None:
+        check_name(name)
+    proto = _read_model(path)
     initializers = {i.name for i in proto.graph.initializer}
     graph_inputs = [v for v in proto.graph.input if v.name not in initializers]
     batched = max_batch_size > 0
@@ -226,8 +250,11 @@ def export(model: str | Path, repository: str | Path, config: TritonConfig) -> P
     The model goes first, so a Triton server polling the repository never finds a configuration
     without its model. Returns the model's folder.
     """
+    check_name(config.name)
     folder = Path(repository) / config.name
     side = external_data_path(model)
+    if side.exists() and not side.is_file():
+        raise RuntimeInputError("is not a regular file, so not the model's weights", file=str(side))
     if side.exists():  # weights kept beside a big model: the .onnx refers to them by this name
         save_bytes(_file_chunks(side), folder / "1" / side.name)
     save_bytes(_file_chunks(Path(model)), folder / "1" / "model.onnx")

@@ -1,19 +1,28 @@
 """Every class of bad input, the exact line a user sees for it, and the README table that lists them.
 
 Each case builds its broken input in a fresh folder, runs the real command line there (so messages
-name files as a user typed them), and requires one line on stderr, exit code 2, no traceback and
-no output file. The README's table between ``<!-- errors:start -->`` and ``<!-- errors:end -->``
-is rendered from these cases; a stale table fails :func:`test_readme_table_is_current` (rewrite it
-with ``KERASCC_UPDATE_README=1 pytest tests/test_bad_inputs.py``).
+name files as a user typed them), and requires one line on stderr, exit code 2, no traceback, no
+raw control character and no file left or changed in the folder. The README's table between
+``<!-- errors:start -->`` and ``<!-- errors:end -->`` is rendered from these cases; a stale table
+fails :func:`test_readme_table_is_current` (rewrite it with
+``KERASCC_UPDATE_README=1 pytest tests/test_bad_inputs.py``).
+
+Hostile inputs prove what did not happen with markers: data files hold code that would create a
+file if it ran (the folder check catches it), HDF5 files point at FIFOs that would block a reader
+(the command would time out) and Python model files count their own executions.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
+import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +161,126 @@ def _json_to_run(d: Path) -> None:
     (d / "photo.png").write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
 
 
+# -- HDF5 files that point outside themselves ----------------------------------------------------------
+def _weights_with(d: Path, name: str, kernel: Callable[[h5py.Group], None]) -> None:
+    """A Keras 3 weights file for good_model() whose kernel is made by ``kernel(vars_group)``."""
+    good_model(d)
+    with h5py.File(d / name, "w") as f:
+        g = f.create_group("layers/conv/vars")
+        g.attrs["name"] = "conv"
+        kernel(g)
+        g["1"] = np.zeros(4, np.float32)
+
+
+def _secret(d: Path) -> None:
+    (d / "secret.bin").write_bytes(np.arange(108, dtype=np.float32).tobytes())
+
+
+def _external_storage(d: Path) -> None:
+    _secret(d)
+    _weights_with(d, "ext.weights.h5", lambda g: g.create_dataset(
+        "0", shape=(3, 3, 3, 4), dtype="f4", external=[("secret.bin", 0, 432)]))
+
+
+def _external_fifo(d: Path) -> None:
+    os.mkfifo(d / "pipe")  # reading it would block: the command would time out
+    _weights_with(d, "fifo.weights.h5", lambda g: g.create_dataset(
+        "0", shape=(3, 3, 3, 4), dtype="f4", external=[("pipe", 0, 432)]))
+
+
+def _external_link(d: Path) -> None:
+    os.mkfifo(d / "other.h5")  # opening it would block
+    _weights_with(d, "link.weights.h5", lambda g: g.__setitem__("0", h5py.ExternalLink("other.h5", "/kernel")))
+
+
+def _virtual(d: Path) -> None:
+    os.mkfifo(d / "source.h5")
+
+    def make(g: h5py.Group) -> None:
+        layout = h5py.VirtualLayout(shape=(3, 3, 3, 4), dtype="f4")
+        layout[...] = h5py.VirtualSource("source.h5", "kernel", shape=(3, 3, 3, 4))
+        g.create_virtual_dataset("0", layout)
+    _weights_with(d, "vds.weights.h5", make)
+
+
+def _soft_link(d: Path) -> None:
+    def make(g: h5py.Group) -> None:
+        g.file["elsewhere"] = np.zeros((3, 3, 3, 4), np.float32)
+        g["0"] = h5py.SoftLink("/elsewhere")
+    _weights_with(d, "soft.weights.h5", make)
+
+
+def _nested_groups(d: Path) -> None:
+    good_model(d)
+    with h5py.File(d / "deep.weights.h5", "w") as f:
+        group = f
+        for _ in range(3000):
+            group = group.create_group("layers")
+
+
+def _many_objects(d: Path) -> None:
+    good_model(d)
+    with h5py.File(d / "many.weights.h5", "w") as f:
+        g = f.create_group("junk")
+        for i in range(400):
+            g.create_group(str(i))
+
+
+def _archive_with_link(d: Path) -> None:
+    os.mkfifo(d / "other.h5")
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        g = f.create_group("layers/conv/vars")
+        g.attrs["name"] = "conv"
+        g["0"] = h5py.ExternalLink("other.h5", "/kernel")
+    doc = model_doc(conv(), layer("GlobalAveragePooling2D", "gap", ["conv"]))
+    _zip(d / "model.keras", {"config.json": json.dumps(doc).encode(), "model.weights.h5": buf.getvalue()})
+
+
+def _legacy_model_with_external_storage(d: Path) -> None:
+    _secret(d)
+    doc = model_doc(conv(), layer("GlobalAveragePooling2D", "gap", ["conv"]))
+    with h5py.File(d / "legacy.h5", "w") as f:
+        f.attrs["model_config"] = json.dumps(doc)
+        weights = f.create_group("model_weights")
+        weights.attrs["layer_names"] = [b"conv"]
+        g = weights.create_group("conv")
+        g.attrs["weight_names"] = [b"conv/kernel:0", b"conv/bias:0"]
+        g.create_dataset("conv/kernel:0", shape=(3, 3, 3, 4), dtype="f4", external=[("secret.bin", 0, 432)])
+        g["conv/bias:0"] = np.zeros(4, np.float32)
+
+
+# -- data files that hold code ---------------------------------------------------------------------------
+RUN_MARKER = "import pathlib\npathlib.Path(__file__).with_name('RAN').write_text('executed')\n"
+
+
+def _python_in_json(d: Path) -> None:
+    (d / "code.json").write_text(RUN_MARKER + "from keras import Input, Model\ni = Input((3,))\nmodel = Model(i, i)\n")
+
+
+# -- images ------------------------------------------------------------------------------------------------
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares a size (and holds no pixels): a decompression bomb's header."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n"
+       b"newpath 0 0 moveto 8 8 lineto stroke showpage\n%%EOF\n")
+
+
+def _compiled(d: Path) -> None:
+    good_model(d)
+    subprocess.run([sys.executable, str(ROOT / "cli.py"), "compile", "model.json"], cwd=d, check=True,
+                   capture_output=True)
+
+
+def _with_compiled(extra: Callable[[Path], None]) -> Callable[[Path], None]:
+    return lambda d: (_compiled(d), extra(d))
+
+
 CASES = [
     Case("missing file", lambda d: None, ("compile", "nothing.json"), "nothing.json: no such file"),
     Case("a directory", lambda d: (d / "models").mkdir(), ("compile", "models"),
@@ -230,26 +359,89 @@ CASES = [
         "import keras\nx = keras.Input((8, 8, 3)\ny = 2\n"), ("compile", "net.py"),
         "net.py:2: syntax error: '(' was never closed"),
     Case("Python file that builds no model", lambda d: (d / "util.py").write_text("import math\nSIZE = 3\n"),
-         ("compile", "util.py"), "util.py: no model found: the file defines no Model and no function callable with "
-         "its defaults (hint: assign the model to a module-level variable, e.g. model = Model(...))"),
+         ("compile", "util.py"), "util.py: no model found: the file defines no Model and no function that returns "
+         "one (hint: assign the model to a module-level variable, e.g. model = Model(...))"),
     Case("Python model adding tensors of different shapes", lambda d: (d / "net.py").write_text(
         "from keras import layers, Input, Model\ni = Input((8, 8, 3))\n"
         "a = layers.Conv2D(4, 3, padding='same')(i)\nb = layers.Conv2D(8, 3, padding='same')(i)\n"
         "model = Model(i, layers.add([a, b]))\n"), ("compile", "net.py"),
         "net.py:5: Add: Add inputs have incompatible shapes [(None, 8, 8, 4), (None, 8, 8, 8)]"),
-    Case("an image that is not an image", _not_an_image, ("run", "model.onnx", "notes.jpg"), "notes.jpg: cannot read image: not a format Pillow recognizes"),
+    Case("an image that is not an image", _not_an_image, ("run", "model.onnx", "notes.jpg"),
+         "notes.jpg: cannot read image: not an image format kerascc reads"),
     Case("a model whose input is not an image", _image_model, ("run", "vec.onnx", "photo.png"),
          "vec.onnx: input 'vector' has shape ['batch', 10]; an image batch needs 4 dimensions"),
     Case("model JSON given to run", _json_to_run, ("run", "model.json", "photo.png"),
          "model.json: is a Keras model description, not a compiled ONNX model (hint: compile it first: "
          "python cli.py compile model.json)"),
+    # HDF5 storage outside the file: never opened, never read (the FIFOs would block a reader)
+    Case("HDF5 dataset stored in another file (external storage)", _external_storage,
+         ("compile", "model.json", "--weights", "ext.weights.h5"),
+         "ext.weights.h5: '/layers/conv/vars/0' keeps its data in another file ('secret.bin'), which kerascc never "
+         "reads (hint: Keras writes every array inside the file itself; save the weights again with Keras)"),
+    Case("HDF5 external storage on a FIFO", _external_fifo, ("compile", "model.json", "--weights", "fifo.weights.h5"),
+         "fifo.weights.h5: '/layers/conv/vars/0' keeps its data in another file ('pipe'), which kerascc never reads"),
+    Case("HDF5 external link", _external_link, ("compile", "model.json", "--weights", "link.weights.h5"),
+         "link.weights.h5: '/layers/conv/vars/0' is a link to another file ('other.h5'), which kerascc never opens"),
+    Case("HDF5 virtual dataset", _virtual, ("compile", "model.json", "--weights", "vds.weights.h5"),
+         "vds.weights.h5: '/layers/conv/vars/0' is a virtual dataset, made of data in other files, which kerascc "
+         "never reads"),
+    Case("HDF5 soft link", _soft_link, ("compile", "model.json", "--weights", "soft.weights.h5"),
+         "soft.weights.h5: '/layers/conv/vars/0' is a soft link (to '/elsewhere'); Keras files hold none"),
+    Case("external link in a .keras archive's weights", _archive_with_link, ("compile", "model.keras"),
+         "model.keras:model.weights.h5: '/layers/conv/vars/0' is a link to another file ('other.h5')"),
+    Case("external storage in a legacy .h5 model", _legacy_model_with_external_storage, ("compile", "legacy.h5"),
+         "legacy.h5: '/model_weights/conv/conv/kernel:0' keeps its data in another file ('secret.bin')"),
+    Case("3,000 nested HDF5 groups", _nested_groups, ("compile", "model.json", "--weights", "deep.weights.h5"),
+         "deep.weights.h5: groups are nested over 256 deep (hint: was the file written by Keras? save it again "
+         "with Keras)"),
+    Case("HDF5 file with more objects than --max-layers allows", _many_objects,
+         ("compile", "model.json", "--weights", "many.weights.h5", "--max-layers", "10"),
+         "many.weights.h5: the HDF5 file holds over 320 groups and datasets, more than a model of 10 layers has "
+         "(hint: raise it with --max-layers if this is intended)"),
+    # code in data files never runs; a .py file's own end is its error
+    Case("export-json of a .json file holding Python", _python_in_json, ("export-json", "code.json"),
+         "code.json: only a .py file is run as Keras model code, and this one is not run"),
+    Case("Python model raising a BaseException subclass", lambda d: (d / "stop.py").write_text(
+        "class Stop(BaseException):\n    pass\nraise Stop('halt')\n"), ("compile", "stop.py"), "stop.py:3: Stop: halt"),
+    Case("Python model raising GeneratorExit", lambda d: (d / "gen.py").write_text("raise GeneratorExit\n"),
+         ("compile", "gen.py"), "gen.py:1: GeneratorExit"),
+    Case("Python model calling sys.exit(0)", lambda d: (d / "quit.py").write_text(
+        "import sys\nfrom keras import Input, Model\ni = Input((3,))\nmodel = Model(i, i)\nsys.exit(0)\n"),
+        ("compile", "quit.py"), "quit.py:5: SystemExit: the file called exit(0)"),
+    Case("Python model calling os._exit(0)", lambda d: (d / "bye.py").write_text(
+        "import os\nfrom keras import Input, Model\ni = Input((3,))\nmodel = Model(i, i)\nos._exit(0)\n"),
+        ("compile", "bye.py"), "bye.py: running the model file ended the process (exit code 0) before the model "
+        "was described"),
+    # images: only the formats Pillow decodes itself, and no bombs
+    Case("PostScript named .jpg", _with_compiled(lambda d: (d / "eps.jpg").write_bytes(EPS)),
+         ("run", "model.onnx", "eps.jpg"), "eps.jpg: cannot read image: not an image format kerascc reads "
+         "(hint: use JPEG, PNG, BMP, GIF, TIFF, WebP or PPM)"),
+    Case("decompression bomb (a PNG declaring 60000x60000)", _with_compiled(
+        lambda d: (d / "bomb.png").write_bytes(_png_header(60000, 60000))), ("run", "model.onnx", "bomb.png"),
+        "bomb.png: cannot read image: it declares more pixels than Pillow's decompression-bomb limit"),
+    Case("a FIFO named as an image", _with_compiled(lambda d: os.mkfifo(d / "pipe.jpg")),
+         ("run", "model.onnx", "pipe.jpg"), "pipe.jpg: is not a regular file (a FIFO or a device?), so not an image"),
+    # Triton repositories: the model stays inside, and is an ONNX model
+    Case("export-triton --name ..", _compiled, ("export-triton", "model.onnx", "repo", "--name", ".."),
+         "model name '..' must be one folder name of letters, digits, '.', '-' or '_', and not '.' or '..'"),
+    Case("export-triton --name with a separator", _compiled, ("export-triton", "model.onnx", "repo", "--name",
+                                                              "../x"), "model name '../x' must be one folder name"),
+    Case("export-triton of an empty .onnx", lambda d: (d / "empty.onnx").write_bytes(b""),
+         ("export-triton", "empty.onnx", "repo"), "empty.onnx: not a readable ONNX file (an empty file)"),
+    Case("export-triton of a file that is not ONNX", lambda d: good_model(d) or os.rename(
+        d / "model.json", d / "model.onnx"), ("export-triton", "model.onnx", "repo"),
+        "model.onnx: not a readable ONNX file"),
 ]
 
 
-def run_cli(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "400", "TF_CPP_MIN_LOG_LEVEL": "3"}
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def run_cli(args: tuple[str, ...], cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "400", "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300, check=False)
+                          cwd=cwd, env=env, timeout=timeout, check=False)
 
 
 def _message(case: Case, folder: Path) -> str:
@@ -258,6 +450,7 @@ def _message(case: Case, folder: Path) -> str:
     proc = run_cli(case.args, folder)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not CONTROL.search(proc.stderr), "raw control characters reached the terminal"
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
     after = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
@@ -296,7 +489,8 @@ def test_readme_table_is_current(tmp_path_factory: pytest.TempPathFactory) -> No
     if os.environ.get("KERASCC_UPDATE_README") == "1":
         README.write_text(f"{text[:begin]}\n{table}\n{text[end:]}", encoding="utf-8")
         return
-    assert current == table, "README's bad-input table is stale: KERASCC_UPDATE_README=1 pytest tests/test_bad_inputs.py"
+    assert current == table, ("README's bad-input table is stale: "
+                              "KERASCC_UPDATE_README=1 pytest tests/test_bad_inputs.py")
     assert re.search(r"\| missing file \|", current)
 
 
@@ -309,3 +503,184 @@ def test_failed_compile_keeps_the_good_model_it_would_replace(tmp_path: Path) ->
     assert proc.returncode == 2 and "filters must be a positive integer" in proc.stderr
     assert (tmp_path / "model.onnx").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.onnx"]
+
+
+# -- hostile inputs that are not a table row -------------------------------------------------------------
+HOSTILE_MODEL = """
+import pathlib
+MARKS = pathlib.Path(__file__).resolve().parent.parent / "marks"
+def mark(name):
+    with open(MARKS / name, "a") as f:
+        f.write("x")
+mark("module")
+import helpers  # a module of the user's next to the model: imported, leaves no __pycache__
+from keras import layers, Input, Model
+
+def cleanup_outputs():
+    mark("cleanup_outputs")
+
+def download_dataset(url="https://example.com/data.zip"):
+    mark("download_dataset")
+    return url
+
+def build_model(units=3):
+    mark("build_model")
+    i = Input((4,))
+    model = Model(i, layers.Dense(units)(i))
+    return model
+
+def main():
+    mark("main")
+    download_dataset()
+    model = build_model()
+    model.summary()
+    cleanup_outputs()
+    return model
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("command, output", [("compile", "net.onnx"), ("inspect", None), ("export-json", "net.json")])
+def test_python_model_runs_once_and_calls_only_its_builder(command: str, output: str | None, tmp_path: Path) -> None:
+    work, marks = tmp_path / "work", tmp_path / "marks"
+    work.mkdir()
+    marks.mkdir()
+    (work / "net.py").write_text(HOSTILE_MODEL)
+    (work / "helpers.py").write_text("VALUE = 1\n")
+    proc = run_cli((command, "net.py"), work)
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name: p.read_text() for p in marks.iterdir()} == {"module": "x", "build_model": "x"}
+    made = {"net.py", "helpers.py", *([output] if output else [])}
+    assert {p.name for p in work.iterdir()} == made  # no __pycache__, nothing else
+
+
+def test_a_thread_left_running_does_not_keep_the_cli_alive(tmp_path: Path) -> None:
+    (tmp_path / "net.py").write_text("import threading, time\n"
+                                     "threading.Thread(target=time.sleep, args=(3600,)).start()\n"
+                                     "from keras import Input, Model, layers\ni = Input((3,))\n"
+                                     "model = Model(i, layers.Dense(2)(i))\n")
+    start = time.perf_counter()
+    proc = run_cli(("compile", "net.py"), tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "net.onnx").is_file()
+    assert time.perf_counter() - start < 100
+
+
+def test_postscript_never_reaches_ghostscript(tmp_path: Path) -> None:
+    """Pillow would run `gs` on a PostScript file, whatever its name: a stand-in gs leaves a marker."""
+    _compiled(tmp_path)
+    (tmp_path / "bin").mkdir()
+    gs = tmp_path / "bin" / "gs"
+    gs.write_text(f"#!/bin/sh\necho ran >> {tmp_path / 'GS_RAN'}\nexit 1\n")
+    gs.chmod(0o755)
+    (tmp_path / "photo.jpg").write_bytes(EPS)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "page.jpg").write_bytes(EPS)
+    (tmp_path / "folder" / "cat.jpg").write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
+    env = {"PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    named = run_cli(("run", "model.onnx", "photo.jpg"), tmp_path, env)
+    assert named.returncode == 2 and "not an image format kerascc reads" in named.stderr
+    found = run_cli(("run", "model.onnx", "folder"), tmp_path, env)
+    assert found.returncode == 0 and "1 unreadable skipped" in found.stdout
+    assert not (tmp_path / "GS_RAN").exists()
+
+
+def test_a_decompression_bomb_in_a_folder_is_skipped_and_counted(tmp_path: Path) -> None:
+    _compiled(tmp_path)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "bomb.png").write_bytes(_png_header(60000, 60000))
+    (tmp_path / "photos" / "cat.jpg").write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
+    proc = run_cli(("run", "model.onnx", "photos"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 image in" in proc.stdout and "1 unreadable skipped" in proc.stdout
+    assert "Warning" not in proc.stderr and "Traceback" not in proc.stderr
+    skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped:")]
+    assert len(skipped) == 1 and "bomb.png" in skipped[0] and "decompression-bomb" in skipped[0]
+
+
+def test_calibration_skips_a_decompression_bomb(tmp_path: Path) -> None:
+    good_model(tmp_path)
+    (tmp_path / "calib").mkdir()
+    (tmp_path / "calib" / "bomb.png").write_bytes(_png_header(60000, 60000))
+    (tmp_path / "calib" / "cat.jpg").write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
+    proc = run_cli(("compile", "model.json", "--int8", "--calibrate", "calib"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 unreadable skipped" in proc.stdout
+    assert "Warning" not in proc.stderr
+
+
+def test_a_large_orthogonal_initializer_compiles_in_seconds(tmp_path: Path) -> None:
+    """Dense(8000) with an Orthogonal kernel: a 400-byte file that took four minutes to draw."""
+    write_json(tmp_path / "wide.json", model_doc(layer("Dense", "dense", ["vector"], units=8000, use_bias=False,
+                                                       kernel_initializer={"class_name": "Orthogonal",
+                                                                           "config": {"gain": 1.0}}),
+                                                 inputs=("vector",), shape=(None, 8000)))
+    assert (tmp_path / "wide.json").stat().st_size < 1000
+    start = time.perf_counter()
+    proc = run_cli(("compile", "wide.json"), tmp_path, timeout=200)
+    assert proc.returncode == 0, proc.stderr
+    assert time.perf_counter() - start < 150
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a\\b", "a\x00b", "../repo", "/abs"])
+def test_triton_names_are_one_plain_folder_name(name: str, tmp_path: Path) -> None:
+    from compiler import CompileError
+    from runtime.triton import TritonConfig, check_name, export
+
+    with pytest.raises(CompileError, match="must be one folder name"):
+        check_name(name)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"")
+    with pytest.raises(CompileError, match="must be one folder name"):
+        export(model, tmp_path / "repo", TritonConfig(name, 0, [], []))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+CHOOSING_MODEL = """
+import pathlib
+MARKS = pathlib.Path(__file__).resolve().parent.parent / "marks"
+class Sneaky:
+    '''Runs code when asked what it is, or for any attribute: the search must not ask.'''
+    @property
+    def __class__(self):
+        (MARKS / "asked_class").write_text("x")
+        return Sneaky
+    def __getattribute__(self, name):
+        (MARKS / "asked_attribute").write_text(name)
+        return object.__getattribute__(self, name)
+thing = Sneaky()
+from keras import Input, Model, layers
+
+def build_encoder():
+    i = Input((8,))
+    return Model(i, layers.Dense(4)(i), name="encoder")
+
+def build_autoencoder():
+    encoder = build_encoder()
+    i = Input((8,))
+    return Model(i, layers.Dense(8)(encoder(i)), name="autoencoder")
+
+def make_other():
+    return thing()
+
+if __name__ == "__main__":
+    model = build_autoencoder()
+"""
+
+
+def test_of_several_builders_the_one_the_file_keeps_is_chosen(tmp_path: Path) -> None:
+    work, marks = tmp_path / "work", tmp_path / "marks"
+    work.mkdir()
+    marks.mkdir()
+    (work / "ae.py").write_text(CHOOSING_MODEL)
+    proc = run_cli(("export-json", "ae.py"), work)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((work / "ae.json").read_text())["config"]["name"] == "autoencoder"
+    assert list(marks.iterdir()) == []
+    (work / "ae.py").write_text(CHOOSING_MODEL.replace("    model = build_autoencoder()", "    pass"))
+    proc = run_cli(("compile", "ae.py"), work)
+    assert proc.returncode == 2
+    assert "several functions build a model: build_encoder(), build_autoencoder()" in proc.stderr
+    assert list(marks.iterdir()) == []

@@ -1,14 +1,17 @@
 """frontends.weights: seeded Keras initializers, the weight store and the HDF5 readers."""
 from __future__ import annotations
 
+import io
 import math
+import os
+import time
 
 import h5py
 import numpy as np
 import pytest
 
-from compiler import WeightsError
-from frontends.weights import WeightStore, initialize, load_weights, read_h5
+from compiler import Limits, ResourceLimitError, WeightsError
+from frontends.weights import EXACT_QR_WORK, WeightStore, initialize, load_weights, probe_h5, read_h5
 
 TRUNC = 0.87962566103423978  # stddev of a unit normal truncated to [-2, 2]
 
@@ -126,6 +129,33 @@ def test_orthogonal_and_identity():
     np.testing.assert_array_equal(draw("identity", (3, 5)), np.eye(3, 5, dtype=np.float32))
     np.testing.assert_array_equal(draw({"class_name": "Identity", "config": {"gain": 3.0}}, (2, 2)),
                                   3 * np.eye(2, dtype=np.float32))
+
+
+@pytest.mark.parametrize("shape", [(700, 700), (3000, 600), (600, 3000), (20, 30, 8, 900)])
+def test_large_orthogonal_is_orthonormal_and_distributed_as_keras_draws_it(shape):
+    rows, cols = math.prod(shape[:-1]), shape[-1]
+    n, k = max(rows, cols), min(rows, cols)
+    assert n * k * k > EXACT_QR_WORK  # past the exact QR
+    w = draw({"class_name": "Orthogonal", "config": {"gain": 1.5}}, shape)
+    assert w.shape == shape and w.dtype == np.float32
+    flat = w.reshape(rows, cols) / 1.5
+    gram = flat.T @ flat if rows >= cols else flat @ flat.T
+    np.testing.assert_allclose(gram, np.eye(k), atol=2e-5)
+    z = flat.ravel() * math.sqrt(n)  # Haar: entries close to normal with variance 1/n
+    assert z.std() == pytest.approx(1.0, rel=1e-3)
+    assert abs(z.mean()) < 0.01
+    assert ((z - z.mean()) ** 4).mean() / z.var() ** 2 == pytest.approx(3.0, abs=0.15)
+    norms = (flat ** 2).sum(axis=1 if rows >= cols else 0)  # each long side's vector: k/n on average
+    assert norms.mean() == pytest.approx(k / n, rel=0.01)
+    np.testing.assert_array_equal(w, draw({"class_name": "Orthogonal", "config": {"gain": 1.5}}, shape))
+    assert not np.array_equal(w, draw({"class_name": "Orthogonal", "config": {"gain": 1.5}}, shape, seed=1))
+
+
+def test_orthogonal_dense_8000_draws_in_seconds():
+    start = time.perf_counter()
+    w = draw("orthogonal", (8000, 8000))
+    assert time.perf_counter() - start < 60  # the exact QR took minutes
+    np.testing.assert_allclose(w[:, :300].T @ w[:, :300], np.eye(300), atol=2e-5)
 
 
 def test_unknown_initializer_is_a_weights_error():
@@ -274,3 +304,127 @@ def test_keras3_layout_records_every_saved_path(tmp_path):
 def test_legacy_store_finds_a_layer_two_models_deep():
     store = WeightStore({("a", "enc_d"): arrays(1, 4)}, "legacy.h5")
     assert store.get(("a", "enc", "enc_d"))[0][0] == 4
+
+
+# -- HDF5 files that point outside themselves -------------------------------------------------------------
+def _kernel_file(tmp_path, make):
+    """A weights file whose layer 'dense' has one variable made by ``make(vars_group, folder)``."""
+    path = tmp_path / "w.weights.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("layers/dense/vars")
+        g.attrs["name"] = "dense"
+        make(g, tmp_path)
+    return path
+
+
+def _external_storage(g, folder):
+    (folder / "secret.bin").write_bytes(np.ones(6, np.float32).tobytes())
+    g.create_dataset("0", shape=(3, 2), dtype="f4", external=[(str(folder / "secret.bin"), 0, 24)])
+
+
+def _external_fifo(g, folder):
+    os.mkfifo(folder / "pipe")
+    g.create_dataset("0", shape=(3, 2), dtype="f4", external=[(str(folder / "pipe"), 0, 24)])
+
+
+def _external_link(g, folder):
+    with h5py.File(folder / "other.h5", "w") as other:
+        other["k"] = np.ones((3, 2), np.float32)
+    g["0"] = h5py.ExternalLink(str(folder / "other.h5"), "/k")
+
+
+def _external_group_link(g, folder):
+    os.mkfifo(folder / "other.h5")
+    g.file["elsewhere"] = h5py.ExternalLink(str(folder / "other.h5"), "/")
+    g["0"] = np.ones((3, 2), np.float32)
+
+
+def _virtual(g, folder):
+    with h5py.File(folder / "source.h5", "w") as other:
+        other["k"] = np.ones((3, 2), np.float32)
+    layout = h5py.VirtualLayout(shape=(3, 2), dtype="f4")
+    layout[...] = h5py.VirtualSource(str(folder / "source.h5"), "k", shape=(3, 2))
+    g.create_virtual_dataset("0", layout)
+
+
+def _soft_link(g, folder):
+    g.file["k"] = np.ones((3, 2), np.float32)
+    g["0"] = h5py.SoftLink("/k")
+
+
+OUTSIDE = [
+    (_external_storage, r"'/layers/dense/vars/0' keeps its data in another file \('.*secret.bin'\)"),
+    (_external_fifo, r"'/layers/dense/vars/0' keeps its data in another file \('.*pipe'\)"),
+    (_external_link, r"'/layers/dense/vars/0' is a link to another file \('.*other.h5'\), which kerascc never opens"),
+    (_external_group_link, r"'/elsewhere' is a link to another file"),
+    (_virtual, r"'/layers/dense/vars/0' is a virtual dataset"),
+    (_soft_link, r"'/layers/dense/vars/0' is a soft link \(to '/k'\)"),
+]
+
+
+@pytest.mark.parametrize("make, message", OUTSIDE, ids=[m.__name__.strip("_") for m, _ in OUTSIDE])
+def test_this_process_refuses_data_outside_the_file(tmp_path, make, message):
+    path = _kernel_file(tmp_path, make)
+    with h5py.File(path, "r") as f, pytest.raises(WeightsError, match=message) as info:
+        read_h5(f, "w.weights.h5")
+    assert info.value.file == "w.weights.h5" and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("make, message", OUTSIDE, ids=[m.__name__.strip("_") for m, _ in OUTSIDE])
+def test_the_probing_child_refuses_the_same(tmp_path, make, message):
+    path = _kernel_file(tmp_path, make)
+    with pytest.raises(WeightsError, match=message):
+        probe_h5(path, "w.weights.h5")
+    with pytest.raises(WeightsError, match=message):  # the weights of a .keras archive arrive as bytes
+        probe_h5(path.read_bytes(), "m.keras:model.weights.h5")
+    with pytest.raises(WeightsError, match=message):
+        load_weights(path)
+
+
+def test_a_hard_link_cycle_is_walked_once(tmp_path):
+    path = tmp_path / "w.weights.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("layers/dense/vars")
+        g.attrs["name"] = "dense"
+        g["0"] = np.ones((3, 2), np.float32)
+        f["layers/dense/loop"] = f["layers"]  # a hard link back up the tree
+    store = load_weights(path)
+    assert [a.shape for a in store.arrays[("dense",)]] == [(3, 2)]
+
+
+def test_deep_and_crowded_files_are_refused_quickly(tmp_path):
+    deep = tmp_path / "deep.h5"
+    with h5py.File(deep, "w") as f:
+        group = f
+        for _ in range(3000):
+            group = group.create_group("layers")
+    start = time.perf_counter()
+    for source in (deep, deep.read_bytes()):
+        with pytest.raises(WeightsError, match="nested over 256 deep"):
+            probe_h5(source, "deep.h5")
+    with h5py.File(deep, "r") as f, pytest.raises(WeightsError, match="nested over 256 deep"):
+        read_h5(f, "deep.h5")
+    assert time.perf_counter() - start < 60  # h5py's visititems took minutes on this file
+    crowded = io.BytesIO()
+    with h5py.File(crowded, "w") as f:
+        for i in range(100):
+            f.create_group(str(i))
+    with h5py.File(crowded, "r") as f, pytest.raises(ResourceLimitError, match="over 64 groups and datasets"):
+        read_h5(f, "crowded.h5", Limits(max_layers=2))
+
+
+def test_datasets_needing_a_filter_plugin_are_refused(tmp_path):
+    path = tmp_path / "w.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("layers/dense/vars")
+        g.create_dataset("0", data=np.ones((3, 2), np.float32), compression="gzip", shuffle=True)
+        g.create_dataset("1", data=np.ones(2, np.float32), compression="lzf", fletcher32=True)
+    assert len(load_weights(path).arrays[("#dense",)]) == 2  # HDF5's and h5py's own filters are fine
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk((2,))
+    dcpl.set_filter(32004, h5py.h5z.FLAG_OPTIONAL)  # LZ4, from a plugin; optional, so HDF5 writes it
+    with h5py.File(path, "a") as f:
+        space = h5py.h5s.create_simple((2,))
+        h5py.h5d.create(f["layers/dense/vars"].id, b"2", h5py.h5t.NATIVE_FLOAT, space, dcpl=dcpl)
+    with pytest.raises(WeightsError, match=r"'/layers/dense/vars/2' needs HDF5 filter 32004"):
+        load_weights(path)
