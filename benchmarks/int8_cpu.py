@@ -8,6 +8,7 @@ nearly flat, so its probabilities say little about agreement).
 
     python benchmarks/int8_cpu.py [--runs 30]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,10 @@ from PIL import ImageOps
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import compiler
-from runtime.bench import benchmark
-from runtime.images import read_rgb
-from runtime.quantize import quantize_int8
+import compiler  # noqa: E402  (after the sys.path line above)
+from runtime.bench import benchmark  # noqa: E402
+from runtime.images import read_rgb  # noqa: E402
+from runtime.quantize import quantize_int8  # noqa: E402
 
 
 def calibration_folder(folder: Path) -> Path:
@@ -50,8 +51,9 @@ def main() -> None:
         tmp_path = Path(tmp)
         fp32 = compiler.compile(ROOT / "examples" / "resnet50.json", preprocess="caffe").onnx
         gemm = next(n for n in fp32.graph.node if n.op_type == "Gemm")
-        fp32.graph.output.append(onnx.helper.make_tensor_value_info(gemm.output[0], onnx.TensorProto.FLOAT,
-                                                                    ["batch", 1000]))
+        fp32.graph.output.append(
+            onnx.helper.make_tensor_value_info(gemm.output[0], onnx.TensorProto.FLOAT, ["batch", 1000])
+        )
         (tmp_path / "calib").mkdir()
         int8, report = quantize_int8(fp32, calibration_folder(tmp_path / "calib"), limit=None)
         paths = {"fp32": tmp_path / "fp32.onnx", "int8": tmp_path / "int8.onnx"}
@@ -59,10 +61,14 @@ def main() -> None:
         onnx.save(int8, paths["int8"])
         print("\n".join(report.lines()))
         for batch in (1, 8):
-            ms = {k: benchmark(p, batch=batch, runs=args.runs, warmup=3, provider="cpu").median_ms
-                  for k, p in paths.items()}
-            print(f"batch {batch}: fp32 {ms['fp32']:.1f} ms, int8 {ms['int8']:.1f} ms, "
-                  f"int8 is {ms['fp32'] / ms['int8']:.2f}x faster (p50)")
+            ms = {
+                k: benchmark(p, batch=batch, runs=args.runs, warmup=3, provider="cpu").median_ms
+                for k, p in paths.items()
+            }
+            print(
+                f"batch {batch}: fp32 {ms['fp32']:.1f} ms, int8 {ms['int8']:.1f} ms, "
+                f"int8 is {ms['fp32'] / ms['int8']:.2f}x faster (p50)"
+            )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ What it measures, each as a ratio kerascc / tf2onnx (lower is better for times):
 * scaling: compile time of synthetic residual nets with 25…200 blocks, per node — flat if no pass
   is quadratic — and peak memory of the compile process against the size of the weights.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -133,7 +134,9 @@ def main() -> None:
     ours = [run_timed(compile_cmd(model_json, work / "ours_random.onnx")) for _ in range(3)]
     ours_t = min(t for t, _, _ in ours)
     peak = min(m for _, m, _ in ours)
-    theirs_t, _, theirs_out = run_timed([sys.executable, "-c", TF2ONNX, str(model_json), str(work / "tf2onnx_random.onnx")])
+    theirs_t, _, theirs_out = run_timed(
+        [sys.executable, "-c", TF2ONNX, str(model_json), str(work / "tf2onnx_random.onnx")]
+    )
     print(f"tf2onnx in-process: {theirs_out.strip()}")
     rows.append(("compile ResNet50 (whole process)", ours_t, theirs_t, "<= 0.05"))
 
@@ -152,8 +155,10 @@ def main() -> None:
         sess = ort.InferenceSession(str(work / name), providers=["CPUExecutionProvider"])
         outs.append(sess.run(None, {sess.get_inputs()[0].name: x})[0])
     diff = float(max(np.max(np.abs(outs[0] - outs[1])), np.max(np.abs(outs[2] - outs[1]))))
-    ops = {name: sorted({n.op_type for n in onnx.load(str(work / name), load_external_data=False).graph.node})
-           for name in ("ours.onnx", "tf2onnx.onnx")}
+    ops = {
+        name: sorted({n.op_type for n in onnx.load(str(work / name), load_external_data=False).graph.node})
+        for name in ("ours.onnx", "tf2onnx.onnx")
+    }
     print(f"max |ours (onnx and ort targets) - tf2onnx| on the same input: {diff:.2e}")
     for name, kinds in ops.items():
         print(f"  {name}: {', '.join(kinds)}")
@@ -168,12 +173,20 @@ def main() -> None:
         graph = onnx.load(str(work / f"optimized_{name}"), load_external_data=False).graph
         optimized[name] = Counter(f"{n.domain + '.' if n.domain else ''}{n.op_type}" for n in graph.node)
     for name, hist in optimized.items():
-        print(f"  after onnxruntime's optimizer, {name}: "
-              + ", ".join(f"{op} {k}" for op, k in sorted(hist.items(), key=lambda kv: -kv[1])))
+        print(
+            f"  after onnxruntime's optimizer, {name}: "
+            + ", ".join(f"{op} {k}" for op, k in sorted(hist.items(), key=lambda kv: -kv[1]))
+        )
     same = optimized["ours.onnx"] == optimized["tf2onnx.onnx"]
-    print(f"  the optimized graphs run {'the same' if same else 'different'} kernels"
-          + ("" if same else f": ours - tf2onnx = {dict(optimized['ours.onnx'] - optimized['tf2onnx.onnx'])}, "
-                             f"tf2onnx - ours = {dict(optimized['tf2onnx.onnx'] - optimized['ours.onnx'])}"))
+    print(
+        f"  the optimized graphs run {'the same' if same else 'different'} kernels"
+        + (
+            ""
+            if same
+            else f": ours - tf2onnx = {dict(optimized['ours.onnx'] - optimized['tf2onnx.onnx'])}, "
+            f"tf2onnx - ours = {dict(optimized['tf2onnx.onnx'] - optimized['ours.onnx'])}"
+        )
+    )
 
     # -- latency and session creation --------------------------------------------------------------------
     def medians(name: str, batch: int, level: str, n: int) -> float:
@@ -183,33 +196,61 @@ def main() -> None:
         n = runs if batch == 1 else max(runs // 3, 5)
         best: dict[tuple[str, str], float] = {}
         for _ in range(2):  # alternate to share the machine's noise fairly; keep each one's best
-            for key in (("ours.onnx", "all"), ("tf2onnx.onnx", "all"), ("ours.onnx", "disable"),
-                        ("tf2onnx.onnx", "disable"), ("ours_ort.onnx", "disable")):
+            for key in (
+                ("ours.onnx", "all"),
+                ("tf2onnx.onnx", "all"),
+                ("ours.onnx", "disable"),
+                ("tf2onnx.onnx", "disable"),
+                ("ours_ort.onnx", "disable"),
+            ):
                 best[key] = min(best.get(key, float("inf")), medians(key[0], batch, key[1], n))
         theirs_on = best[("tf2onnx.onnx", "all")]
         rows.append((f"latency batch {batch}, ORT opts all", best[("ours.onnx", "all")], theirs_on, "<= 0.95"))
-        rows.append((f"latency batch {batch}, ORT opts off", best[("ours.onnx", "disable")],
-                     best[("tf2onnx.onnx", "disable")], ""))
-        rows.append((f"  ours --target onnx, opts off vs tf2onnx on, b{batch}", best[("ours.onnx", "disable")],
-                     theirs_on, ""))
-        rows.append((f"  ours --target ort, opts off vs tf2onnx on, b{batch}", best[("ours_ort.onnx", "disable")],
-                     theirs_on, "<= 1.05"))
+        rows.append(
+            (
+                f"latency batch {batch}, ORT opts off",
+                best[("ours.onnx", "disable")],
+                best[("tf2onnx.onnx", "disable")],
+                "",
+            )
+        )
+        rows.append(
+            (f"  ours --target onnx, opts off vs tf2onnx on, b{batch}", best[("ours.onnx", "disable")], theirs_on, "")
+        )
+        rows.append(
+            (
+                f"  ours --target ort, opts off vs tf2onnx on, b{batch}",
+                best[("ours_ort.onnx", "disable")],
+                theirs_on,
+                "<= 1.05",
+            )
+        )
     for level in ("all", "disable"):
         times = {}
         for name in ("ours.onnx", "ours_ort.onnx", "tf2onnx.onnx"):
-            times[name] = median_of(3, lambda name=name: benchmark(work / name, runs=1, warmup=0,
-                                                                   optimization=level).session_seconds)
+            times[name] = median_of(
+                3,
+                lambda name=name, level=level: (
+                    benchmark(work / name, runs=1, warmup=0, optimization=level).session_seconds
+                ),
+            )
         rows.append((f"session creation, ORT opts {level}", times["ours.onnx"], times["tf2onnx.onnx"], ""))
         if level == "disable":
-            rows.append(("  session, ours --target ort opts off vs tf2onnx on", times["ours_ort.onnx"],
-                         _lookup(rows, "session creation, ORT opts all")[2], ""))
+            rows.append(
+                (
+                    "  session, ours --target ort opts off vs tf2onnx on",
+                    times["ours_ort.onnx"],
+                    _lookup(rows, "session creation, ORT opts all")[2],
+                    "",
+                )
+            )
 
     # -- report -------------------------------------------------------------------------------------------------------
     print()
     print(f"{'measure':<48} {'kerascc':>10} {'tf2onnx':>10} {'ratio':>8}  target")
     for label, ours_v, theirs_v, target in rows:
         unit = "s" if "compile" in label or "session" in label else "ms"
-        fmt = (lambda v: f"{v:.2f} {unit}") if unit == "s" else (lambda v: f"{v:.1f} {unit}")
+        fmt = (lambda v, unit=unit: f"{v:.2f} {unit}") if unit == "s" else (lambda v, unit=unit: f"{v:.1f} {unit}")
         ratio = ours_v / theirs_v
         verdict = ""
         if target:
@@ -236,9 +277,11 @@ def main() -> None:
     print(f"  ms/layer at {last[0]} blocks vs {first[0]} blocks: {growth:.2f}x (1.00 = linear)")
     print()
     extra = peak - baseline
-    print(f"peak RSS of compiling ResNet50: {peak / 2**20:.0f} MiB; interpreter + imports alone "
-          f"{baseline / 2**20:.0f} MiB; weights {weights_bytes / 2**20:.0f} MiB; "
-          f"compile's own peak = {extra / weights_bytes:.2f}x the weights (target <= 2)")
+    print(
+        f"peak RSS of compiling ResNet50: {peak / 2**20:.0f} MiB; interpreter + imports alone "
+        f"{baseline / 2**20:.0f} MiB; weights {weights_bytes / 2**20:.0f} MiB; "
+        f"compile's own peak = {extra / weights_bytes:.2f}x the weights (target <= 2)"
+    )
 
 
 def _lookup(rows: list[tuple[str, float, float, str]], label: str) -> tuple[str, float, float, str]:

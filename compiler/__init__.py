@@ -15,6 +15,7 @@ Everything ``cli.py compile`` can be told is a :class:`CompileOptions` field and
 :func:`compile`: ``input_shapes``, ``preprocess="auto"``, ``entry``/``args`` of a .py file,
 ``int8``/``calibrate``/``fp16``, ``target``.
 """
+
 from .api import (
     DEFAULT_OPSET,
     PREPROCESS_BY_FAMILY,
@@ -46,9 +47,38 @@ from .pipeline import PassReport, load_plugin, register_pass, run_passes
 from .rewrite import ANY, P, Rule, apply_rules
 
 __all__ = [
-    "ANY", "DEFAULT_OPSET", "PREPROCESS_BY_FAMILY", "PREPROCESS_MODES", "CompileError", "CompileOptions",
-    "CompiledModel", "FormatError", "Graph", "GraphError", "Limits", "Node", "P", "PassReport",
-    "ResourceLimitError", "Rule", "RuntimeInputError", "ShapeError", "UnsupportedLayerError", "WeightsError",
-    "apply_rules", "compile", "default_passes", "export_json", "external_data_path", "load", "load_plugin",
-    "parse_model_args", "parse_passes", "register_pass", "run_passes", "save", "save_bytes", "to_onnx",
+    "ANY",
+    "DEFAULT_OPSET",
+    "PREPROCESS_BY_FAMILY",
+    "PREPROCESS_MODES",
+    "CompileError",
+    "CompileOptions",
+    "CompiledModel",
+    "FormatError",
+    "Graph",
+    "GraphError",
+    "Limits",
+    "Node",
+    "P",
+    "PassReport",
+    "ResourceLimitError",
+    "Rule",
+    "RuntimeInputError",
+    "ShapeError",
+    "UnsupportedLayerError",
+    "WeightsError",
+    "apply_rules",
+    "compile",
+    "default_passes",
+    "export_json",
+    "external_data_path",
+    "load",
+    "load_plugin",
+    "parse_model_args",
+    "parse_passes",
+    "register_pass",
+    "run_passes",
+    "save",
+    "save_bytes",
+    "to_onnx",
 ]

@@ -1,5 +1,6 @@
 """Pictures of graphs: Graphviz DOT for the IR (``Graph.to_dot``) and for compiled ONNX models,
 and SVG rendering through Graphviz's own ``dot`` program."""
+
 from __future__ import annotations
 
 import shutil
@@ -25,8 +26,10 @@ def onnx_to_dot(model: onnx.ModelProto) -> str:
     for value in g.input:
         if value.name not in weights:
             dims = [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
-            lines.append(f'  {_quote("in:" + value.name)} [label={_quote(f"{value.name} {dims}")}, '
-                         'style=filled, fillcolor="#dde8f8"];')
+            lines.append(
+                f"  {_quote('in:' + value.name)} [label={_quote(f'{value.name} {dims}')}, "
+                'style=filled, fillcolor="#dde8f8"];'
+            )
             producer[value.name] = "in:" + value.name
     for i, node in enumerate(g.node):
         key = f"n{i}"
@@ -39,8 +42,9 @@ def onnx_to_dot(model: onnx.ModelProto) -> str:
         for tensor in node.output:
             producer[tensor] = key
     for value in g.output:
-        lines.append(f'  {_quote("out:" + value.name)} [label={_quote(value.name)}, '
-                     'style=filled, fillcolor="#dde8f8"];')
+        lines.append(
+            f'  {_quote("out:" + value.name)} [label={_quote(value.name)}, style=filled, fillcolor="#dde8f8"];'
+        )
         if value.name in producer:
             lines.append(f"  {_quote(producer[value.name])} -> {_quote('out:' + value.name)};")
     lines.append("}")
@@ -51,8 +55,11 @@ def render_svg(dot_text: str, path: str | Path) -> bytes:
     """Render DOT with Graphviz; a missing or failing ``dot`` is the user's one-line error."""
     exe = shutil.which("dot")
     if exe is None:
-        raise CompileError("Graphviz's `dot` is not installed", file=path,
-                           hint="apt-get install graphviz, or use --dot and render elsewhere")
+        raise CompileError(
+            "Graphviz's `dot` is not installed",
+            file=path,
+            hint="apt-get install graphviz, or use --dot and render elsewhere",
+        )
     rendered = subprocess.run([exe, "-Tsvg"], input=dot_text.encode(), capture_output=True, check=False)
     if rendered.returncode != 0:
         raise CompileError(f"dot failed: {rendered.stderr.decode(errors='replace').strip()}", file=path)

@@ -4,6 +4,7 @@ Every failure a user can cause (a bad file, an unsupported layer, a shape that d
 is a :class:`CompileError` carrying the file, the Keras layer and a hint, so the CLI can print
 one red line and exit with code 2 instead of a traceback.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,7 @@ class CompileError(Exception):
         self.layer = layer
         self.hint = hint
 
-    def with_context(self, *, file: str | Path | None = None, layer: str | None = None) -> "CompileError":
+    def with_context(self, *, file: str | Path | None = None, layer: str | None = None) -> CompileError:
         """Fill in context that was not known where the error was raised."""
         if self.file is None and file is not None:
             self.file = str(file)

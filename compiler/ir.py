@@ -9,6 +9,7 @@ The API follows torch.fx's spirit: nodes are printable, the graph can be linted 
 :meth:`Graph.check`, and passes mutate it through a handful of helpers (``add``,
 ``replace_all_uses``, ``remove``, ``set_inputs``) rather than touching networkx directly.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -31,7 +32,7 @@ class Node:
 
     def __init__(
         self,
-        graph: "Graph",
+        graph: Graph,
         name: str,
         op: str,
         attrs: dict[str, Any],
@@ -53,20 +54,20 @@ class Node:
 
     # -- navigation -------------------------------------------------------------------------
     @property
-    def inputs(self) -> list["Node"]:
+    def inputs(self) -> list[Node]:
         """Operands in slot order."""
         g = self.graph._g
         slots = sorted((data["index"], src) for src, _, data in g.in_edges(self.name, data=True))
         return [g.nodes[src]["node"] for _, src in slots]
 
-    def uses(self) -> list[tuple["Node", int]]:
+    def uses(self) -> list[tuple[Node, int]]:
         """Every (consumer, input slot) reading this node, in a stable order."""
         g = self.graph._g
         found = [(g.nodes[dst]["node"], data["index"]) for _, dst, data in g.out_edges(self.name, data=True)]
         return sorted(found, key=lambda u: (u[0]._order, u[1]))
 
     @property
-    def users(self) -> list["Node"]:
+    def users(self) -> list[Node]:
         """Distinct consumers, in graph order."""
         seen: dict[str, Node] = {}
         for user, _ in self.uses():
@@ -82,7 +83,7 @@ class Node:
         return len(self.uses()) == 1 and not self.is_output
 
     @property
-    def input(self) -> "Node":
+    def input(self) -> Node:
         """The sole operand of a unary op."""
         ins = self.inputs
         if len(ins) != 1:
@@ -315,7 +316,7 @@ class Graph:
         lines += [f"    %{n.name} : {_fmt(n.shape)}," for n in self.inputs]
         lines.append("):")
         lines += [f"    {n!r}" for n in self.nodes() if n.op != "Input"]
-        outs = ", ".join(f"{name}=%{n.name}" for name, n in zip(self.output_names, self.outputs))
+        outs = ", ".join(f"{name}=%{n.name}" for name, n in zip(self.output_names, self.outputs, strict=False))
         lines.append(f"    return {outs}")
         return "\n".join(lines)
 

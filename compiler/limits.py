@@ -6,6 +6,7 @@ shape no machine can hold would otherwise end in a MemoryError (or the OOM kille
 user could have been told. Every reader checks the *declared* size against these limits first and
 raises :class:`ResourceLimitError`, naming the limit and the flag that raises it.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,27 +38,45 @@ class Limits:
     #: Bytes of a model description (the JSON text, or config.json inside an archive).
     max_config_bytes: int = 512 * MIB
 
-    FLAGS: ClassVar[dict[str, str]] = {"max_weight_bytes": "--max-weights", "max_layers": "--max-layers", "max_config_bytes": "--max-config"}
+    FLAGS: ClassVar[dict[str, str]] = {
+        "max_weight_bytes": "--max-weights",
+        "max_layers": "--max-layers",
+        "max_config_bytes": "--max-config",
+    }
 
-    def refuse(self, what: str, needed: int, limit_name: str, *, file: str | None = None,
-               layer: str | None = None) -> ResourceLimitError:
+    def refuse(
+        self, what: str, needed: int, limit_name: str, *, file: str | None = None, layer: str | None = None
+    ) -> ResourceLimitError:
         limit = getattr(self, limit_name)
         if limit_name.endswith("_bytes"):
             text = f"{what} would take {format_size(needed)}, over the limit of {format_size(limit)}"
         else:
             text = f"{what} has {needed:,} layers, over the limit of {limit:,}"
-        return ResourceLimitError(text, file=file, layer=layer,
-                                  hint=f"raise it with {self.FLAGS[limit_name]} if this is intended")
+        return ResourceLimitError(
+            text, file=file, layer=layer, hint=f"raise it with {self.FLAGS[limit_name]} if this is intended"
+        )
 
-    def check(self, what: str, needed: int, limit_name: str, *, file: str | None = None,
-              layer: str | None = None) -> None:
+    def check(
+        self, what: str, needed: int, limit_name: str, *, file: str | None = None, layer: str | None = None
+    ) -> None:
         if needed > getattr(self, limit_name):
             raise self.refuse(what, needed, limit_name, file=file, layer=layer)
 
 
 DEFAULT_LIMITS = Limits()
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": MIB, "mb": MIB, "g": GIB, "gb": GIB, "t": 1 << 40, "tb": 1 << 40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kb": 1 << 10,
+    "m": MIB,
+    "mb": MIB,
+    "g": GIB,
+    "gb": GIB,
+    "t": 1 << 40,
+    "tb": 1 << 40,
+}
 
 
 def parse_size(text: str) -> int:

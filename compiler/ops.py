@@ -16,6 +16,7 @@ pixel goes to the bottom/right.
 The IR (:mod:`compiler.ir`) imports this table to infer shapes; the table only names the IR's
 types, so it imports them for type checking alone.
 """
+
 from __future__ import annotations
 
 import enum
@@ -174,7 +175,7 @@ def infer_shape(node: Node) -> Shape:
     try:
         return tuple(spec.shape(node, [i.shape for i in node.inputs]))
     except ShapeError as err:
-        raise err.with_context(layer=node.layer)
+        raise err.with_context(layer=node.layer) from err
 
 
 # -- padding arithmetic shared by shape inference, passes and the backend ----------------------
@@ -206,7 +207,7 @@ def spatial_pads(
         return [(0, 0)] * len(kernel)
     if padding == "same":
         pads = []
-        for size, k, s, d in zip(sizes, kernel, strides, dilations):
+        for size, k, s, d in zip(sizes, kernel, strides, dilations, strict=False):
             if size is None:
                 # Only stride 1 has size-independent pads; otherwise the output size is still
                 # known (ceil(n/s)) and the backend lets the runtime pad (SAME_UPPER is TF's rule).
@@ -233,7 +234,7 @@ def _window(node: Node, shape: Shape, kernel: Sequence[int], channels: int | Non
 
 def _with_residual(out: Shape, ins: list[Shape]) -> Shape:
     """A fused residual operand (slot 1) must have the convolution's output shape."""
-    if len(ins) > 1 and any(a != b and None not in (a, b) for a, b in zip(ins[1], out)):
+    if len(ins) > 1 and any(a != b and None not in (a, b) for a, b in zip(ins[1], out, strict=False)):
         raise ShapeError(f"residual operand of shape {ins[1]} does not match the output {out}")
     return out
 
@@ -256,15 +257,15 @@ def _conv(node: Node, ins: list[Shape]) -> Shape:
     return _with_residual(_window(node, ins[0], tuple(kernel), cout), ins)
 
 
-@op("DepthwiseConv", kind=Kind.LINEAR | Kind.WINDOW, kernel=KernelLayout(out_axes=(-2, -1), in_axis=-2),
-    residual=True)
+@op("DepthwiseConv", kind=Kind.LINEAR | Kind.WINDOW, kernel=KernelLayout(out_axes=(-2, -1), in_axis=-2), residual=True)
 def _depthwise(node: Node, ins: list[Shape]) -> Shape:
     kh, kw, cin, mult = node.params["kernel"].shape
     return _with_residual(_window(node, ins[0], (kh, kw), cin * mult), ins)
 
 
-def transpose_out(size: int | None, k: int, stride: int, dilation: int, padding: str,
-                  output_padding: int | None) -> int | None:
+def transpose_out(
+    size: int | None, k: int, stride: int, dilation: int, padding: str, output_padding: int | None
+) -> int | None:
     """Keras's Conv*Transpose output length (keras ``compute_conv_transpose_output_length``)."""
     if size is None:
         return None
@@ -373,7 +374,7 @@ def _concat(node: Node, ins: list[Shape]) -> Shape:
     axis = node.attrs["axis"]
     rank = len(ins[0])
     for s in ins:
-        if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, ins[0])) if i not in (0, axis)):
+        if len(s) != rank or any(a != b for i, (a, b) in enumerate(zip(s, ins[0], strict=False)) if i not in (0, axis)):
             raise ShapeError(f"Concatenate inputs do not match except on axis {axis}: {ins}")
     sizes = [s[axis] for s in ins]
     out = list(ins[0])
@@ -396,7 +397,7 @@ def _reshape(node: Node, ins: list[Shape]) -> Shape:
     known = math.prod(d for d in target if d != -1)
     if None not in rest:
         total = math.prod(rest)
-        if (total % known if -1 in target else total != known):
+        if total % known if -1 in target else total != known:
             raise ShapeError(f"cannot reshape {tuple(rest)} ({total} values) to {tuple(target)}")
         if -1 in target:
             target[target.index(-1)] = total // known
@@ -415,8 +416,9 @@ def _spatial_pairs(node: Node, shape: Shape, key: str) -> list[tuple[int, int]]:
     """(before, after) per spatial axis, one pair for each axis between batch and channels."""
     pairs = [tuple(p) for p in node.attrs[key]]
     if len(pairs) != len(shape) - 2:
-        raise ShapeError(f"{node.op} has {len(pairs)} (before, after) pairs for the {len(shape) - 2} "
-                         f"spatial axes of shape {shape}")
+        raise ShapeError(
+            f"{node.op} has {len(pairs)} (before, after) pairs for the {len(shape) - 2} spatial axes of shape {shape}"
+        )
     if any(min(p) < 0 for p in pairs):
         raise ShapeError(f"negative {key} {node.attrs[key]}")
     return pairs
@@ -427,7 +429,7 @@ def _pad(node: Node, ins: list[Shape]) -> Shape:
     """Zeros around the spatial axes: steps (N, L, C), images (NHWC) or volumes (NDHWC)."""
     s = ins[0]
     pairs = _spatial_pairs(node, s, "pads")
-    return (s[0], *[None if d is None else d + a + b for d, (a, b) in zip(s[1:-1], pairs)], s[-1])
+    return (s[0], *[None if d is None else d + a + b for d, (a, b) in zip(s[1:-1], pairs, strict=False)], s[-1])
 
 
 @op("Resize")
@@ -439,14 +441,14 @@ def _resize(node: Node, ins: list[Shape]) -> Shape:
     scale = node.attrs["scale"]  # one integer factor per spatial axis (UpSampling1D/2D/3D)
     if len(scale) != len(s) - 2:
         raise ShapeError(f"Resize has {len(scale)} scale factors for the {len(s) - 2} spatial axes of {s}")
-    return (s[0], *[None if d is None else d * f for d, f in zip(s[1:-1], scale)], s[-1])
+    return (s[0], *[None if d is None else d * f for d, f in zip(s[1:-1], scale, strict=False)], s[-1])
 
 
 @op("Crop")
 def _crop(node: Node, ins: list[Shape]) -> Shape:
     s = ins[0]
     dims = []
-    for size, (before, after) in zip(s[1:-1], _spatial_pairs(node, s, "crops")):
+    for size, (before, after) in zip(s[1:-1], _spatial_pairs(node, s, "crops"), strict=False):
         if size is not None and before + after >= size:
             raise ShapeError(f"cropping {before}+{after} leaves nothing of size {size}")
         dims.append(None if size is None else size - before - after)

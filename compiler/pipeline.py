@@ -9,6 +9,7 @@ This module is core: it knows no pass. The built-in passes and their order live 
 :mod:`passes` (``DEFAULT_PIPELINE``, one explicit list); the driver, :mod:`compiler.api`, puts
 that list in front of whatever users registered with ``default=True``.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -83,8 +84,13 @@ def resolve(names: Sequence[str | PassFn]) -> list[tuple[str, PassFn]]:
     return out
 
 
-def run_passes(graph: Graph, names: Sequence[str | PassFn], *, check: bool = False,
-               on_step: Callable[[PassReport, Graph], None] | None = None) -> tuple[Graph, list[PassReport]]:
+def run_passes(
+    graph: Graph,
+    names: Sequence[str | PassFn],
+    *,
+    check: bool = False,
+    on_step: Callable[[PassReport, Graph], None] | None = None,
+) -> tuple[Graph, list[PassReport]]:
     """Run passes in order; returns the final graph and one report per pass."""
     reports = []
     for name, fn in resolve(names):
@@ -111,8 +117,9 @@ def run_passes(graph: Graph, names: Sequence[str | PassFn], *, check: bool = Fal
                 graph.check()
             except GraphError as err:
                 raise GraphError(f"after pass '{name}': {err.message}") from err
-        report = PassReport(name, summary or _diff(before, graph.op_counts()), n_before, len(graph),
-                            time.perf_counter() - start)
+        report = PassReport(
+            name, summary or _diff(before, graph.op_counts()), n_before, len(graph), time.perf_counter() - start
+        )
         reports.append(report)
         if on_step is not None:
             on_step(report, graph)
@@ -135,8 +142,9 @@ def parse_spec(spec: str | None, defaults: Sequence[str]) -> list[str]:
             names.extend(defaults)
         elif item.startswith("-"):
             if item[1:] not in names:
-                raise CompileError(f"cannot remove pass '{item[1:]}': it is not in the pipeline",
-                                   hint="pipeline: " + ", ".join(names))
+                raise CompileError(
+                    f"cannot remove pass '{item[1:]}': it is not in the pipeline", hint="pipeline: " + ", ".join(names)
+                )
             names = [n for n in names if n != item[1:]]
         else:
             names.append(item.lstrip("+"))
@@ -158,7 +166,7 @@ def load_plugin(path: str | os.PathLike[str]) -> None:
     try:
         spec.loader.exec_module(module)
     except CompileError as err:
-        raise err.with_context(file=path)
+        raise err.with_context(file=path) from err
     except Exception as exc:
         del sys.modules[name]
         raise CompileError(f"plugin failed to load: {type(exc).__name__}: {exc}", file=path) from exc

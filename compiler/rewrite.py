@@ -9,6 +9,7 @@ A pattern is a tree of :class:`P` matched from a root node towards its inputs::
 the node replacing the root. :func:`apply_rules` visits every node once in topological order,
 so a rule set costs time linear in the graph.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
@@ -24,10 +25,10 @@ class P:
     """A node pattern: op name(s), operand patterns (in slot order), and a name to bind."""
 
     op: str | tuple[str, ...] | None = None
-    inputs: tuple["P", ...] = ()
+    inputs: tuple[P, ...] = ()
     name: str | None = None
 
-    def __init__(self, op: str | Sequence[str] | None = None, *inputs: "P", name: str | None = None) -> None:
+    def __init__(self, op: str | Sequence[str] | None = None, *inputs: P, name: str | None = None) -> None:
         object.__setattr__(self, "op", tuple(op) if isinstance(op, list | tuple) else op)
         object.__setattr__(self, "inputs", tuple(inputs))
         object.__setattr__(self, "name", name)
@@ -42,7 +43,7 @@ class P:
             actual = node.inputs
             if len(actual) != len(self.inputs):
                 return None
-            for pattern, operand in zip(self.inputs, actual):
+            for pattern, operand in zip(self.inputs, actual, strict=False):
                 if pattern.match(operand, bound) is None:
                     return None
         if self.name is not None:

@@ -36,15 +36,19 @@ def parse_input_shapes(specs: Sequence[str]) -> Shapes:
         except ValueError:
             dims = ()
         if not dims or any(d < 1 for d in dims):
-            raise CompileError(f"--input-shape '{spec}' is not a list of positive sizes",
-                               hint="e.g. --input-shape 1,224,224,3 or --input-shape image:1,224,224,3")
+            raise CompileError(
+                f"--input-shape '{spec}' is not a list of positive sizes",
+                hint="e.g. --input-shape 1,224,224,3 or --input-shape image:1,224,224,3",
+            )
         key = name or None
         if key in shapes:
             raise CompileError(f"--input-shape given twice for {name or 'the input'}")
         shapes[key] = dims
     if None in shapes and len(shapes) > 1:
-        raise CompileError("--input-shape without a name is only for single-input models",
-                           hint="name every input: --input-shape NAME:1,224,224,3")
+        raise CompileError(
+            "--input-shape without a name is only for single-input models",
+            hint="name every input: --input-shape NAME:1,224,224,3",
+        )
     return shapes
 
 
@@ -53,8 +57,10 @@ def _match(graph: Graph, shapes: Shapes) -> dict[str, tuple[int, ...]]:
     names = [n.name for n in inputs]
     if None in shapes:
         if len(inputs) != 1:
-            raise CompileError(f"the model has {len(inputs)} inputs ({', '.join(names)})",
-                               hint="name each one: --input-shape NAME:1,224,224,3")
+            raise CompileError(
+                f"the model has {len(inputs)} inputs ({', '.join(names)})",
+                hint="name each one: --input-shape NAME:1,224,224,3",
+            )
         return {names[0]: shapes[None]}
     unknown = [n for n in shapes if n not in names]
     if unknown:
@@ -74,13 +80,17 @@ def fix_input_shapes(graph: Graph, shapes: Shapes) -> dict[str, tuple[int, ...]]
             continue
         current = tuple(node.shape or ())
         if len(dims) != len(current):
-            raise CompileError(f"--input-shape gives {len(dims)} dimensions, input '{node.name}' has "
-                               f"{len(current)} ({_fmt(current)})", layer=node.layer)
+            raise CompileError(
+                f"--input-shape gives {len(dims)} dimensions, input '{node.name}' has {len(current)} ({_fmt(current)})",
+                layer=node.layer,
+            )
         for given, have in zip(dims[1:], current[1:], strict=True):
             if have is not None and have != given:
-                raise CompileError(f"--input-shape {_fmt(dims)} conflicts with input '{node.name}' "
-                                   f"of shape {_fmt(current)}", layer=node.layer,
-                                   hint="only open (None) dimensions can be fixed")
+                raise CompileError(
+                    f"--input-shape {_fmt(dims)} conflicts with input '{node.name}' of shape {_fmt(current)}",
+                    layer=node.layer,
+                    hint="only open (None) dimensions can be fixed",
+                )
         node.shape = (None, *dims[1:])
     graph.infer_shapes()
     return wanted

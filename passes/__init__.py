@@ -3,6 +3,7 @@
 Importing a pass module registers its passes by name; the order they run in is
 :data:`DEFAULT_PIPELINE`, not the order of the imports below.
 """
+
 from . import cleanup, fold_affine, fold_batchnorm, fuse_add_relu, fuse_conv, resolve_padding  # noqa: F401  (register)
 
 #: The standard pipeline, in order. Each step prepares the patterns of the next ones:

@@ -2,6 +2,7 @@
 
 Dropout is the identity at inference; so are Keras's noise layers and ``Activation('linear')``.
 """
+
 from __future__ import annotations
 
 from compiler.ir import Graph, Node
@@ -54,14 +55,21 @@ def remove_dead(graph: Graph) -> tuple[Graph, str]:
 
 
 def _merge_pad(graph: Graph, outer: Node, inner: Node) -> Node:
-    pads = tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(inner.attrs["pads"], outer.attrs["pads"]))
-    return graph.add("Pad", inner.inputs, name=outer.name, attrs={**outer.attrs, "pads": pads},
-                     layer=outer.layer, shape=outer.shape)
+    pads = tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(inner.attrs["pads"], outer.attrs["pads"], strict=False))
+    return graph.add(
+        "Pad", inner.inputs, name=outer.name, attrs={**outer.attrs, "pads": pads}, layer=outer.layer, shape=outer.shape
+    )
 
 
 def _merge_reshape(graph: Graph, outer: Node, inner: Node) -> Node:
-    return graph.add("Reshape", inner.inputs, name=outer.name, attrs={"shape": tuple(outer.shape[1:])},
-                     layer=outer.layer, shape=outer.shape)
+    return graph.add(
+        "Reshape",
+        inner.inputs,
+        name=outer.name,
+        attrs={"shape": tuple(outer.shape[1:])},
+        layer=outer.layer,
+        shape=outer.shape,
+    )
 
 
 @register_pass("merge_shape_ops")
@@ -76,11 +84,22 @@ def merge_shape_ops(graph: Graph) -> tuple[Graph, str]:
             continue
         if node.op == "Pad" and inner.op == "Pad":
             new = _merge_pad(graph, node, inner)
-        elif node.op == "Reshape" and is_a(inner, Kind.GLOBAL_POOL) and not inner.attrs.get("keepdims") \
-                and len(inner.inputs[0].shape) == 4 and tuple(node.shape[1:]) == (1, 1, inner.shape[-1]):
+        elif (
+            node.op == "Reshape"
+            and is_a(inner, Kind.GLOBAL_POOL)
+            and not inner.attrs.get("keepdims")
+            and len(inner.inputs[0].shape) == 4
+            and tuple(node.shape[1:]) == (1, 1, inner.shape[-1])
+        ):
             # squeeze-and-excitation's GlobalAveragePooling2D + Reshape((1, 1, C)): keep the dims
-            new = graph.add(inner.op, inner.inputs, name=node.name, attrs={**inner.attrs, "keepdims": True},
-                            layer=inner.layer, shape=node.shape)
+            new = graph.add(
+                inner.op,
+                inner.inputs,
+                name=node.name,
+                attrs={**inner.attrs, "keepdims": True},
+                layer=inner.layer,
+                shape=node.shape,
+            )
         elif is_a(node, Kind.RESHAPE) and is_a(inner, Kind.RESHAPE) and None not in node.shape[1:]:
             new = _merge_reshape(graph, node, inner)
         else:

@@ -13,6 +13,7 @@ turns every remaining BatchNorm into such an ``Affine`` and then removes Affines
 
 Run after ``resolve_padding``, so convolution pads are explicit.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,16 +40,24 @@ def _last_axis(node: Node) -> bool:
 
 
 def _replace(graph: Graph, old: Node, inputs: list[Node], params: dict, shape=None) -> Node:
-    return graph.add(old.op, inputs, name=old.name, attrs=dict(old.attrs), params=params, layer=old.layer,
-                     shape=shape or old.shape)
+    return graph.add(
+        old.op, inputs, name=old.name, attrs=dict(old.attrs), params=params, layer=old.layer, shape=shape or old.shape
+    )
 
 
 def _bn_to_affine(graph: Graph, m: Match) -> Node:
     bn = m["bn"]
     scale, shift = batchnorm_scale_shift(bn)
     params = {"scale": scale.astype(np.float32), "shift": shift.astype(np.float32)}
-    return graph.add("Affine", bn.inputs, name=bn.name, attrs={"axis": bn.attrs["axis"]}, params=params,
-                     layer=bn.layer, shape=bn.shape)
+    return graph.add(
+        "Affine",
+        bn.inputs,
+        name=bn.name,
+        attrs={"axis": bn.attrs["axis"]},
+        params=params,
+        layer=bn.layer,
+        shape=bn.shape,
+    )
 
 
 def _into_producer(graph: Graph, m: Match) -> Node:
@@ -109,16 +118,29 @@ def _identity(graph: Graph, m: Match) -> Node:
 
 BN_TO_AFFINE = Rule("bn_to_affine", P("BatchNorm", name="bn"), rewrite=_bn_to_affine)
 INTO_PRODUCER = Rule(
-    "into_producer", P("Affine", P(LINEAR, ANY, name="linear"), name="affine"), rewrite=_into_producer,
+    "into_producer",
+    P("Affine", P(LINEAR, ANY, name="linear"), name="affine"),
+    rewrite=_into_producer,
     check=lambda m: _last_axis(m["affine"]) and _plain(m["linear"]) and m["linear"].has_single_use(),
 )
-INTO_CONSUMER = Rule("into_consumer", P(CONSUMERS, P("Affine", name="affine"), name="consumer"),
-                     rewrite=_into_consumer, check=_consumer_legal)
-MERGE = Rule("merge", P("Affine", P("Affine", name="inner"), name="outer"), rewrite=_merge,
-             check=lambda m: m["inner"].has_single_use() and m["inner"].attrs["axis"] == m["outer"].attrs["axis"])
-IDENTITY = Rule("identity", P("Affine", name="affine"), rewrite=_identity,
-                check=lambda m: bool(np.all(m["affine"].params["scale"] == 1)
-                                     and not np.any(m["affine"].params["shift"])))
+INTO_CONSUMER = Rule(
+    "into_consumer",
+    P(CONSUMERS, P("Affine", name="affine"), name="consumer"),
+    rewrite=_into_consumer,
+    check=_consumer_legal,
+)
+MERGE = Rule(
+    "merge",
+    P("Affine", P("Affine", name="inner"), name="outer"),
+    rewrite=_merge,
+    check=lambda m: m["inner"].has_single_use() and m["inner"].attrs["axis"] == m["outer"].attrs["axis"],
+)
+IDENTITY = Rule(
+    "identity",
+    P("Affine", name="affine"),
+    rewrite=_identity,
+    check=lambda m: bool(np.all(m["affine"].params["scale"] == 1) and not np.any(m["affine"].params["shift"])),
+)
 
 
 @register_pass("fold_affine")
@@ -130,5 +152,7 @@ def fold_affine(graph: Graph) -> tuple[Graph, str]:
     fired.update({k: v + fired.get(k, 0) for k, v in apply_rules(graph, [INTO_CONSUMER]).items()})
     folded = fired["into_producer"] + fired["into_consumer"] + fired["merge"] + fired["identity"]
     left = len(graph.nodes("Affine"))
-    return graph, (f"folded {folded} constant scale/shift ({converted} from BatchNorm)"
-                   + (f", {left} left as Mul+Add" if left else ""))
+    return graph, (
+        f"folded {folded} constant scale/shift ({converted} from BatchNorm)"
+        + (f", {left} left as Mul+Add" if left else "")
+    )

@@ -11,6 +11,7 @@ ConvTranspose, Dense: :attr:`Kind.LINEAR` in the op table), legal when the Batch
 the channel axis and nothing else reads the un-normalized tensor. The variants differ only in
 where the output channel sits in the Keras kernel, which the op table's kernel layout says.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,8 +44,15 @@ def _fold(graph: Graph, m: Match) -> Node:
         "bias": (bias * scale + shift).astype(np.float32),
     }
     # A new node, not an in-place edit: a shared Keras layer shares its arrays between calls.
-    return graph.add(linear.op, linear.inputs, name=linear.name, attrs=dict(linear.attrs), params=params,
-                     layer=linear.layer, shape=bn.shape)
+    return graph.add(
+        linear.op,
+        linear.inputs,
+        name=linear.name,
+        attrs=dict(linear.attrs),
+        params=params,
+        layer=linear.layer,
+        shape=bn.shape,
+    )
 
 
 RULE = Rule(

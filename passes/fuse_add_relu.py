@@ -2,6 +2,7 @@
 
 Legal when nothing else reads the sum. The backend lowers it to the target's best form.
 """
+
 from __future__ import annotations
 
 from compiler.ir import Graph, Node

@@ -14,6 +14,7 @@ Both require that nothing else reads the intermediate tensor. The ``ort`` target
 result to one ``com.microsoft.FusedConv`` per node; standard ONNX gets Conv, Add and the
 activation back as separate ops (which onnxruntime and TensorRT fuse again themselves).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,8 +57,15 @@ def _fuse_residual(graph: Graph, m: Match) -> Node | None:
     attrs = dict(conv.attrs)
     if join.op == "FusedAddRelu":
         attrs["activation"] = {"op": "Relu"}
-    return graph.add(conv.op, [conv.inputs[0], z], name=join.name, attrs=attrs, params=conv.params,
-                     layer=conv.layer, shape=join.shape)
+    return graph.add(
+        conv.op,
+        [conv.inputs[0], z],
+        name=join.name,
+        attrs=attrs,
+        params=conv.params,
+        layer=conv.layer,
+        shape=join.shape,
+    )
 
 
 def activation_attr(node: Node) -> dict[str, Any]:
@@ -69,8 +77,9 @@ def activation_attr(node: Node) -> dict[str, Any]:
 def _fuse_activation(graph: Graph, m: Match) -> Node:
     linear, act = m["linear"], m["act"]
     attrs = {**linear.attrs, "activation": activation_attr(act)}
-    return graph.add(linear.op, linear.inputs, name=act.name, attrs=attrs, params=linear.params,
-                     layer=linear.layer, shape=act.shape)
+    return graph.add(
+        linear.op, linear.inputs, name=act.name, attrs=attrs, params=linear.params, layer=linear.layer, shape=act.shape
+    )
 
 
 RESIDUAL = Rule("conv_add", P(("FusedAddRelu", "Add"), name="join"), rewrite=_fuse_residual)

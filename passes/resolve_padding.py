@@ -19,6 +19,7 @@ A ``Pad`` (zeros) feeding a window op is merged into that op's pads when that is
   (wrong for negative data), so the backend emits every MaxPool that reads a Pad in a form that
   fusion leaves alone.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,11 +50,11 @@ def _merged_pads(pad: Node, op: Node) -> tuple[tuple[int, int], ...] | None:
         return None  # its own border is excluded from the average, the Pad's is not: keep both
     if op.op == "MaxPool" and not never_negative(pad.input) and None in op.inputs[0].shape[1:3]:
         return None  # the zero mask needs known sizes
-    return tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(own, pad.attrs["pads"]))
+    return tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(own, pad.attrs["pads"], strict=False))
 
 
 def _fits(pads: tuple[tuple[int, int], ...], kernel: tuple[int, int]) -> bool:
-    return all(max(p) < k for p, k in zip(pads, kernel))
+    return all(max(p) < k for p, k in zip(pads, kernel, strict=False))
 
 
 def _average_as_conv(graph: Graph, pool: Node, source: Node, pads: tuple[tuple[int, int], ...]) -> Node:
@@ -61,8 +62,15 @@ def _average_as_conv(graph: Graph, pool: Node, source: Node, pads: tuple[tuple[i
     channels = pool.shape[-1]
     kernel = np.full((kh, kw, channels, 1), 1.0 / (kh * kw), np.float32)
     attrs = {"strides": pool.attrs["strides"], "dilations": (1, 1), "padding": pads}
-    conv = graph.add("DepthwiseConv", [source], name=pool.name, attrs=attrs, params={"kernel": kernel},
-                     layer=pool.layer, shape=pool.shape)
+    conv = graph.add(
+        "DepthwiseConv",
+        [source],
+        name=pool.name,
+        attrs=attrs,
+        params={"kernel": kernel},
+        layer=pool.layer,
+        shape=pool.shape,
+    )
     graph.replace_all_uses(pool, conv)
     graph.remove(pool)
     return conv

@@ -5,6 +5,7 @@ Warm-up runs come first so one-time work — TensorRT engine builds, cuDNN algor
 first-touch allocations — does not pollute the numbers; session creation is timed separately
 because it is where graph optimizations and engine builds cost.
 """
+
 from __future__ import annotations
 
 import time
@@ -53,7 +54,8 @@ def random_feeds(session: Session, batch: int, file: str, seed: int = 0) -> dict
             dims[0] = batch
         if any(not isinstance(d, int) for d in dims):
             raise RuntimeInputError(
-                f"input '{inp.name}' has dynamic dimensions {inp.shape}", file=file,
+                f"input '{inp.name}' has dynamic dimensions {inp.shape}",
+                file=file,
                 hint="benchmark a model with fixed spatial sizes",
             )
         dtype = INPUT_DTYPES.get(inp.type)
@@ -75,8 +77,20 @@ def benchmark(
     settings: GpuSettings | None = None,
 ) -> BenchResult:
     """Time ``runs`` inferences after ``warmup`` untimed ones."""
-    return next(iter(benchmark_many(model, providers=[provider], batches=[batch], runs=runs, warmup=warmup,
-                                    optimization=optimization, threads=threads, settings=settings)))
+    return next(
+        iter(
+            benchmark_many(
+                model,
+                providers=[provider],
+                batches=[batch],
+                runs=runs,
+                warmup=warmup,
+                optimization=optimization,
+                threads=threads,
+                settings=settings,
+            )
+        )
+    )
 
 
 def benchmark_many(
@@ -102,8 +116,9 @@ def benchmark_many(
     tick = on_run or (lambda: None)
     for provider in providers:
         start = time.perf_counter()
-        info: SessionInfo = create_session(model, provider=provider, optimization=optimization, threads=threads,
-                                           settings=settings)
+        info: SessionInfo = create_session(
+            model, provider=provider, optimization=optimization, threads=threads, settings=settings
+        )
         session_seconds = time.perf_counter() - start
         for batch in batches:
             feeds = random_feeds(info.session, batch, label)

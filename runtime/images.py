@@ -31,9 +31,7 @@ FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 FORMAT_HINT = "use JPEG, PNG, BMP, GIF, TIFF, WebP or PPM"
 
 
-def load_images(
-    paths: Sequence[str | Path], height: int | None = None, width: int | None = None
-) -> np.ndarray:
+def load_images(paths: Sequence[str | Path], height: int | None = None, width: int | None = None) -> np.ndarray:
     """Decode ``paths`` into one float32 array of shape (N, H, W, 3), RGB, values 0..255.
 
     ``height``/``width`` are the model's input size; each image is resized to it with bilinear
@@ -96,8 +94,7 @@ def _open_regular(path: str | Path) -> BinaryIO:
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(path)
         if not stat.S_ISREG(mode):
-            raise RuntimeInputError("is not a regular file (a FIFO or a device?), so not an image",
-                                    file=str(path))
+            raise RuntimeInputError("is not a regular file (a FIFO or a device?), so not an image", file=str(path))
         if nonblock:
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")

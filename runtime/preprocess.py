@@ -44,26 +44,20 @@ def apply(x: np.ndarray, mode: str, layout: str = "nhwc") -> np.ndarray:
         return x / np.float32(127.5) - np.float32(1.0)
     _check_channels(x, axis, mode)
     if mode == "torch":
-        return (x / np.float32(255.0) - _along(_TORCH_MEAN, axis, x.ndim)) / _along(
-            _TORCH_STD, axis, x.ndim
-        )
+        return (x / np.float32(255.0) - _along(_TORCH_MEAN, axis, x.ndim)) / _along(_TORCH_STD, axis, x.ndim)
     return np.flip(x, axis=axis) - _along(_CAFFE_MEAN_BGR, axis, x.ndim)
 
 
 def check_mode(mode: str) -> None:
     """Reject a mode we do not know, listing the ones we do."""
     if mode not in MODES:
-        raise RuntimeInputError(
-            f"unknown preprocessing mode '{mode}'", hint=f"choose one of: {', '.join(MODES)}"
-        )
+        raise RuntimeInputError(f"unknown preprocessing mode '{mode}'", hint=f"choose one of: {', '.join(MODES)}")
 
 
 def channel_axis(ndim: int, layout: str) -> int:
     """The channel axis of an image (3-D) or batch (4-D) in ``layout``."""
     if layout not in LAYOUTS:
-        raise RuntimeInputError(
-            f"unknown layout '{layout}'", hint=f"choose one of: {', '.join(LAYOUTS)}"
-        )
+        raise RuntimeInputError(f"unknown layout '{layout}'", hint=f"choose one of: {', '.join(LAYOUTS)}")
     if ndim not in (3, 4):
         raise RuntimeInputError(f"expected an image or a batch of images, got {ndim}-D data")
     return ndim - 1 if layout == "nhwc" else ndim - 3
@@ -71,9 +65,7 @@ def channel_axis(ndim: int, layout: str) -> int:
 
 def _check_channels(x: np.ndarray, axis: int, mode: str) -> None:
     if x.shape[axis] != 3:
-        raise RuntimeInputError(
-            f"preprocessing mode '{mode}' needs 3 colour channels, got {x.shape[axis]}"
-        )
+        raise RuntimeInputError(f"preprocessing mode '{mode}' needs 3 colour channels, got {x.shape[axis]}")
 
 
 def _along(values: np.ndarray, axis: int, ndim: int) -> np.ndarray:

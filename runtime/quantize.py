@@ -56,8 +56,10 @@ class QuantizationReport:
     skipped: int = 0
 
     def lines(self) -> list[str]:
-        text = [f"calibrated on {self.images} image{'s' if self.images != 1 else ''}"
-                + (f" ({self.skipped} unreadable skipped)" if self.skipped else "")]
+        text = [
+            f"calibrated on {self.images} image{'s' if self.images != 1 else ''}"
+            + (f" ({self.skipped} unreadable skipped)" if self.skipped else "")
+        ]
         for out in self.outputs:
             line = f"{out.name}: cosine vs fp32 mean {out.cosine_mean:.4f}, min {out.cosine_min:.4f}"
             if out.top1_agreement is not None:
@@ -124,7 +126,9 @@ def quantize_int8(
         try:
             quant_pre_process(str(fp32_path), str(pre_path), skip_symbolic_shape=True)
             quantize_static(
-                str(pre_path), str(int8_path), Reader(),
+                str(pre_path),
+                str(int8_path),
+                Reader(),
                 quant_format=QuantFormat.QDQ,
                 per_channel=per_channel,
                 activation_type=QuantType.QUInt8,
@@ -133,12 +137,14 @@ def quantize_int8(
         except RuntimeInputError:
             raise
         except Exception as exc:  # onnxruntime's quantizer raises plain exceptions of many kinds
-            raise RuntimeInputError(f"onnxruntime could not quantize the model: {exc}",
-                                    hint="compile with --target onnx and try again") from exc
+            raise RuntimeInputError(
+                f"onnxruntime could not quantize the model: {exc}", hint="compile with --target onnx and try again"
+            ) from exc
         quantized = onnx.load(str(int8_path))
         report = QuantizationReport(len(inputs), compare(runner, int8_path, inputs), len(skipped))
-    _carry_metadata(model, quantized, {PRECISION_KEY: f"int8 (QDQ, per-channel={per_channel}, "
-                                                       f"{len(inputs)} calibration images)"})
+    _carry_metadata(
+        model, quantized, {PRECISION_KEY: f"int8 (QDQ, per-channel={per_channel}, {len(inputs)} calibration images)"}
+    )
     return quantized, report
 
 
@@ -150,8 +156,14 @@ class LoweredPrecision:
     lines: list[str]
 
 
-def lower_precision(model: onnx.ModelProto, *, int8: bool, calibrate: str | Path | None,
-                    calibration_size: int = DEFAULT_CALIBRATION_SIZE, fp16: bool) -> LoweredPrecision:
+def lower_precision(
+    model: onnx.ModelProto,
+    *,
+    int8: bool,
+    calibrate: str | Path | None,
+    calibration_size: int = DEFAULT_CALIBRATION_SIZE,
+    fp16: bool,
+) -> LoweredPrecision:
     """Lower a compiled model's precision, as ``compiler.compile(int8=..., fp16=...)`` was asked.
 
     This is the compile step that needs the runtime: calibration images are read and
@@ -184,8 +196,9 @@ def compare(reference: BatchRunner, candidate: str | Path, inputs: Sequence[np.n
             if agreed is not None:
                 top1[name].append(agreed)
     return [
-        OutputAgreement(n, float(np.mean(cosines[n])), float(np.min(cosines[n])),
-                        float(np.mean(top1[n])) if top1[n] else None)
+        OutputAgreement(
+            n, float(np.mean(cosines[n])), float(np.min(cosines[n])), float(np.mean(top1[n])) if top1[n] else None
+        )
         for n in names
     ]
 
@@ -205,8 +218,10 @@ def convert_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     try:
         from onnxconverter_common import float16
     except ImportError as exc:
-        raise RuntimeInputError("fp16 conversion needs onnxconverter-common",
-                                hint="pip install 'kerascc[gpu]' (or pip install onnxconverter-common)") from exc
+        raise RuntimeInputError(
+            "fp16 conversion needs onnxconverter-common",
+            hint="pip install 'kerascc[gpu]' (or pip install onnxconverter-common)",
+        ) from exc
     converted = float16.convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
     _carry_metadata(model, converted, {PRECISION_KEY: "fp16 (float32 inputs and outputs)"})
     return converted

@@ -120,8 +120,11 @@ def _accelerator_lines(cfg: TritonConfig) -> list[str]:
     model; CUDA needs no entry (it is the backend's default for GPU instances)."""
     if cfg.kind != "gpu" or cfg.accelerator != "tensorrt":
         return []
-    params = {"precision_mode": "FP16" if cfg.fp16 else "FP32", "trt_engine_cache_enable": "1",
-              "trt_engine_cache_path": "/tmp/triton-trt-cache"}
+    params = {
+        "precision_mode": "FP16" if cfg.fp16 else "FP32",
+        "trt_engine_cache_enable": "1",
+        "trt_engine_cache_path": "/tmp/triton-trt-cache",
+    }
     if cfg.workspace_gb is not None:
         params["max_workspace_size_bytes"] = str(int(cfg.workspace_gb * (1 << 30)))
     lines = ["gpu_execution_accelerator {", '  name: "tensorrt"']
@@ -139,16 +142,19 @@ def tensor_configs(values: list[onnx.ValueInfoProto], batched: bool, file: str) 
     for v in values:
         ttype = v.type.tensor_type
         if ttype.elem_type not in TRITON_TYPES:
-            raise RuntimeInputError(f"tensor '{v.name}' has an element type Triton cannot serve",
-                                    file=file)
+            raise RuntimeInputError(f"tensor '{v.name}' has an element type Triton cannot serve", file=file)
         dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1 for d in ttype.shape.dim]
         if batched:
             if not dims:
-                raise RuntimeInputError(f"tensor '{v.name}' is a scalar and has no batch dimension",
-                                        file=file, hint="export with --max-batch-size 0")
+                raise RuntimeInputError(
+                    f"tensor '{v.name}' is a scalar and has no batch dimension",
+                    file=file,
+                    hint="export with --max-batch-size 0",
+                )
             if dims[0] != -1:
                 raise RuntimeInputError(
-                    f"tensor '{v.name}' has a fixed batch dimension of {dims[0]}", file=file,
+                    f"tensor '{v.name}' has a fixed batch dimension of {dims[0]}",
+                    file=file,
                     hint="export with --max-batch-size 0, or compile without a fixed batch",
                 )
             dims = dims[1:]
@@ -171,8 +177,9 @@ def check_name(name: str) -> None:
     put the model (and overwrite files) outside the repository, or on the repository itself.
     """
     if name in (".", "..") or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise RuntimeInputError(f"model name {name!r} must be one folder name of letters, digits, '.', '-' "
-                                "or '_', and not '.' or '..'")
+        raise RuntimeInputError(
+            f"model name {name!r} must be one folder name of letters, digits, '.', '-' or '_', and not '.' or '..'"
+        )
 
 
 def _read_model(path: Path) -> onnx.ModelProto:
@@ -188,8 +195,9 @@ def _read_model(path: Path) -> onnx.ModelProto:
     # protobuf reads an empty file (and some other bytes) as an empty message without complaint
     if proto.ir_version < 1 or not proto.opset_import or not proto.graph.output:
         what = "an empty file" if path.stat().st_size == 0 else "an ONNX model with no graph outputs"
-        raise RuntimeInputError(f"not a readable ONNX file ({what})", file=str(path),
-                                hint="export a model written by kerascc compile")
+        raise RuntimeInputError(
+            f"not a readable ONNX file ({what})", file=str(path), hint="export a model written by kerascc compile"
+        )
     return proto
 
 
@@ -215,15 +223,18 @@ def build_config(
     if kind not in KINDS:
         raise RuntimeInputError(f"unknown instance kind '{kind}'", hint=f"choose one of: {', '.join(KINDS)}")
     if accelerator not in ACCELERATORS:
-        raise RuntimeInputError(f"unknown accelerator '{accelerator}'",
-                                hint=f"choose one of: {', '.join(ACCELERATORS)}")
+        raise RuntimeInputError(
+            f"unknown accelerator '{accelerator}'", hint=f"choose one of: {', '.join(ACCELERATORS)}"
+        )
     if kind == "cpu" and accelerator != "none":
         accelerator = "none"  # CPU instances have no GPU accelerator to configure
     if max_batch_size < 0 or instances < 1:
         raise RuntimeInputError("--max-batch-size must be 0 or more and --instances at least 1")
     if fp16 and accelerator != "tensorrt":
-        raise RuntimeInputError("--fp16 applies to the TensorRT accelerator",
-                                hint="use --accelerator tensorrt, or compile with --fp16 instead")
+        raise RuntimeInputError(
+            "--fp16 applies to the TensorRT accelerator",
+            hint="use --accelerator tensorrt, or compile with --fp16 instead",
+        )
     if name is not None:
         check_name(name)
     proto = _read_model(path)

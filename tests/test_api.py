@@ -1,4 +1,5 @@
 """The Python API as the README shows it: user passes from a user's own file, and every compile option."""
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_user_pass_from_own_file(tmp_path: Path) -> None:
-    (tmp_path / "mypasses.py").write_text(textwrap.dedent("""
+    (tmp_path / "mypasses.py").write_text(
+        textwrap.dedent("""
         import compiler
 
         @compiler.register_pass("drop_softmax")
@@ -26,9 +28,11 @@ def test_user_pass_from_own_file(tmp_path: Path) -> None:
                 if node.is_output:
                     graph.bypass(node)
             return graph
-    """))
+    """)
+    )
     script = tmp_path / "build.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import compiler
         import mypasses  # registers drop_softmax
 
@@ -37,10 +41,12 @@ def test_user_pass_from_own_file(tmp_path: Path) -> None:
         compiler.save(model, {str(tmp_path / "logits.onnx")!r})
         for report in model.report:
             print(report)
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert "fold_batchnorm: folded 53 BatchNorm" in proc.stdout
     assert "drop_softmax: Softmax -1" in proc.stdout
@@ -64,10 +70,12 @@ def test_pattern_rule_from_readme() -> None:
     s = g.add("Add", [x, y])
     r = g.add("Relu", [s])
     g.set_outputs([r], ["out"])
-    rule = Rule("fuse_add_relu",
-                P("Relu", P("Add", name="add"), name="relu"),
-                check=lambda m: m["add"].has_single_use(),
-                rewrite=lambda g, m: g.add("FusedAddRelu", m["add"].inputs, layer=m["relu"].layer))
+    rule = Rule(
+        "fuse_add_relu",
+        P("Relu", P("Add", name="add"), name="relu"),
+        check=lambda m: m["add"].has_single_use(),
+        rewrite=lambda g, m: g.add("FusedAddRelu", m["add"].inputs, layer=m["relu"].layer),
+    )
     assert apply_rules(g, [rule]) == {"fuse_add_relu": 1}
     assert [n.op for n in g.nodes()] == ["Input", "Input", "FusedAddRelu"]
     g.check()
@@ -79,7 +87,7 @@ def test_pattern_rule_from_readme() -> None:
 
 
 # -- compiler.compile owns the whole job: everything `cli.py compile` does, from Python ---------------------
-TINY = '''
+TINY = """
 import keras
 from keras import layers
 
@@ -91,7 +99,7 @@ def build(width=8):
     model = keras.Model(inp, layers.Dense(5, activation="softmax", name="probs")(x), name="mobilenetv2")
     model.load_weights("trained.weights.h5")
     return model
-'''
+"""
 
 
 def tiny_py(folder: Path) -> Path:
@@ -131,8 +139,9 @@ def test_python_compile_is_the_cli_compile(tmp_path: Path) -> None:
 
     source = tiny_py(tmp_path)
     heard: list[str] = []
-    model = compiler.compile(source, entry="build", args=["width=4"], input_shapes=["1,20,24,3"],
-                             preprocess="auto", on_note=heard.append)
+    model = compiler.compile(
+        source, entry="build", args=["width=4"], input_shapes=["1,20,24,3"], preprocess="auto", on_note=heard.append
+    )
     assert model.name == "mobilenetv2" and model.preprocess == "tf" and model.preprocess_guessed
     assert "load_weights" in model.notes and heard == [model.notes]
     assert model.input_shapes == {"image": (1, 20, 24, 3)}
@@ -140,9 +149,26 @@ def test_python_compile_is_the_cli_compile(tmp_path: Path) -> None:
     assert model.metadata["kerascc.preprocess"] == "tf"
     compiler.save(model, tmp_path / "py.onnx")
 
-    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "compile", str(source), "--entry", "build",
-                           "--arg", "width=4", "--input-shape", "1,20,24,3", "-o", str(tmp_path / "cli.onnx")],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "compile",
+            str(source),
+            "--entry",
+            "build",
+            "--arg",
+            "width=4",
+            "--input-shape",
+            "1,20,24,3",
+            "-o",
+            str(tmp_path / "cli.onnx"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "(guessed from the model name)" in proc.stdout and "note:" in proc.stderr
     assert (tmp_path / "py.onnx").read_bytes() == (tmp_path / "cli.onnx").read_bytes()
@@ -164,8 +190,14 @@ def test_options_take_python_values_and_cli_texts_alike(tmp_path: Path) -> None:
 def test_int8_from_python(tmp_path: Path) -> None:
     import compiler
 
-    model = compiler.compile(tiny_py(tmp_path), entry="build", input_shapes=["1,20,24,3"], int8=True,
-                             calibrate=photos(tmp_path), calibration_size=2)
+    model = compiler.compile(
+        tiny_py(tmp_path),
+        entry="build",
+        input_shapes=["1,20,24,3"],
+        int8=True,
+        calibrate=photos(tmp_path),
+        calibration_size=2,
+    )
     ops = model.op_counts()
     assert ops["QuantizeLinear"] and ops["DequantizeLinear"]
     assert model.lowered is None and model.metadata["kerascc.precision"].startswith("int8")
@@ -183,12 +215,15 @@ def test_calibration_size_default_is_the_runtime_one() -> None:
     assert compiler.CompileOptions().calibration_size == DEFAULT_CALIBRATION_SIZE
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"int8": True}, "--int8 and --calibrate DIR go together"),
-    ({"calibrate": "photos/"}, "--int8 and --calibrate DIR go together"),
-    ({"int8": True, "calibrate": "photos/", "fp16": True}, "choose one of --int8 and --fp16"),
-    ({"fp16": True, "target": "ort"}, "--int8/--fp16 need --target onnx or tensorrt"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"int8": True}, "--int8 and --calibrate DIR go together"),
+        ({"calibrate": "photos/"}, "--int8 and --calibrate DIR go together"),
+        ({"int8": True, "calibrate": "photos/", "fp16": True}, "choose one of --int8 and --fp16"),
+        ({"fp16": True, "target": "ort"}, "--int8/--fp16 need --target onnx or tensorrt"),
+    ],
+)
 def test_impossible_precision_options_fail_before_the_model_is_read(tmp_path: Path, settings, message) -> None:
     import compiler
 

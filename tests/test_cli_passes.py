@@ -1,4 +1,5 @@
 """The command line's targets, pipelines and plugins, DOT/SVG output of `inspect`, and `bench`."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,15 @@ def drop_softmax(graph: compiler.Graph) -> compiler.Graph:
 
 def kerascc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True, check=False,
-                          cwd=cwd or ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> str:
@@ -130,8 +138,9 @@ def test_plugin_adds_a_pass(net: dict[str, Path], tmp_path: Path) -> None:
     plugin = tmp_path / "mypasses.py"
     plugin.write_text(README_PLUGIN)
     out = tmp_path / "logits.onnx"
-    text = ok(kerascc("compile", str(net["keras"]), "--plugin", str(plugin), "--passes", "+drop_softmax",
-                      "-o", str(out)))
+    text = ok(
+        kerascc("compile", str(net["keras"]), "--plugin", str(plugin), "--passes", "+drop_softmax", "-o", str(out))
+    )
     lines = pass_lines(text)
     assert lines[-1] == "drop_softmax: Softmax -1"
     assert any(ln.startswith("fuse_conv:") for ln in lines)
@@ -139,49 +148,77 @@ def test_plugin_adds_a_pass(net: dict[str, Path], tmp_path: Path) -> None:
     assert "Softmax" not in [n.op_type for n in model.graph.node]
     assert [o.name for o in model.graph.output] == ["probs"]
     # run from the plugin's own directory with a relative path, as a user would
-    ok(kerascc("compile", str(net["keras"]), "--plugin", "mypasses.py", "--passes", "+drop_softmax",
-               "-o", "rel.onnx", cwd=tmp_path))
+    ok(
+        kerascc(
+            "compile",
+            str(net["keras"]),
+            "--plugin",
+            "mypasses.py",
+            "--passes",
+            "+drop_softmax",
+            "-o",
+            "rel.onnx",
+            cwd=tmp_path,
+        )
+    )
     assert "Softmax" not in [n.op_type for n in onnx.load(str(tmp_path / "rel.onnx")).graph.node]
 
 
 def test_plugin_pass_without_the_plugin_is_unknown(net: dict[str, Path], tmp_path: Path) -> None:
-    line = one_line_error(kerascc("compile", str(net["keras"]), "--passes", "+drop_softmax",
-                                  "-o", str(tmp_path / "x.onnx")), "unknown pass 'drop_softmax'", "fuse_conv")
+    line = one_line_error(
+        kerascc("compile", str(net["keras"]), "--passes", "+drop_softmax", "-o", str(tmp_path / "x.onnx")),
+        "unknown pass 'drop_softmax'",
+        "fuse_conv",
+    )
     assert "known passes" in line
     assert not (tmp_path / "x.onnx").exists()
 
 
 def test_plugin_with_a_syntax_error(net: dict[str, Path], tmp_path: Path) -> None:
     plugin = tmp_path / "broken_plugin.py"
-    plugin.write_text(textwrap.dedent("""\
+    plugin.write_text(
+        textwrap.dedent("""\
         import compiler
 
         def oops(:
             pass
-        """))
+        """)
+    )
     out = tmp_path / "x.onnx"
-    one_line_error(kerascc("compile", str(net["keras"]), "--plugin", str(plugin), "-o", str(out)),
-                   "broken_plugin.py", "SyntaxError")
+    one_line_error(
+        kerascc("compile", str(net["keras"]), "--plugin", str(plugin), "-o", str(out)),
+        "broken_plugin.py",
+        "SyntaxError",
+    )
     assert not out.exists()
 
 
 def test_plugin_that_raises(net: dict[str, Path], tmp_path: Path) -> None:
     plugin = tmp_path / "raising.py"
     plugin.write_text("raise RuntimeError('not today')\n")
-    one_line_error(kerascc("compile", str(net["keras"]), "--plugin", str(plugin), "-o", str(tmp_path / "x.onnx")),
-                   "raising.py", "RuntimeError", "not today")
+    one_line_error(
+        kerascc("compile", str(net["keras"]), "--plugin", str(plugin), "-o", str(tmp_path / "x.onnx")),
+        "raising.py",
+        "RuntimeError",
+        "not today",
+    )
 
 
 def test_missing_plugin(net: dict[str, Path], tmp_path: Path) -> None:
-    one_line_error(kerascc("compile", str(net["keras"]), "--plugin", str(tmp_path / "absent.py"),
-                           "-o", str(tmp_path / "x.onnx")), "absent.py")
+    one_line_error(
+        kerascc("compile", str(net["keras"]), "--plugin", str(tmp_path / "absent.py"), "-o", str(tmp_path / "x.onnx")),
+        "absent.py",
+    )
 
 
-@pytest.mark.parametrize("spec, needle", [
-    ("bogus", "unknown pass 'bogus'"),
-    ("-bogus", "cannot remove pass 'bogus'"),
-    ("default,+bogus", "unknown pass 'bogus'"),
-])
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("bogus", "unknown pass 'bogus'"),
+        ("-bogus", "cannot remove pass 'bogus'"),
+        ("default,+bogus", "unknown pass 'bogus'"),
+    ],
+)
 def test_bad_pass_spec(net: dict[str, Path], tmp_path: Path, spec: str, needle: str) -> None:
     out = tmp_path / "x.onnx"
     one_line_error(kerascc("compile", str(net["keras"]), "--passes", spec, "-o", str(out)), needle)
@@ -212,8 +249,19 @@ def test_inspect_passes_and_plugin(net: dict[str, Path], tmp_path: Path) -> None
     plugin = tmp_path / "mypasses.py"
     plugin.write_text(README_PLUGIN)
     dot = tmp_path / "graph.dot"
-    text = ok(kerascc("inspect", str(net["keras"]), "-q", "--plugin", str(plugin),
-                      "--passes", "-fuse_conv,+drop_softmax", "--dot", str(dot)))
+    text = ok(
+        kerascc(
+            "inspect",
+            str(net["keras"]),
+            "-q",
+            "--plugin",
+            str(plugin),
+            "--passes",
+            "-fuse_conv,+drop_softmax",
+            "--dot",
+            str(dot),
+        )
+    )
     assert "after drop_softmax: Softmax -1" in text
     assert "after fuse_conv" not in text
     source = dot.read_text()
@@ -237,8 +285,7 @@ def test_inspect_svg(net: dict[str, Path], tmp_path: Path) -> None:
 
 # -- bench ----------------------------------------------------------------------------------------------
 def test_bench_table(net: dict[str, Path]) -> None:
-    text = ok(kerascc("bench", str(net["onnx"]), "--batch", "1,2", "--runs", "3", "--warmup", "1",
-                      "--provider", "cpu"))
+    text = ok(kerascc("bench", str(net["onnx"]), "--batch", "1,2", "--runs", "3", "--warmup", "1", "--provider", "cpu"))
     rows = [ln for ln in text.splitlines() if "CPU" in ln.upper() and any(ch.isdigit() for ch in ln)]
     batches = []
     for row in rows:

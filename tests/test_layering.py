@@ -32,6 +32,7 @@ the parent package), which imports the driver and so the layers above the core, 
 that started it may be half initialised. Edges are judged as written, and
 :func:`test_each_package_can_be_imported_first` proves that every import order works.
 """
+
 from __future__ import annotations
 
 import ast
@@ -50,15 +51,19 @@ RUNTIME_CORE = {"compiler.io", "compiler.errors"}
 
 #: Function-level imports of project modules that are not cycle dodges: (importer, imported) → why.
 LAZY: dict[tuple[str, str], str] = {
-    ("frontends", "frontends.keras_python"):
-        "building the .py frontend's stand-in keras/tensorflow modules costs about 80 ms; it happens only "
-        "when a .py model file is read",
+    (
+        "frontends",
+        "frontends.keras_python",
+    ): "building the .py frontend's stand-in keras/tensorflow modules costs about 80 ms; it happens only "
+    "when a .py model file is read",
 }
 
 #: Function-level imports that close an import cycle, tolerated until the cycle is broken.
 CYCLES_TO_BREAK: dict[tuple[str, str], str] = {
-    ("frontends.keras_shim.core", "frontends.keras_shim.ops"):
-        "the stand-in tensor's operators record keras.ops calls, and the ops recorder builds on that tensor",
+    (
+        "frontends.keras_shim.core",
+        "frontends.keras_shim.ops",
+    ): "the stand-in tensor's operators record keras.ops calls, and the ops recorder builds on that tensor",
 }
 
 #: Which layers each layer may import (runtime's use of the core is narrowed by RUNTIME_CORE).
@@ -169,7 +174,8 @@ def _imports_of(name: str, path: Path) -> list[Import]:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 @cache
@@ -226,9 +232,13 @@ def test_runtime_imports_only_the_cores_io_and_errors() -> None:
 def test_the_driver_is_the_only_compiler_module_importing_the_layers_above_the_core() -> None:
     assert violations("driver") == [] and violations("public API") == []
     above = {"frontends", "passes", "runtime"}
-    importers = {imp.importer for imp in all_imports()
-                 if imp.importer.split(".")[0] == "compiler" and layer(imp.importer) != "backend"
-                 and (layer(imp.target) in above or layer(imp.target) == "backend")}
+    importers = {
+        imp.importer
+        for imp in all_imports()
+        if imp.importer.split(".")[0] == "compiler"
+        and layer(imp.importer) != "backend"
+        and (layer(imp.target) in above or layer(imp.target) == "backend")
+    }
     assert importers == {"compiler.api"}
 
 
@@ -309,7 +319,9 @@ def test_each_package_can_be_imported_first(first: str) -> None:
     A package's ``__init__.py`` runs before any of its modules, so importing ``runtime.quantize``
     first starts exactly as importing ``runtime`` does: one fresh interpreter per package suffices.
     """
-    code = (f"import {first}\nimport compiler, frontends, passes, runtime\n"
-            "assert compiler.default_passes() and callable(frontends.load) and callable(runtime.lower_precision)\n")
+    code = (
+        f"import {first}\nimport compiler, frontends, passes, runtime\n"
+        "assert compiler.default_passes() and callable(frontends.load) and callable(runtime.lower_precision)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

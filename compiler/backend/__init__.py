@@ -7,6 +7,7 @@
 * :mod:`.assemble` — graph inputs, outputs, metadata and the ONNX checker;
 * :mod:`.serialize` — the lowered model as a streamed protobuf, external data or one message.
 """
+
 from .assemble import DEFAULT_OPSET, finish, lower, to_onnx
 from .serialize import Lowered
 from .targets import TARGETS

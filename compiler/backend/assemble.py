@@ -3,6 +3,7 @@
 The ONNX checker runs with full shape inference on every model, without the weight bytes, so a
 lowering that writes an invalid graph fails here, at compile time, not in a user's runtime.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -64,7 +65,7 @@ def lower(
     tensors = [em.ensure(em.value(node), None) for node in graph.outputs]
     producers = {out for n in em.nodes for out in n.output}
     renamed: dict[str, str] = {}
-    for name, node, tensor in zip(graph.output_names, graph.outputs, tensors):
+    for name, node, tensor in zip(graph.output_names, graph.outputs, tensors, strict=False):
         if tensor in producers and tensor not in renamed and not em.is_reserved(tensor):
             renamed[tensor] = name
         else:
@@ -98,18 +99,26 @@ def finish(lowered: Lowered, target: str) -> Lowered | onnx.ModelProto:
     return get_target(target).finish(lowered)
 
 
-def _validate(nodes: list[onnx.NodeProto], initializers: list[tuple[str, np.ndarray]], name: str,
-              inputs: list[onnx.ValueInfoProto], outputs: list[onnx.ValueInfoProto],
-              opsets: list[onnx.OperatorSetIdProto]) -> None:
+def _validate(
+    nodes: list[onnx.NodeProto],
+    initializers: list[tuple[str, np.ndarray]],
+    name: str,
+    inputs: list[onnx.ValueInfoProto],
+    outputs: list[onnx.ValueInfoProto],
+    opsets: list[onnx.OperatorSetIdProto],
+) -> None:
     """Run the ONNX checker with full shape inference on the model without its weight bytes.
 
     Initializers become typed graph inputs, so the check sees every op, type and shape but does
     not copy hundreds of megabytes through the checker.
     """
-    weights = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
-               for n, a in initializers]
-    skeleton = helper.make_model(helper.make_graph(nodes, name, inputs + weights, outputs),
-                                 opset_imports=opsets, ir_version=8)
+    weights = [
+        helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), list(a.shape))
+        for n, a in initializers
+    ]
+    skeleton = helper.make_model(
+        helper.make_graph(nodes, name, inputs + weights, outputs), opset_imports=opsets, ir_version=8
+    )
     try:
         onnx.checker.check_model(skeleton, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:

@@ -17,6 +17,7 @@ Lowerings are registered per IR op with :func:`emitter`, one small function each
 handlers; the registry, not an if-chain, decides who converts what. What differs between targets
 is asked of :attr:`Emitter.target` (see :mod:`compiler.backend.targets`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -188,4 +189,4 @@ class Emitter:
                 value = fn(self, node)
                 self.values[node.name] = value if value.shape is not None else replace(value, shape=node.shape)
             except CompileError as err:
-                raise err.with_context(layer=node.layer)
+                raise err.with_context(layer=node.layer) from err

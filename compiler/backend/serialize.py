@@ -1,6 +1,7 @@
 """The lowered model's storage: a weight-free ONNX structure plus the weights as numpy arrays,
 written as one streamed protobuf, with ONNX external data, or assembled into one ``ModelProto``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

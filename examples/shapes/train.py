@@ -179,10 +179,18 @@ def train(out_dir: Path, train_count: int, val_count: int, epochs: int) -> float
     model = build_model(keras)
     steps = epochs * math.ceil(train_count / BATCH)
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.02)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.fit(x_train.astype(np.float32), y_train, batch_size=BATCH, epochs=epochs,
-              validation_data=(x_val.astype(np.float32), y_val), shuffle=True, verbose=2)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    model.fit(
+        x_train.astype(np.float32),
+        y_train,
+        batch_size=BATCH,
+        epochs=epochs,
+        validation_data=(x_val.astype(np.float32), y_val),
+        shuffle=True,
+        verbose=2,
+    )
     _, accuracy = model.evaluate(x_val.astype(np.float32), y_val, verbose=0)
 
     # Save the inference model only: a fresh copy without the optimizer's state keeps the file small.
@@ -192,10 +200,11 @@ def train(out_dir: Path, train_count: int, val_count: int, epochs: int) -> float
     plain.save(out_dir / "shapes.keras")
     (out_dir / "labels.txt").write_text("".join(f"{name}\n" for name in CLASSES))
     write_examples(out_dir)
-    print(f"validation accuracy {accuracy:.4f} on {val_count} images; "
-          f"trained in {time.perf_counter() - start:.0f} s")
-    print(f"wrote {out_dir / 'shapes.keras'} ({(out_dir / 'shapes.keras').stat().st_size / 1e6:.2f} MB), "
-          f"labels.txt and {len(CLASSES)} example images")
+    print(f"validation accuracy {accuracy:.4f} on {val_count} images; trained in {time.perf_counter() - start:.0f} s")
+    print(
+        f"wrote {out_dir / 'shapes.keras'} ({(out_dir / 'shapes.keras').stat().st_size / 1e6:.2f} MB), "
+        f"labels.txt and {len(CLASSES)} example images"
+    )
     return float(accuracy)
 
 

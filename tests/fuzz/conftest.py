@@ -3,6 +3,7 @@
 Hypothesis mutates these (values, keys, structure, bytes); the tests then require that whatever
 arrives, only a :class:`compiler.CompileError` leaves the compiler.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,21 @@ def _keras3_models() -> dict[str, object]:
     out = layers.Dense(5, activation="softmax", name="head")(x)
     functional = keras.Model(inp, out, name="fuzz_functional")
 
-    sequential = keras.Sequential([
-        keras.Input((8, 8, 2)),
-        layers.Conv2D(3, 2, padding="valid", use_bias=False),
-        layers.BatchNormalization(),
-        layers.ReLU(max_value=6.0),
-        layers.SeparableConv2D(4, 3, padding="same"),
-        layers.GlobalAveragePooling2D(),
-        layers.Reshape((2, 2)),
-        layers.Permute((2, 1)),
-        layers.Flatten(),
-        layers.Dense(3),
-    ], name="fuzz_sequential")
+    sequential = keras.Sequential(
+        [
+            keras.Input((8, 8, 2)),
+            layers.Conv2D(3, 2, padding="valid", use_bias=False),
+            layers.BatchNormalization(),
+            layers.ReLU(max_value=6.0),
+            layers.SeparableConv2D(4, 3, padding="same"),
+            layers.GlobalAveragePooling2D(),
+            layers.Reshape((2, 2)),
+            layers.Permute((2, 1)),
+            layers.Flatten(),
+            layers.Dense(3),
+        ],
+        name="fuzz_sequential",
+    )
 
     inner = keras.Sequential([keras.Input((6,)), layers.Dense(4, activation="tanh")], name="inner")
     v = keras.Input((6,), name="vec")
@@ -65,13 +69,15 @@ def seed_docs(seed_models, tmp_path_factory) -> dict[str, dict]:
     docs = {name: json.loads(model.to_json()) for name, model in seed_models.items()}
     import tf_keras
 
-    k2 = tf_keras.Sequential([
-        tf_keras.layers.InputLayer(input_shape=(8, 8, 3)),
-        tf_keras.layers.Conv2D(2, 3, padding="same", activation="relu"),
-        tf_keras.layers.MaxPooling2D(),
-        tf_keras.layers.Flatten(),
-        tf_keras.layers.Dense(3),
-    ])
+    k2 = tf_keras.Sequential(
+        [
+            tf_keras.layers.InputLayer(input_shape=(8, 8, 3)),
+            tf_keras.layers.Conv2D(2, 3, padding="same", activation="relu"),
+            tf_keras.layers.MaxPooling2D(),
+            tf_keras.layers.Flatten(),
+            tf_keras.layers.Dense(3),
+        ]
+    )
     docs["keras2"] = json.loads(k2.to_json())
     return docs
 
@@ -90,5 +96,8 @@ def seed_h5(seed_models, tmp_path_factory) -> dict[str, bytes]:
     model = seed_models["sequential"]
     model.save(folder / "model.h5")
     model.save_weights(folder / "model.weights.h5")
-    return {"model.h5": (folder / "model.h5").read_bytes(), "model.json": model.to_json().encode(),
-            "model.weights.h5": (folder / "model.weights.h5").read_bytes()}
+    return {
+        "model.h5": (folder / "model.h5").read_bytes(),
+        "model.json": model.to_json().encode(),
+        "model.weights.h5": (folder / "model.weights.h5").read_bytes(),
+    }

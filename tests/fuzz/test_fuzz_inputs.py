@@ -6,6 +6,7 @@ and random bytes stand in for images. Each case must either compile (and then lo
 ONNX model) or fail with a :class:`compiler.CompileError`, within a bounded time. Limits are set
 low so a mutation that asks for absurd sizes is refused quickly, as the limits promise.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,15 +36,34 @@ LIMITS = compiler.Limits(max_weight_bytes=64 << 20, max_layers=2_000, max_config
 FUZZ = settings(deadline=timedelta(seconds=20), suppress_health_check=list(HealthCheck), derandomize=True)
 WORK = Path(tempfile.mkdtemp(prefix="kerascc-fuzz-"))
 
-CLASS_NAMES = sorted(k for k in LAYERS if not k.startswith("ops.")) + ["Lambda", "Functional", "Sequential",
-                                                                         "InputLayer", "NoSuchLayer"]
+CLASS_NAMES = sorted(k for k in LAYERS if not k.startswith("ops.")) + [
+    "Lambda",
+    "Functional",
+    "Sequential",
+    "InputLayer",
+    "NoSuchLayer",
+]
 hostile_scalars = st.one_of(
-    st.none(), st.booleans(),
+    st.none(),
+    st.booleans(),
     st.sampled_from([0, -1, 1, 2, 3, 7, 2**31, 10**12, -(10**9)]),
     st.integers(min_value=-5, max_value=64),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(["", "same", "valid", "causal", "relu", "channels_first", "linear", "x" * 300,
-                     "__keras_tensor__", "float16", "int32"]),
+    st.sampled_from(
+        [
+            "",
+            "same",
+            "valid",
+            "causal",
+            "relu",
+            "channels_first",
+            "linear",
+            "x" * 300,
+            "__keras_tensor__",
+            "float16",
+            "int32",
+        ]
+    ),
     st.sampled_from(CLASS_NAMES),
     st.text(max_size=12),
 )
@@ -122,7 +142,7 @@ def test_truncated_and_garbled_json_text(seed_docs, data):
     cut = data.draw(st.integers(0, len(text)), label="cut")
     junk = data.draw(st.text(max_size=6), label="junk")
     path = WORK / "text.json"
-    path.write_text(text[:cut] + junk + text[cut + len(junk):], encoding="utf-8")
+    path.write_text(text[:cut] + junk + text[cut + len(junk) :], encoding="utf-8")
     _compile_file(path)
 
 
@@ -184,9 +204,14 @@ def test_damaged_hdf5(kind, seed_h5, data):
 
 
 @settings(FUZZ, max_examples=300)
-@given(blob=st.one_of(st.binary(max_size=2048),
-                      st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM"]).flatmap(
-                          lambda head: st.binary(max_size=512).map(lambda tail: head + tail))))
+@given(
+    blob=st.one_of(
+        st.binary(max_size=2048),
+        st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM"]).flatmap(
+            lambda head: st.binary(max_size=512).map(lambda tail: head + tail)
+        ),
+    )
+)
 def test_images_that_are_not_images(blob):
     from runtime.images import load_images
 
@@ -200,11 +225,30 @@ def test_images_that_are_not_images(blob):
 
 # -- HDF5 storage kinds ---------------------------------------------------------------------------------
 OUTSIDE = WORK / "outside"  # what hostile HDF5 files point at; the FIFO would block any reader
-STORAGE = ["plain", "gzip", "alias", "external", "external_fifo", "link", "link_fifo", "virtual", "soft",
-           "soft_dangling"]
+STORAGE = [
+    "plain",
+    "gzip",
+    "alias",
+    "external",
+    "external_fifo",
+    "link",
+    "link_fifo",
+    "virtual",
+    "soft",
+    "soft_dangling",
+]
 EXTRAS = ["none", "nested", "cycle", "soft_group", "link_group", "empty_groups"]
-REFUSED = {"external", "external_fifo", "link", "link_fifo", "virtual", "soft", "soft_dangling", "soft_group",
-           "link_group"}
+REFUSED = {
+    "external",
+    "external_fifo",
+    "link",
+    "link_fifo",
+    "virtual",
+    "soft",
+    "soft_dangling",
+    "soft_group",
+    "link_group",
+}
 
 
 def _outside() -> dict[str, Path]:
@@ -225,8 +269,10 @@ def _outside() -> dict[str, Path]:
 @contextmanager
 def _no_hang(seconds: int = 120) -> Iterator[None]:
     """A read of the FIFO would block forever: fail instead."""
+
     def hung(signum: int, frame: Any) -> None:
         raise AssertionError(f"blocked for {seconds} s: something opened a file outside the HDF5 file")
+
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(seconds)
     try:
@@ -247,8 +293,13 @@ def _replace_dataset(f: Any, name: str, kind: str, paths: dict[str, Path], data:
     if kind == "plain":
         parent[leaf] = values
     elif kind == "gzip":
-        parent.create_dataset(leaf, data=values, compression="gzip", shuffle=data.draw(st.booleans(), label="shuffle"),
-                              chunks=True if shape else None) if shape else parent.create_dataset(leaf, data=values)
+        parent.create_dataset(
+            leaf,
+            data=values,
+            compression="gzip",
+            shuffle=data.draw(st.booleans(), label="shuffle"),
+            chunks=True if shape else None,
+        ) if shape else parent.create_dataset(leaf, data=values)
     elif kind == "alias":  # a second hard link to another dataset: inside the file, allowed
         others = [n for n in _datasets(f) if n != name]
         if others:
@@ -262,12 +313,12 @@ def _replace_dataset(f: Any, name: str, kind: str, paths: dict[str, Path], data:
         parent[leaf] = h5py.ExternalLink(str(paths["other" if kind == "link" else "fifo"]), "/x")
     elif kind == "virtual":
         layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
-        layout[...] = h5py.VirtualSource(str(paths[data.draw(st.sampled_from(["other", "fifo"]), label="vds")]),
-                                         "x", shape=shape)
+        layout[...] = h5py.VirtualSource(
+            str(paths[data.draw(st.sampled_from(["other", "fifo"]), label="vds")]), "x", shape=shape
+        )
         parent.create_virtual_dataset(leaf, layout, fillvalue=0)
     elif kind == "soft":
-        parent[leaf] = h5py.SoftLink(data.draw(st.sampled_from(["/" + n for n in _datasets(f)] or ["/"]),
-                                               label="soft"))
+        parent[leaf] = h5py.SoftLink(data.draw(st.sampled_from(["/" + n for n in _datasets(f)] or ["/"]), label="soft"))
     else:  # soft_dangling
         parent[leaf] = h5py.SoftLink("/no/such/object")
 
@@ -360,9 +411,21 @@ def test_hdf5_storage_kinds(kind, seed_h5, seed_archive, data):
 
 
 # -- zip flags and member names ----------------------------------------------------------------------------
-ODD_NAMES = ["config.json/", "./config.json", "CONFIG.JSON", "config.json\u202e", "\u00e9t\u00e9.json",
-             "a" * 2000, "dir/../config.json", "/config.json", "..\\config.json", "con\tfig.json", "\x1b[31mred",
-             "model.weights.h5", "config.json"]
+ODD_NAMES = [
+    "config.json/",
+    "./config.json",
+    "CONFIG.JSON",
+    "config.json\u202e",
+    "\u00e9t\u00e9.json",
+    "a" * 2000,
+    "dir/../config.json",
+    "/config.json",
+    "..\\config.json",
+    "con\tfig.json",
+    "\x1b[31mred",
+    "model.weights.h5",
+    "config.json",
+]
 
 
 def _zip_members(path: Path, members: dict[str, bytes], methods: dict[str, int] | None = None) -> None:
@@ -371,20 +434,21 @@ def _zip_members(path: Path, members: dict[str, bytes], methods: dict[str, int] 
             zf.writestr(zipfile.ZipInfo(name), blob, compress_type=(methods or {}).get(name, zipfile.ZIP_DEFLATED))
 
 
-def _patch_member(raw: bytearray, info: zipfile.ZipInfo, central: int, flags: int | None, method: int | None,
-                  where: str) -> None:
+def _patch_member(
+    raw: bytearray, info: zipfile.ZipInfo, central: int, flags: int | None, method: int | None, where: str
+) -> None:
     """Set a member's flag bits and compression method in its local header, its central entry or both."""
     if where in ("local", "both"):
         at = info.header_offset
         if flags is not None:
-            raw[at + 6:at + 8] = struct.pack("<H", flags)
+            raw[at + 6 : at + 8] = struct.pack("<H", flags)
         if method is not None:
-            raw[at + 8:at + 10] = struct.pack("<H", method)
+            raw[at + 8 : at + 10] = struct.pack("<H", method)
     if where in ("central", "both"):
         if flags is not None:
-            raw[central + 8:central + 10] = struct.pack("<H", flags)
+            raw[central + 8 : central + 10] = struct.pack("<H", flags)
         if method is not None:
-            raw[central + 10:central + 12] = struct.pack("<H", method)
+            raw[central + 10 : central + 12] = struct.pack("<H", method)
 
 
 def _central_offsets(raw: bytes) -> list[int]:
@@ -393,7 +457,7 @@ def _central_offsets(raw: bytes) -> list[int]:
     offsets = []
     for _ in range(count):
         offsets.append(at)
-        name_len, extra_len, comment_len = struct.unpack("<HHH", raw[at + 28:at + 34])
+        name_len, extra_len, comment_len = struct.unpack("<HHH", raw[at + 28 : at + 34])
         at += 46 + name_len + extra_len + comment_len
     return offsets
 
@@ -409,8 +473,13 @@ def test_zip_flags_and_member_names(seed_archive, data):
         name = data.draw(st.sampled_from(ODD_NAMES), label="odd name")
         source = data.draw(st.sampled_from(sorted(members)), label="content")
         members = {**members, name: members[source]} if name not in members else members
-    methods = {name: data.draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2,
-                                                zipfile.ZIP_LZMA]), label="method") for name in members}
+    methods = {
+        name: data.draw(
+            st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]),
+            label="method",
+        )
+        for name in members
+    }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, blob in members.items():

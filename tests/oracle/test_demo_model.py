@@ -45,8 +45,15 @@ def _rel_error(got: np.ndarray, want: np.ndarray) -> float:
 
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_examples_and_labels_cover_every_class() -> None:

@@ -66,9 +66,7 @@ def build_model(
         ]
         inits = [numpy_helper.from_array(classifier_weights(), "w")]
     graph = helper.make_graph(nodes, "toy", x, outputs, initializer=inits)
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION
-    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
     meta = ({} if layout == "nhwc" else {"kerascc.input_layout": layout}) | (metadata or {})
     helper.set_model_props(model, meta)
     onnx.checker.check_model(model)

@@ -20,9 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *map(str, args)], check=False,
-                          capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -72,11 +78,21 @@ def test_run_custom_labels_and_table_limit(model_factory, photos: Path, tmp_path
 
 
 def test_run_segmentation_writes_masks(model_factory, photos: Path, tmp_path: Path):
-    proc = cli("run", model_factory(["N", 3, 3, 3], head="segmentation"), photos / "red.png",
-               photos / "more" / "blue.png", "--masks", tmp_path / "masks")
+    proc = cli(
+        "run",
+        model_factory(["N", 3, 3, 3], head="segmentation"),
+        photos / "red.png",
+        photos / "more" / "blue.png",
+        "--masks",
+        tmp_path / "masks",
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == [
-        "blue_mask.png", "blue_overlay.png", "red_mask.png", "red_overlay.png"]
+        "blue_mask.png",
+        "blue_overlay.png",
+        "red_mask.png",
+        "red_overlay.png",
+    ]
     assert "class 2 100%" in proc.stdout and "class 0 100%" in proc.stdout
 
 
@@ -90,8 +106,18 @@ def test_run_errors_are_one_line(model_factory, tmp_path: Path, photos: Path):
 
 
 def test_export_triton_is_a_valid_model_config(model_factory, tmp_path: Path):
-    proc = cli("export-triton", model_factory(["N", 4, 4, 3]), tmp_path / "repo", "--name", "toy",
-               "--max-batch-size", "4", "--instances", "2", "--fp16")
+    proc = cli(
+        "export-triton",
+        model_factory(["N", 4, 4, 3]),
+        tmp_path / "repo",
+        "--name",
+        "toy",
+        "--max-batch-size",
+        "4",
+        "--instances",
+        "2",
+        "--fp16",
+    )
     assert proc.returncode == 0, proc.stderr
     cfg = text_format.Parse((tmp_path / "repo" / "toy" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
     assert cfg.max_batch_size == 4 and cfg.instance_group[0].count == 2
@@ -101,8 +127,18 @@ def test_export_triton_is_a_valid_model_config(model_factory, tmp_path: Path):
 
 
 def test_bench_per_provider(model_factory):
-    proc = cli("bench", model_factory(["N", 4, 4, 3]), "--provider", "cpu,auto", "--batch", "1,2", "--runs", "3",
-               "--warmup", "1")
+    proc = cli(
+        "bench",
+        model_factory(["N", 4, 4, 3]),
+        "--provider",
+        "cpu,auto",
+        "--batch",
+        "1,2",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("│")]
     assert len(rows) == 4 and all("cpu" in r for r in rows)
@@ -126,8 +162,9 @@ def keras_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_compile_int8_fp16_and_static_shape(keras_json: Path, photos: Path, tmp_path: Path):
-    proc = cli("compile", keras_json, "-o", tmp_path / "q.onnx", "--int8", "--calibrate", photos,
-               "--input-shape", "1,16,16,3")
+    proc = cli(
+        "compile", keras_json, "-o", tmp_path / "q.onnx", "--int8", "--calibrate", photos, "--input-shape", "1,16,16,3"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "QuantizeLinear" in proc.stdout and "calibrated on 3 images" in proc.stdout
     assert "cosine vs fp32" in proc.stdout and "static input shapes image [1, 16, 16, 3]" in proc.stdout

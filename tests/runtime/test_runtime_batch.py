@@ -29,7 +29,12 @@ def folder(tmp_path: Path) -> Path:
 def test_folders_are_searched_recursively_in_sorted_order(folder: Path):
     found = expand_inputs([folder])
     assert [s.path.relative_to(folder).as_posix() for s in found] == [
-        "img0.png", "img2.png", "img4.png", "sub/img1.png", "sub/img3.png", "sub/img5.png",
+        "img0.png",
+        "img2.png",
+        "img4.png",
+        "sub/img1.png",
+        "sub/img3.png",
+        "sub/img5.png",
     ]
     assert not any(s.explicit for s in found)
 
@@ -105,8 +110,10 @@ def test_named_file_that_does_not_decode_stops_the_run(model_factory, tmp_path: 
 
 
 def test_dynamic_size_model_batches_images_by_size(model_factory, tmp_path: Path):
-    paths = [write_image(tmp_path / f"{i}.png", (9, 9, 9), size=size)
-             for i, size in enumerate([(4, 3), (4, 3), (6, 5), (4, 3)])]
+    paths = [
+        write_image(tmp_path / f"{i}.png", (9, 9, 9), size=size)
+        for i, size in enumerate([(4, 3), (4, 3), (6, 5), (4, 3)])
+    ]
     runner = BatchRunner(model_factory(["N", "H", "W", 3], head="identity"), "cpu")
     batches = list(runner.stream(expand_inputs(paths), batch_size=8))
     assert [b.outputs["pixels"].shape[:3] for b in batches] == [(2, 3, 4), (1, 5, 6), (1, 3, 4)]

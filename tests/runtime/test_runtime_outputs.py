@@ -39,8 +39,16 @@ from runtime.outputs import (
 
 @pytest.mark.parametrize(
     ("shape", "kind"),
-    [((1000,), CLASSES), ((2,), CLASSES), ((1,), TENSOR), ((64, 64, 3), SEGMENTATION),
-     ((64, 64, 1), SEGMENTATION), ((1, 1, 512), TENSOR), ((7, 7, 2048), TENSOR), ((10, 4), TENSOR)],
+    [
+        ((1000,), CLASSES),
+        ((2,), CLASSES),
+        ((1,), TENSOR),
+        ((64, 64, 3), SEGMENTATION),
+        ((64, 64, 1), SEGMENTATION),
+        ((1, 1, 512), TENSOR),
+        ((7, 7, 2048), TENSOR),
+        ((10, 4), TENSOR),
+    ],
 )
 def test_output_kind_rule(shape, kind):
     assert output_kind(shape) == kind
@@ -180,5 +188,12 @@ def test_tensor_outputs_are_summarised(model_factory, tmp_path: Path):
     (batch,) = runner.stream(expand_inputs([photo]))
     (row,) = result_rows(batch.paths, batch.outputs)
     decoded = row["outputs"]["pixels"]
-    assert decoded == {"kind": TENSOR, "shape": [1, 1, 3], "dtype": "float32",
-                       "min": 10.0, "max": 30.0, "mean": 20.0, "std": pytest.approx(np.std([10, 20, 30]))}
+    assert decoded == {
+        "kind": TENSOR,
+        "shape": [1, 1, 3],
+        "dtype": "float32",
+        "min": 10.0,
+        "max": 30.0,
+        "mean": 20.0,
+        "std": pytest.approx(np.std([10, 20, 30])),
+    }

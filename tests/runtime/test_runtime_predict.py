@@ -42,12 +42,8 @@ def test_classifier_end_to_end(model_factory, colours):
     probs = pred.outputs["probs"]
     assert probs.shape == (3, 1000)
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
-    np.testing.assert_allclose(
-        pred.outputs["mean_rgb"], [[200, 100, 0], [0, 180, 40], [30, 0, 250]]
-    )
-    np.testing.assert_allclose(
-        probs, softmax_of_means(pred.outputs["mean_rgb"]), rtol=1e-4, atol=1e-7
-    )
+    np.testing.assert_allclose(pred.outputs["mean_rgb"], [[200, 100, 0], [0, 180, 40], [30, 0, 250]])
+    np.testing.assert_allclose(probs, softmax_of_means(pred.outputs["mean_rgb"]), rtol=1e-4, atol=1e-7)
     assert probs.argmax(axis=1).tolist() == [TABBY, GOLDFISH, TOILET_TISSUE]
 
 
@@ -90,14 +86,10 @@ def test_nchw_layout_transposes_after_preprocessing(model_factory, noise_png):
     images = [noise_png("a.png"), noise_png("b.png")]
     meta = {"kerascc.preprocess": "caffe"}
     nhwc = predict(model_factory(["N", 5, 6, 3], head="identity", metadata=meta), images)
-    nchw = predict(
-        model_factory(["N", 3, 5, 6], head="identity", layout="nchw", metadata=meta), images
-    )
+    nchw = predict(model_factory(["N", 3, 5, 6], head="identity", layout="nchw", metadata=meta), images)
     assert nchw.layout == "nchw"
     assert nchw.outputs["pixels"].shape == (2, 3, 5, 6)
-    np.testing.assert_array_equal(
-        nchw.outputs["pixels"], nhwc.outputs["pixels"].transpose(0, 3, 1, 2)
-    )
+    np.testing.assert_array_equal(nchw.outputs["pixels"], nhwc.outputs["pixels"].transpose(0, 3, 1, 2))
 
 
 def test_nchw_classifier_agrees_with_nhwc(model_factory, colours):

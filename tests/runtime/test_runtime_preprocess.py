@@ -44,9 +44,7 @@ def test_integer_pixels_match_keras(mode):
 def test_caffe_reference_values():
     # A pure red pixel becomes BGR (0, 0, 255) minus the BGR mean.
     x = np.array([[[[255.0, 0.0, 0.0]]]], np.float32)
-    np.testing.assert_allclose(
-        apply(x, "caffe")[0, 0, 0], [-103.939, -116.779, 255 - 123.68], rtol=1e-6
-    )
+    np.testing.assert_allclose(apply(x, "caffe")[0, 0, 0], [-103.939, -116.779, 255 - 123.68], rtol=1e-6)
     np.testing.assert_allclose(apply(x, "tf")[0, 0, 0], [1, -1, -1])
     np.testing.assert_allclose(
         apply(x, "torch")[0, 0, 0],

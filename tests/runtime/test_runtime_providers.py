@@ -50,9 +50,7 @@ def test_provider_chain(requested, available, expected):
 
 
 def test_provider_chain_defaults_to_installed_onnxruntime():
-    assert provider_chain("auto") == [
-        p for p in PREFERENCE if p in onnxruntime.get_available_providers()
-    ]
+    assert provider_chain("auto") == [p for p in PREFERENCE if p in onnxruntime.get_available_providers()]
 
 
 def test_unavailable_provider_says_what_exists_and_what_to_install():
@@ -99,9 +97,7 @@ def test_cache_dir_default_and_override(monkeypatch, tmp_path: Path):
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "kerascc" / "trt"
     monkeypatch.setenv("KERASCC_CACHE_DIR", str(tmp_path / "elsewhere"))
     assert default_cache_dir() == tmp_path / "elsewhere" / "trt"
-    assert provider_options(TENSORRT)["trt_engine_cache_path"] == str(
-        tmp_path / "elsewhere" / "trt"
-    )
+    assert provider_options(TENSORRT)["trt_engine_cache_path"] == str(tmp_path / "elsewhere" / "trt")
 
 
 def test_real_cpu_session_runs(model_factory):
@@ -216,8 +212,14 @@ def test_short_names():
 
 
 def test_tensorrt_int8_workspace_and_calibration_table(tmp_path: Path):
-    opts = provider_options(TENSORRT, tmp_path, int8=True, int8_calibration_table=tmp_path / "calib.cache",
-                            workspace_gb=1.5, timing_cache=False)
+    opts = provider_options(
+        TENSORRT,
+        tmp_path,
+        int8=True,
+        int8_calibration_table=tmp_path / "calib.cache",
+        workspace_gb=1.5,
+        timing_cache=False,
+    )
     assert opts["trt_int8_enable"] is True
     assert opts["trt_int8_calibration_table_name"] == "calib.cache"
     assert opts["trt_int8_use_native_calibration_table"] is True
@@ -229,8 +231,11 @@ def test_tensorrt_int8_workspace_and_calibration_table(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"int8_calibration_table": "t.cache"}, "without INT8"), ({"workspace_gb": 0}, "workspace must be positive"),
-     ({"device_id": -1}, "device id must be 0 or more")],
+    [
+        ({"int8_calibration_table": "t.cache"}, "without INT8"),
+        ({"workspace_gb": 0}, "workspace must be positive"),
+        ({"device_id": -1}, "device id must be 0 or more"),
+    ],
 )
 def test_bad_gpu_options(kwargs, message):
     with pytest.raises(RuntimeInputError, match=message):

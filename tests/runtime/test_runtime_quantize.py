@@ -12,9 +12,9 @@ import pytest
 from runtime_testkit import write_image
 
 import compiler
+from compiler.static_shapes import fix_batch, fix_input_shapes, parse_input_shapes
 from runtime.errors import RuntimeInputError
 from runtime.quantize import PRECISION_KEY, convert_fp16, cosine, quantize_int8
-from compiler.static_shapes import fix_batch, fix_input_shapes, parse_input_shapes
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,9 @@ def test_int8_is_qdq_and_agrees_with_keras(keras_cnn):
     int8, report = quantize_int8(fp32, folder / "calib", limit=None)
     ops = {n.op_type for n in int8.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    per_channel = [i for i in int8.graph.initializer if i.name.endswith("_scale") and len(i.dims) == 1 and i.dims[0] > 1]
+    per_channel = [
+        i for i in int8.graph.initializer if i.name.endswith("_scale") and len(i.dims) == 1 and i.dims[0] > 1
+    ]
     assert per_channel, "weights should have one scale per output channel"
     meta = {p.key: p.value for p in int8.metadata_props}
     assert meta[PRECISION_KEY].startswith("int8") and meta["kerascc.preprocess"] == "none"
@@ -108,9 +110,14 @@ def test_static_input_shape_fixes_every_dimension_and_matches_keras(keras_cnn):
 
 @pytest.mark.parametrize(
     ("specs", "message"),
-    [(["1,-2,3"], "not a list of positive sizes"), (["1,a,3"], "not a list of positive sizes"), (["other:1,8,8,3"], "names no input 'other'"),
-     (["1,8,8"], "gives 3 dimensions"), (["1,8,8,4"], "conflicts with input"),
-     (["1,8,8,3", "1,8,8,3"], "given twice")],
+    [
+        (["1,-2,3"], "not a list of positive sizes"),
+        (["1,a,3"], "not a list of positive sizes"),
+        (["other:1,8,8,3"], "names no input 'other'"),
+        (["1,8,8"], "gives 3 dimensions"),
+        (["1,8,8,4"], "conflicts with input"),
+        (["1,8,8,3", "1,8,8,3"], "given twice"),
+    ],
 )
 def test_bad_input_shapes(keras_cnn, specs, message):
     _, folder = keras_cnn

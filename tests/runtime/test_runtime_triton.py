@@ -61,9 +61,13 @@ def test_fixed_batch_needs_batching_off(model_factory):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"kind": "tpu"}, "unknown instance kind"), ({"accelerator": "openvino"}, "unknown accelerator"),
-     ({"accelerator": "cuda", "fp16": True}, "--fp16 applies to the TensorRT"),
-     ({"instances": 0}, "--instances at least 1"), ({"name": "a/b"}, "model name 'a/b'")],
+    [
+        ({"kind": "tpu"}, "unknown instance kind"),
+        ({"accelerator": "openvino"}, "unknown accelerator"),
+        ({"accelerator": "cuda", "fp16": True}, "--fp16 applies to the TensorRT"),
+        ({"instances": 0}, "--instances at least 1"),
+        ({"name": "a/b"}, "model name 'a/b'"),
+    ],
 )
 def test_bad_choices(model_factory, kwargs, message):
     with pytest.raises(RuntimeInputError, match=message):

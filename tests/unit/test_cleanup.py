@@ -1,4 +1,5 @@
 """passes.cleanup: remove_identity and remove_dead (transpose merging, dead branches)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -222,16 +223,21 @@ def test_remove_dead_with_nothing_to_do():
 def test_default_pipeline_on_a_small_network(level):
     rng = np.random.default_rng(11)
     kernel = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
-    bn = {"gamma": np.full(4, 1.5, np.float32), "beta": np.full(4, 0.1, np.float32),
-          "mean": np.full(4, 0.2, np.float32), "var": np.full(4, 0.9, np.float32)}
+    bn = {
+        "gamma": np.full(4, 1.5, np.float32),
+        "beta": np.full(4, 0.1, np.float32),
+        "mean": np.full(4, 0.2, np.float32),
+        "var": np.full(4, 0.9, np.float32),
+    }
 
     def build():
         g = Graph()
         x = g.add_input("x", (None, 6, 6, 3))
         d = g.add("Dropout", [x], attrs={"rate": 0.1})
         p = g.add("Pad", [d], attrs={"pads": ((1, 1), (1, 1))})
-        c = g.add("Conv", [p], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
-                  params={"kernel": kernel})
+        c = g.add(
+            "Conv", [p], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"}, params={"kernel": kernel}
+        )
         b = g.add("BatchNorm", [c], attrs={"axis": 3, "epsilon": 1e-3}, params=bn)
         s = g.add("Add", [b, g.add("Identity", [b])])
         r = g.add("Relu", [s])

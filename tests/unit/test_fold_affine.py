@@ -1,4 +1,5 @@
 """passes.fold_affine: per-channel y = a·x + b folded into the weights before or after it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,17 @@ import pytest
 
 import compiler
 from compiler import Graph
-from unit_kit import (assert_equivalent, batch_norm, bn_params, conv2d, conv_transpose2d, depthwise2d, positive,
-                      rand, transformed)
+from unit_kit import (
+    assert_equivalent,
+    batch_norm,
+    bn_params,
+    conv2d,
+    conv_transpose2d,
+    depthwise2d,
+    positive,
+    rand,
+    transformed,
+)
 
 EPS = 1e-3
 SAME_3x3 = ((1, 1), (1, 1))
@@ -38,7 +48,7 @@ def snapshot(*dicts):
 
 
 def assert_unchanged(originals, copies):
-    for d, c in zip(originals, copies):
+    for d, c in zip(originals, copies, strict=False):
         assert d.keys() == c.keys()
         for k in d:
             np.testing.assert_array_equal(d[k], c[k], err_msg=k)
@@ -53,8 +63,9 @@ def test_batchnorm_with_no_producer_becomes_an_affine_that_folds_into_the_next_c
         g = Graph()
         x = g.add_input("x", (None, 6, 7, 3))
         b = g.add("BatchNorm", [x], attrs={"axis": 3, "epsilon": EPS}, params=bn)
-        g.set_outputs([g.add("Conv", [b], attrs=conv_attrs("valid", (2, 1)), params={"kernel": kernel, "bias": bias})],
-                      ["y"])
+        g.set_outputs(
+            [g.add("Conv", [b], attrs=conv_attrs("valid", (2, 1)), params={"kernel": kernel, "bias": bias})], ["y"]
+        )
         return g
 
     ref, g, (report,) = transformed(build, "fold_affine")
@@ -179,17 +190,42 @@ def test_producer_with_an_activation_or_another_reader_keeps_its_weights():
 # -- into the consumer --------------------------------------------------------------------------------
 CONSUMERS = {
     # name: (op, input shape, kernel shape, attrs, numpy reference of the consumer)
-    "conv": ("Conv", (None, 7, 6, 4), (3, 3, 4, 5), conv_attrs("valid", (2, 1)),
-             lambda x, k, b: conv2d(x, k, b, (2, 1))),
-    "conv_groups2": ("Conv", (None, 6, 6, 4), (3, 2, 2, 6), conv_attrs(((0, 0), (0, 0)), group=2),
-                     lambda x, k, b: conv2d(x, k, b, group=2)),
-    "conv_groups3": ("Conv", (None, 5, 6, 6), (2, 2, 2, 9), conv_attrs("valid", (1, 2), group=3),
-                     lambda x, k, b: conv2d(x, k, b, (1, 2), group=3)),
-    "depthwise_mult2": ("DepthwiseConv", (None, 6, 5, 3), (3, 3, 3, 2), conv_attrs("valid"),
-                        lambda x, k, b: depthwise2d(x, k, b)),
+    "conv": (
+        "Conv",
+        (None, 7, 6, 4),
+        (3, 3, 4, 5),
+        conv_attrs("valid", (2, 1)),
+        lambda x, k, b: conv2d(x, k, b, (2, 1)),
+    ),
+    "conv_groups2": (
+        "Conv",
+        (None, 6, 6, 4),
+        (3, 2, 2, 6),
+        conv_attrs(((0, 0), (0, 0)), group=2),
+        lambda x, k, b: conv2d(x, k, b, group=2),
+    ),
+    "conv_groups3": (
+        "Conv",
+        (None, 5, 6, 6),
+        (2, 2, 2, 9),
+        conv_attrs("valid", (1, 2), group=3),
+        lambda x, k, b: conv2d(x, k, b, (1, 2), group=3),
+    ),
+    "depthwise_mult2": (
+        "DepthwiseConv",
+        (None, 6, 5, 3),
+        (3, 3, 3, 2),
+        conv_attrs("valid"),
+        lambda x, k, b: depthwise2d(x, k, b),
+    ),
     "dense": ("Dense", (None, 6), (6, 3), {}, lambda x, k, b: (x.astype(np.float64) @ k + b).astype(np.float32)),
-    "dense_on_map": ("Dense", (None, 3, 4, 5), (5, 2), {},
-                     lambda x, k, b: (x.astype(np.float64) @ k + b).astype(np.float32)),
+    "dense_on_map": (
+        "Dense",
+        (None, 3, 4, 5),
+        (5, 2),
+        {},
+        lambda x, k, b: (x.astype(np.float64) @ k + b).astype(np.float32),
+    ),
 }
 
 
@@ -287,14 +323,18 @@ def test_affine_read_by_two_consumers_is_not_folded():
         g = Graph()
         x = g.add_input("x", (None, 4, 4, 3))
         a = add_affine(g, x, aff)
-        g.set_outputs([g.add("Conv", [a], attrs=conv_attrs(), params={"kernel": k1}),
-                       g.add("Conv", [a], attrs=conv_attrs(), params={"kernel": k2})])
+        g.set_outputs(
+            [
+                g.add("Conv", [a], attrs=conv_attrs(), params={"kernel": k1}),
+                g.add("Conv", [a], attrs=conv_attrs(), params={"kernel": k2}),
+            ]
+        )
         return g
 
     ref, g, (report,) = transformed(build, "fold_affine")
     assert report.summary == "folded 0 constant scale/shift (0 from BatchNorm), 1 left as Mul+Add"
     assert g.op_counts() == {"Affine": 1, "Conv": 2, "Input": 1}
-    assert [c.params["kernel"] is k for c, k in zip(g.nodes("Conv"), (k1, k2))] == [True, True]
+    assert [c.params["kernel"] is k for c, k in zip(g.nodes("Conv"), (k1, k2), strict=False)] == [True, True]
     x = rand((2, 4, 4, 3), 83)
     y = apply_affine(x, aff)
     assert_equivalent(ref, g, {"x": x}, [conv2d(y, k1), conv2d(y, k2)])
@@ -355,7 +395,7 @@ def test_affine_chain_merges_into_one():
     assert g.output_names == ["out"]
     (merged,) = g.nodes("Affine")
     a = np.prod([p["scale"].astype(np.float64) for p in affs], axis=0)
-    b = ((affs[0]["shift"] * affs[1]["scale"] + affs[1]["shift"]) * affs[2]["scale"] + affs[2]["shift"])
+    b = (affs[0]["shift"] * affs[1]["scale"] + affs[1]["shift"]) * affs[2]["scale"] + affs[2]["shift"]
     np.testing.assert_allclose(merged.params["scale"], a, rtol=1e-6)
     np.testing.assert_allclose(merged.params["shift"], b, rtol=1e-5, atol=1e-6)
     assert_unchanged(affs, copies)

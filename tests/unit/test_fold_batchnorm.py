@@ -1,11 +1,12 @@
 """passes.fold_batchnorm on hand-made graphs, checked numerically with onnxruntime."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from compiler import Graph
-from unit_kit import (assert_equivalent, batch_norm, bn_params, conv2d, depthwise2d, rand, transformed)
+from unit_kit import assert_equivalent, batch_norm, bn_params, conv2d, depthwise2d, rand, transformed
 
 EPS = 1e-3
 
@@ -16,8 +17,9 @@ def conv_attrs(padding="same", strides=(1, 1)):
 
 def add_bn(g: Graph, x, seed=10, axis=None, eps=EPS, name=None):
     axis = len(x.shape) - 1 if axis is None else axis
-    return g.add("BatchNorm", [x], name=name, attrs={"axis": axis, "epsilon": eps},
-                 params=bn_params(x.shape[axis], seed))
+    return g.add(
+        "BatchNorm", [x], name=name, attrs={"axis": axis, "epsilon": eps}, params=bn_params(x.shape[axis], seed)
+    )
 
 
 def conv_bn(bias: bool):
@@ -53,8 +55,7 @@ def test_conv_bn_folds_into_new_weights(bias):
     np.testing.assert_allclose(conv.params["bias"], (b - bn["mean"]) * scale + bn["beta"], rtol=1e-5, atol=1e-6)
 
     x = rand((2, 7, 6, 3), 5)
-    expected = batch_norm(conv2d(x, params["kernel"], params.get("bias"), (2, 1), ((1, 1), (1, 1))),
-                          **bn, eps=EPS)
+    expected = batch_norm(conv2d(x, params["kernel"], params.get("bias"), (2, 1), ((1, 1), (1, 1))), **bn, eps=EPS)
     assert_equivalent(ref, g, {"x": x}, [expected])
 
 
@@ -82,8 +83,12 @@ def test_conv_transpose_bn_scales_the_output_channel_axis():
     def build():
         g = Graph()
         x = g.add_input("x", (None, 4, 5, 2))
-        t = g.add("ConvTranspose", [x], attrs={"strides": (2, 2), "dilations": (1, 1), "padding": "same",
-                                                "output_padding": None}, params={"kernel": kernel})
+        t = g.add(
+            "ConvTranspose",
+            [x],
+            attrs={"strides": (2, 2), "dilations": (1, 1), "padding": "same", "output_padding": None},
+            params={"kernel": kernel},
+        )
         g.set_outputs([add_bn(g, t, seed=30)])
         return g
 
@@ -226,6 +231,7 @@ def test_epsilon_is_taken_from_the_node():
     bn["var"][:] = 1e-3  # small variances make epsilon matter
 
     for eps in (1e-3, 1e-5):
+
         def build(eps=eps):
             g = Graph()
             x = g.add_input("x", (None, 4))

@@ -1,4 +1,5 @@
 """passes.fuse_add_relu on hand-made graphs."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,9 @@ def test_residual_block_with_a_conv_branch():
     def build():
         g = Graph()
         x = g.add_input("x", (None, 5, 5, 3))
-        c = g.add("Conv", [x], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "same"},
-                  params={"kernel": kernel})
+        c = g.add(
+            "Conv", [x], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "same"}, params={"kernel": kernel}
+        )
         s = g.add("Add", [c, x])
         r = g.add("Relu", [s])
         s2 = g.add("Add", [r, x])

@@ -5,6 +5,7 @@ ONNX with onnxruntime's optimizations off, the rewritten one is lowered for the 
 (``to_onnx`` alone, no ahead-of-time stage) and ``tensorrt`` targets and run with onnxruntime's
 optimizations off and on.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -77,8 +78,11 @@ ACTIVATIONS = {
 # -- lowering and checking ------------------------------------------------------------------------
 def ops(model: onnx.ModelProto) -> list[str]:
     """Op types in graph order, domain-qualified outside the default domain, without Transposes."""
-    return [f"{n.domain}.{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
-            for n in model.graph.node if n.op_type != "Transpose"]
+    return [
+        f"{n.domain}.{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
+        for n in model.graph.node
+        if n.op_type != "Transpose"
+    ]
 
 
 def attrs_of(node: onnx.NodeProto) -> dict:
@@ -128,7 +132,7 @@ def lower_all(
         for level in LEVELS:
             got = run_model(model, feeds, level)
             assert len(got) == len(want)
-            for i, (gv, wv) in enumerate(zip(got, want)):
+            for i, (gv, wv) in enumerate(zip(got, want, strict=False)):
                 assert gv.shape == wv.shape, (target, level, i)
                 np.testing.assert_allclose(gv, wv, **TOL, err_msg=f"target {target}, ORT {level}, output {i}")
         models[target] = model
@@ -153,8 +157,11 @@ def test_residual_join_becomes_the_convs_second_operand(join, conv_slot, bias, k
         g = Graph()
         x = g.add_input("x", shape)
         z = g.add_input("z", shape)
-        c = (conv(g, x, 4, 1, bias=bias, name="branch") if kind == "Conv"
-             else depthwise(g, x, 1, bias=bias, name="branch"))
+        c = (
+            conv(g, x, 4, 1, bias=bias, name="branch")
+            if kind == "Conv"
+            else depthwise(g, x, 1, bias=bias, name="branch")
+        )
         operands = [c, z] if conv_slot == 0 else [z, c]
         g.set_outputs([g.add(join, operands, name="join", layer="join_layer")], ["out"])
         return g
@@ -176,8 +183,11 @@ def test_residual_join_becomes_the_convs_second_operand(join, conv_slot, bias, k
 
     xv, zv = rand((2, 5, 6, 4), 2), rand((2, 5, 6, 4), 3)
     p = old.params
-    lin = (conv2d(xv, p["kernel"], p.get("bias"), pads=((1, 1), (1, 1))) if kind == "Conv"
-           else depthwise2d(xv, p["kernel"], p.get("bias"), pads=((1, 1), (1, 1))))
+    lin = (
+        conv2d(xv, p["kernel"], p.get("bias"), pads=((1, 1), (1, 1)))
+        if kind == "Conv"
+        else depthwise2d(xv, p["kernel"], p.get("bias"), pads=((1, 1), (1, 1)))
+    )
     total = lin + zv
     models = lower_all(ref, g, {"x": xv, "z": zv}, [np.maximum(total, 0) if join == "FusedAddRelu" else total])
 
@@ -320,9 +330,18 @@ def test_two_residual_blocks_in_a_row():
 
 # -- residual joins left alone ----------------------------------------------------------------------
 RESIDUAL_BLOCKERS = [
-    "conv_read_elsewhere", "conv_is_output", "same_conv_twice", "three_operands", "conv_already_activated",
-    "conv_already_has_a_residual", "conv_output_broadcast", "dense_operand", "conv_transpose_operand",
-    "sub", "mul", "max",
+    "conv_read_elsewhere",
+    "conv_is_output",
+    "same_conv_twice",
+    "three_operands",
+    "conv_already_activated",
+    "conv_already_has_a_residual",
+    "conv_output_broadcast",
+    "dense_operand",
+    "conv_transpose_operand",
+    "sub",
+    "mul",
+    "max",
 ]
 
 
@@ -403,8 +422,7 @@ def test_operand_broadcast_onto_the_conv_output_is_not_fused(join, z_shape):
 LINEAR_CASES = {
     # linear op: (input shape, builder, ops for onnx/tensorrt before the activation, ort)
     "Conv": ((None, 5, 5, 3), lambda g, x: conv(g, x, 4, 50, name="lin"), ["Conv"], True),
-    "DepthwiseConv": ((None, 5, 5, 3), lambda g, x: depthwise(g, x, 50, name="lin", strides=(2, 2)),
-                      ["Conv"], True),
+    "DepthwiseConv": ((None, 5, 5, 3), lambda g, x: depthwise(g, x, 50, name="lin", strides=(2, 2)), ["Conv"], True),
     "ConvTranspose": ((None, 3, 4, 3), lambda g, x: conv_transpose(g, x, 2, 50, name="lin"), ["ConvTranspose"], False),
     "Dense": ((None, 6), lambda g, x: dense(g, x, 5, 50, name="lin"), ["Gemm"], False),
 }
@@ -518,8 +536,18 @@ def test_only_the_first_of_two_activations_is_fused():
     assert ops(models["onnx"]) == ["Conv", "Relu", "Sigmoid"]
 
 
-ACTIVATION_BLOCKERS = ["linear_read_elsewhere", "linear_is_output", "linear_already_activated",
-                       "not_a_linear_op", "batchnorm_between", "elu", "softplus", "swish", "selu", "softmax"]
+ACTIVATION_BLOCKERS = [
+    "linear_read_elsewhere",
+    "linear_is_output",
+    "linear_already_activated",
+    "not_a_linear_op",
+    "batchnorm_between",
+    "elu",
+    "softplus",
+    "swish",
+    "selu",
+    "softmax",
+]
 
 
 @pytest.mark.parametrize("variant", ACTIVATION_BLOCKERS)
@@ -541,13 +569,22 @@ def test_activation_not_fused(variant):
             src = g.add("MaxPool", [x], attrs={"window": (2, 2), "strides": (1, 1), "padding": "valid"})
         elif variant == "batchnorm_between":
             c = conv(g, x, 3, 62)
-            bn = {"gamma": rand((3,), 63), "beta": rand((3,), 64), "mean": rand((3,), 65),
-                  "var": np.full((3,), 0.5, np.float32)}
+            bn = {
+                "gamma": rand((3,), 63),
+                "beta": rand((3,), 64),
+                "mean": rand((3,), 65),
+                "var": np.full((3,), 0.5, np.float32),
+            }
             src = g.add("BatchNorm", [c], attrs={"axis": 3, "epsilon": 1e-3}, params=bn)
         else:
             src = conv(g, x, 3, 62)
-            act, act_attrs = {"elu": ("Elu", {"alpha": 1.0}), "softplus": ("Softplus", {}), "swish": ("Swish", {}),
-                              "selu": ("Selu", {}), "softmax": ("Softmax", {"axis": 3})}[variant]
+            act, act_attrs = {
+                "elu": ("Elu", {"alpha": 1.0}),
+                "softplus": ("Softplus", {}),
+                "swish": ("Swish", {}),
+                "selu": ("Selu", {}),
+                "softmax": ("Softmax", {"axis": 3}),
+            }[variant]
         g.set_outputs([g.add(act, [src], attrs=act_attrs), *extra])
         return g
 
@@ -591,7 +628,8 @@ def test_default_pipeline_runs_it_after_add_relu_fusion():
     assert ops(models["ort"]).count(f"{MS}.FusedConv") == 4 and ops(models["ort"]).count("Conv") == 1
     assert "Relu" not in ops(models["ort"]) and "Add" not in ops(models["ort"])
     assert sorted(ops(models["onnx"])) == sorted(
-        ["Conv"] * 5 + ["Relu"] * 3 + ["Add"] * 2 + ["Clip", "GlobalAveragePool", "Flatten", "Gemm", "Sigmoid"])
+        ["Conv"] * 5 + ["Relu"] * 3 + ["Add"] * 2 + ["Clip", "GlobalAveragePool", "Flatten", "Gemm", "Sigmoid"]
+    )
 
 
 def test_standard_targets_use_no_contrib_ops_and_are_deterministic():

@@ -1,4 +1,5 @@
 """compiler.ir: construction, navigation, mutation helpers, ordering and the linter."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -130,9 +131,9 @@ def test_input_property_requires_exactly_one_operand():
     add = g.add("Add", [x, r])
     assert r.input is x
     with pytest.raises(GraphError, match="2 inputs"):
-        add.input
+        _ = add.input
     with pytest.raises(GraphError, match="0 inputs"):
-        x.input
+        _ = x.input
 
 
 def test_set_outputs_default_and_explicit_names():
@@ -385,8 +386,9 @@ def test_str_lists_inputs_nodes_shapes_and_outputs():
     assert lines[0] == "graph tiny("
     assert lines[1] == "    %img : (?,8,8,3),"
     assert lines[2] == "):"
-    assert lines[3] == ("    %conv1 = Conv[dilations=(1,1), padding=same, strides=(1,1)][kernel:(3, 3, 3, 4)](%img)"
-                        " : (?,8,8,4)")
+    assert lines[3] == (
+        "    %conv1 = Conv[dilations=(1,1), padding=same, strides=(1,1)][kernel:(3, 3, 3, 4)](%img) : (?,8,8,4)"
+    )
     assert lines[4] == "    %act = Relu(%conv1) : (?,8,8,4)"
     assert lines[5] == "    return features=%act"
     assert len(lines) == 6
@@ -421,8 +423,12 @@ def test_num_params_counts_shared_arrays_once():
     d3 = g.add("Dense", [d2], params=dense_params(6, 2, seed=1))
     g.set_outputs([d3])
     assert g.num_params() == (36 + 6) + (12 + 2)
-    bn = {"gamma": np.ones(2, np.float32), "beta": np.zeros(2, np.float32),
-          "mean": np.zeros(2, np.float32), "var": np.ones(2, np.float32)}
+    bn = {
+        "gamma": np.ones(2, np.float32),
+        "beta": np.zeros(2, np.float32),
+        "mean": np.zeros(2, np.float32),
+        "var": np.ones(2, np.float32),
+    }
     g.set_outputs([g.add("BatchNorm", [d3], attrs={"axis": 1, "epsilon": 1e-3}, params=bn)])
     assert g.num_params() == 56 + 8
 

@@ -3,6 +3,7 @@
 The stand-ins' signature table is also checked against the installed Keras, so a Keras upgrade
 that changes an argument order or a default shows up here.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -32,7 +33,9 @@ def layer_names(path: Path, **kwargs) -> list[str]:
 
 
 def test_automatic_names_count_per_class_from_construction(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 from keras import layers, Input, Model
 unused = layers.Conv2D(4, 1)          # takes "conv2d" although the model never uses it
 i = Input((8, 8, 3))
@@ -42,7 +45,8 @@ x = layers.Conv2D(4, 3, padding="same")(x)
 x = layers.BatchNormalization()(x)
 y = layers.add([x, layers.Conv2D(4, 1)(i)])
 model = Model(i, layers.Activation("relu")(y))
-""")
+""",
+    )
     import runpy
 
     import keras
@@ -59,14 +63,17 @@ def test_each_load_starts_a_fresh_naming_scope(tmp_path: Path) -> None:
 
 
 def test_function_with_defaults_is_found_and_args_configure_it(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 import tensorflow as tf
 def helper(x, n):
     return tf.keras.layers.Dense(n)(x)
 def build(units=3, input_dim=5):
     i = tf.keras.Input((input_dim,))
     return tf.keras.Model(i, helper(i, units))
-""")
+""",
+    )
     model, _ = find_model(path)
     assert model.output_shape == (None, 3)
     model, _ = find_model(path, args={"units": 7})
@@ -76,14 +83,17 @@ def build(units=3, input_dim=5):
 
 
 def test_ambiguous_files_list_the_candidates(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 from keras.layers import Input, Dense
 from keras.models import Model
 def small(n=2):
     i = Input((4,)); return Model(i, Dense(n)(i))
 def large(n=8):
     i = Input((4,)); return Model(i, Dense(n)(i))
-""")
+""",
+    )
     with pytest.raises(CompileError, match=r"small\(\), large\(\).*--entry"):
         find_model(path)
     model, _ = find_model(path, entry="large")
@@ -105,7 +115,9 @@ i = Input((4,))
 
 
 def test_keras1_and_keras2_spellings(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 from keras.layers import Input, Convolution2D, MaxPooling2D, Dense, Flatten, merge
 from keras.models import Model
 i = Input(shape=(16, 16, 3))
@@ -114,7 +126,8 @@ b = Convolution2D(nb_filter=8, nb_row=1, nb_col=1, subsample=(2, 2))(i)
 x = merge([a, b], mode='concat', concat_axis=3)
 x = MaxPooling2D(pool_size=(2, 2), border_mode='valid')(x)
 model = Model(i, Dense(output_dim=5)(Flatten()(x)))
-""")
+""",
+    )
     doc, notes = model_config(path)
     conv = doc["config"]["layers"][1]["config"]
     assert (conv["kernel_size"], conv["strides"], conv["padding"]) == ([3, 3], [2, 2], "same")
@@ -125,11 +138,14 @@ model = Model(i, Dense(output_dim=5)(Flatten()(x)))
 
 
 def test_shape_errors_name_the_users_line(tmp_path: Path) -> None:
-    path = write(tmp_path, """from keras import layers, Input
+    path = write(
+        tmp_path,
+        """from keras import layers, Input
 i = Input((56, 56, 64))
 wide = layers.Conv2D(256, 1)(i)
 x = layers.add([wide, i])
-""")
+""",
+    )
     with pytest.raises(CompileError) as info:
         find_model(path)
     text = str(info.value)
@@ -146,17 +162,22 @@ def test_seed_decoder_as_printed_fails_at_its_concatenate(tmp_path: Path) -> Non
         find_model(path)
 
 
-@pytest.mark.parametrize("code, message", [
-    ("import tensorflow as tf\nx = tf.nn.relu\n", r":2: .*tensorflow.nn is not available"),
-    ("from keras.layers import LSTM\n", r":1: .*keras.layers.LSTM is not available"),
-    ("import keras\nm = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\nm.fit([], [])\n",
-     r":3: model.fit\(\) cannot run here"),
-    ("import keras\nkeras.layers.Dense()\n", r":2: Dense\(\) missing required argument: 'units'"),
-    ("import keras\nkeras.layers.Dense(3, colour=1)\n", r":2: Unrecognized keyword arguments passed to Dense"),
-    ("def f(:\n", r":1: syntax error"),
-    ("x = 1 / 0\n", r":1: ZeroDivisionError"),
-    ("import keras\nclass M(keras.Model):\n    pass\nmodel = M()\n", r":4: subclassed models"),
-])
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("import tensorflow as tf\nx = tf.nn.relu\n", r":2: .*tensorflow.nn is not available"),
+        ("from keras.layers import LSTM\n", r":1: .*keras.layers.LSTM is not available"),
+        (
+            "import keras\nm = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\nm.fit([], [])\n",
+            r":3: model.fit\(\) cannot run here",
+        ),
+        ("import keras\nkeras.layers.Dense()\n", r":2: Dense\(\) missing required argument: 'units'"),
+        ("import keras\nkeras.layers.Dense(3, colour=1)\n", r":2: Unrecognized keyword arguments passed to Dense"),
+        ("def f(:\n", r":1: syntax error"),
+        ("x = 1 / 0\n", r":1: ZeroDivisionError"),
+        ("import keras\nclass M(keras.Model):\n    pass\nmodel = M()\n", r":4: subclassed models"),
+    ],
+)
 def test_errors_are_one_line_at_the_users_line(tmp_path: Path, code: str, message: str) -> None:
     with pytest.raises(CompileError, match=message) as info:
         find_model(write(tmp_path, code))
@@ -172,12 +193,15 @@ def test_real_keras_is_untouched_afterwards(tmp_path: Path) -> None:
 
 
 def test_frontends_load_builds_the_ir_and_records_notes(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 from tensorflow.keras.applications import ResNet50
 from keras.utils import plot_model
 model = ResNet50(weights='imagenet', input_shape=(64, 64, 3), classes=10)
 plot_model(model)
-""")
+""",
+    )
     graph = frontends.load(path)
     assert graph.name == "resnet50"
     assert graph.num_params() == 23_608_202
@@ -227,13 +251,31 @@ def _keras_json_and_shapes(path: Path) -> tuple[dict, list[tuple]]:
 
 def _all_layers_file() -> str:
     """Every class of the table once, under each import path in turn, on an input of its rank."""
-    args = {"filters": "2", "kernel_size": "3", "units": "2", "activation": "'relu'", "rate": "0.2", "stddev": "0.1",
-            "pool_size": "2", "dims": "(2, 1, 3)", "scale": "0.5", "target_shape": "(108,)", "height": "3",
-            "width": "4"}
+    args = {
+        "filters": "2",
+        "kernel_size": "3",
+        "units": "2",
+        "activation": "'relu'",
+        "rate": "0.2",
+        "stddev": "0.1",
+        "pool_size": "2",
+        "dims": "(2, 1, 3)",
+        "scale": "0.5",
+        "target_shape": "(108,)",
+        "height": "3",
+        "width": "4",
+    }
     extra = {"Normalization": ["mean=0.5", "variance=2.0"]}
     merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}
-    lines = ["import keras", "import tensorflow as tf", "from keras import layers", "seq = keras.Input((8, 4))",
-             "img = keras.Input((6, 6, 3))", "vol = keras.Input((4, 6, 6, 3))", "outs = []"]
+    lines = [
+        "import keras",
+        "import tensorflow as tf",
+        "from keras import layers",
+        "seq = keras.Input((8, 4))",
+        "img = keras.Input((6, 6, 3))",
+        "vol = keras.Input((4, 6, 6, 3))",
+        "outs = []",
+    ]
     for k, (name, spec) in enumerate(LAYER_TABLE.items()):
         call_args = ", ".join([args[p] for p in spec["required"]] + extra.get(name, []))
         x = "seq" if "1D" in name else "vol" if "3D" in name else "img"
@@ -293,13 +335,35 @@ def test_layers_record_what_keras_records(tmp_path: Path, source: str) -> None:
 def test_cli_compiles_and_exports_a_python_file(tmp_path: Path) -> None:
     src = ROOT / "examples/python/conv2d_params.py"
     onnx_path, json_path = tmp_path / "m.onnx", tmp_path / "m.json"
-    run = subprocess.run([sys.executable, str(ROOT / "cli.py"), "compile", str(src), "--entry", "conv1",
-                          "--arg", "kernel_size=3", "--arg", "padding='same'", "-o", str(onnx_path)],
-                         check=False, capture_output=True, text=True, cwd=ROOT)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "cli.py"),
+            "compile",
+            str(src),
+            "--entry",
+            "conv1",
+            "--arg",
+            "kernel_size=3",
+            "--arg",
+            "padding='same'",
+            "-o",
+            str(onnx_path),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, run.stderr
     assert onnx_path.exists()
-    run = subprocess.run([sys.executable, str(ROOT / "cli.py"), "export-json", str(src), "-o", str(json_path)],
-                         check=False, capture_output=True, text=True, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "export-json", str(src), "-o", str(json_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, run.stderr  # conv1() is the one function callable with its defaults
     assert '"class_name": "Functional"' in json_path.read_text()
 
@@ -307,7 +371,9 @@ def test_cli_compiles_and_exports_a_python_file(tmp_path: Path) -> None:
 def test_operations_and_models_take_keras_automatic_names(tmp_path: Path) -> None:
     """Operations share the layers' name counters, and each build of a Sequential uses up a
     ``functional`` name; the recorded document is Keras's ``to_json()``, key for key."""
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 import keras
 from keras import layers
 merge = layers.Add()                      # "add": the first x + ... becomes "add_1"
@@ -320,7 +386,8 @@ i = keras.Input((6,))
 x = merge([i + 1.0, keras.ops.multiply(2, i)])
 y = lazy(block(x, training=False)) / 4.0
 model = keras.Model(i, [keras.activations.relu(y, max_value=1.0), block(y)])
-""")
+""",
+    )
     import json
     import runpy
 
@@ -334,19 +401,24 @@ model = keras.Model(i, [keras.activations.relu(y, max_value=1.0), block(y)])
     assert [layer.name for layer in model.layers] == ["input_layer_1", "add", "sequential", "sequential_1"]
 
 
-@pytest.mark.parametrize("code, message", [
-    ("y = x ** 2\n", r":4: x \*\* y \(keras.ops.power\) is not supported.*keras.ops.maximum"),
-    ("y = x[:, 0]\n", r":4: x\[...\] \(indexing and slicing a tensor\) is not supported"),
-    ("y = 2.0 / x\n", r":4: TrueDivide: a constant divided by a tensor"),
-    ("y = x + [1.0, 2.0]\n", r":4: '\+' between a tensor and list is not supported"),
-    ("y = keras.ops.reshape(x, (3, 2))\n", r":4: .*keras.ops.reshape is not available.*softmax"),
-    ("y = keras.ops.add(1.0, 2.0)\n", r":4: keras.ops.add\(\) needs a Keras tensor argument"),
-    ("y = keras.activations.mish(x)\n", r":4: keras.activations.mish\(x\) on a Keras tensor is not supported"),
-    ("y = keras.layers.Lambda(lambda t: t * 2)(x)\n", r":4: Lambda layers run arbitrary Python code"),
-    ("y = x * keras.Input((5,))\n", r":4: Multiply: "),
-    ("inner = keras.Model(x, keras.layers.Dense(2)(x))\ny = inner(keras.Input((7,)))\n",
-     r':5: Input 0 of model "functional" is incompatible with the model: expected shape \(None, 6\)'),
-])
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        ("y = x ** 2\n", r":4: x \*\* y \(keras.ops.power\) is not supported.*keras.ops.maximum"),
+        ("y = x[:, 0]\n", r":4: x\[...\] \(indexing and slicing a tensor\) is not supported"),
+        ("y = 2.0 / x\n", r":4: TrueDivide: a constant divided by a tensor"),
+        ("y = x + [1.0, 2.0]\n", r":4: '\+' between a tensor and list is not supported"),
+        ("y = keras.ops.reshape(x, (3, 2))\n", r":4: .*keras.ops.reshape is not available.*softmax"),
+        ("y = keras.ops.add(1.0, 2.0)\n", r":4: keras.ops.add\(\) needs a Keras tensor argument"),
+        ("y = keras.activations.mish(x)\n", r":4: keras.activations.mish\(x\) on a Keras tensor is not supported"),
+        ("y = keras.layers.Lambda(lambda t: t * 2)(x)\n", r":4: Lambda layers run arbitrary Python code"),
+        ("y = x * keras.Input((5,))\n", r":4: Multiply: "),
+        (
+            "inner = keras.Model(x, keras.layers.Dense(2)(x))\ny = inner(keras.Input((7,)))\n",
+            r':5: Input 0 of model "functional" is incompatible with the model: expected shape \(None, 6\)',
+        ),
+    ],
+)
 def test_tensor_operation_errors_name_the_operation_and_line(tmp_path: Path, code: str, message: str) -> None:
     path = write(tmp_path, "import keras\nimport tensorflow as tf\nx = keras.Input((6,))\n" + code)
     with pytest.raises(CompileError, match=message) as info:
@@ -357,7 +429,9 @@ def test_tensor_operation_errors_name_the_operation_and_line(tmp_path: Path, cod
 def test_nested_call_shapes_follow_the_caller_and_errors_name_the_call(tmp_path: Path) -> None:
     # A model made on None spatial sizes, called on a fixed-size tensor: Keras runs the nested
     # graph on the caller's shape (tests/oracle/test_nested.py compares with Keras itself).
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 import keras
 from keras import layers
 i = keras.Input((None, None, 3))
@@ -365,18 +439,23 @@ inner = keras.Model(i, layers.MaxPooling2D(2)(layers.Conv2D(4, 3, strides=2, pad
 outer_in = keras.Input((20, 12, 3))
 x = keras.Sequential([keras.Input((None, None, 3)), inner])(outer_in)
 model = keras.Model(outer_in, layers.Dense(2)(layers.Flatten()(x)))
-""")
+""",
+    )
     model, _ = find_model(path)
     assert model.layers[1].calls[0]["outputs"][0].shape == (None, 5, 3, 4)
     assert model.output_shape == (None, 2)
-    bad = write(tmp_path, """
+    bad = write(
+        tmp_path,
+        """
 import keras
 from keras import layers
 i = keras.Input((None, None, 3))
 inner = keras.Model(i, layers.Conv2D(4, 5)(i))
 outer_in = keras.Input((3, 3, 3))
 model = keras.Model(outer_in, inner(outer_in))
-""", "bad.py")
+""",
+        "bad.py",
+    )
     with pytest.raises(CompileError, match=r"bad\.py:7: Conv2D"):
         find_model(bad)
 
@@ -397,8 +476,14 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 @pytest.mark.parametrize("example", ["unet.py", "sequence_and_volume.py", "resnet50_application.py"])
 def test_compiles_with_neither_keras_nor_tensorflow_importable(example: str, tmp_path: Path) -> None:
     out = tmp_path / "model.onnx"
-    run = subprocess.run([sys.executable, "-c", BLOCK_KERAS, "compile", str(ROOT / "examples" / "python" / example),
-                          "-o", str(out)], cwd=ROOT, capture_output=True, text=True, check=False, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", BLOCK_KERAS, "compile", str(ROOT / "examples" / "python" / example), "-o", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "tensorflow" not in run.stderr.lower()
     import onnx

@@ -1,5 +1,6 @@
 """How the backend moves between Keras's NHWC and ONNX's NCHW: relabelling Reshapes, LayerNorm,
 Crop and MaxPool over a kept Pad, each checked against numpy at both onnxruntime levels."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,6 @@ from compiler import Graph, to_onnx
 from compiler.backend.emitter import NCHW, Emitter, Value
 from compiler.pipeline import run_passes
 from unit_kit import assert_close, conv2d, max_pool, onnx_ops, pad_nhwc, rand
-
 
 
 def conv_attrs(padding="valid"):
@@ -62,14 +62,17 @@ def test_ensure_transposes_when_real_axes_change_order():
     assert back != out
 
 
-@pytest.mark.parametrize("shape, reshapes, transposes", [
-    ((1, 1, 5), 2, 0),  # (N, 1, 1, C) in and (N, 1, 1, 3) out: only size-1 axes move
-    ((1, 4, 1), 1, 1),  # (N, 1, W, 1) in
-    ((2, 3, 1), 1, 1),  # one channel: NHWC and NCHW hold the same bytes
-    ((2, 1, 3), 0, 2),
-    ((3, 4, 2), 0, 2),
-    ((None, None, 1), 0, 2),  # unknown sizes: a Reshape could not name them
-])
+@pytest.mark.parametrize(
+    "shape, reshapes, transposes",
+    [
+        ((1, 1, 5), 2, 0),  # (N, 1, 1, C) in and (N, 1, 1, 3) out: only size-1 axes move
+        ((1, 4, 1), 1, 1),  # (N, 1, W, 1) in
+        ((2, 3, 1), 1, 1),  # one channel: NHWC and NCHW hold the same bytes
+        ((2, 1, 3), 0, 2),
+        ((3, 4, 2), 0, 2),
+        ((None, None, 1), 0, 2),  # unknown sizes: a Reshape could not name them
+    ],
+)
 def test_conv_input_and_output_layout_changes(shape, reshapes, transposes):
     cin = shape[2]
     kernel, bias = rand((1, 1, cin, 3), 1), rand((3,), 2)
@@ -185,8 +188,8 @@ CROPS = [((1, 2), (0, 3)), ((0, 0), (2, 1)), ((3, 0), (0, 0)), ((1, 1), (1, 1))]
 
 
 def crop_nhwc(x, crops):
-    (t, b), (l, r) = crops
-    return x[:, t: x.shape[1] - b, l: x.shape[2] - r, :]
+    (t, b), (left, right) = crops
+    return x[:, t : x.shape[1] - b, left : x.shape[2] - right, :]
 
 
 @pytest.mark.parametrize("crops", CROPS)
@@ -221,18 +224,26 @@ def test_crop_of_nchw_data_slices_axes_2_and_3(crops):
 def pad_max_pool(source: str, pads, kernel, strides) -> Graph:
     g = Graph()
     x = g.add_input("x", (None, 6, 5, 2))
-    s = x if source == "Input" else g.add("Conv", [x], attrs=conv_attrs(),
-                                           params={"kernel": np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)})
+    s = (
+        x
+        if source == "Input"
+        else g.add("Conv", [x], attrs=conv_attrs(), params={"kernel": np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)})
+    )
     p = g.add("Pad", [s], attrs={"pads": pads})
-    g.set_outputs([g.add("MaxPool", [p], name="pool", attrs={"window": kernel, "strides": strides,
-                                                            "padding": "valid"})], ["pooled"])
+    g.set_outputs(
+        [g.add("MaxPool", [p], name="pool", attrs={"window": kernel, "strides": strides, "padding": "valid"})],
+        ["pooled"],
+    )
     return g
 
 
-@pytest.mark.parametrize("pads, kernel, strides", [
-    (((1, 1), (1, 1)), (3, 3), (2, 2)),  # fusable by size: onnxruntime would drop the zeros
-    (((1, 2), (2, 1)), (2, 2), (2, 1)),  # pads as large as the window
-])
+@pytest.mark.parametrize(
+    "pads, kernel, strides",
+    [
+        (((1, 1), (1, 1)), (3, 3), (2, 2)),  # fusable by size: onnxruntime would drop the zeros
+        (((1, 2), (2, 1)), (2, 2), (2, 1)),  # pads as large as the window
+    ],
+)
 @pytest.mark.parametrize("source", ["Input", "Conv"])
 @pytest.mark.parametrize("target", ["onnx", "ort", "tensorrt"])
 def test_max_pool_reading_a_pad_is_kept_from_onnxruntime_pad_fusion(target, source, pads, kernel, strides):
@@ -258,8 +269,9 @@ def test_max_pool_reading_a_pad_is_kept_from_onnxruntime_pad_fusion(target, sour
 @pytest.mark.parametrize("target", ["onnx", "ort", "tensorrt"])
 def test_pad_reaching_the_pool_size_stays_and_pools_exactly_after_the_passes(target):
     pads, kernel, strides = ((2, 0), (0, 2)), (2, 2), (2, 2)
-    graph, _ = run_passes(pad_max_pool("Conv", pads, kernel, strides),
-                          ["resolve_padding", "fold_affine", "fuse_conv"], check=True)
+    graph, _ = run_passes(
+        pad_max_pool("Conv", pads, kernel, strides), ["resolve_padding", "fold_affine", "fuse_conv"], check=True
+    )
     assert graph.op_counts()["Pad"] == 1
     model = to_onnx(graph, target=target)
     assert len(node(model, "MaxPool").output) == (1 if target == "tensorrt" else 2)
@@ -274,8 +286,7 @@ def test_max_pool_not_reading_a_pad_has_no_indices_or_barrier():
     for target in ("onnx", "ort", "tensorrt"):
         g = Graph()
         x = g.add_input("x", (None, 6, 6, 2))
-        g.set_outputs([g.add("MaxPool", [x], attrs={"window": (3, 3), "strides": (2, 2),
-                                                   "padding": ((1, 1), (1, 1))})])
+        g.set_outputs([g.add("MaxPool", [x], attrs={"window": (3, 3), "strides": (2, 2), "padding": ((1, 1), (1, 1))})])
         model = to_onnx(g, target=target)
         assert len(node(model, "MaxPool").output) == 1
         assert "Max" not in onnx_ops(model)

@@ -1,4 +1,5 @@
 """passes.cleanup's merge_shape_ops: Pad(Pad), Reshape/Flatten chains, global pool + Reshape((1, 1, C))."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -217,4 +218,3 @@ def test_global_pool_read_twice_is_left_alone():
     assert g.op_counts() == {"GlobalMaxPool": 1, "Input": 1, "Reshape": 1}
     x = rand((2, 4, 4, 3), 11)
     assert_equivalent(ref, g, {"x": x}, [x.max(axis=(1, 2), keepdims=True), x.max(axis=(1, 2))])
-

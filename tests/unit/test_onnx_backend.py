@@ -1,4 +1,5 @@
 """compiler.backend.to_onnx: validity, names, layout handling and numerics against numpy."""
+
 from __future__ import annotations
 
 import math
@@ -12,9 +13,19 @@ import compiler
 from compiler import CompileError, Graph, UnsupportedLayerError, to_onnx
 from compiler.backend.emitter import EMITTERS
 from compiler.ops import OPS
-from unit_kit import (assert_close, avg_pool, batch_norm, bn_params, conv2d, conv_transpose2d, depthwise2d, max_pool,
-                      onnx_ops, pad_nhwc, rand)
-
+from unit_kit import (
+    assert_close,
+    avg_pool,
+    batch_norm,
+    bn_params,
+    conv2d,
+    conv_transpose2d,
+    depthwise2d,
+    max_pool,
+    onnx_ops,
+    pad_nhwc,
+    rand,
+)
 
 
 def conv_attrs(padding="valid", strides=(1, 1), dilations=(1, 1), group=1):
@@ -361,13 +372,16 @@ def test_metadata_props_carry_what_was_passed():
 
 
 # -- numerics of the window ops -------------------------------------------------------------------
-@pytest.mark.parametrize("pads, strides, dilations", [
-    (((0, 2), (1, 0)), (2, 2), (1, 1)),
-    (((2, 1), (0, 3)), (1, 2), (1, 1)),
-    (((1, 0), (2, 2)), (1, 1), (2, 1)),
-    ("same", (2, 2), (1, 1)),
-    ("valid", (3, 2), (1, 1)),
-])
+@pytest.mark.parametrize(
+    "pads, strides, dilations",
+    [
+        (((0, 2), (1, 0)), (2, 2), (1, 1)),
+        (((2, 1), (0, 3)), (1, 2), (1, 1)),
+        (((1, 0), (2, 2)), (1, 1), (2, 1)),
+        ("same", (2, 2), (1, 1)),
+        ("valid", (3, 2), (1, 1)),
+    ],
+)
 def test_conv_matches_numpy(pads, strides, dilations):
     k, b = rand((3, 4, 3, 5), 39), rand((5,), 40)
     g = Graph()
@@ -392,10 +406,14 @@ def test_grouped_and_depthwise_conv_match_numpy():
     dw = g.add("DepthwiseConv", [x], attrs=conv_attrs(((0, 1), (2, 0)), (2, 1)), params={"kernel": kd, "bias": bd})
     g.set_outputs([grouped, dw])
     x_ = rand((2, 6, 6, 4), 45)
-    assert_close(to_onnx(g), {"x": x_}, [
-        conv2d(x_, kg, pads=((1, 0), (0, 1)), group=2),
-        depthwise2d(x_, kd, bd, (2, 1), ((0, 1), (2, 0))),
-    ])
+    assert_close(
+        to_onnx(g),
+        {"x": x_},
+        [
+            conv2d(x_, kg, pads=((1, 0), (0, 1)), group=2),
+            depthwise2d(x_, kd, bd, (2, 1), ((0, 1), (2, 0))),
+        ],
+    )
 
 
 @pytest.mark.parametrize("h, w", [(7, 7), (8, 6), (5, 9)])
@@ -415,15 +433,18 @@ def test_strided_same_conv_on_unknown_sizes_uses_tensorflow_padding(h, w):
     assert_close(model, {"x": x_}, [conv, pooled])
 
 
-@pytest.mark.parametrize("padding, strides, dilations, output_padding, size", [
-    ("valid", (2, 2), (1, 1), None, (4, 5)),
-    ("same", (2, 2), (1, 1), None, (4, 5)),
-    ("same", (2, 3), (1, 1), None, (3, 3)),
-    ("valid", (1, 1), (2, 2), None, (4, 4)),
-    ("valid", (3, 3), (1, 1), None, (3, 2)),   # stride > kernel
-    ("same", (2, 2), (1, 1), (1, 1), (4, 4)),
-    ("valid", (2, 2), (1, 1), (1, 0), (3, 4)),
-])
+@pytest.mark.parametrize(
+    "padding, strides, dilations, output_padding, size",
+    [
+        ("valid", (2, 2), (1, 1), None, (4, 5)),
+        ("same", (2, 2), (1, 1), None, (4, 5)),
+        ("same", (2, 3), (1, 1), None, (3, 3)),
+        ("valid", (1, 1), (2, 2), None, (4, 4)),
+        ("valid", (3, 3), (1, 1), None, (3, 2)),  # stride > kernel
+        ("same", (2, 2), (1, 1), (1, 1), (4, 4)),
+        ("valid", (2, 2), (1, 1), (1, 0), (3, 4)),
+    ],
+)
 def test_conv_transpose_matches_numpy(padding, strides, dilations, output_padding, size):
     k, b = rand((3, 2, 4, 3), 47), rand((4,), 48)  # (kh, kw, cout, cin)
     g = Graph()
@@ -433,7 +454,7 @@ def test_conv_transpose_matches_numpy(padding, strides, dilations, output_paddin
     g.set_outputs([y])
     out = y.shape[1:3]
     crop = []
-    for n, length, kk, s, d in zip(size, out, k.shape[:2], strides, dilations):
+    for _n, length, kk, s, d in zip(size, out, k.shape[:2], strides, dilations, strict=False):
         k_eff = (kk - 1) * d + 1
         # TensorFlow's gradient of a conv from `length` to `n`: SAME pads that conv, VALID does not
         total = max((math.ceil(length / s) - 1) * s + k_eff - length, 0) if padding == "same" else 0
@@ -447,24 +468,33 @@ def test_pools_and_pad_match_numpy():
     x = g.add_input("x", (None, 7, 8, 2))
     c = g.add("Conv", [x], attrs=conv_attrs(), params={"kernel": np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)})
     p = g.add("Pad", [c], attrs={"pads": ((1, 2), (0, 3))})
-    g.set_outputs([
-        p,
-        g.add("MaxPool", [c], attrs={"window": (3, 2), "strides": (2, 2), "padding": ((1, 1), (0, 1))}),
-        g.add("AveragePool", [c], attrs={"window": (3, 3), "strides": (1, 2), "padding": ((1, 1), (1, 1))}),
-        g.add("AveragePool", [c], attrs={"window": (3, 3), "strides": (1, 2), "padding": ((1, 1), (1, 1)),
-                                         "count_include_pad": True}),
-        g.add("GlobalAveragePool", [c], attrs={"keepdims": True}),
-        g.add("GlobalMaxPool", [c]),
-    ])
+    g.set_outputs(
+        [
+            p,
+            g.add("MaxPool", [c], attrs={"window": (3, 2), "strides": (2, 2), "padding": ((1, 1), (0, 1))}),
+            g.add("AveragePool", [c], attrs={"window": (3, 3), "strides": (1, 2), "padding": ((1, 1), (1, 1))}),
+            g.add(
+                "AveragePool",
+                [c],
+                attrs={"window": (3, 3), "strides": (1, 2), "padding": ((1, 1), (1, 1)), "count_include_pad": True},
+            ),
+            g.add("GlobalAveragePool", [c], attrs={"keepdims": True}),
+            g.add("GlobalMaxPool", [c]),
+        ]
+    )
     x_ = rand((2, 7, 8, 2), 50, shift=-1.0)
-    assert_close(to_onnx(g), {"x": x_}, [
-        pad_nhwc(x_, ((1, 2), (0, 3))),
-        max_pool(x_, (3, 2), (2, 2), ((1, 1), (0, 1))),
-        avg_pool(x_, (3, 3), (1, 2), ((1, 1), (1, 1))),
-        avg_pool(x_, (3, 3), (1, 2), ((1, 1), (1, 1)), count_pad=True),
-        x_.mean(axis=(1, 2), keepdims=True),
-        x_.max(axis=(1, 2)),
-    ])
+    assert_close(
+        to_onnx(g),
+        {"x": x_},
+        [
+            pad_nhwc(x_, ((1, 2), (0, 3))),
+            max_pool(x_, (3, 2), (2, 2), ((1, 1), (0, 1))),
+            avg_pool(x_, (3, 3), (1, 2), ((1, 1), (1, 1))),
+            avg_pool(x_, (3, 3), (1, 2), ((1, 1), (1, 1)), count_pad=True),
+            x_.mean(axis=(1, 2), keepdims=True),
+            x_.max(axis=(1, 2)),
+        ],
+    )
 
 
 @pytest.mark.parametrize("source", ["Input", "Conv"])
@@ -472,8 +502,11 @@ def test_pad_then_max_pool_without_passes_is_exact(source):
     # Lowered as is (no resolve_padding), the zeros of the Pad must still take part in the max.
     g = Graph()
     x = g.add_input("x", (None, 6, 6, 2))
-    s = x if source == "Input" else g.add(
-        "Conv", [x], attrs=conv_attrs(), params={"kernel": np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)})
+    s = (
+        x
+        if source == "Input"
+        else g.add("Conv", [x], attrs=conv_attrs(), params={"kernel": np.eye(2, dtype=np.float32).reshape(1, 1, 2, 2)})
+    )
     p = g.add("Pad", [s], attrs={"pads": ((1, 1), (1, 1))})
     g.set_outputs([g.add("MaxPool", [p], attrs={"window": (3, 3), "strides": (2, 2), "padding": "valid"})])
     x_ = rand((2, 6, 6, 2), 51, shift=-3.0)
@@ -487,10 +520,12 @@ def test_batchnorm_on_channels_and_on_another_axis():
     g = Graph()
     x = g.add_input("x", (None, 4, 5, 3))
     c = g.add("Conv", [x], attrs=conv_attrs(), params={"kernel": np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)})
-    g.set_outputs([
-        g.add("BatchNorm", [c], attrs={"axis": 3, "epsilon": 1e-3}, params=bn_c),
-        g.add("BatchNorm", [c], attrs={"axis": 1, "epsilon": 1e-5}, params=bn_h),
-    ])
+    g.set_outputs(
+        [
+            g.add("BatchNorm", [c], attrs={"axis": 3, "epsilon": 1e-3}, params=bn_c),
+            g.add("BatchNorm", [c], attrs={"axis": 1, "epsilon": 1e-5}, params=bn_h),
+        ]
+    )
     model = to_onnx(g)
     (bn_node,) = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
     assert math.isclose(onnx.helper.get_attribute_value(bn_node.attribute[0]), 1e-3, rel_tol=1e-6)

@@ -1,4 +1,5 @@
 """compiler.ops: padding arithmetic and the op table's shape rules."""
+
 from __future__ import annotations
 
 import math
@@ -7,8 +8,17 @@ import numpy as np
 import pytest
 
 from compiler import Graph, ShapeError
-from compiler.ops import (OPS, Kind, conv_out, effective_kernel, ops_of, same_pads, spatial_pads, transpose_out,
-                          window_size)
+from compiler.ops import (
+    OPS,
+    Kind,
+    conv_out,
+    effective_kernel,
+    ops_of,
+    same_pads,
+    spatial_pads,
+    transpose_out,
+    window_size,
+)
 
 
 def tf_same(n: int, k: int, s: int, d: int) -> tuple[int, int]:
@@ -46,15 +56,15 @@ def test_same_pads_follow_tensorflow_for_every_kernel_and_dilation(size, stride)
 @pytest.mark.parametrize(
     "size, k, s, d, expected",
     [
-        (224, 7, 2, 1, (2, 3)),   # ResNet's stem
+        (224, 7, 2, 1, (2, 3)),  # ResNet's stem
         (225, 3, 2, 1, (1, 1)),
-        (224, 3, 2, 1, (0, 1)),   # odd pixel at the bottom/right
-        (5, 2, 1, 1, (0, 1)),     # even kernel
+        (224, 3, 2, 1, (0, 1)),  # odd pixel at the bottom/right
+        (5, 2, 1, 1, (0, 1)),  # even kernel
         (7, 4, 2, 1, (1, 2)),
         (8, 4, 2, 1, (1, 1)),
-        (6, 3, 1, 2, (2, 2)),     # dilation 2: effective kernel 5
+        (6, 3, 1, 2, (2, 2)),  # dilation 2: effective kernel 5
         (10, 1, 3, 1, (0, 0)),
-        (4, 7, 1, 1, (3, 3)),     # kernel larger than the input
+        (4, 7, 1, 1, (3, 3)),  # kernel larger than the input
     ],
 )
 def test_same_pads_known_values(size, k, s, d, expected):
@@ -117,8 +127,12 @@ def test_conv_transpose_shape_rule():
     kernel = np.zeros((3, 4, 2, 6), np.float32)  # (kh, kw, cout, cin)
     attrs = {"strides": (2, 3), "dilations": (1, 1), "padding": "valid", "output_padding": None}
     y = g.add("ConvTranspose", [x], attrs=attrs, params={"kernel": kernel})
-    assert y.shape == (None, keras_transpose_length(5, 3, 2, 1, "valid", None),
-                       keras_transpose_length(7, 4, 3, 1, "valid", None), 2)
+    assert y.shape == (
+        None,
+        keras_transpose_length(5, 3, 2, 1, "valid", None),
+        keras_transpose_length(7, 4, 3, 1, "valid", None),
+        2,
+    )
     attrs = {"strides": (2, 2), "dilations": (1, 1), "padding": "same", "output_padding": (1, 0)}
     z = g.add("ConvTranspose", [x], attrs=attrs, params={"kernel": kernel})
     assert z.shape == (None, 4 * 2 + 3 % 2 + 1, 6 * 2 + 4 % 2 + 0, 2)
@@ -133,13 +147,18 @@ def test_conv_shape_rule_same_valid_explicit_and_groups():
     k = np.zeros((3, 3, 4, 5), np.float32)
     same = g.add("Conv", [x], attrs={"strides": (2, 2), "dilations": (1, 1), "padding": "same"}, params={"kernel": k})
     valid = g.add("Conv", [x], attrs={"strides": (2, 2), "dilations": (1, 1), "padding": "valid"}, params={"kernel": k})
-    expl = g.add("Conv", [x], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": ((0, 2), (1, 0))},
-                 params={"kernel": k})
+    expl = g.add(
+        "Conv", [x], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": ((0, 2), (1, 0))}, params={"kernel": k}
+    )
     assert same.shape == (None, 4, 4, 5)
     assert valid.shape == (None, 3, 3, 5)
     assert expl.shape == (None, 7, 7, 5)
-    grouped = g.add("Conv", [x], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid", "group": 2},
-                    params={"kernel": np.zeros((1, 1, 2, 6), np.float32)})
+    grouped = g.add(
+        "Conv",
+        [x],
+        attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid", "group": 2},
+        params={"kernel": np.zeros((1, 1, 2, 6), np.float32)},
+    )
     assert grouped.shape == (None, 7, 8, 6)
 
 
@@ -147,8 +166,13 @@ def test_conv_shape_rule_rejects_channel_mismatch_and_keeps_the_layer():
     g = Graph()
     x = g.add_input("x", (None, 7, 7, 4))
     with pytest.raises(ShapeError, match="4 channels") as info:
-        g.add("Conv", [x], layer="conv_bad", attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
-              params={"kernel": np.zeros((3, 3, 3, 5), np.float32)})
+        g.add(
+            "Conv",
+            [x],
+            layer="conv_bad",
+            attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
+            params={"kernel": np.zeros((3, 3, 3, 5), np.float32)},
+        )
     assert info.value.layer == "conv_bad"
     assert "layer 'conv_bad'" in str(info.value)
 
@@ -158,14 +182,21 @@ def test_pool_and_depthwise_shape_rules():
     x = g.add_input("x", (None, 9, 10, 3))
     mp = g.add("MaxPool", [x], attrs={"window": (3, 3), "strides": (2, 2), "padding": "valid"})
     ap = g.add("AveragePool", [x], attrs={"window": (2, 2), "strides": (2, 2), "padding": "same"})
-    dw = g.add("DepthwiseConv", [x], attrs={"strides": (1, 1), "dilations": (2, 2), "padding": "valid"},
-               params={"kernel": np.zeros((3, 3, 3, 2), np.float32)})
+    dw = g.add(
+        "DepthwiseConv",
+        [x],
+        attrs={"strides": (1, 1), "dilations": (2, 2), "padding": "valid"},
+        params={"kernel": np.zeros((3, 3, 3, 2), np.float32)},
+    )
     assert mp.shape == (None, 4, 4, 3)
     assert ap.shape == (None, 5, 5, 3)
     assert dw.shape == (None, 5, 6, 6)
     with pytest.raises(ShapeError, match="4-D"):
-        g.add("MaxPool", [g.add_input("flat", (None, 9, 3))], attrs={"window": (2, 2), "strides": (1, 1),
-                                                                      "padding": "valid"})
+        g.add(
+            "MaxPool",
+            [g.add_input("flat", (None, 9, 3))],
+            attrs={"window": (2, 2), "strides": (1, 1), "padding": "valid"},
+        )
 
 
 def test_window_on_unknown_spatial_size():
@@ -174,8 +205,9 @@ def test_window_on_unknown_spatial_size():
     k = np.zeros((3, 3, 3, 8), np.float32)
     c = g.add("Conv", [x], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "same"}, params={"kernel": k})
     assert c.shape == (None, None, None, 8)
-    strided = g.add("Conv", [x], attrs={"strides": (2, 2), "dilations": (1, 1), "padding": "same"},
-                    params={"kernel": k})
+    strided = g.add(
+        "Conv", [x], attrs={"strides": (2, 2), "dilations": (1, 1), "padding": "same"}, params={"kernel": k}
+    )
     assert strided.shape == (None, None, None, 8)
     half = g.add_input("half", (None, None, 9, 3))
     pool = g.add("MaxPool", [half], attrs={"window": (3, 3), "strides": (2, 2), "padding": "same"})
@@ -262,18 +294,34 @@ def test_the_table_says_which_ops_are_linear_activations_windows_and_never_negat
     assert ops_of(Kind.LINEAR) == ("Conv", "DepthwiseConv", "ConvTranspose", "Dense")
     assert set(ops_of(Kind.WINDOW)) == {"Conv", "DepthwiseConv", "MaxPool", "AveragePool"}
     assert set(ops_of(Kind.WINDOW | Kind.POOL)) == {"MaxPool", "AveragePool"}
-    assert set(ops_of(Kind.NON_NEGATIVE)) == {"Relu", "FusedAddRelu", "Sigmoid", "Softmax", "Exp", "Softplus",
-                                              "HardSigmoid"}
+    assert set(ops_of(Kind.NON_NEGATIVE)) == {
+        "Relu",
+        "FusedAddRelu",
+        "Sigmoid",
+        "Softmax",
+        "Exp",
+        "Softplus",
+        "HardSigmoid",
+    }
     assert {name for name, spec in OPS.items() if spec.residual} == {"Conv", "DepthwiseConv"}
     assert {name for name, spec in OPS.items() if spec.kernel is not None} == set(ops_of(Kind.LINEAR))
     assert {a: OPS[a].activation_params for a in ops_of(Kind.ACTIVATION)} == {
-        "Relu": (), "Sigmoid": (), "Tanh": (), "Clip": ("min", "max"), "LeakyRelu": ("alpha",),
-        "HardSigmoid": ("alpha", "beta")}
+        "Relu": (),
+        "Sigmoid": (),
+        "Tanh": (),
+        "Clip": ("min", "max"),
+        "LeakyRelu": ("alpha",),
+        "HardSigmoid": ("alpha", "beta"),
+    }
 
 
 def test_kernel_layouts_put_the_output_channel_where_keras_does():
-    cases = {"Conv": ((3, 3, 2, 5), [1, 1, 1, 5]), "Dense": ((4, 5), [1, 5]),
-             "ConvTranspose": ((3, 3, 5, 2), [1, 1, 5, 1]), "DepthwiseConv": ((3, 3, 2, 4), [1, 1, 2, 4])}
+    cases = {
+        "Conv": ((3, 3, 2, 5), [1, 1, 1, 5]),
+        "Dense": ((4, 5), [1, 5]),
+        "ConvTranspose": ((3, 3, 5, 2), [1, 1, 5, 1]),
+        "DepthwiseConv": ((3, 3, 2, 4), [1, 1, 2, 4]),
+    }
     for op, (shape, broadcast) in cases.items():
         assert OPS[op].kernel.output_shape(np.zeros(shape)) == broadcast, op
     assert OPS["Conv"].kernel.window(np.zeros((2, 3, 4, 1, 6))) == (2, 3, 4)
@@ -284,6 +332,10 @@ def test_window_size_reads_a_pool_window_or_a_kernel():
     g = Graph()
     x = g.add_input("x", (None, 8, 8, 3))
     pool = g.add("MaxPool", [x], attrs={"window": (3, 2), "strides": (1, 1), "padding": "valid"})
-    conv = g.add("Conv", [x], attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
-                 params={"kernel": np.zeros((5, 4, 3, 2), np.float32)})
+    conv = g.add(
+        "Conv",
+        [x],
+        attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
+        params={"kernel": np.zeros((5, 4, 3, 2), np.float32)},
+    )
     assert window_size(pool) == (3, 2) and window_size(conv) == (5, 4)

@@ -1,4 +1,5 @@
 """compiler.pipeline: the pass registry, default_passes and run_passes."""
+
 from __future__ import annotations
 
 import re
@@ -8,16 +9,23 @@ import pytest
 
 import compiler
 import passes
-from compiler import CompileError, Graph, GraphError, PassReport, default_passes, register_pass, run_passes
-from compiler import pipeline
+from compiler import CompileError, Graph, GraphError, PassReport, default_passes, pipeline, register_pass, run_passes
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILTIN = ["remove_identity", "remove_dead", "fold_batchnorm", "resolve_padding", "fuse_add_relu"]
 
 #: The default pipeline, whole and in order. Changing it is a decision taken in passes/__init__.py
 #: (DEFAULT_PIPELINE), in the README's table of passes, and here.
-DEFAULT_PIPELINE = ["remove_identity", "remove_dead", "merge_shape_ops", "fold_batchnorm", "resolve_padding",
-                    "fold_affine", "fuse_add_relu", "fuse_conv"]
+DEFAULT_PIPELINE = [
+    "remove_identity",
+    "remove_dead",
+    "merge_shape_ops",
+    "fold_batchnorm",
+    "resolve_padding",
+    "fold_affine",
+    "fuse_add_relu",
+    "fuse_conv",
+]
 
 
 @pytest.fixture
@@ -91,8 +99,8 @@ def test_passes_registered_as_default_come_after_the_built_in_list_in_registrati
 
 def test_readme_table_lists_the_default_pipeline_in_order():
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("The default pipeline (`compiler.default_passes()`)"):]
-    section = section[:section.index("### Writing your own pass")]
+    section = text[text.index("The default pipeline (`compiler.default_passes()`)") :]
+    section = section[: section.index("### Writing your own pass")]
     assert re.findall(r"^\| `(\w+)` \|", section, flags=re.M) == DEFAULT_PIPELINE
 
 
@@ -226,8 +234,11 @@ def test_passes_run_in_the_given_order_and_callables_are_accepted(registry):
 
     registry("unit_first", first)
     steps = []
-    _, reports = run_passes(small_graph(), ["unit_first", unregistered_pass, "unit_first"],
-                            on_step=lambda rep, graph: steps.append((rep.name, len(graph))))
+    _, reports = run_passes(
+        small_graph(),
+        ["unit_first", unregistered_pass, "unit_first"],
+        on_step=lambda rep, graph: steps.append((rep.name, len(graph))),
+    )
     assert seen == ["first", "callable", "first"]
     assert [r.name for r in reports] == ["unit_first", "unregistered_pass", "unit_first"]
     assert steps == [("unit_first", 4), ("unregistered_pass", 4), ("unit_first", 4)]

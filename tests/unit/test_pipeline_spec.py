@@ -1,4 +1,5 @@
 """compiler.parse_passes, compiler.load_plugin and Graph.to_dot."""
+
 from __future__ import annotations
 
 import re
@@ -94,12 +95,15 @@ def test_unknown_pass_lists_the_known_ones(spec):
     assert "\n" not in text
 
 
-@pytest.mark.parametrize("spec, missing", [
-    ("-bogus", "bogus"),
-    ("-fuse_conv,-fuse_conv", "fuse_conv"),
-    ("remove_identity,-fuse_conv", "fuse_conv"),
-    ("-unit_spec_extra", "unit_spec_extra"),  # registered, but not in the default pipeline
-])
+@pytest.mark.parametrize(
+    "spec, missing",
+    [
+        ("-bogus", "bogus"),
+        ("-fuse_conv,-fuse_conv", "fuse_conv"),
+        ("remove_identity,-fuse_conv", "fuse_conv"),
+        ("-unit_spec_extra", "unit_spec_extra"),  # registered, but not in the default pipeline
+    ],
+)
 def test_removing_a_pass_not_in_the_pipeline_is_an_error(spec, missing):
     register_pass("unit_spec_extra")(identity_pass)
     with pytest.raises(CompileError) as info:
@@ -178,12 +182,15 @@ def test_the_fixture_removed_the_plugins_passes():
     assert not [m for m in sys.modules if m.startswith("kerascc_plugin_")]
 
 
-@pytest.mark.parametrize("body, needle", [
-    ("raise ValueError('boom')\n", "ValueError: boom"),
-    ("import compiler\ndef broken(:\n    pass\n", "SyntaxError"),
-    ("import no_such_module_for_kerascc\n", "ModuleNotFoundError"),
-    ("x = 1 / 0\n", "ZeroDivisionError"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ("raise ValueError('boom')\n", "ValueError: boom"),
+        ("import compiler\ndef broken(:\n    pass\n", "SyntaxError"),
+        ("import no_such_module_for_kerascc\n", "ModuleNotFoundError"),
+        ("x = 1 / 0\n", "ZeroDivisionError"),
+    ],
+)
 def test_plugin_that_fails_to_import_is_one_compile_error_naming_the_file(tmp_path, body, needle):
     path = write(tmp_path / "badplugin.py", body)
     with pytest.raises(CompileError) as info:
@@ -251,8 +258,14 @@ def dot_graph() -> Graph:
     x = g.add_input("x", (None, 4, 4, 3))
     z = g.add_input("z", (None, 4, 4, 3))
     kernel = np.ones((3, 3, 3, 3), np.float32)
-    c = g.add("Conv", [x], name="conv", layer="conv_layer",
-              attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "same"}, params={"kernel": kernel})
+    c = g.add(
+        "Conv",
+        [x],
+        name="conv",
+        layer="conv_layer",
+        attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "same"},
+        params={"kernel": kernel},
+    )
     twice = g.add("Add", [c, c], name="twice")
     s = g.add("Sub", [z, twice], name="diff")
     r = g.add("Relu", [s], name="act")

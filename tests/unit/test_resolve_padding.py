@@ -4,6 +4,7 @@ Every rewritten graph is run with onnxruntime both with all graph optimizations 
 (onnxruntime folds Pad into pools itself, which is where zero-padding semantics get lost), and
 compared with a numpy reference computed from the Keras definition.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,7 @@ import pytest
 
 from compiler import Graph
 from compiler.ops import same_pads
-from unit_kit import (assert_equivalent, avg_pool, conv2d, depthwise2d, max_pool, pad_nhwc, rand, run_graph,
-                      transformed)
+from unit_kit import assert_equivalent, avg_pool, conv2d, depthwise2d, max_pool, pad_nhwc, rand, run_graph, transformed
 
 
 def tf_same(n, k, s, d=1):
@@ -35,10 +35,18 @@ def pads_of(node):
 
 # -- 'same' and 'valid' become explicit -----------------------------------------------------------
 CASES = [
-    ("Conv", (3, 3), (1, 1)), ("Conv", (3, 3), (2, 2)), ("Conv", (4, 4), (2, 2)), ("Conv", (4, 3), (1, 2)),
-    ("DepthwiseConv", (3, 3), (2, 2)), ("DepthwiseConv", (2, 4), (1, 1)),
-    ("MaxPool", (3, 3), (2, 2)), ("MaxPool", (2, 2), (2, 2)), ("MaxPool", (4, 4), (1, 1)),
-    ("AveragePool", (3, 3), (2, 2)), ("AveragePool", (2, 2), (1, 1)), ("AveragePool", (3, 2), (3, 1)),
+    ("Conv", (3, 3), (1, 1)),
+    ("Conv", (3, 3), (2, 2)),
+    ("Conv", (4, 4), (2, 2)),
+    ("Conv", (4, 3), (1, 2)),
+    ("DepthwiseConv", (3, 3), (2, 2)),
+    ("DepthwiseConv", (2, 4), (1, 1)),
+    ("MaxPool", (3, 3), (2, 2)),
+    ("MaxPool", (2, 2), (2, 2)),
+    ("MaxPool", (4, 4), (1, 1)),
+    ("AveragePool", (3, 3), (2, 2)),
+    ("AveragePool", (2, 2), (1, 1)),
+    ("AveragePool", (3, 2), (3, 1)),
 ]
 
 
@@ -80,8 +88,17 @@ def test_dilated_same_conv():
     def build():
         g = Graph()
         x = g.add_input("x", (None, 9, 8, 2))
-        g.set_outputs([g.add("Conv", [x], name="c", attrs={"strides": (1, 1), "dilations": (2, 3), "padding": "same"},
-                             params={"kernel": kernel})])
+        g.set_outputs(
+            [
+                g.add(
+                    "Conv",
+                    [x],
+                    name="c",
+                    attrs={"strides": (1, 1), "dilations": (2, 3), "padding": "same"},
+                    params={"kernel": kernel},
+                )
+            ]
+        )
         return g
 
     ref, g, _ = transformed(build, "resolve_padding")
@@ -108,8 +125,9 @@ def test_same_with_unknown_size_is_left_to_the_backend():
     def build():
         g = Graph()
         x = g.add_input("x", (None, None, None, 2))
-        g.set_outputs([g.add("Conv", [x], name="c", attrs=window_attrs("Conv", None, (1, 1), "same"),
-                             params={"kernel": kernel})])
+        g.set_outputs(
+            [g.add("Conv", [x], name="c", attrs=window_attrs("Conv", None, (1, 1), "same"), params={"kernel": kernel})]
+        )
         return g
 
     ref, g, _ = transformed(build, "resolve_padding")
@@ -138,7 +156,7 @@ def test_pad_merges_into_conv(op, own):
     assert "Pad" not in g.op_counts()
     assert report.summary == "resolved 0 padding modes, merged 1 ZeroPadding2D"
     own_pads = ((0, 0), (0, 0)) if own == "valid" else (tf_same(11, 3, 2), tf_same(10, 3, 2))
-    merged = tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(pads, own_pads))
+    merged = tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(pads, own_pads, strict=False))
     node = g.node("c")
     assert pads_of(node) == merged
     assert node.inputs == g.inputs
@@ -172,11 +190,14 @@ def test_pad_with_two_consumers_is_kept():
 
 
 # -- Pad merged into average pooling ------------------------------------------------------------
-@pytest.mark.parametrize("pads, kernel, strides", [
-    (((1, 1), (1, 1)), (3, 3), (2, 2)),
-    (((0, 2), (1, 0)), (3, 3), (1, 1)),
-    (((1, 0), (0, 1)), (2, 2), (2, 2)),
-])
+@pytest.mark.parametrize(
+    "pads, kernel, strides",
+    [
+        (((1, 1), (1, 1)), (3, 3), (2, 2)),
+        (((0, 2), (1, 0)), (3, 3), (1, 1)),
+        (((1, 0), (0, 1)), (2, 2), (2, 2)),
+    ],
+)
 def test_pad_merges_into_average_pool_counting_the_zeros(pads, kernel, strides):
     def build():
         g = Graph()
@@ -197,11 +218,14 @@ def test_pad_merges_into_average_pool_counting_the_zeros(pads, kernel, strides):
     assert_equivalent(ref, g, {"x": x}, [expected])
 
 
-@pytest.mark.parametrize("pads, kernel, strides", [
-    (((2, 2), (2, 2)), (2, 2), (1, 1)),
-    (((0, 3), (1, 1)), (2, 2), (2, 2)),
-    (((3, 3), (0, 0)), (3, 3), (2, 1)),
-])
+@pytest.mark.parametrize(
+    "pads, kernel, strides",
+    [
+        (((2, 2), (2, 2)), (2, 2), (1, 1)),
+        (((0, 3), (1, 1)), (2, 2), (2, 2)),
+        (((3, 3), (0, 0)), (3, 3), (2, 1)),
+    ],
+)
 def test_pad_reaching_the_pool_size_turns_average_pool_into_depthwise_conv(pads, kernel, strides):
     def build():
         g = Graph()
@@ -217,8 +241,9 @@ def test_pad_reaching_the_pool_size_turns_average_pool_into_depthwise_conv(pads,
     assert pads_of(conv) == pads
     assert conv.attrs["strides"] == strides
     assert conv.shape == ref.node("a").shape
-    np.testing.assert_array_equal(conv.params["kernel"], np.full((*kernel, 3, 1), 1 / (kernel[0] * kernel[1]),
-                                                                    np.float32))
+    np.testing.assert_array_equal(
+        conv.params["kernel"], np.full((*kernel, 3, 1), 1 / (kernel[0] * kernel[1]), np.float32)
+    )
     assert g.output_names == ["pooled"] and g.outputs == [conv]
     assert report.summary == "resolved 0 padding modes, merged 1 ZeroPadding2D"
     x = rand((2, 6, 5, 3), 12, shift=2.0)
@@ -253,8 +278,13 @@ def maxpool_after(source: str, pads, kernel=(3, 3), strides=(2, 2), own="valid",
         g = Graph()
         x = g.add_input("x", shape)
         if source == "Conv":
-            s = g.add("Conv", [x], name="src", attrs=window_attrs("Conv", None, (1, 1), "valid"),
-                      params={"kernel": conv_kernel, "bias": np.full(2, -5.0, np.float32)})
+            s = g.add(
+                "Conv",
+                [x],
+                name="src",
+                attrs=window_attrs("Conv", None, (1, 1), "valid"),
+                params={"kernel": conv_kernel, "bias": np.full(2, -5.0, np.float32)},
+            )
         elif source == "Input":
             s = x
         elif source == "Relu":
@@ -312,12 +342,15 @@ def test_pad_merges_into_max_pool_with_zero_border_after_a_signed_op(source, pad
     assert_equivalent(ref, g, {"x": x}, [expected])
 
 
-@pytest.mark.parametrize("pads, kernel, strides", [
-    (((2, 2), (2, 2)), (2, 2), (2, 2)),
-    (((2, 2), (2, 2)), (2, 2), (1, 1)),
-    (((3, 0), (0, 3)), (2, 2), (1, 1)),
-    (((0, 0), (3, 1)), (3, 3), (1, 2)),
-])
+@pytest.mark.parametrize(
+    "pads, kernel, strides",
+    [
+        (((2, 2), (2, 2)), (2, 2), (2, 2)),
+        (((2, 2), (2, 2)), (2, 2), (1, 1)),
+        (((3, 0), (0, 3)), (2, 2), (1, 1)),
+        (((0, 0), (3, 1)), (3, 3), (1, 2)),
+    ],
+)
 def test_max_pool_with_pads_reaching_the_kernel_keeps_the_pad(pads, kernel, strides):
     ref, g, (report,) = transformed(maxpool_after("Input", pads, kernel, strides), "resolve_padding")
     node = g.node("m")
@@ -369,8 +402,9 @@ def test_pad_before_a_same_max_pool_on_unknown_spatial_size(strides, source):
         expected = max_pool(padded, (3, 3), strides, own)
         assert (expected == 0).any()
         for level in ("none", "all"):
-            np.testing.assert_allclose(run_graph(g, {"x": x}, level)[0], expected, rtol=1e-5, atol=1e-6,
-                                       err_msg=f"ORT {level}")
+            np.testing.assert_allclose(
+                run_graph(g, {"x": x}, level)[0], expected, rtol=1e-5, atol=1e-6, err_msg=f"ORT {level}"
+            )
 
 
 def test_every_window_op_in_a_graph_is_visited_once():

@@ -1,4 +1,5 @@
 """compiler.rewrite: patterns, rules and apply_rules."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,9 @@ def g() -> Graph:
 
 def conv(g: Graph, x, name=None):
     k = np.ones((1, 1, x.shape[-1], x.shape[-1]), np.float32)
-    return g.add("Conv", [x], name=name, attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
-                 params={"kernel": k})
+    return g.add(
+        "Conv", [x], name=name, attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"}, params={"kernel": k}
+    )
 
 
 # -- P.match ------------------------------------------------------------------------------------
@@ -128,9 +130,12 @@ def test_a_failing_check_blocks_the_rewrite():
     g = add_relu_graph(1)
     before = str(g)
     calls = []
-    rule = Rule("never", P("Relu", P("Add", name="add"), name="relu"),
-                rewrite=lambda graph, m: calls.append(m) or graph.add("Tanh", [m["add"]]),
-                check=lambda m: False)
+    rule = Rule(
+        "never",
+        P("Relu", P("Add", name="add"), name="relu"),
+        rewrite=lambda graph, m: calls.append(m) or graph.add("Tanh", [m["add"]]),
+        check=lambda m: False,
+    )
     assert apply_rules(g, [rule]) == {"never": 0}
     assert calls == []
     assert str(g) == before
@@ -144,8 +149,12 @@ def test_check_sees_the_match():
         seen.append(m["relu"].name)
         return m["relu"].name == "relu1"
 
-    rule = Rule("only1", P("Relu", P("Add", name="add"), name="relu"),
-                rewrite=lambda graph, m: graph.add("FusedAddRelu", m["add"].inputs, name="f"), check=check)
+    rule = Rule(
+        "only1",
+        P("Relu", P("Add", name="add"), name="relu"),
+        rewrite=lambda graph, m: graph.add("FusedAddRelu", m["add"].inputs, name="f"),
+        check=check,
+    )
     assert apply_rules(g, [rule]) == {"only1": 1}
     assert seen == ["relu0", "relu1", "relu2"]
     assert [n.op for n in g.outputs] == ["Relu", "FusedAddRelu", "Relu"]
@@ -193,8 +202,10 @@ def test_nodes_removed_by_an_earlier_rewrite_are_skipped():
         return new
 
     seen = []
-    rules = [Rule("absorb", P("Relu", name="relu"), rewrite=absorb),
-             Rule("identity", P("Identity", name="i"), rewrite=lambda graph, m: seen.append(m["i"]) or None)]
+    rules = [
+        Rule("absorb", P("Relu", name="relu"), rewrite=absorb),
+        Rule("identity", P("Identity", name="i"), rewrite=lambda graph, m: seen.append(m["i"]) or None),
+    ]
     assert apply_rules(g, rules) == {"absorb": 1, "identity": 0}
     assert seen == []
     assert g.op_counts() == {"Input": 1, "Sigmoid": 1, "Tanh": 1}

@@ -1,4 +1,5 @@
 """compiler.save / save_bytes: atomic writes, and one CompileError for every way writing fails."""
+
 from __future__ import annotations
 
 import errno

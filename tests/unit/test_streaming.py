@@ -1,4 +1,5 @@
 """Weights kept as arrays until written: Lowered's byte stream, CompiledModel, save, Graph.prune."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,11 +26,21 @@ BD = rand((5,), 5)
 def net(name: str = "stream") -> Graph:
     g = Graph(name)
     x = g.add_input("image", (None, 6, 6, 3))
-    c = g.add("Conv", [x], name="conv", attrs={"strides": (1, 1), "dilations": (1, 1), "padding": SAME_3x3},
-              params={"kernel": K1, "bias": B1})
+    c = g.add(
+        "Conv",
+        [x],
+        name="conv",
+        attrs={"strides": (1, 1), "dilations": (1, 1), "padding": SAME_3x3},
+        params={"kernel": K1, "bias": B1},
+    )
     r = g.add("Relu", [c])
-    d = g.add("DepthwiseConv", [r], name="dw", attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
-              params={"kernel": K_DW})
+    d = g.add(
+        "DepthwiseConv",
+        [r],
+        name="dw",
+        attrs={"strides": (1, 1), "dilations": (1, 1), "padding": "valid"},
+        params={"kernel": K_DW},
+    )
     m = g.add("MaxPool", [d], attrs={"window": (2, 2), "strides": (2, 2), "padding": "valid"})
     f = g.add("Flatten", [m])
     g.set_outputs([g.add("Dense", [f], name="fc", params={"kernel": WD, "bias": BD})], ["logits"])
@@ -48,7 +59,7 @@ def assert_same_model(parsed: onnx.ModelProto, proto: onnx.ModelProto) -> None:
     assert list(parsed.graph.output) == list(proto.graph.output)
     assert list(parsed.metadata_props) == list(proto.metadata_props)
     assert [t.name for t in parsed.graph.initializer] == [t.name for t in proto.graph.initializer]
-    for a, b in zip(parsed.graph.initializer, proto.graph.initializer):
+    for a, b in zip(parsed.graph.initializer, proto.graph.initializer, strict=False):
         assert list(a.dims) == list(b.dims), a.name
         assert a.data_type == b.data_type, a.name
         assert a.raw_data == b.raw_data, a.name
@@ -89,7 +100,7 @@ def test_hand_built_lowered_round_trips_odd_arrays():
     lowered = Lowered(skeleton, arrays)
     parsed = onnx.load_from_string(lowered.serialize())
     assert [t.name for t in parsed.graph.initializer] == [name for name, _ in arrays]
-    for tensor, (name, array) in zip(parsed.graph.initializer, arrays):
+    for tensor, (name, array) in zip(parsed.graph.initializer, arrays, strict=False):
         got = numpy_helper.to_array(tensor)
         assert got.dtype == array.dtype and got.shape == array.shape, name
         np.testing.assert_array_equal(got, array, err_msg=name)

@@ -1,13 +1,14 @@
 """Shape rules and lowerings of the ops behind PReLU, Resizing and the 1-D/3-D layers, against numpy
 references."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from unit_kit import assert_equivalent, rand, run_graph, transformed
 
 from compiler import Graph
 from compiler.errors import ShapeError
+from unit_kit import assert_equivalent, rand, run_graph, transformed
 
 
 def conv_attrs() -> dict:
@@ -98,15 +99,15 @@ def test_pad_crop_resize_on_steps_and_volumes(rank):
     p = g.add("Pad", [c], attrs={"pads": pads})
     r = g.add("Resize", [p], attrs={"scale": scale, "mode": "nearest"})
     y = g.add("Crop", [r], attrs={"crops": crops})
-    padded = [n + a + b for n, (a, b) in zip(spatial, pads)]
-    assert y.shape == (None, *[n * f - a - b for n, f, (a, b) in zip(padded, scale, crops)], 3)
+    padded = [n + a + b for n, (a, b) in zip(spatial, pads, strict=False)]
+    assert y.shape == (None, *[n * f - a - b for n, f, (a, b) in zip(padded, scale, crops, strict=False)], 3)
     g.set_outputs([y], ["y"])
     xs = rand((2, *spatial, 2), 11)
     (got,) = run_graph(g, {"x": xs})
     want = np.pad(xs @ kernel.reshape(2, 3), [(0, 0), *pads, (0, 0)])
     for axis, f in enumerate(scale, 1):
         want = np.repeat(want, f, axis=axis)
-    want = want[(slice(None), *[slice(a, n - b) for (a, b), n in zip(crops, want.shape[1:])])]
+    want = want[(slice(None), *[slice(a, n - b) for (a, b), n in zip(crops, want.shape[1:], strict=False)])]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 

@@ -1,4 +1,5 @@
 """frontends.weights: seeded Keras initializers, the weight store and the HDF5 readers."""
+
 from __future__ import annotations
 
 import io
@@ -21,12 +22,15 @@ def draw(spec, shape, seed=0, scope=("layer",), label="kernel"):
 
 
 # -- variance scaling presets --------------------------------------------------------------------
-@pytest.mark.parametrize("name, shape, limit", [
-    ("glorot_uniform", (200, 300), math.sqrt(6 / (200 + 300))),
-    ("glorot_uniform", (3, 3, 16, 32), math.sqrt(6 / (9 * 16 + 9 * 32))),
-    ("he_uniform", (3, 3, 64, 128), math.sqrt(6 / (9 * 64))),
-    ("lecun_uniform", (3, 3, 16, 32), math.sqrt(3 / (9 * 16))),
-])
+@pytest.mark.parametrize(
+    "name, shape, limit",
+    [
+        ("glorot_uniform", (200, 300), math.sqrt(6 / (200 + 300))),
+        ("glorot_uniform", (3, 3, 16, 32), math.sqrt(6 / (9 * 16 + 9 * 32))),
+        ("he_uniform", (3, 3, 64, 128), math.sqrt(6 / (9 * 64))),
+        ("lecun_uniform", (3, 3, 16, 32), math.sqrt(3 / (9 * 16))),
+    ],
+)
 def test_uniform_presets_stay_inside_the_keras_limit(name, shape, limit):
     w = draw(name, shape)
     assert w.shape == shape and w.dtype == np.float32 and w.flags.c_contiguous
@@ -36,11 +40,14 @@ def test_uniform_presets_stay_inside_the_keras_limit(name, shape, limit):
     assert w.std() == pytest.approx(limit / math.sqrt(3), rel=0.02)
 
 
-@pytest.mark.parametrize("name, shape, std", [
-    ("he_normal", (3, 3, 64, 128), math.sqrt(2 / (9 * 64))),
-    ("glorot_normal", (256, 512), math.sqrt(2 / (256 + 512))),
-    ("lecun_normal", (3, 3, 32, 64), math.sqrt(1 / (9 * 32))),
-])
+@pytest.mark.parametrize(
+    "name, shape, std",
+    [
+        ("he_normal", (3, 3, 64, 128), math.sqrt(2 / (9 * 64))),
+        ("glorot_normal", (256, 512), math.sqrt(2 / (256 + 512))),
+        ("lecun_normal", (3, 3, 32, 64), math.sqrt(1 / (9 * 32))),
+    ],
+)
 def test_normal_presets_are_truncated_with_the_keras_stddev(name, shape, std):
     w = draw(name, shape)
     assert w.shape == shape and w.dtype == np.float32
@@ -54,15 +61,18 @@ def test_normal_presets_are_truncated_with_the_keras_stddev(name, shape, std):
 def test_variance_scaling_config():
     shape = (3, 3, 8, 64)
     fan_out = 9 * 64
-    spec = {"class_name": "VarianceScaling",
-            "config": {"scale": 0.5, "mode": "fan_out", "distribution": "untruncated_normal"}}
+    spec = {
+        "class_name": "VarianceScaling",
+        "config": {"scale": 0.5, "mode": "fan_out", "distribution": "untruncated_normal"},
+    }
     w = draw(spec, shape)
     std = math.sqrt(0.5 / fan_out)
     assert w.std() == pytest.approx(std, rel=0.03)
     assert np.abs(w).max() > 3 * std  # not truncated
 
-    uni = draw({"class_name": "VarianceScaling", "config": {"scale": 3.0, "mode": "fan_avg",
-                                                            "distribution": "uniform"}}, shape)
+    uni = draw(
+        {"class_name": "VarianceScaling", "config": {"scale": 3.0, "mode": "fan_avg", "distribution": "uniform"}}, shape
+    )
     limit = math.sqrt(3 * 3.0 / ((9 * 8 + 9 * 64) / 2))
     assert np.abs(uni).max() <= limit and np.abs(uni).max() > 0.99 * limit
 
@@ -75,9 +85,14 @@ def test_variance_scaling_defaults_to_truncated_fan_in():
 
 
 def test_class_name_and_string_forms_agree():
-    for cls, name in (("GlorotUniform", "glorot_uniform"), ("HeNormal", "he_normal"),
-                      ("LecunUniform", "lecun_uniform"), ("RandomNormal", "random_normal"),
-                      ("TruncatedNormal", "truncated_normal"), ("Zeros", "zeros")):
+    for cls, name in (
+        ("GlorotUniform", "glorot_uniform"),
+        ("HeNormal", "he_normal"),
+        ("LecunUniform", "lecun_uniform"),
+        ("RandomNormal", "random_normal"),
+        ("TruncatedNormal", "truncated_normal"),
+        ("Zeros", "zeros"),
+    ):
         a = draw({"class_name": cls, "config": {"seed": None}}, (5, 7))
         b = draw(name, (5, 7))
         np.testing.assert_array_equal(a, b)
@@ -113,8 +128,9 @@ def test_constant_initializers():
     np.testing.assert_array_equal(draw("zeros", (2, 3)), np.zeros((2, 3), np.float32))
     np.testing.assert_array_equal(draw(None, (4,)), np.zeros(4, np.float32))
     np.testing.assert_array_equal(draw("ones", (3,)), np.ones(3, np.float32))
-    np.testing.assert_array_equal(draw({"class_name": "Constant", "config": {"value": 0.25}}, (2, 2)),
-                                  np.full((2, 2), 0.25, np.float32))
+    np.testing.assert_array_equal(
+        draw({"class_name": "Constant", "config": {"value": 0.25}}, (2, 2)), np.full((2, 2), 0.25, np.float32)
+    )
     for arr in (draw("zeros", (2, 3)), draw("ones", (3,))):
         assert arr.dtype == np.float32
 
@@ -127,8 +143,9 @@ def test_orthogonal_and_identity():
     conv = draw("orthogonal", (3, 3, 2, 8)).reshape(18, 8)
     np.testing.assert_allclose(conv.T @ conv, np.eye(8), atol=1e-5)
     np.testing.assert_array_equal(draw("identity", (3, 5)), np.eye(3, 5, dtype=np.float32))
-    np.testing.assert_array_equal(draw({"class_name": "Identity", "config": {"gain": 3.0}}, (2, 2)),
-                                  3 * np.eye(2, dtype=np.float32))
+    np.testing.assert_array_equal(
+        draw({"class_name": "Identity", "config": {"gain": 3.0}}, (2, 2)), 3 * np.eye(2, dtype=np.float32)
+    )
 
 
 @pytest.mark.parametrize("shape", [(700, 700), (3000, 600), (600, 3000), (20, 30, 8, 900)])
@@ -145,7 +162,7 @@ def test_large_orthogonal_is_orthonormal_and_distributed_as_keras_draws_it(shape
     assert z.std() == pytest.approx(1.0, rel=1e-3)
     assert abs(z.mean()) < 0.01
     assert ((z - z.mean()) ** 4).mean() / z.var() ** 2 == pytest.approx(3.0, abs=0.15)
-    norms = (flat ** 2).sum(axis=1 if rows >= cols else 0)  # each long side's vector: k/n on average
+    norms = (flat**2).sum(axis=1 if rows >= cols else 0)  # each long side's vector: k/n on average
     assert norms.mean() == pytest.approx(k / n, rel=0.01)
     np.testing.assert_array_equal(w, draw({"class_name": "Orthogonal", "config": {"gain": 1.5}}, shape))
     assert not np.array_equal(w, draw({"class_name": "Orthogonal", "config": {"gain": 1.5}}, shape, seed=1))
@@ -172,9 +189,15 @@ def test_same_seed_scope_and_label_give_the_same_bytes():
     assert a.tobytes() == b.tobytes()
 
 
-@pytest.mark.parametrize("change", [
-    {"seed": 8}, {"scope": ("m", "dense_1")}, {"scope": ("dense",)}, {"label": "bias"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"seed": 8},
+        {"scope": ("m", "dense_1")},
+        {"scope": ("dense",)},
+        {"label": "bias"},
+    ],
+)
 def test_seed_scope_and_label_each_change_the_draw(change):
     base = {"seed": 7, "scope": ("m", "dense"), "label": "kernel"}
     a = draw("glorot_uniform", (16, 8), **base)
@@ -217,8 +240,7 @@ def test_store_finds_nested_layers_keyed_without_their_model():
 
 
 def test_store_collects_sublayer_scopes_for_a_top_level_layer():
-    store = WeightStore({("block", "conv"): arrays(1, 1), ("block", "bn"): arrays(2, 2), ("other",): arrays(1)},
-                        "w.h5")
+    store = WeightStore({("block", "conv"): arrays(1, 1), ("block", "bn"): arrays(2, 2), ("other",): arrays(1)}, "w.h5")
     got = store.get(("block",))
     assert [a[0] for a in got] == [1, 2, 3]
     assert store.unused() == ["other"]

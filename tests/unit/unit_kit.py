@@ -3,6 +3,7 @@
 The numpy references work on NHWC data, as Keras does, and are written from the textbook
 definitions (explicit padding, one kernel tap at a time) rather than from the compiler's code.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -94,7 +95,7 @@ def assert_equivalent(
     for level in ("none", "all"):
         got = run_graph(graph, feeds, level)
         assert len(got) == len(want)
-        for g, w in zip(got, want):
+        for g, w in zip(got, want, strict=False):
             assert g.shape == w.shape
             np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"rewritten graph, ORT {level}")
     return want
@@ -102,8 +103,8 @@ def assert_equivalent(
 
 # -- numpy references (NHWC) ----------------------------------------------------------------------
 def pad_nhwc(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
-    (t, b), (l, r) = pads
-    return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=value)
+    (t, b), (left, right) = pads
+    return np.pad(x, ((0, 0), (t, b), (left, right), (0, 0)), constant_values=value)
 
 
 def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int]):
@@ -114,7 +115,7 @@ def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dilatio
     ow = (w - ((kw - 1) * dw + 1)) // sw + 1
     for i in range(kh):
         for j in range(kw):
-            yield i, j, xp[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
+            yield i, j, xp[:, i * dh : i * dh + (oh - 1) * sh + 1 : sh, j * dw : j * dw + (ow - 1) * sw + 1 : sw, :]
 
 
 def conv2d(x, kernel, bias=None, strides=(1, 1), pads: Pads = NO_PADS, dilations=(1, 1), group=1) -> np.ndarray:
@@ -176,8 +177,8 @@ def conv_transpose2d(x, kernel, bias, strides, dilations, out_size, crop) -> np.
     for a in range(kh):
         for b in range(kw):
             contrib = np.einsum("nhwc,oc->nhwo", x.astype(np.float64), kernel[a, b].astype(np.float64))
-            full[:, a * dh: a * dh + (h - 1) * sh + 1: sh, b * dw: b * dw + (w - 1) * sw + 1: sw, :] += contrib
-    out = full[:, crop[0]: crop[0] + out_size[0], crop[1]: crop[1] + out_size[1], :]
+            full[:, a * dh : a * dh + (h - 1) * sh + 1 : sh, b * dw : b * dw + (w - 1) * sw + 1 : sw, :] += contrib
+    out = full[:, crop[0] : crop[0] + out_size[0], crop[1] : crop[1] + out_size[1], :]
     if bias is not None:
         out = out + bias
     return out.astype(np.float32)
@@ -198,6 +199,6 @@ def assert_close(model: onnx.ModelProto, feeds: dict[str, np.ndarray], expected:
     for level in ("none", "all"):
         got = run_model(model, feeds, level)
         assert len(got) == len(expected)
-        for i, (g, e) in enumerate(zip(got, expected)):
+        for i, (g, e) in enumerate(zip(got, expected, strict=False)):
             assert g.shape == e.shape, (level, i)
             np.testing.assert_allclose(g, e, **MODEL_TOL, err_msg=f"output {i}, ORT optimizations {level}")

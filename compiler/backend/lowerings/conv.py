@@ -1,5 +1,6 @@
 """Lowerings of the linear ops: convolutions (any rank, grouped, depthwise), transposed
 convolutions and Dense, with the residual and activation ``passes.fuse_conv`` gave them."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ def window_pads(node: Node, kernel: Sequence[int]) -> dict[str, Any]:
     where the sizes are unknown."""
     a = node.attrs
     src = node.inputs[0].shape
-    if a["padding"] == "same" and any(n is None and s > 1 for n, s in zip(src[1:-1], a["strides"])):
+    if a["padding"] == "same" and any(n is None and s > 1 for n, s in zip(src[1:-1], a["strides"], strict=False)):
         return {"auto_pad": "SAME_UPPER"}
     dilations = a.get("dilations", (1,) * len(kernel))
     return {"pads": onnx_pads(spatial_pads(a["padding"], src[1:-1], kernel, a["strides"], dilations))}
@@ -39,8 +40,13 @@ def _conv_like(em: Emitter, node: Node, weight: np.ndarray, group: int) -> Value
     inputs = [em.nchw(node.inputs[0]), em.const(f"{node.name}.weight", weight), *bias_inputs(em, node)]
     residual = em.nchw(node.inputs[1]) if len(node.inputs) > 1 else None
     act = a.get("activation")
-    conv_attrs = dict(kernel_shape=list(kernel), strides=list(a["strides"]), dilations=list(a["dilations"]),
-                      group=int(group), **window_pads(node, kernel))
+    conv_attrs = dict(
+        kernel_shape=list(kernel),
+        strides=list(a["strides"]),
+        dilations=list(a["dilations"]),
+        group=int(group),
+        **window_pads(node, kernel),
+    )
     if act or residual:
         fused = em.target.fused_conv(em, node.name, inputs, residual, act, conv_attrs)
         if fused is not None:
@@ -67,9 +73,7 @@ def _depthwise(em: Emitter, node: Node) -> Value:
     return _conv_like(em, node, k.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None], cin)
 
 
-def transpose_conv_pads(
-    size: int, out: int, k: int, stride: int, dilation: int, padding: str
-) -> tuple[int, int, int]:
+def transpose_conv_pads(size: int, out: int, k: int, stride: int, dilation: int, padding: str) -> tuple[int, int, int]:
     """(pad_begin, pad_end, output_padding) for ONNX ConvTranspose reproducing Keras's output.
 
     Keras's transposed conv is the gradient of a forward conv from ``out`` to ``size``; that
@@ -93,13 +97,20 @@ def _conv_transpose(em: Emitter, node: Node) -> Value:
     src, dst = node.inputs[0].shape, node.shape
     if None in src[1:3]:
         raise UnsupportedLayerError("Conv2DTranspose needs known spatial input sizes")
-    pads = [transpose_conv_pads(src[1 + i], dst[1 + i], k.shape[i], a["strides"][i], a["dilations"][i], a["padding"])
-            for i in range(2)]
+    pads = [
+        transpose_conv_pads(src[1 + i], dst[1 + i], k.shape[i], a["strides"][i], a["dilations"][i], a["padding"])
+        for i in range(2)
+    ]
     w = em.const(f"{node.name}.weight", k.transpose(3, 2, 0, 1))
     out = em.op(
-        "ConvTranspose", [em.nchw(node.inputs[0]), w, *bias_inputs(em, node)], node.name,
-        kernel_shape=list(k.shape[:2]), strides=list(a["strides"]), dilations=list(a["dilations"]),
-        pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]], output_padding=[pads[0][2], pads[1][2]],
+        "ConvTranspose",
+        [em.nchw(node.inputs[0]), w, *bias_inputs(em, node)],
+        node.name,
+        kernel_shape=list(k.shape[:2]),
+        strides=list(a["strides"]),
+        dilations=list(a["dilations"]),
+        pads=[pads[0][0], pads[1][0], pads[0][1], pads[1][1]],
+        output_padding=[pads[0][2], pads[1][2]],
     )
     if node.attrs.get("activation"):
         out = emit_activation(em, out, node.attrs["activation"], f"{node.name}_act")

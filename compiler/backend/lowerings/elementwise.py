@@ -1,5 +1,6 @@
 """Lowerings of the element-wise ops: activations, Keras's merge layers and the fused Add+ReLU.
 They keep whatever physical layout their operands have, so they cost no transposes."""
+
 from __future__ import annotations
 
 from typing import Any

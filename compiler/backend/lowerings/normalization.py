@@ -1,5 +1,6 @@
 """Lowerings of the normalizations: BatchNorm and Affine (per-channel scale and shift, whatever
 ``passes.fold_affine`` could not fold) and LayerNorm."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,7 +33,7 @@ def _affine(em: Emitter, node: Node) -> Value:
     if isinstance(axis, int):
         return _scale_shift(em, node, v, x, v.axis(axis), node.params["scale"], node.params["shift"])
     logical = [1] * v.rank
-    for a, size in zip(axis, node.params["scale"].shape):
+    for a, size in zip(axis, node.params["scale"].shape, strict=False):
         logical[a] = size
 
     def laid_out(array: np.ndarray) -> np.ndarray:
@@ -50,8 +51,11 @@ def _scale_shift(em: Emitter, node: Node, v: Value, x: str, axis: int, scale: np
     shape[axis] = -1
     y, scaled, shifted = x, bool(np.any(scale != 1)), bool(np.any(shift))
     if scaled or not shifted:
-        y = em.op("Mul", [x, em.const(f"{node.name}.scale", scale.reshape(shape))],
-                  f"{node.name}_scale" if shifted else node.name)
+        y = em.op(
+            "Mul",
+            [x, em.const(f"{node.name}.scale", scale.reshape(shape))],
+            f"{node.name}_scale" if shifted else node.name,
+        )
     if shifted:
         y = em.op("Add", [y, em.const(f"{node.name}.shift", shift.reshape(shape))], node.name)
     return Value(y, v.rank, v.perm)

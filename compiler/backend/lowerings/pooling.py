@@ -1,5 +1,6 @@
 """Lowerings of the pools: windowed max/average (with the zero padding ``passes.resolve_padding``
 merged into them) and the global pools."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -30,8 +31,14 @@ def _pool(em: Emitter, node: Node) -> Value:
     return Value(out, rank, channels_first(rank))
 
 
-def _zero_mask(size: Sequence[int], out: Sequence[int], window: Sequence[int], strides: Sequence[int],
-               pads: Sequence[int], zero_pads: Sequence[tuple[int, int]]) -> np.ndarray:
+def _zero_mask(
+    size: Sequence[int],
+    out: Sequence[int],
+    window: Sequence[int],
+    strides: Sequence[int],
+    pads: Sequence[int],
+    zero_pads: Sequence[tuple[int, int]],
+) -> np.ndarray:
     """0 where a pooling window overlaps merged zero padding, -inf elsewhere.
 
     ``pads`` are the pool's ONNX pads (its own ignored border plus the zeros); ``zero_pads`` the

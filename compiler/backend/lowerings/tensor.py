@@ -1,6 +1,7 @@
 """Lowerings of the ops that move or relabel data: graph inputs, identities, Flatten, Reshape,
 Transpose, Concat, Pad, Crop and Resize. Most of them work on the physical layout the data
 already has instead of transposing it back to Keras's."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,7 +53,7 @@ def _squeeze_layout(em: Emitter, node: Node, v: Value) -> Value | None:
     dst_axes = [a for a, d in enumerate(dst) if d != 1]
     if [src[a] for a in src_axes] != [dst[a] for a in dst_axes] or sum(d is None for d in src[1:]) > 1:
         return None
-    to_dst = dict(zip(src_axes, dst_axes))
+    to_dst = dict(zip(src_axes, dst_axes, strict=False))
     order = [to_dst[a] for a in v.perm if src[a] != 1]  # dst's non-1 axes in physical order
     rank = len(dst)
     perm = channels_first(rank) or tuple(range(rank))
@@ -128,12 +129,12 @@ def _resize(em: Emitter, node: Node) -> Value:
         # Resizing: TensorFlow's resize (no antialias) samples at pixel centres for every mode;
         # nearest takes floor((i + 0.5)·in/out), which is half_pixel with round-half-up. The
         # batch is dynamic, so the target sizes are the input's (N, C) and the fixed (h, w).
-        modes = {"nearest": {"mode": "nearest", "nearest_mode": "round_prefer_ceil"},
-                 "bilinear": {"mode": "linear"}}
+        modes = {"nearest": {"mode": "nearest", "nearest_mode": "round_prefer_ceil"}, "bilinear": {"mode": "linear"}}
         attrs = {**modes[node.attrs["mode"]], "coordinate_transformation_mode": "half_pixel"}
         shape = em.op("Shape", [x], f"{node.name}_shape", start=0, end=2)
-        sizes = em.op("Concat", [shape, em.const(f"{node.name}.size", np.asarray(size, np.int64))],
-                      f"{node.name}_sizes", axis=0)
+        sizes = em.op(
+            "Concat", [shape, em.const(f"{node.name}.size", np.asarray(size, np.int64))], f"{node.name}_sizes", axis=0
+        )
         return Value(em.op("Resize", [x, "", "", sizes], node.name, **attrs), 4, NCHW)
     scale = [float(f) for f in node.attrs["scale"]]
     rank = len(scale) + 2

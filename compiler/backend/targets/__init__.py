@@ -10,6 +10,7 @@ rejects MaxPool indices).
 A new target is a module with a :class:`Target` subclass overriding the rules it changes, and one
 entry in :data:`_ALL`.
 """
+
 from __future__ import annotations
 
 from ...errors import CompileError

@@ -1,4 +1,5 @@
 """The rules a target may change, each with its standard-ONNX default."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,8 +18,15 @@ class Target:
 
     name: ClassVar[str]
 
-    def fused_conv(self, em: Emitter, name: str, inputs: Sequence[str], residual: str | None,
-                   activation: dict[str, Any] | None, attrs: dict[str, Any]) -> str | None:
+    def fused_conv(
+        self,
+        em: Emitter,
+        name: str,
+        inputs: Sequence[str],
+        residual: str | None,
+        activation: dict[str, Any] | None,
+        attrs: dict[str, Any],
+    ) -> str | None:
         """One node computing ``activation(Conv(inputs) + residual)``, or None to have the
         convolution, the Add and the activation emitted as standard ops (which onnxruntime and
         TensorRT fuse again themselves).

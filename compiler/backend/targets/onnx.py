@@ -1,4 +1,5 @@
 """The ``onnx`` target: standard ONNX operators only, for any runtime."""
+
 from __future__ import annotations
 
 from .base import Target

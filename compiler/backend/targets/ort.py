@@ -11,6 +11,7 @@ follows this machine's vector width (8 floats on AVX2, 16 on AVX-512), so such a
 onnxruntime on CPUs like the one that compiled it; the ``onnx`` and ``tensorrt`` targets stay
 portable.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,15 @@ class OrtTarget(Target):
 
     name = "ort"
 
-    def fused_conv(self, em: Emitter, name: str, inputs: Sequence[str], residual: str | None,
-                   activation: dict[str, Any] | None, attrs: dict[str, Any]) -> str | None:
+    def fused_conv(
+        self,
+        em: Emitter,
+        name: str,
+        inputs: Sequence[str],
+        residual: str | None,
+        activation: dict[str, Any] | None,
+        attrs: dict[str, Any],
+    ) -> str | None:
         """FusedConv, onnxruntime's 2-D convolution kernel with its epilogue. The IR names the
         activations a convolution carries as FusedConv does; the op table lists their parameters."""
         if len(attrs["kernel_shape"]) != 2:

@@ -1,4 +1,5 @@
 """The ``tensorrt`` target: standard ONNX without the forms that exist only to steer onnxruntime."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
