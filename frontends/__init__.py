@@ -16,9 +16,10 @@ from compiler.limits import DEFAULT_LIMITS, Limits
 
 from .keras_json import graph_from_config, read_model
 from .layers import LAYERS, keras_layer
+from .operations import OPERATIONS, TF_FUNCTIONS, keras_op, tf_function
 from .weights import load_weights
 
-__all__ = ["LAYERS", "keras_layer", "load"]
+__all__ = ["LAYERS", "OPERATIONS", "TF_FUNCTIONS", "keras_layer", "keras_op", "load", "tf_function"]
 
 
 def load(path: str | Path, weights: str | Path | None = None, seed: int = 0,

@@ -29,6 +29,7 @@ from compiler.ir import Graph, Node
 from compiler.limits import DEFAULT_LIMITS, Limits
 
 from .layers import LAYERS, LayerContext, WeightSource
+from .operations import OPERATIONS
 from .weights import Scope, WeightStore, keras_snake_case, load_weights, probe_h5, read_h5
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
@@ -101,7 +102,8 @@ class ModelBuilder:
         outputs, names = self.build_model(cls, cfg, None, ())
         self.graph.set_outputs(outputs, _dedupe(names))
 
-    def build_model(self, cls: str, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
+    def build_model(self, cls: str, cfg: dict[str, Any], inputs: list[Node] | None,
+                    scope: Scope) -> tuple[list[Node], list[str]]:
         if cls == "Sequential":
             return self._sequential(cfg, inputs, scope)
         return self._functional(cfg, inputs, scope)
@@ -190,7 +192,8 @@ class ModelBuilder:
                 raise FormatError(f"input layer '{key[0]}' is not among the layers", file=self.file)
             if inputs is not None:
                 if i >= len(inputs):
-                    raise FormatError(f"nested model expects {len(input_keys)} inputs, got {len(inputs)}", file=self.file)
+                    raise FormatError(f"nested model expects {len(input_keys)} inputs, got {len(inputs)}",
+                                      file=self.file)
                 tensors[key] = inputs[i]
             else:
                 tensors[key] = self._input(_unwrap(entry)[1], scope)
@@ -305,7 +308,7 @@ class ModelBuilder:
         if cls in MODEL_CLASSES:
             outs, _ = self.build_model(cls, cfg, inputs, own)
             return outs if multi else outs[0]
-        fn = LAYERS.get(f"ops.{cls}" if args is not None else cls)
+        fn = (OPERATIONS if args is not None else LAYERS).get(cls)
         if fn is None:
             raise unknown_layer(cls, entry, self.file, name)
         ctx = LayerContext(self.graph, cls, name, cfg, own, self.weights, self.file, self.keras_major,
@@ -330,7 +333,7 @@ def unknown_layer(cls: str, entry: dict[str, Any], file: str | None, name: str) 
             f"custom layer class '{registered or cls}' is not supported: its code is not part of the model file",
             file=file, layer=name,
             hint="express it with built-in layers, or register a converter with frontends.keras_layer")
-    near = difflib.get_close_matches(cls, [k for k in LAYERS if not k.startswith("ops.")], n=3, cutoff=0.6)
+    near = difflib.get_close_matches(cls, list(LAYERS), n=3, cutoff=0.6)
     if not near:
         near = [k for k in LAYERS if k.lower() == cls.lower()]
     hint = f"did you mean {' or '.join(near)}?" if near else "the README lists the supported layers"

@@ -28,6 +28,7 @@ from compiler.errors import CompileError, FormatError, ShapeError, UnsupportedLa
 from compiler.ir import Graph, Node
 
 from ..layers import LAYERS, LayerContext, WeightSource
+from ..operations import OPERATIONS
 from ..weights import keras_snake_case
 from .table import (
     CALL_KWARGS,
@@ -128,7 +129,8 @@ class KerasTensor:
     def ref(self) -> dict[str, Any]:
         layer, index, tensor = self._keras_history
         return {"class_name": "__keras_tensor__",
-                "config": {"shape": list(self.shape), "dtype": self.dtype, "keras_history": [layer.name, index, tensor]}}
+                "config": {"shape": list(self.shape), "dtype": self.dtype,
+                           "keras_history": [layer.name, index, tensor]}}
 
     def __repr__(self) -> str:
         return f"<KerasTensor shape={tuple(self.shape)}, dtype={self.dtype}, name={self.name}>"
@@ -178,7 +180,8 @@ class KerasTensor:
     del _unsupported
 
     def __bool__(self) -> bool:
-        raise recorder().error("a symbolic tensor has no truth value (its values are not known when the model is built)")
+        raise recorder().error("a symbolic tensor has no truth value "
+                               "(its values are not known when the model is built)")
 
 
 def _operator(symbol: str, a: Any, b: Any) -> KerasTensor:
@@ -517,7 +520,8 @@ class Layer:
             raise rec.error(f"layer '{self.name}' got unexpected call arguments {sorted(extra)}")
         tensors = flat_tensors(inputs)
         if not tensors:
-            raise rec.error(f"{self._keras_class} '{self.name}' was called on {type(inputs).__name__}, not on a Keras tensor",
+            raise rec.error(f"{self._keras_class} '{self.name}' was called on {type(inputs).__name__}, "
+                            "not on a Keras tensor",
                             hint="layers are called on tensors from keras.Input or other layers")
         if len(tensors) != len(inputs) if isinstance(inputs, list | tuple) else False:
             raise rec.error(f"{self._keras_class} '{self.name}': every input must be a Keras tensor")
@@ -594,15 +598,15 @@ class Operation:
     def _build_node(self, args: list[Any]) -> Node:
         """Run the shared layer table on the scratch graph; ``args``: nodes and constants."""
         rec = self._rec
-        key = f"ops.{self._keras_class}" if self._module.startswith("keras.src.ops") else self._keras_class
-        fn = LAYERS[key]
+        fn = (OPERATIONS if self._module.startswith("keras.src.ops") else LAYERS)[self._keras_class]
         ctx = _ShapeContext(rec.graph, self._keras_class, self.name, _json_like(self.config), (self.name,),
                             rec.weights, rec.file, 3, args=args)
         ctx.counts = rec.param_counts
         try:
             return fn(ctx, [a for a in args if isinstance(a, Node)])
         except CompileError as err:
-            message = err.message if err.message.startswith(self._keras_class) else f"{self._keras_class}: {err.message}"
+            prefix = self._keras_class
+            message = err.message if err.message.startswith(prefix) else f"{prefix}: {err.message}"
             raise type(err)(message, file=rec.call_site(), hint=err.hint) from None
 
     def _shape_call(self, index: int, inputs: list[Node]) -> list[Node]:
@@ -769,7 +773,8 @@ class Model:
             raise rec.error(f"Unrecognized keyword arguments passed to Model: {sorted(kwargs)}")
         if inputs is None or outputs is None:
             raise rec.error("subclassed models (a Model without inputs and outputs) are not supported",
-                            UnsupportedLayerError, hint="write the model with keras.Input and layer calls, or Sequential")
+                            UnsupportedLayerError,
+                            hint="write the model with keras.Input and layer calls, or Sequential")
         self.name = str(name) if name else rec.auto_name(self._keras_class)
         self._inputs_struct = inputs
         self._outputs_struct = outputs
@@ -833,8 +838,9 @@ class Model:
         rows = [(f"{op.name} ({type(op).__name__})", ", ".join(str(tuple(c["outputs"][0].shape)) for c in op.calls
                                                               if (op.name, op.calls.index(c)) in self._nodes),
                  f"{op.count_params():,}") for op in self._operations]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
-        emit("  ".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths)))
+        headers = ("Layer (type)", "Output Shape", "Param #")
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+        emit("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
         for row in rows:
             emit("  ".join(c.ljust(w) for c, w in zip(row, widths)))
         emit(f"Total params: {self.count_params():,}")

@@ -4,8 +4,8 @@ Keras 3 records ``x + 1.0``, ``keras.ops.maximum(x, y)`` or ``keras.activations.
 symbolic tensor as an *operation* in the model (``{"module": "keras.src.ops.numpy",
 "class_name": "Add", ...}``), auto-named from the class like a layer (``add``, ``multiply_1``)
 and sharing the layers' counters. The tables below say which class and module Keras 3.15 uses
-for each function and which keyword arguments become its config; the shared layer table
-(``LAYERS["ops.<Class>"]``) decides which of them kerascc compiles, so only those are offered.
+for each function and which keyword arguments become its config; the operations table
+(``frontends.operations.OPERATIONS``) decides which of them kerascc compiles, so only those are offered.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from compiler.errors import UnsupportedLayerError
 
-from ..layers import LAYERS
+from ..operations import OPERATIONS
 from .core import KerasTensor, Operation, recorder
 
 NUMPY = "keras.src.ops.numpy"
@@ -53,8 +53,8 @@ OPERATORS = {"+": "add", "-": "subtract", "*": "multiply", "/": "true_divide"}
 
 
 def compiled(function: str) -> bool:
-    """Does kerascc's layer table convert the operation ``keras.ops.<function>`` records?"""
-    return function in OPS and f"ops.{OPS[function][0]}" in LAYERS
+    """Does kerascc's operations table convert the operation ``keras.ops.<function>`` records?"""
+    return function in OPS and OPS[function][0] in OPERATIONS
 
 
 def supported_ops() -> list[str]:
@@ -133,7 +133,8 @@ def activation_on_tensor(name: str, args: tuple[Any, ...], kwargs: dict[str, Any
         extra = dict(zip(params, args[1:]))
         unknown = sorted(set(kwargs) - set(params))
         if unknown or len(args) > 1 + len(params):
-            raise recorder().error(f"keras.activations.relu() got unexpected arguments {unknown or args[1 + len(params):]}")
+            extra_args = unknown or args[1 + len(params):]
+            raise recorder().error(f"keras.activations.relu() got unexpected arguments {extra_args}")
         config.update({**extra, **kwargs})
         return Operation(cls, module, config)(args[0])
     if name not in ACTIVATION_OPS:

@@ -57,11 +57,11 @@ STANDARD_BASE = {"name": None, "trainable": True,
 def table_names(keras_layers: Any) -> list[str]:
     """The Keras class names the stand-ins must offer: each one in ``LAYERS`` that Keras has.
 
-    Operations (``ops.*``) are recorded by :mod:`.ops`, not built from the table; classes of
-    ``NOT_TABULATED`` have their own stand-in; names Keras lacks (layers of
+    Operations (``frontends.operations``) are recorded by :mod:`.ops`, not built from the table;
+    classes of ``NOT_TABULATED`` have their own stand-in; names Keras lacks (layers of
     ``keras.applications`` modules such as ``LayerScale``) cannot appear in a model file.
     """
-    return sorted(name for name in LAYERS if not name.startswith("ops.") and name not in table.NOT_TABULATED
+    return sorted(name for name in LAYERS if name not in table.NOT_TABULATED
                   and isinstance(getattr(keras_layers, name, None), type))
 
 
@@ -171,7 +171,8 @@ def replace_block(source: str, block: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m frontends.keras_shim.tablegen", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m frontends.keras_shim.tablegen",
+                                     description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="rewrite the generated block of table.py")
     mode.add_argument("--check", action="store_true", help="exit 1 if table.py differs from the installed Keras")
