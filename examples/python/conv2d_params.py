@@ -5,7 +5,6 @@ print the output shape. Added to make it a complete file: one function with the 
 arguments as parameters, and ``DEMOS``: each demo's arguments and the shape the page printed.
 ``python cli.py compile conv2d_params.py --arg kernel_size=3 --arg padding="'same'"`` picks one.
 """
-
 from keras.layers import Conv2D, Input
 from keras.models import Model
 
@@ -23,5 +22,5 @@ DEMOS = [
 
 def conv1(kernel_size=(1, 1), strides=(1, 1), padding="valid"):
     input = Input(shape=(600, 600, 3))
-    x = Conv2D(64, kernel_size, strides=strides, padding=padding, name="conv1")(input)
+    x = Conv2D(64, kernel_size, strides=strides, padding=padding, name='conv1')(input)
     return Model(input, x)

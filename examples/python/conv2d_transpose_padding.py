@@ -3,7 +3,6 @@
 From seed 002 ("CONV2Dtranspose演示代码"), as printed there. Added to make it a complete file:
 the imports.
 """
-
 import keras
 import numpy as np
 from keras.layers import Conv2DTranspose
@@ -13,15 +12,8 @@ v_input = np.ones([1, 5, 5, 1])
 kernel = np.ones([3, 3])
 stride = 1
 model = Sequential()
-model.add(
-    Conv2DTranspose(
-        1,
-        kernel_size=(3, 3),
-        activation="relu",
-        padding="valid",  # "same"
-        strides=1,
-        # dilation_rate = 1,
-        kernel_initializer=keras.initializers.Ones(),
-        input_shape=v_input.shape[1:],
-    )
-)
+model.add(Conv2DTranspose(1, kernel_size=(3, 3), activation="relu", padding="valid",  # "same"
+                          strides=1,
+                          # dilation_rate = 1,
+                          kernel_initializer=keras.initializers.Ones(),
+                          input_shape=v_input.shape[1:]))

@@ -5,7 +5,6 @@ own, and ``autoencoder = keras.Model(inputs, decoder(encoder(inputs)))``; a Sequ
 is applied twice inside the functional model, and a Sequential holds a model as its first
 layer (a model of its own: Keras saves the weights of a model nested in two parents only once). Keras saves nested models' weights under their own names, which ``--weights`` follows.
 """
-
 import keras
 from keras import layers
 

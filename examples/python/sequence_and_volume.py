@@ -5,7 +5,6 @@ GlobalAveragePooling1D); its pooled feature map is also looked at as a one-chann
 resized (Resizing, bilinear). The clip branch is a 3-D CNN (Conv3D, MaxPooling3D,
 GlobalAveragePooling3D) whose features enter the head negated (``-x``).
 """
-
 import keras
 from keras import layers
 from keras.layers import Conv3D, MaxPool3D

@@ -5,7 +5,6 @@ Scaling pixels with ``inputs / 255.0``, centring with ``(x - 0.5) * 2.0``, resid
 (``keras.ops.relu(x)``, ``keras.activations.gelu(x)``). Keras records each as an operation
 (``true_divide``, ``subtract``, ``multiply_1``…) in the model; kerascc records the same ones.
 """
-
 import keras
 from keras import layers
 
