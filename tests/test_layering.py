@@ -59,12 +59,8 @@ LAZY: dict[tuple[str, str], str] = {
 }
 
 #: Function-level imports that close an import cycle, tolerated until the cycle is broken.
-CYCLES_TO_BREAK: dict[tuple[str, str], str] = {
-    (
-        "frontends.keras_shim.core",
-        "frontends.keras_shim.ops",
-    ): "the stand-in tensor's operators record keras.ops calls, and the ops recorder builds on that tensor",
-}
+#: Empty, and it stays so: a new entry needs a reason and a plan to remove it.
+CYCLES_TO_BREAK: dict[tuple[str, str], str] = {}
 
 #: Which layers each layer may import (runtime's use of the core is narrowed by RUNTIME_CORE).
 MAY_IMPORT = {

@@ -41,6 +41,11 @@ from .table import (
 DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
                 "registered_name": None}
 _SHIM_DIR = str(Path(__file__).resolve().parent)
+
+#: How a tensor's Python operators and ``keras.activations`` calls are recorded, registered by
+#: :mod:`.ops` (which builds on :class:`KerasTensor`, so this module cannot import it): ``operator``,
+#: ``negate``, ``refuse`` and ``activation``. ``keras_shim/__init__`` imports both modules.
+TENSOR_OPERATIONS: dict[str, Callable[..., Any]] = {}
 _ACTIVE: ContextVar[Recorder | None] = ContextVar("kerascc_recorder", default=None)
 
 
@@ -161,13 +166,11 @@ class KerasTensor:
         return _operator("/", other, self)
 
     def __neg__(self) -> KerasTensor:
-        from .ops import negate
-        return negate(self)
+        return TENSOR_OPERATIONS["negate"](self)
 
     def _unsupported(what: str) -> Callable[..., Any]:  # builds the refusing methods below
         def refuse(self: KerasTensor, *_: Any) -> Any:
-            from .ops import refuse as refusal
-            raise refusal(what)
+            raise TENSOR_OPERATIONS["refuse"](what)
         return refuse
 
     __pow__ = __rpow__ = _unsupported("x ** y (keras.ops.power)")
@@ -185,8 +188,7 @@ class KerasTensor:
 
 
 def _operator(symbol: str, a: Any, b: Any) -> KerasTensor:
-    from .ops import operator
-    return operator(symbol, a, b)
+    return TENSOR_OPERATIONS["operator"](symbol, a, b)
 
 
 def flat_tensors(value: Any) -> list[KerasTensor]:
@@ -279,8 +281,7 @@ class Activation:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if args and isinstance(args[0], KerasTensor):
-            from .ops import activation_on_tensor
-            return activation_on_tensor(self.__name__, args, kwargs)
+            return TENSOR_OPERATIONS["activation"](self.__name__, args, kwargs)
         raise recorder().error(f"keras.activations.{self.__name__} needs a Keras tensor here",
                                hint=f"call it on a layer's output, or use layers.Activation('{self.__name__}')")
 

@@ -15,7 +15,7 @@ from typing import Any
 from compiler.errors import UnsupportedLayerError
 
 from ..operations import OPERATIONS
-from .core import KerasTensor, Operation, recorder
+from .core import TENSOR_OPERATIONS, KerasTensor, Operation, recorder
 
 NUMPY = "keras.src.ops.numpy"
 NN = "keras.src.ops.nn"
@@ -146,3 +146,6 @@ def activation_on_tensor(name: str, args: tuple[Any, ...], kwargs: dict[str, Any
 def ops_attrs() -> dict[str, Any]:
     """The ``keras.ops`` stand-in: the operations the layer table compiles; others fail by name."""
     return {name: ops_function(name) for name in supported_ops()}
+
+
+TENSOR_OPERATIONS.update(operator=operator, negate=negate, refuse=refuse, activation=activation_on_tensor)
