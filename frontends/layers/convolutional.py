@@ -91,11 +91,10 @@ def input_channels(ctx: LayerContext, x: Node, groups: int = 1, filters: int | N
     return channels
 
 
-def _spatial(ctx: LayerContext, x: Node, cfg: ConvConfig, build: Callable[[Node], Node],
-             after: Callable[[Node], Node] | None = None) -> Node:
+def _spatial(ctx: LayerContext, x: Node, cfg: ConvConfig, build: Callable[[Node], Node]) -> Node:
     """Run ``build`` on channels-last data with the op's spatial axes: the height-1 image for 1-D."""
     if cfg.lifted:
-        return height1(ctx, x, build, after)
+        return height1(ctx, x, build)
     return channels_last(ctx, x, build, cfg.rank + 2)
 
 
@@ -109,7 +108,7 @@ def _linear(ctx: LayerContext, cfg: ConvConfig, op: str, x: Node, attrs: dict[st
 
 def conv(rank: int) -> LayerFn:
     """Conv1D/2D/3D: ``groups`` split the channels; 1-D 'causal' pads (k−1)·d zeros in front, as
-    Keras does. A 1-D convolution's activation runs on the 1-D result."""
+    Keras does."""
 
     def convert(ctx: LayerContext, inputs: list[Node]) -> Node:
         (x,) = inputs
@@ -128,7 +127,9 @@ def conv(rank: int) -> LayerFn:
             attrs = {**cfg.window(), "group": groups, "padding": padding}
             return _linear(ctx, cfg, "Conv", t, attrs, specs, activate=not cfg.lifted)
 
-        return _spatial(ctx, x, cfg, build, after=lambda y: apply_activation(ctx, y, ctx.get("activation")))
+        if cfg.lifted:  # Conv1D's activation runs on the steps, after the Reshape back from the image
+            return height1(ctx, x, build, after=lambda y: apply_activation(ctx, y, ctx.get("activation")))
+        return _spatial(ctx, x, cfg, build)
 
     return convert
 
