@@ -440,8 +440,8 @@ def _nested_sequentials(depth: int) -> str:
         {"class_name": "InputLayer", "config": {"batch_shape": [None, 3], "name": "in0"}},
         {"class_name": "Dense", "config": {"name": "d", "units": 2}}]}})
     for i in range(1, depth):
-        text = ('{"class_name": "Sequential", "config": {"name": "s%d", "layers": [{"class_name": "InputLayer", '
-                '"config": {"batch_shape": [null, 3], "name": "in%d"}}, %s]}}' % (i, i, text))
+        text = (f'{{"class_name": "Sequential", "config": {{"name": "s{i}", "layers": [{{"class_name": "InputLayer", '
+                f'"config": {{"batch_shape": [null, 3], "name": "in{i}"}}}}, {text}]}}}}')
     return text
 
 
