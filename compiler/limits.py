@@ -65,6 +65,13 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+#: Largest dimension (a shape entry, units, filters, a kernel size) a description may state. No real
+#: tensor axis comes near it, and past it products of dimensions stop being plain machine integers.
+MAX_DIMENSION = 2**31 - 1
+#: Models inside models, counted from the top. Keras applications nest two or three deep; a chain of
+#: thousands is a hostile file, refused before it exhausts the interpreter's stack.
+MAX_NESTING = 100
+
 _UNITS = {
     "": 1,
     "b": 1,

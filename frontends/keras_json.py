@@ -26,13 +26,15 @@ from typing import Any
 
 from compiler.errors import CompileError, FormatError, UnsupportedLayerError
 from compiler.ir import Graph, Node
-from compiler.limits import DEFAULT_LIMITS, Limits
+from compiler.limits import DEFAULT_LIMITS, MAX_DIMENSION, MAX_NESTING, Limits
 
 from .layers import LAYERS, LayerContext, WeightSource
 from .operations import OPERATIONS
 from .weights import Scope, WeightStore, keras_snake_case, load_weights, probe_h5, read_h5
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
+#: The layouts Keras's ``standardize_data_format`` accepts (``None`` means Keras's default, channels_last).
+DATA_FORMATS = (None, "channels_last", "channels_first")
 TensorKey = tuple[str, int, int]
 
 
@@ -104,6 +106,9 @@ class ModelBuilder:
 
     def build_model(self, cls: str, cfg: dict[str, Any], inputs: list[Node] | None,
                     scope: Scope) -> tuple[list[Node], list[str]]:
+        if len(scope) > MAX_NESTING:
+            raise FormatError(f"models are nested more than {MAX_NESTING} deep", file=self.file, layer=scope[-1],
+                              hint="a Keras model nests a few models; this description is not one")
         if cls == "Sequential":
             return self._sequential(cfg, inputs, scope)
         return self._functional(cfg, inputs, scope)
@@ -154,6 +159,7 @@ class ModelBuilder:
         layers = cfg.get("layers")
         if not isinstance(layers, list):
             raise FormatError("Sequential config has no 'layers' list", file=self.file)
+        _unique_names(layers, self.file)
         x: Node | None = inputs[0] if inputs else None
         last_name = None
         for entry in layers:
@@ -184,7 +190,7 @@ class ModelBuilder:
             raise FormatError("model config has no 'layers' list", file=self.file)
         tensors: dict[TensorKey, Node] = {}
         input_keys = _refs(cfg.get("input_layers"))
-        by_name = {str(e.get("name") or e.get("config", {}).get("name")): e for e in layers}
+        by_name = _unique_names(layers, self.file)
 
         for i, key in enumerate(input_keys):
             entry = by_name.get(key[0])
@@ -198,8 +204,8 @@ class ModelBuilder:
             else:
                 tensors[key] = self._input(_unwrap(entry)[1], scope)
 
-        # Calls whose inputs are ready run in file order; repeat until nothing is left (a shared
-        # layer's later call may depend on layers listed after it).
+        # Calls run in file order once their inputs are ready (a shared layer's later call may
+        # depend on layers listed after it): see _call_order.
         pending = []
         for entry in layers:
             cls, lcfg = _unwrap(entry)
@@ -209,21 +215,19 @@ class ModelBuilder:
             first = self._first_node_index(cls, lcfg)
             for node_index, call in enumerate(entry.get("inbound_nodes") or [], first):
                 pending.append((name, node_index, cls, lcfg, entry, _call_refs(call), call))
-        while pending:
-            waiting = []
-            for item in pending:
-                name, node_index, cls, lcfg, entry, refs, call = item
-                if not all(r in tensors for r in refs):
-                    waiting.append(item)
-                    continue
-                ins = [tensors[r] for r in refs]
-                args = _call_args(call, tensors) if _is_op(entry) else None
-                outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args)
-                for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
-                    tensors[(name, node_index, t)] = out
-            if len(waiting) == len(pending):
-                raise self._stuck(waiting, tensors, by_name)
-            pending = waiting
+        order, waiting = _call_order(pending, set(tensors))
+        for position in order:
+            name, node_index, cls, lcfg, entry, refs, call = pending[position]
+            if not all(r in tensors for r in refs):  # a call that never made the output read here
+                waiting.append(position)
+                continue
+            ins = [tensors[r] for r in refs]
+            args = _call_args(call, tensors) if _is_op(entry) else None
+            outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args)
+            for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
+                tensors[(name, node_index, t)] = out
+        if waiting:
+            raise self._stuck([pending[i] for i in sorted(waiting)], tensors, by_name)
 
         outputs, names = [], []
         classes = {name: _unwrap(entry)[0] for name, entry in by_name.items()}
@@ -296,8 +300,15 @@ class ModelBuilder:
                                         hint="only floating-point image/vector inputs are supported")
         if scope:
             raise FormatError("a nested model was called without inputs", file=self.file)
-        dims = tuple(None if d is None else int(d) for d in shape)
-        return self.graph.add_input(str(cfg.get("name") or "input"), (None, *dims[1:]))
+        name = str(cfg.get("name") or "input")
+        if not isinstance(shape, (list, tuple)) or not shape:
+            raise FormatError(f"the shape of input '{name}' is {shape!r:.60}, not a list of dimensions", file=self.file)
+        for d in shape:
+            if d is not None and (not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= MAX_DIMENSION):
+                raise FormatError(f"input '{name}' has the dimension {d!r:.60} in its shape {shape!r:.80}",
+                                  file=self.file, layer=name,
+                                  hint=f"a dimension is null or a whole number from 0 to {MAX_DIMENSION}")
+        return self.graph.add_input(name, (None, *shape[1:]))
 
     def _call_layer(
         self, cls: str, cfg: dict[str, Any], entry: dict[str, Any], inputs: list[Node], scope: Scope,
@@ -311,6 +322,9 @@ class ModelBuilder:
         fn = (OPERATIONS if args is not None else LAYERS).get(cls)
         if fn is None:
             raise unknown_layer(cls, entry, self.file, name)
+        if cfg.get("data_format") not in DATA_FORMATS:
+            raise FormatError(f"{cls}: unknown data_format {cfg['data_format']!r:.60}", file=self.file, layer=name,
+                              hint="Keras takes 'channels_last' or 'channels_first'")
         ctx = LayerContext(self.graph, cls, name, cfg, own, self.weights, self.file, self.keras_major,
                            args=args)
         try:
@@ -438,6 +452,57 @@ def _without_sharing_ids(value: Any) -> Any:
     return value
 
 
+def _call_order(pending: list[tuple[Any, ...]], ready: set[TensorKey]) -> tuple[list[int], list[int]]:
+    """The order in which the calls (``(layer, node_index, ..., refs, call)``) run, and the calls
+    that can never run (they read a missing call, or wait on each other in a cycle).
+
+    The order is the one of sweeping the calls in file order again and again, running each whose
+    inputs are ready, until none is left; the sweeps are not repeated (a 20,000-layer model listed
+    in reverse would take 20,000 of them) but computed: Kahn's algorithm visits each call once
+    when its last input call is placed and gives it its sweep, ``round``; a call runs in the sweep
+    of an input call listed before it and in the next sweep after one listed after it. Sorting by
+    (sweep, position) is that order.
+    """
+    index = {(item[0], item[1]): i for i, item in enumerate(pending)}
+    missing = [0] * len(pending)
+    readers: dict[int, list[int]] = {}
+    for i, item in enumerate(pending):
+        sources = {index.get((r[0], r[1]), -1) for r in item[5] if r not in ready}
+        missing[i] = len(sources)
+        for source in sources:
+            readers.setdefault(source, []).append(i)  # -1: no such call, the reader never runs
+    sweep = [1] * len(pending)
+    queue = [i for i, n in enumerate(missing) if n == 0]
+    placed = []
+    while queue:
+        i = queue.pop()
+        placed.append(i)
+        for reader in readers.get(i, ()):
+            sweep[reader] = max(sweep[reader], sweep[i] + (i > reader))
+            missing[reader] -= 1
+            if missing[reader] == 0:
+                queue.append(reader)
+    waiting = [i for i, n in enumerate(missing) if n]
+    return sorted(placed, key=lambda i: (sweep[i], i)), waiting
+
+
+def _unique_names(layers: list[Any], file: str | None) -> dict[str, Any]:
+    """The layers by name; Keras refuses a model with two layers of one name (references name
+    layers, so a second one would silently take the first one's place)."""
+    by_name: dict[str, Any] = {}
+    for position, entry in enumerate(layers):
+        cls, cfg = _unwrap(entry)
+        raw = entry.get("name") or cfg.get("name")
+        name = str(raw)
+        first = by_name.get(name)
+        if first is not None and raw is not None:
+            raise FormatError(f"two layers are named '{name}': {_unwrap(first)[0]} (layer {list(layers).index(first)})"
+                              f" and {cls} (layer {position})", file=file, layer=name,
+                              hint="Keras requires unique layer names in a model")
+        by_name[name] = entry
+    return by_name
+
+
 def _dedupe(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -471,11 +536,53 @@ def graph_from_config(doc: dict[str, Any], store: WeightStore | None, seed: int,
     return graph, weights
 
 
+def _check_text(doc: Any, file: str) -> None:
+    """Refuse strings no UTF-8 file can hold (JSON's ``\\ud800`` escapes decode to lone
+    surrogates): a name with one would fail later, when ONNX or the terminal encodes it.
+
+    The walk keeps its own stack, so a deeply nested document costs no interpreter recursion;
+    the nearest ``name`` seen on the way down names the layer in the message.
+    """
+    stack: list[tuple[Any, str | None]] = [(doc, None)]
+    while stack:
+        value, owner = stack.pop()
+        if isinstance(value, dict):
+            name = value.get("name")
+            owner = name if isinstance(name, str) and name.isprintable() and _encodable(name) else owner
+            for key, item in value.items():
+                if not _encodable(key):
+                    raise _surrogate(key, owner, file)
+                stack.append((item, owner))
+        elif isinstance(value, list):
+            stack.extend((item, owner) for item in value)
+        elif isinstance(value, str) and not _encodable(value):
+            raise _surrogate(value, owner, file)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate(text: str, owner: str | None, file: str) -> FormatError:
+    return FormatError(f"the text {ascii(text)[:80]} holds a lone UTF-16 surrogate, which no model file can hold",
+                       file=file, layer=owner, hint="rename it with plain Unicode characters")
+
+
 def _parse_json(text: str | bytes, file: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FormatError(f"not valid JSON ({exc})", file=file) from None
+    except RecursionError:
+        raise FormatError("the JSON is nested too deeply to be a model description", file=file) from None
+    except ValueError as exc:  # Python's limit on int(str): a number of thousands of digits
+        raise FormatError(f"the JSON holds a number too long to read ({exc})".split(";")[0] + ")", file=file,
+                          hint="no Keras config value needs thousands of digits") from None
+    _check_text(doc, file)
     if not isinstance(doc, dict):
         raise FormatError("expected a JSON object (the output of model.to_json())", file=file)
     if "class_name" not in doc and "config" in doc and "layers" in doc["config"]:

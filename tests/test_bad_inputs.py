@@ -433,6 +433,69 @@ CASES = [
         "model.onnx: not a readable ONNX file"),
 ]
 
+# -- Keras's own validity rules, and descriptions built to exhaust the parser -------------------------
+def _nested_sequentials(depth: int) -> str:
+    """``depth`` Sequentials, each the only layer of the next, written as text (json.dumps recurses)."""
+    text = json.dumps({"class_name": "Sequential", "config": {"name": "s0", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 3], "name": "in0"}},
+        {"class_name": "Dense", "config": {"name": "d", "units": 2}}]}})
+    for i in range(1, depth):
+        text = (f'{{"class_name": "Sequential", "config": {{"name": "s{i}", "layers": [{{"class_name": "InputLayer", '
+                f'"config": {{"batch_shape": [null, 3], "name": "in{i}"}}}}, {text}]}}}}')
+    return text
+
+
+def _with_text(name: str, make_text: Callable[[], str]) -> Callable[[Path], None]:
+    return lambda d: (d / name).write_text(make_text())
+
+
+def _replaced(name: str, doc: dict, old: str, new: str) -> Callable[[Path], None]:
+    def make(d: Path) -> None:
+        text = json.dumps(doc)
+        assert old in text
+        (d / name).write_text(text.replace(old, new))
+    return make
+
+
+CASES += [
+    Case("two layers with one name", lambda d: write_json(d / "dup.json", model_doc(
+        conv("c"), layer("ReLU", "c", ["c"]))), ("compile", "dup.json"),
+        "dup.json: layer 'c': two layers are named 'c': Conv2D (layer 1) and ReLU (layer 2)"),
+    Case("an unknown data_format", lambda d: write_json(d / "fmt.json", model_doc(
+        conv(data_format="channels_middle"))), ("compile", "fmt.json"),
+        "fmt.json: layer 'conv': Conv2D: unknown data_format 'channels_middle'"),
+    Case("a string dimension in an input shape", lambda d: write_json(d / "str.json", model_doc(
+        conv(), shape=(None, "16", 16, 3))), ("compile", "str.json"),
+        "str.json: layer 'image': input 'image' has the dimension '16' in its shape"),
+    Case("a float count (units: 2.0)", lambda d: write_json(d / "units.json", model_doc(
+        layer("Dense", "dense", ["image"], units=2.0))), ("compile", "units.json"),
+        "units.json: layer 'dense': Dense: units must be a positive integer, got 2.0"),
+    Case("a bool count (filters: true)", lambda d: write_json(d / "bool.json", model_doc(conv(filters=True))),
+         ("compile", "bool.json"), "bool.json: layer 'conv': Conv2D: filters must be a positive integer, got True"),
+    Case("a string in target_shape", lambda d: write_json(d / "reshape.json", model_doc(
+        layer("Reshape", "reshape", ["image"], target_shape=["768"]))), ("compile", "reshape.json"),
+        "reshape.json: layer 'reshape': target_shape must be an integer, got '768'"),
+    Case("JSON nested 100,000 deep", _with_text("deep.json", lambda: "[" * 100_000 + "]" * 100_000),
+         ("compile", "deep.json"), "deep.json: the JSON is nested too deeply to be a model description"),
+    Case("a 5,000-digit integer", _replaced("digits.json", model_doc(conv(filters=7)), '"filters": 7',
+                                            '"filters": ' + "9" * 5000), ("compile", "digits.json"),
+         "digits.json: the JSON holds a number too long to read"),
+    Case("1e999 in a shape", _replaced("inf.json", model_doc(conv()), "[null, 16, 16, 3]", "[null, 1e999, 16, 3]"),
+         ("compile", "inf.json"), "inf.json: layer 'image': input 'image' has the dimension inf in its shape"),
+    Case("10**30 in a shape", lambda d: write_json(d / "huge.json", model_doc(conv(), shape=(None, 10**30, 16, 3))),
+         ("compile", "huge.json"), f"huge.json: layer 'image': input 'image' has the dimension {10**30}"),
+    Case("a lone surrogate in an input name", _replaced("sur.json", model_doc(conv(src="pic"), inputs=("pic",)),
+                                                        '"pic"', '"p\\ud800"'), ("compile", "sur.json"),
+         "sur.json: layer 'model': the text 'p\\ud800' holds a lone UTF-16 surrogate"),
+    Case("a lone surrogate in the model name", _replaced("surm.json", model_doc(conv()), '"name": "model"',
+                                                         '"name": "m\\udc00"'), ("compile", "surm.json"),
+         "surm.json: the text 'm\\udc00' holds a lone UTF-16 surrogate"),
+    Case("2,000 nested Sequentials", _with_text("nest.json", lambda: _nested_sequentials(2000)),
+         ("compile", "nest.json"), "nest.json: the JSON is nested too deeply to be a model description"),
+    Case("150 nested Sequentials", _with_text("nest.json", lambda: _nested_sequentials(150)),
+         ("compile", "nest.json"), "nest.json: layer 's48': models are nested more than 100 deep"),
+]
+
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -684,3 +747,50 @@ def test_of_several_builders_the_one_the_file_keeps_is_chosen(tmp_path: Path) ->
     assert proc.returncode == 2
     assert "several functions build a model: build_encoder(), build_autoencoder()" in proc.stderr
     assert list(marks.iterdir()) == []
+
+
+
+def test_a_reverse_listed_deep_model_compiles_in_seconds(tmp_path: Path) -> None:
+    """20,000 layers listed last to first: ordering them once took minutes (a sweep per layer)."""
+    layers = [layer("ReLU", f"r{i}", [f"r{i - 1}" if i else "image"]) for i in range(20_000)]
+    write_json(tmp_path / "reverse.json", model_doc(*reversed(layers), output="r19999", shape=(None, 4)))
+    start = time.perf_counter()
+    proc = run_cli(("compile", "reverse.json"), tmp_path, timeout=200)
+    assert proc.returncode == 0, proc.stderr
+    assert time.perf_counter() - start < 120
+
+
+KERAS_IDENTITY = """
+import json, sys
+import keras
+inp = keras.Input((5,), name="x")
+models = {
+    "identity": keras.Model(inp, inp),
+    "odd": keras.Model(inp, keras.layers.Dense(3, name="out: é ü")(inp)),
+    "clash": keras.Sequential([keras.Input((5,)), keras.layers.ReLU(name="relu_input"), keras.layers.ReLU(name="x")]),
+}
+for name, model in models.items():
+    open(name + ".json", "w").write(model.to_json())
+"""
+
+
+def test_models_returning_their_input_or_oddly_named_outputs_compile(tmp_path: Path) -> None:
+    """keras.Model(x, x) is valid Keras; its ONNX returns the input. Output names with spaces, colons
+    or non-ASCII letters, or equal to an input's, are SSA-valid too."""
+    import onnxruntime as ort  # heavy: only this test needs it
+
+    (tmp_path / "make.py").write_text(KERAS_IDENTITY)
+    subprocess.run([sys.executable, "make.py"], cwd=tmp_path, check=True, capture_output=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=300)
+    x = np.random.default_rng(0).standard_normal((2, 5)).astype(np.float32)
+    for name in ("identity", "odd", "clash"):
+        proc = run_cli(("compile", f"{name}.json"), tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        session = ort.InferenceSession(str(tmp_path / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+        (result,) = session.run(None, {session.get_inputs()[0].name: x})
+        if name == "identity":
+            np.testing.assert_array_equal(result, x)
+        elif name == "clash":
+            np.testing.assert_array_equal(result, np.maximum(x, 0))
+        else:
+            assert result.shape == (2, 3)

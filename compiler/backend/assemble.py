@@ -65,8 +65,13 @@ def lower(
     tensors = [em.ensure(em.value(node), None) for node in graph.outputs]
     producers = {out for n in em.nodes for out in n.output}
     renamed: dict[str, str] = {}
+    input_names = {node.name for node in graph.inputs}
     for name, node, tensor in zip(graph.output_names, graph.outputs, tensors, strict=False):
-        if tensor in producers and tensor not in renamed and not em.is_reserved(tensor):
+        if name in input_names and name != tensor:  # an output layer named like an input: SSA needs two names
+            name = em.fresh(name)
+        if name == tensor and tensor in input_names:
+            pass  # the model returns its input unchanged (keras.Model(x, x)): the input is the output
+        elif tensor in producers and tensor not in renamed and not em.is_reserved(tensor):
             renamed[tensor] = name
         else:
             source = renamed.get(tensor, tensor)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from compiler.ir import Node
 
-from .base import LayerContext, apply_activation, keras_layer, normalize_axis
+from .base import LayerContext, apply_activation, keras_layer, normalize_axis, whole
 
 
 def keras_relu(ctx: LayerContext, x: Node, negative_slope: float, max_value: float | None, threshold: float) -> Node:
@@ -62,9 +62,10 @@ def prelu(ctx: LayerContext, inputs: list[Node]) -> Node:
     shared = ctx.get("shared_axes")
     shared = [] if shared is None else ([shared] if isinstance(shared, int) else list(shared))
     for axis in shared:
-        if not 1 <= int(axis) <= len(shape):
+        axis = whole(axis, "shared_axes")
+        if not 1 <= axis <= len(shape):
             raise ctx.unsupported(f"shared_axes {shared} (axes count from 1, the batch is 0)")
-        shape[int(axis) - 1] = 1
+        shape[axis - 1] = 1
     if None in shape:
         raise ctx.unsupported("a slope over an axis of unknown size", hint="share it: shared_axes=[...]")
     alpha = ctx.params([("alpha", tuple(shape), ctx.get("alpha_initializer", "zeros"))])

@@ -6,7 +6,7 @@ import numpy as np
 
 from compiler.ir import Node
 
-from .base import LayerContext, keras_layer, scalar_affine
+from .base import LayerContext, keras_layer, scalar_affine, whole
 
 
 @keras_layer("CustomScaleLayer")
@@ -23,7 +23,7 @@ def custom_scale(ctx: LayerContext, inputs: list[Node]) -> Node:
 def layer_scale(ctx: LayerContext, inputs: list[Node]) -> Node:
     """ConvNeXt's LayerScale: x · γ per channel."""
     (x,) = inputs
-    n = (int(ctx.get("projection_dim", x.shape[-1])),)
+    n = (whole(ctx.get("projection_dim", x.shape[-1]), "projection_dim", 1),)
     gamma = ctx.params([("gamma", n, {"class_name": "Constant", "config": {"value": ctx.get("init_values", 1e-6)}})])
     params = {"scale": gamma["gamma"], "shift": np.zeros(n, np.float32)}
     return ctx.add("Affine", [x], attrs={"axis": len(x.shape) - 1}, params=params, main=True)

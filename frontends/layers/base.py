@@ -17,7 +17,7 @@ import numpy as np
 
 from compiler.errors import ShapeError, UnsupportedLayerError, WeightsError
 from compiler.ir import Graph, Node
-from compiler.limits import DEFAULT_LIMITS, Limits
+from compiler.limits import DEFAULT_LIMITS, MAX_DIMENSION, Limits
 
 from ..weights import Scope, WeightStore, initialize
 
@@ -137,19 +137,37 @@ class LayerContext:
 
 
 # -- config values -------------------------------------------------------------------------------
+def is_int(value: Any) -> bool:
+    """Keras's notion of an integer config value: an int that is not a bool (``"4"``, ``4.0`` and
+    ``True`` are refused by Keras's own constructors, so ``int()`` must not quietly accept them)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def whole(value: Any, name: str = "value", minimum: int = -MAX_DIMENSION) -> int:
+    """One integer config value (an axis, a dimension), at least ``minimum`` and at most
+    :data:`MAX_DIMENSION`."""
+    if not is_int(value):
+        raise UnsupportedLayerError(f"{name} must be an integer, got {value!r:.60}")
+    if not minimum <= value <= MAX_DIMENSION:
+        raise UnsupportedLayerError(f"{name} must be between {minimum} and {MAX_DIMENSION}, got {value!r:.60}")
+    return value
+
+
 def ints(value: Any, n: int, name: str = "value", minimum: int = 0) -> tuple[int, ...]:
     """An int or ``n`` ints, each at least ``minimum`` (Keras: standardize_tuple), for any number
     of axes."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if is_int(value):
         out = (value,) * n
     elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n \
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            and all(is_int(v) for v in value):
         out = tuple(int(v) for v in value)
     else:
         what = {1: "an int", 2: "a pair of ints"}.get(n, f"{n} ints")
         raise UnsupportedLayerError(f"{name} must be an int or {what}, got {value!r:.60}")
     if min(out) < minimum:
-        raise UnsupportedLayerError(f"{name} must be at least {minimum}, got {value!r}")
+        raise UnsupportedLayerError(f"{name} must be at least {minimum}, got {value!r:.60}")
+    if max(out) > MAX_DIMENSION:
+        raise UnsupportedLayerError(f"{name} must be at most {MAX_DIMENSION}, got {value!r:.60}")
     return out
 
 
@@ -162,10 +180,10 @@ def pair(value: Any, name: str = "value", minimum: int = 0) -> tuple[int, int]:
 def positive(ctx: LayerContext, key: str, default: Any = None) -> int:
     """A count from the config (filters, units, groups, depth_multiplier): a positive int, as Keras requires."""
     value = ctx.get(key, default)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not is_int(value) or value < 1:
         raise ctx.unsupported(f"{key} must be a positive integer, got {value!r:.60}")
+    if value > MAX_DIMENSION:
+        raise ctx.unsupported(f"{key} must be at most {MAX_DIMENSION}, got {value!r:.60}")
     return value
 
 
@@ -185,7 +203,7 @@ def normalize_axis(ctx: LayerContext, axis: Any, rank: int) -> int:
         if len(axis) != 1:
             raise ctx.unsupported(f"axis {axis} (only one axis is supported)")
         axis = axis[0]
-    axis = int(axis)
+    axis = whole(axis, "axis")
     if not -rank <= axis < rank:
         raise ShapeError(f"axis {axis} is out of range for rank {rank}", file=ctx.file, layer=ctx.name)
     return axis % rank

@@ -7,7 +7,7 @@ from typing import Any
 
 from compiler.ir import Node
 
-from .base import LayerContext, LayerFn, channels_last, ints, keras_layer, pair
+from .base import LayerContext, LayerFn, channels_last, ints, keras_layer, pair, whole
 
 
 def spatial_padding(value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -93,11 +93,11 @@ def flatten(ctx: LayerContext, inputs: list[Node]) -> Node:
 
 @keras_layer("Reshape")
 def reshape(ctx: LayerContext, inputs: list[Node]) -> Node:
-    target = tuple(int(d) for d in ctx.get("target_shape"))
+    target = tuple(whole(d, "target_shape", -1) for d in ctx.get("target_shape"))
     return ctx.add("Reshape", inputs, attrs={"shape": target}, main=True)
 
 
 @keras_layer("Permute")
 def permute(ctx: LayerContext, inputs: list[Node]) -> Node:
-    dims = tuple(int(d) for d in ctx.get("dims"))
+    dims = tuple(whole(d, "dims", 1) for d in ctx.get("dims"))
     return ctx.add("Transpose", inputs, attrs={"perm": (0, *dims)}, main=True)
