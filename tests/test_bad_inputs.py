@@ -684,3 +684,34 @@ def test_of_several_builders_the_one_the_file_keeps_is_chosen(tmp_path: Path) ->
     assert proc.returncode == 2
     assert "several functions build a model: build_encoder(), build_autoencoder()" in proc.stderr
     assert list(marks.iterdir()) == []
+
+
+# -- the command line's own promises: inert names, nothing lost, no hangs, one line ------------------------
+HOSTILE_NAME = "n[/]\x1b[2J\x1b]0;owned\x07:smile:"
+
+
+def _hostile_names(d: Path) -> None:
+    """A model whose model, input, layer and output names hold rich markup and terminal escapes."""
+    doc = model_doc(conv(name="c" + HOSTILE_NAME), layer("GlobalAveragePooling2D", "g" + HOSTILE_NAME,
+                                                          ["c" + HOSTILE_NAME]), inputs=("i" + HOSTILE_NAME,))
+    doc["config"]["name"] = "m" + HOSTILE_NAME
+    doc["config"]["layers"][1]["inbound_nodes"] = [{"args": [tensor("i" + HOSTILE_NAME)], "kwargs": {}}]
+    write_json(d / "model.json", doc)
+
+
+def _assert_inert(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not CONTROL.search(proc.stdout + proc.stderr), "raw control characters reached the terminal"
+
+
+def test_names_from_files_are_shown_inert(tmp_path: Path) -> None:
+    from PIL import Image
+    _hostile_names(tmp_path)
+    Image.new("RGB", (16, 16)).save(tmp_path / "a[bold]\x1b[1m.png")
+    (tmp_path / "labels.txt").write_text("".join(f"l{i}{HOSTILE_NAME}\n" for i in range(4)))
+    for args in (("compile", "model.json"), ("inspect", "model.json"), ("inspect", "model.onnx"),
+                 ("run", "model.onnx", "a[bold]\x1b[1m.png", "--labels", "labels.txt")):
+        proc = run_cli(args, tmp_path)
+        _assert_inert(proc)
+        assert "[/]" in proc.stdout and ("[bold]" in proc.stdout or args[0] != "run") and "\\x1b" in proc.stdout and ":smile:" in proc.stdout, args
