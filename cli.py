@@ -24,7 +24,7 @@ from rich.table import Table
 
 import compiler
 from compiler.draw import onnx_to_dot, render_svg
-from compiler.io import load_structure
+from compiler.io import check_writable, load_structure, refuse_inputs_as_outputs
 from compiler.limits import format_size, parse_size
 from runtime.batch import BatchRunner, RunStats, describe_stats, expand_inputs
 from runtime.bench import benchmark_many
@@ -170,6 +170,7 @@ def compile_cmd(
         fp16=fp16)
     start = time.perf_counter()
     target = output or model.with_suffix(".onnx")
+    refuse_inputs_as_outputs([target, compiler.external_data_path(target)], [model, weights, *(plugin or [])])
     for path in plugin or []:
         compiler.load_plugin(path)
     res = compiler.compile(model, options, on_note=lambda note: err.print(f"[yellow]note:[/] {shown(note)}"))
@@ -248,9 +249,15 @@ def run_cmd(
 ) -> None:
     """Run a compiled model on images, folders or globs; print, and optionally save, the results."""
     if output is not None:
-        check_output_path(output)
+        check_writable(check_output_path(output))
+    if save is not None:
+        check_writable(save)
+    if masks is not None:
+        check_writable(masks, folder=True)
     names = load_labels(labels) if labels is not None else None
     sources = expand_inputs(images)
+    # results are checked now, not after the inference they would be lost to
+    refuse_inputs_as_outputs([output, save], [model, compiler.external_data_path(model), labels, *(s.path for s in sources)])
     settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache,
                              cudnn_search)
     runner = BatchRunner(model, None if provider == "auto" else provider, threads=threads, settings=settings)
@@ -358,6 +365,9 @@ def export_triton_cmd(
     """Write a Triton Inference Server model repository (config.pbtxt and version 1 of the model)."""
     config = build_config(model, name=name, max_batch_size=max_batch_size, instances=instances, kind=kind.lower(),
                           accelerator=accelerator.lower(), fp16=fp16, workspace_gb=workspace_gb)
+    version = repository / config.name / "1"
+    refuse_inputs_as_outputs([version / "model.onnx", version / "model.onnx.data", version.parent / "config.pbtxt"],
+                             [model, compiler.external_data_path(model)])
     folder = export(model, repository, config)
     out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(folder)}[/]  (Triton model '{shown(config.name)}')")
     out.print(f"  config        {shown(folder / 'config.pbtxt')}")
@@ -379,6 +389,7 @@ def export_json_cmd(
     arg: ArgOpt = None,
 ) -> None:
     """Write a .py model as Keras 3 JSON, loadable with keras.models.model_from_json."""
+    refuse_inputs_as_outputs([output or model.with_suffix(".json")], [model])
     target = compiler.export_json(model, output, entry=entry, args=arg)
     out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(target)}[/]")
 
@@ -398,6 +409,10 @@ def inspect_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the pass summaries, not the IR text.")] = False,
 ) -> None:
     """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
+    refuse_inputs_as_outputs([dot, svg], [model, weights, *(plugin or [])])
+    for picture in (dot, svg):
+        if picture is not None:
+            check_writable(picture)
     if model.suffix.lower() == ".onnx":
         proto = load_structure(model)
         _print_onnx(model, proto)
