@@ -431,6 +431,30 @@ CASES = [
     Case("export-triton of a file that is not ONNX", lambda d: good_model(d) or os.rename(
         d / "model.json", d / "model.onnx"), ("export-triton", "model.onnx", "repo"),
         "model.onnx: not a readable ONNX file"),
+    # -- the command line's own outputs: never over an input, never over a device, checked before the work --
+    Case("compile model.onnx that is really JSON (no -o)", lambda d: good_model(d) or os.rename(
+        d / "model.json", d / "model.onnx"), ("compile", "model.onnx"),
+        "model.onnx: is the output and also an input ('model.onnx'): writing it would destroy that input"),
+    Case("-o a symlink to the model", lambda d: good_model(d) or os.symlink("model.json", d / "out.onnx"),
+         ("compile", "model.json", "-o", "out.onnx"), "out.onnx: is the output and also an input ('model.json')"),
+    Case("-o the weights file", _wrong_weights, ("compile", "model.json", "-w", "wrong.weights.h5", "-o",
+                                                 "wrong.weights.h5"), "wrong.weights.h5: is the output and also an input"),
+    Case("inspect --dot naming the model", good_model, ("inspect", "model.json", "--dot", "model.json"),
+         "model.json: is the output and also an input ('model.json')"),
+    Case("run --save naming an image", _with_compiled(lambda d: (d / "photo.png").write_bytes(
+        (ROOT / "examples" / "cat.jpg").read_bytes())), ("run", "model.onnx", "photo.png", "--save", "photo.png"),
+        "photo.png: is the output and also an input ('photo.png')"),
+    Case("-o naming a FIFO", lambda d: good_model(d) or os.mkfifo(d / "pipe.onnx"),
+         ("compile", "model.json", "-o", "pipe.onnx"),
+         "pipe.onnx: cannot write output (it is a device, FIFO or socket, not a regular file)"),
+    Case("-o naming a character device", good_model, ("compile", "model.json", "-o", "/dev/null"),
+         "/dev/null: cannot write output (it is a device, FIFO or socket, not a regular file)"),
+    Case("run -o under a file, found before inference", _with_compiled(lambda d: (d / "photo.png").write_bytes(
+        (ROOT / "examples" / "cat.jpg").read_bytes())), ("run", "model.onnx", "photo.png", "-o", "photo.png/r.csv"),
+        "photo.png/r.csv: cannot write output (Not a directory)"),
+    Case("run --masks naming a file", _with_compiled(lambda d: (d / "photo.png").write_bytes(
+        (ROOT / "examples" / "cat.jpg").read_bytes())), ("run", "model.onnx", "photo.png", "--masks", "photo.png"),
+        "photo.png: is not a folder"),
 ]
 
 
@@ -714,4 +738,61 @@ def test_names_from_files_are_shown_inert(tmp_path: Path) -> None:
                  ("run", "model.onnx", "a[bold]\x1b[1m.png", "--labels", "labels.txt")):
         proc = run_cli(args, tmp_path)
         _assert_inert(proc)
-        assert "[/]" in proc.stdout and ("[bold]" in proc.stdout or args[0] != "run") and "\\x1b" in proc.stdout and ":smile:" in proc.stdout, args
+        assert "[/]" in proc.stdout and "\\x1b" in proc.stdout and ":smile:" in proc.stdout, args
+        assert "[bold]" in proc.stdout or args[0] != "run"
+
+
+def test_masks_never_overwrite_a_file_of_the_folder(tmp_path: Path) -> None:
+    from runtime.outputs import MaskWriter
+    (tmp_path / "a.png").write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
+    (tmp_path / "a_mask.png").write_bytes(b"a photo of its own")
+    writer = MaskWriter(tmp_path)
+    first = writer.write(tmp_path / "a.png", np.zeros((4, 4), np.int64))
+    second = writer.write(tmp_path / "a.png", np.zeros((4, 4), np.int64))
+    assert (tmp_path / "a_mask.png").read_bytes() == b"a photo of its own"
+    assert first.name == "a_2_mask.png" and second.name == "a_3_mask.png"
+
+
+def test_a_file_name_that_is_not_utf8_keeps_the_results(tmp_path: Path) -> None:
+    _compiled(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    odd = os.fsdecode(b"\xff\x1b[31m.png")
+    (tmp_path / "imgs" / odd).write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
+    for out in ("r.csv", "r.json"):
+        proc = run_cli(("run", "model.onnx", "imgs", "-o", out), tmp_path)
+        _assert_inert(proc)
+        assert (tmp_path / out).stat().st_size > 0
+    assert b"\xff\x1b[31m.png" in (tmp_path / "r.csv").read_bytes()
+
+
+def test_a_model_and_its_weights_file_are_replaced_together_or_not_at_all(tmp_path: Path) -> None:
+    from compiler.errors import CompileError
+    from compiler.io import save_together
+    model, side = tmp_path / "m.onnx", tmp_path / "m.onnx.data"
+    model.write_bytes(b"old model")
+    side.write_bytes(b"old weights")
+
+    def full_disk():
+        yield b"new model, half"
+        raise OSError(28, "No space left on device")
+    with pytest.raises(CompileError, match="No space left"):
+        save_together([(b"new weights", side), (full_disk(), model)])
+    assert model.read_bytes() == b"old model" and side.read_bytes() == b"old weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_a_signal_during_a_write_leaves_no_temporary_file(signame: str, tmp_path: Path) -> None:
+    """The plugin stops its own process with the signal just before the finished file is renamed."""
+    good_model(tmp_path)
+    (tmp_path / "stop.py").write_text(
+        "import os, signal\nimport compiler.io\nreal = compiler.io.os.replace\n"
+        "def replace(src, dst):\n"
+        f"    os.kill(os.getpid(), signal.{signame})\n"
+        "    real(src, dst)\n"
+        "compiler.io.os.replace = replace\n")
+    proc = run_cli(("compile", "model.json", "--plugin", "stop.py"), tmp_path)
+    signo = getattr(__import__("signal"), signame)
+    assert proc.returncode == 128 + signo, proc.stderr
+    assert proc.stderr.strip() == f"error: stopped by {signame}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "stop.py"]
