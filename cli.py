@@ -24,12 +24,12 @@ from rich.table import Table
 
 import compiler
 from compiler.draw import onnx_to_dot, render_svg
-from compiler.io import check_writable, load_structure, refuse_inputs_as_outputs
+from compiler.io import check_input_file, check_writable, load_structure, refuse_inputs_as_outputs
 from compiler.limits import format_size, parse_size
 from runtime.batch import BatchRunner, RunStats, describe_stats, expand_inputs
 from runtime.bench import benchmark_many
 from runtime.outputs import MaskWriter, cell_text, check_output_path, load_labels, result_rows, write_results
-from runtime.providers import GpuSettings, short_name
+from runtime.providers import GpuSettings, short_name, usable_threads
 from runtime.results import has_random_weights, run_summary, save_outputs
 from runtime.triton import build_config, export
 
@@ -97,6 +97,21 @@ def _fail(message: str, code: int = 2) -> None:
     # escaped: messages quote pip extras such as 'kerascc[gpu]', which rich would read as markup
     err.print(f"[bold red]error:[/] {shown(message)}", soft_wrap=True, markup=True)
     sys.exit(code)
+
+
+def _check_inputs(model: Path, weights: Optional[Path] = None, others: Any = ()) -> None:
+    """Every file a command reads is a regular file, checked before anything opens it (no FIFO hang)."""
+    check_input_file(model, "model file")
+    check_input_file(weights, "weights file")
+    for path in others:
+        check_input_file(path, "file to read")
+
+
+def _threads(threads: Optional[int]) -> Optional[int]:
+    threads, note = usable_threads(threads)
+    if note:
+        err.print(f"[yellow]note:[/] {shown(note)}")
+    return threads
 
 
 def _size(n: int) -> str:
@@ -169,6 +184,7 @@ def compile_cmd(
         target=target_kind.value, opset=opset, int8=int8, calibrate=calibrate, calibration_size=calibration_size,
         fp16=fp16)
     start = time.perf_counter()
+    _check_inputs(model, weights, plugin or [])
     target = output or model.with_suffix(".onnx")
     refuse_inputs_as_outputs([target, compiler.external_data_path(target)], [model, weights, *(plugin or [])])
     for path in plugin or []:
@@ -248,6 +264,8 @@ def run_cmd(
     cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Run a compiled model on images, folders or globs; print, and optionally save, the results."""
+    _check_inputs(model, others=[labels, trt_calibration_table])
+    threads = _threads(threads)
     if output is not None:
         check_writable(check_output_path(output))
     if save is not None:
@@ -323,6 +341,8 @@ def bench_cmd(
     cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Measure p50/p90/p99 latency and throughput of a compiled model, per provider and batch size."""
+    _check_inputs(model, others=[trt_calibration_table])
+    threads = _threads(threads)
     try:
         sizes = [int(b) for b in batch.split(",") if b.strip()]
     except ValueError:
@@ -363,6 +383,7 @@ def export_triton_cmd(
         "--trt-workspace-gb", help="TensorRT workspace limit.")] = None,
 ) -> None:
     """Write a Triton Inference Server model repository (config.pbtxt and version 1 of the model)."""
+    _check_inputs(model)
     config = build_config(model, name=name, max_batch_size=max_batch_size, instances=instances, kind=kind.lower(),
                           accelerator=accelerator.lower(), fp16=fp16, workspace_gb=workspace_gb)
     version = repository / config.name / "1"
@@ -389,6 +410,7 @@ def export_json_cmd(
     arg: ArgOpt = None,
 ) -> None:
     """Write a .py model as Keras 3 JSON, loadable with keras.models.model_from_json."""
+    _check_inputs(model)
     refuse_inputs_as_outputs([output or model.with_suffix(".json")], [model])
     target = compiler.export_json(model, output, entry=entry, args=arg)
     out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(target)}[/]")
@@ -409,6 +431,7 @@ def inspect_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the pass summaries, not the IR text.")] = False,
 ) -> None:
     """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
+    _check_inputs(model, weights, plugin or [])
     refuse_inputs_as_outputs([dot, svg], [model, weights, *(plugin or [])])
     for picture in (dot, svg):
         if picture is not None:

@@ -72,6 +72,34 @@ def save_together(files: list[tuple[Chunks, str | os.PathLike[str]]]) -> list[Pa
     return targets
 
 
+def check_input_file(path: str | os.PathLike[str] | None, what: str = "model file", missing_ok: bool = True,
+                     error: type[CompileError] = CompileError) -> None:
+    """Refuse at once, before opening it, an input that is not a regular file.
+
+    A FIFO blocks the reader forever, ``/dev/zero`` reads until memory runs out and a folder fails
+    later with an unrelated message. A missing file is left to the reader's own message unless
+    ``missing_ok`` is false; ``error`` is the caller's own error class; a path whose folder may not be entered is one line, not a traceback.
+    """
+    if path is None:
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if missing_ok:
+            return
+        raise error(f"no such {what}", file=path) from None
+    except NotADirectoryError:
+        raise error(f"no such {what} (a part of the path is a file, not a folder)", file=path) from None
+    except PermissionError:
+        raise error("cannot read it (permission denied on the file or a folder above it)", file=path) from None
+    except (OSError, ValueError) as exc:
+        raise error(f"cannot read it ({getattr(exc, 'strerror', None) or exc})", file=path) from None
+    if stat.S_ISDIR(mode):
+        raise error(f"is a directory, not a {what}", file=path)
+    if not stat.S_ISREG(mode):
+        raise error(f"is not a regular file (a FIFO or a device?), so not a {what}", file=path)
+
+
 def refuse_special(path: Path) -> None:
     """A device, FIFO, socket or folder named as an output is refused: a rename would replace it by
     a regular file (``-o /dev/null`` would delete the device node)."""
@@ -155,6 +183,9 @@ def load_structure(path: str | os.PathLike[str]) -> onnx.ModelProto:
     For showing a model (``inspect``): reading gigabytes of weights to print a node list would
     be waste, and a model whose side file is missing can still be shown.
     """
+    check_input_file(path, "model file", missing_ok=False)
+    if os.path.getsize(path) == 0:
+        raise FormatError("not a readable ONNX file (an empty file)", file=path)
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf and onnx raise many unrelated types for a broken file

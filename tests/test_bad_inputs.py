@@ -455,6 +455,23 @@ CASES = [
     Case("run --masks naming a file", _with_compiled(lambda d: (d / "photo.png").write_bytes(
         (ROOT / "examples" / "cat.jpg").read_bytes())), ("run", "model.onnx", "photo.png", "--masks", "photo.png"),
         "photo.png: is not a folder"),
+    # -- inputs that are not regular files: refused before opening (a FIFO would block, /dev/zero never ends) --
+    Case("a FIFO as the model to compile", lambda d: os.mkfifo(d / "pipe.json"), ("compile", "pipe.json"),
+         "pipe.json: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a device as the model to compile", lambda d: None, ("compile", "/dev/zero"),
+         "/dev/zero: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a FIFO as the weights", lambda d: good_model(d) or os.mkfifo(d / "pipe.weights.h5"),
+         ("compile", "model.json", "-w", "pipe.weights.h5"), "pipe.weights.h5: is not a regular file"),
+    Case("a FIFO as the ONNX model to run", lambda d: os.mkfifo(d / "pipe.onnx"), ("run", "pipe.onnx", "x.png"),
+         "pipe.onnx: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a FIFO as the ONNX model to bench", lambda d: os.mkfifo(d / "pipe.onnx"), ("bench", "pipe.onnx"),
+         "pipe.onnx: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a FIFO as the ONNX model to inspect", lambda d: os.mkfifo(d / "pipe.onnx"), ("inspect", "pipe.onnx"),
+         "pipe.onnx: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a directory as the ONNX model to run", lambda d: (d / "m.onnx").mkdir(), ("run", "m.onnx", "x.png"),
+         "m.onnx: is a directory, not a model file"),
+    Case("--threads 0", _compiled, ("run", "model.onnx", "x.png", "--threads", "0"),
+         "--threads must be at least 1, not 0"),
 ]
 
 
@@ -796,3 +813,11 @@ def test_a_signal_during_a_write_leaves_no_temporary_file(signame: str, tmp_path
     assert proc.returncode == 128 + signo, proc.stderr
     assert proc.stderr.strip() == f"error: stopped by {signame}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "stop.py"]
+
+
+def test_threads_beyond_the_cores_are_clamped_with_a_note() -> None:
+    from runtime.providers import usable_threads
+    threads, note = usable_threads(2000)
+    assert threads is not None and threads <= (os.cpu_count() or 1)
+    assert note is not None and "--threads 2000" in note
+    assert usable_threads(1) == (1, None)
