@@ -6,6 +6,7 @@ arrives as a :class:`compiler.CompileError` and leaves as one red line with exit
 """
 from __future__ import annotations
 
+import math
 import re
 import signal
 import sys
@@ -15,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import onnx
 import typer
 from typer._click import exceptions as typer_errors  # the click that typer bundles
 from rich.console import Console
@@ -127,8 +129,34 @@ _DEFAULT_MAX_CONFIG = format_size(compiler.Limits.max_config_bytes).replace(".0 
 
 
 def _limits(max_weights: str, max_layers: int, max_config: str) -> compiler.Limits:
-    return compiler.Limits(max_weight_bytes=parse_size(max_weights), max_layers=max_layers,
-                           max_config_bytes=parse_size(max_config))
+    return compiler.Limits(max_weight_bytes=_bytes("--max-weights", max_weights), max_layers=max_layers,
+                           max_config_bytes=_bytes("--max-config", max_config))
+
+
+def _bytes(option: str, text: str) -> int:
+    """A size option; one past what any file system holds (a 400-digit number) is a user error, not a crash."""
+    try:
+        return parse_size(text)
+    except (OverflowError, ValueError):
+        shown_text = text if len(text) <= 24 else text[:20] + "…"
+        raise compiler.CompileError(f"{option} {shown_text} is too large a size",
+                                    hint="write it like 512MB, 8GB or 1.5TB") from None
+
+
+def _opset(opset: int) -> int:
+    """Only opsets the installed onnx defines: a newer number writes a file no runtime can load."""
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise compiler.CompileError(f"opset {opset} is newer than the installed onnx knows",
+                                    hint=f"use an opset from {compiler.DEFAULT_OPSET} to {newest}")
+    return opset
+
+
+def _workspace(gb: Optional[float]) -> Optional[float]:
+    """``--trt-workspace-gb``: a positive, finite number of GB (nan, inf and negatives are typos)."""
+    if gb is not None and not (math.isfinite(gb) and gb > 0):
+        raise compiler.CompileError(f"--trt-workspace-gb must be a positive number of GB, not {gb}")
+    return gb
 
 
 @app.callback()
@@ -181,7 +209,8 @@ def compile_cmd(
     options = compiler.CompileOptions(
         weights=weights, seed=seed, entry=entry, args=arg, limits=_limits(max_weights, max_layers, max_config),
         passes=passes, input_shapes=input_shape, input_layout=input_layout.value, preprocess=preprocess.value,
-        target=target_kind.value, opset=opset, int8=int8, calibrate=calibrate, calibration_size=calibration_size,
+        target=target_kind.value, opset=_opset(opset), int8=int8, calibrate=calibrate,
+        calibration_size=calibration_size,
         fp16=fp16)
     start = time.perf_counter()
     _check_inputs(model, weights, plugin or [])
@@ -239,7 +268,8 @@ CudnnSearch = Annotated[str, typer.Option(
 def _gpu_settings(device_id: int, trt_fp16: bool, trt_int8: bool, trt_table: Optional[Path],
                   trt_workspace_gb: Optional[float], trt_cache: Optional[Path], cudnn_search: str) -> GpuSettings:
     return GpuSettings(device_id=device_id, fp16=trt_fp16, int8=trt_int8, int8_calibration_table=trt_table,
-                       workspace_gb=trt_workspace_gb, cache_dir=trt_cache, conv_algo_search=cudnn_search.upper())
+                       workspace_gb=_workspace(trt_workspace_gb), cache_dir=trt_cache,
+                       conv_algo_search=cudnn_search.upper())
 
 
 @app.command("run")
@@ -273,11 +303,12 @@ def run_cmd(
     if masks is not None:
         check_writable(masks, folder=True)
     names = load_labels(labels) if labels is not None else None
-    sources = expand_inputs(images)
-    # results are checked now, not after the inference they would be lost to
-    refuse_inputs_as_outputs([output, save], [model, compiler.external_data_path(model), labels, *(s.path for s in sources)])
     settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache,
                              cudnn_search)
+    sources = expand_inputs(images)
+    # results are checked now, not after the inference they would be lost to
+    refuse_inputs_as_outputs([output, save],
+                             [model, compiler.external_data_path(model), labels, *(s.path for s in sources)])
     runner = BatchRunner(model, None if provider == "auto" else provider, threads=threads, settings=settings)
     info = runner.info
     out.print(f"[bold]{shown(model)}[/] on {info.provider}  (preprocess {shown(runner.preprocess)}, "
@@ -385,7 +416,7 @@ def export_triton_cmd(
     """Write a Triton Inference Server model repository (config.pbtxt and version 1 of the model)."""
     _check_inputs(model)
     config = build_config(model, name=name, max_batch_size=max_batch_size, instances=instances, kind=kind.lower(),
-                          accelerator=accelerator.lower(), fp16=fp16, workspace_gb=workspace_gb)
+                          accelerator=accelerator.lower(), fp16=fp16, workspace_gb=_workspace(workspace_gb))
     version = repository / config.name / "1"
     refuse_inputs_as_outputs([version / "model.onnx", version / "model.onnx.data", version.parent / "config.pbtxt"],
                              [model, compiler.external_data_path(model)])

@@ -78,7 +78,8 @@ def check_input_file(path: str | os.PathLike[str] | None, what: str = "model fil
 
     A FIFO blocks the reader forever, ``/dev/zero`` reads until memory runs out and a folder fails
     later with an unrelated message. A missing file is left to the reader's own message unless
-    ``missing_ok`` is false; ``error`` is the caller's own error class; a path whose folder may not be entered is one line, not a traceback.
+    ``missing_ok`` is false (``error`` is the caller's own error class); a path whose folder may not be
+    entered is one line, not a traceback.
     """
     if path is None:
         return

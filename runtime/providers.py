@@ -327,7 +327,8 @@ def create_session(
     ort = import_onnxruntime()
     name = "<in-memory model>" if isinstance(model, bytes) else str(model)
     if not isinstance(model, bytes):
-        check_input_file(model, "model file", missing_ok=False, error=RuntimeInputError)  # a FIFO or device would block the reader
+        # a FIFO or a device would block the reader
+        check_input_file(model, "model file", missing_ok=False, error=RuntimeInputError)
     if not isinstance(model, bytes) and Path(model).suffix.lower() in (".json", ".keras", ".h5", ".hdf5", ".py"):
         raise RuntimeInputError("is a Keras model description, not a compiled ONNX model", file=name,
                                 hint=f"compile it first: python cli.py compile {name}")

@@ -438,7 +438,8 @@ CASES = [
     Case("-o a symlink to the model", lambda d: good_model(d) or os.symlink("model.json", d / "out.onnx"),
          ("compile", "model.json", "-o", "out.onnx"), "out.onnx: is the output and also an input ('model.json')"),
     Case("-o the weights file", _wrong_weights, ("compile", "model.json", "-w", "wrong.weights.h5", "-o",
-                                                 "wrong.weights.h5"), "wrong.weights.h5: is the output and also an input"),
+                                                 "wrong.weights.h5"),
+         "wrong.weights.h5: is the output and also an input"),
     Case("inspect --dot naming the model", good_model, ("inspect", "model.json", "--dot", "model.json"),
          "model.json: is the output and also an input ('model.json')"),
     Case("run --save naming an image", _with_compiled(lambda d: (d / "photo.png").write_bytes(
@@ -472,6 +473,23 @@ CASES = [
          "m.onnx: is a directory, not a model file"),
     Case("--threads 0", _compiled, ("run", "model.onnx", "x.png", "--threads", "0"),
          "--threads must be at least 1, not 0"),
+    # -- options out of range: one line before any work --
+    Case("--opset 99999", good_model, ("compile", "model.json", "--opset", "99999"),
+         "opset 99999 is newer than the installed onnx knows (hint: use an opset from 17 to"),
+    Case("a 400-digit --max-weights", good_model, ("compile", "model.json", "--max-weights", "9" * 400),
+         "--max-weights 99999999999999999999… is too large a size"),
+    Case("--trt-workspace-gb nan", _compiled, ("run", "model.onnx", "x.png", "--trt-workspace-gb", "nan"),
+         "--trt-workspace-gb must be a positive number of GB, not nan"),
+    Case("--trt-workspace-gb -1 for export-triton", _compiled, ("export-triton", "model.onnx", "repo",
+                                                                "--trt-workspace-gb", "-1"),
+         "--trt-workspace-gb must be a positive number of GB, not -1.0"),
+    Case("inspect of an empty .onnx", lambda d: (d / "empty.onnx").write_bytes(b""), ("inspect", "empty.onnx"),
+         "empty.onnx: not a readable ONNX file (an empty file)"),
+    Case("inspect of a garbage .onnx", lambda d: (d / "junk.onnx").write_bytes(b"\xff\xfe garbage " * 9),
+         ("inspect", "junk.onnx"), "junk.onnx: not a readable ONNX file"),
+    Case("an unknown option", good_model, ("compile", "model.json", "--bogus"),
+         "No such option: --bogus (see: cli.py compile --help)"),
+    Case("a missing argument", lambda d: None, ("compile",), "Missing argument 'model'."),
 ]
 
 
