@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 import time
+import warnings
 from collections import Counter
 from enum import Enum
 from pathlib import Path
@@ -535,9 +536,18 @@ def _catch_signals() -> None:
             signal.signal(signo, _terminate)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: Optional[str] = None) -> None:
+    """A library's warning (numpy's ComplexWarning, Pillow's EXIF notes) as one line, not its source excerpt."""
+    text = " ".join(str(message).split())
+    err.print(f"[yellow]warning:[/] {shown(f'{category.__name__}: {text}')}")
+
+
 def main() -> None:
     debug = "--debug" in sys.argv[1:]
     _catch_signals()
+    if not debug:
+        warnings.showwarning = _one_line_warning
     try:
         code = app(standalone_mode=False)  # usage errors reach us, and leave as one line like the rest
         if code == 130:  # typer turns Ctrl-C into exit code 130 without a word

@@ -66,6 +66,9 @@ def import_onnxruntime() -> Any:
         import onnxruntime
     except ImportError as exc:
         raise RuntimeInputError("onnxruntime is not installed", hint=INSTALL_CPU_HINT) from exc
+    # errors only, process-wide: its coloured warning lines (unused initializers, provider
+    # fallbacks) are multi-line noise on stderr; fallbacks are reported by us in one line
+    onnxruntime.set_default_logger_severity(3)
     return onnxruntime
 
 

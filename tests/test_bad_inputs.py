@@ -839,3 +839,48 @@ def test_threads_beyond_the_cores_are_clamped_with_a_note() -> None:
     assert threads is not None and threads <= (os.cpu_count() or 1)
     assert note is not None and "--threads 2000" in note
     assert usable_threads(1) == (1, None)
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    good_model(tmp_path)
+    (tmp_path / "int.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
+    proc = run_cli(("compile", "model.json", "--plugin", "int.py"), tmp_path)
+    assert proc.returncode == 130 and proc.stderr.strip() == "error: interrupted", proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int.py", "model.json"]
+
+
+def test_library_warnings_are_one_line_each(tmp_path: Path) -> None:
+    good_model(tmp_path)
+    (tmp_path / "noisy.py").write_text("import warnings\nimport numpy as np\nnp.array([1 + 2j]).astype(float)\n"
+                                       "warnings.warn('two\\nlines \\x1b[31m')\n")
+    proc = run_cli(("compile", "model.json", "--plugin", "noisy.py"), tmp_path)
+    _assert_inert(proc)
+    lines = proc.stderr.splitlines()
+    assert lines == ["warning: ComplexWarning: Casting complex values to real discards the imaginary part",
+                     "warning: UserWarning: two lines \\x1b[31m"], proc.stderr
+
+
+def test_a_model_in_a_folder_that_may_not_be_entered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Tests run as root, who may enter any folder: the refusal the kernel gives a user is simulated."""
+    import warnings
+
+    import cli
+    monkeypatch.setattr(cli, "_catch_signals", lambda: None)  # the test process keeps its own handlers
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored afterwards
+    locked = tmp_path / "locked"
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(path).startswith(str(locked)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+    monkeypatch.setattr(os, "stat", stat)
+    for command in ("compile", "inspect", "run", "bench"):
+        argv = [command, str(locked / ("model.json" if command in ("compile", "inspect") else "model.onnx"))]
+        monkeypatch.setattr(sys, "argv", ["cli.py", *argv, *(["x.png"] if command == "run" else [])])
+        with pytest.raises(SystemExit) as done:
+            cli.main()
+        assert done.value.code == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and "cannot read it (permission denied" in lines[0], lines
