@@ -217,6 +217,7 @@ def compile_cmd(
     _check_inputs(model, weights, plugin or [])
     target = output or model.with_suffix(".onnx")
     refuse_inputs_as_outputs([target, compiler.external_data_path(target)], [model, weights, *(plugin or [])])
+    check_writable(target)  # before minutes of compiling, not after
     for path in plugin or []:
         compiler.load_plugin(path)
     res = compiler.compile(model, options, on_note=lambda note: err.print(f"[yellow]note:[/] {shown(note)}"))
@@ -444,6 +445,7 @@ def export_json_cmd(
     """Write a .py model as Keras 3 JSON, loadable with keras.models.model_from_json."""
     _check_inputs(model)
     refuse_inputs_as_outputs([output or model.with_suffix(".json")], [model])
+    check_writable(output or model.with_suffix(".json"))
     target = compiler.export_json(model, output, entry=entry, args=arg)
     out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(target)}[/]")
 
