@@ -6,14 +6,20 @@ arrives as a :class:`compiler.CompileError` and leaves as one red line with exit
 """
 from __future__ import annotations
 
+import math
+import re
+import signal
 import sys
 import time
+import warnings
 from collections import Counter
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import onnx
 import typer
+from typer._click import exceptions as typer_errors  # the click that typer bundles
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -21,12 +27,12 @@ from rich.table import Table
 
 import compiler
 from compiler.draw import onnx_to_dot, render_svg
-from compiler.io import load_structure
+from compiler.io import check_input_file, check_writable, load_structure, refuse_inputs_as_outputs
 from compiler.limits import format_size, parse_size
 from runtime.batch import BatchRunner, RunStats, describe_stats, expand_inputs
 from runtime.bench import benchmark_many
 from runtime.outputs import MaskWriter, cell_text, check_output_path, load_labels, result_rows, write_results
-from runtime.providers import GpuSettings, short_name
+from runtime.providers import GpuSettings, short_name, usable_threads
 from runtime.results import has_random_weights, run_summary, save_outputs
 from runtime.triton import build_config, export
 
@@ -37,8 +43,32 @@ app = typer.Typer(
     help="Compile Keras models (JSON, .keras, .h5, Keras code in .py) to optimized ONNX and run them with "
          "onnxruntime.",
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# no emoji codes: ':name:' inside a layer or file name must print as typed
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+# C0/C1 controls, and the bidirectional overrides that make a terminal show text in another order
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(value: object, keep_newlines: bool = False) -> str:
+    """``value`` as inert text: control characters shown as escapes, undecodable bytes as ``\\udcNN``.
+
+    Names in model files, file names and label files are data from whoever made the file; a raw
+    ESC would drive the user's terminal, and a lone surrogate would crash the write to stdout.
+    """
+    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+    def code(m: re.Match[str]) -> str:
+        ch = m.group()
+        return ch if keep_newlines and ch in "\n\t" else ascii(ch)[1:-1]
+    return _CONTROL.sub(code, text)
+
+
+def shown(value: object) -> str:
+    """Data (a name, a path, a label) to put into a rich markup string: :func:`plain`, then
+    escaped so a ``[/]`` or ``[bold]`` in it is printed, never read as markup."""
+    return escape(plain(value))
 
 
 class Preprocess(str, Enum):
@@ -68,8 +98,23 @@ ArgOpt = Annotated[Optional[list[str]], typer.Option(
 
 def _fail(message: str, code: int = 2) -> None:
     # escaped: messages quote pip extras such as 'kerascc[gpu]', which rich would read as markup
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, markup=True)
+    err.print(f"[bold red]error:[/] {shown(message)}", soft_wrap=True, markup=True)
     sys.exit(code)
+
+
+def _check_inputs(model: Path, weights: Optional[Path] = None, others: Any = ()) -> None:
+    """Every file a command reads is a regular file, checked before anything opens it (no FIFO hang)."""
+    check_input_file(model, "model file")
+    check_input_file(weights, "weights file")
+    for path in others:
+        check_input_file(path, "file to read")
+
+
+def _threads(threads: Optional[int]) -> Optional[int]:
+    threads, note = usable_threads(threads)
+    if note:
+        err.print(f"[yellow]note:[/] {shown(note)}")
+    return threads
 
 
 def _size(n: int) -> str:
@@ -85,8 +130,34 @@ _DEFAULT_MAX_CONFIG = format_size(compiler.Limits.max_config_bytes).replace(".0 
 
 
 def _limits(max_weights: str, max_layers: int, max_config: str) -> compiler.Limits:
-    return compiler.Limits(max_weight_bytes=parse_size(max_weights), max_layers=max_layers,
-                           max_config_bytes=parse_size(max_config))
+    return compiler.Limits(max_weight_bytes=_bytes("--max-weights", max_weights), max_layers=max_layers,
+                           max_config_bytes=_bytes("--max-config", max_config))
+
+
+def _bytes(option: str, text: str) -> int:
+    """A size option; one past what any file system holds (a 400-digit number) is a user error, not a crash."""
+    try:
+        return parse_size(text)
+    except (OverflowError, ValueError):
+        shown_text = text if len(text) <= 24 else text[:20] + "…"
+        raise compiler.CompileError(f"{option} {shown_text} is too large a size",
+                                    hint="write it like 512MB, 8GB or 1.5TB") from None
+
+
+def _opset(opset: int) -> int:
+    """Only opsets the installed onnx defines: a newer number writes a file no runtime can load."""
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise compiler.CompileError(f"opset {opset} is newer than the installed onnx knows",
+                                    hint=f"use an opset from {compiler.DEFAULT_OPSET} to {newest}")
+    return opset
+
+
+def _workspace(gb: Optional[float]) -> Optional[float]:
+    """``--trt-workspace-gb``: a positive, finite number of GB (nan, inf and negatives are typos)."""
+    if gb is not None and not (math.isfinite(gb) and gb > 0):
+        raise compiler.CompileError(f"--trt-workspace-gb must be a positive number of GB, not {gb}")
+    return gb
 
 
 @app.callback()
@@ -139,38 +210,43 @@ def compile_cmd(
     options = compiler.CompileOptions(
         weights=weights, seed=seed, entry=entry, args=arg, limits=_limits(max_weights, max_layers, max_config),
         passes=passes, input_shapes=input_shape, input_layout=input_layout.value, preprocess=preprocess.value,
-        target=target_kind.value, opset=opset, int8=int8, calibrate=calibrate, calibration_size=calibration_size,
+        target=target_kind.value, opset=_opset(opset), int8=int8, calibrate=calibrate,
+        calibration_size=calibration_size,
         fp16=fp16)
     start = time.perf_counter()
+    _check_inputs(model, weights, plugin or [])
     target = output or model.with_suffix(".onnx")
+    refuse_inputs_as_outputs([target, compiler.external_data_path(target)], [model, weights, *(plugin or [])])
+    check_writable(target)  # before minutes of compiling, not after
     for path in plugin or []:
         compiler.load_plugin(path)
-    res = compiler.compile(model, options, on_note=lambda note: err.print(f"[yellow]note:[/] {note}", markup=True))
+    res = compiler.compile(model, options, on_note=lambda note: err.print(f"[yellow]note:[/] {shown(note)}"))
     compiler.save(res, target)
     elapsed = time.perf_counter() - start
 
     counts = res.op_counts()
-    out.print(f"[bold]{model}[/] → [bold green]{target}[/]")
-    out.print(f"  layers in     {res.layers_in}  (model '{res.name}')")
-    out.print(f"  ONNX nodes    {sum(counts.values())}: " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
+    out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(target)}[/]")
+    out.print(f"  layers in     {res.layers_in}  (model '{shown(res.name)}')")
+    out.print(f"  ONNX nodes    {sum(counts.values())}: "
+              + ", ".join(f"{shown(op)} {n}" for op, n in counts.most_common()))
     for rep in res.report:
-        out.print(f"  pass          {rep.name}: {rep.summary}")
+        out.print(f"  pass          {shown(rep.name)}: {shown(rep.summary)}")
     out.print(f"  parameters    {res.graph.num_params():,}")
     guessed = "  (guessed from the model name)" if res.preprocess_guessed else ""
-    out.print(f"  preprocess    {res.preprocess}{guessed}")
+    out.print(f"  preprocess    {shown(res.preprocess)}{guessed}")
     side = compiler.external_data_path(target)
-    weights_file = f" + {_size(side.stat().st_size)} of weights in {side.name}" if side.exists() else ""
+    weights_file = f" + {_size(side.stat().st_size)} of weights in {shown(side.name)}" if side.exists() else ""
     out.print(f"  file          {_size(target.stat().st_size)}{weights_file}, opset {opset}, "
               f"target {target_kind.value}, inputs {input_layout.value.upper()}")
     for line in res.precision:
-        out.print(f"  precision     {line}")
+        out.print(f"  precision     {shown(line)}")
     out.print(f"  time          {elapsed:.2f} s")
     weights_note = res.metadata.get("kerascc.weights", "")
     if res.random_weights:
-        out.print(f"  [bold yellow]weights       {weights_note.upper()[:6]}{weights_note[6:]} "
+        out.print(f"  [bold yellow]weights       {shown(weights_note.upper()[:6] + weights_note[6:])} "
                   "(pass --weights or a .keras file for trained ones)[/]")
     else:
-        out.print(f"  weights       {weights_note}")
+        out.print(f"  weights       {shown(weights_note)}")
 
 
 _GPU = "GPU (CUDA / TensorRT)"
@@ -194,7 +270,8 @@ CudnnSearch = Annotated[str, typer.Option(
 def _gpu_settings(device_id: int, trt_fp16: bool, trt_int8: bool, trt_table: Optional[Path],
                   trt_workspace_gb: Optional[float], trt_cache: Optional[Path], cudnn_search: str) -> GpuSettings:
     return GpuSettings(device_id=device_id, fp16=trt_fp16, int8=trt_int8, int8_calibration_table=trt_table,
-                       workspace_gb=trt_workspace_gb, cache_dir=trt_cache, conv_algo_search=cudnn_search.upper())
+                       workspace_gb=_workspace(trt_workspace_gb), cache_dir=trt_cache,
+                       conv_algo_search=cudnn_search.upper())
 
 
 @app.command("run")
@@ -219,18 +296,28 @@ def run_cmd(
     cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Run a compiled model on images, folders or globs; print, and optionally save, the results."""
+    _check_inputs(model, others=[labels, trt_calibration_table])
+    threads = _threads(threads)
     if output is not None:
-        check_output_path(output)
+        check_writable(check_output_path(output))
+    if save is not None:
+        check_writable(save)
+    if masks is not None:
+        check_writable(masks, folder=True)
     names = load_labels(labels) if labels is not None else None
-    sources = expand_inputs(images)
     settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache,
                              cudnn_search)
+    sources = expand_inputs(images)
+    # results are checked now, not after the inference they would be lost to
+    refuse_inputs_as_outputs([output, save],
+                             [model, compiler.external_data_path(model), labels, *(s.path for s in sources)])
     runner = BatchRunner(model, None if provider == "auto" else provider, threads=threads, settings=settings)
     info = runner.info
-    out.print(f"[bold]{model}[/] on {info.provider}  (preprocess {runner.preprocess}, layout {runner.layout}, "
+    out.print(f"[bold]{shown(model)}[/] on {info.provider}  (preprocess {shown(runner.preprocess)}, "
+              f"layout {runner.layout}, "
               f"{len(sources)} image{'s' if len(sources) != 1 else ''})")
     for note in [*info.fallbacks, *info.notes]:
-        err.print(f"[yellow]note:[/] {note}")
+        err.print(f"[yellow]note:[/] {shown(note)}")
 
     stats = RunStats()
     writer = MaskWriter(masks) if masks is not None else None
@@ -241,7 +328,7 @@ def run_cmd(
     with progress:
         task = progress.add_task("inference", total=len(sources))
         batches = runner.stream(sources, batch_size, stats=stats,
-                                on_skip=lambda path, why: err.print(f"[yellow]skipped:[/] {escape(f'{path}: {why}')}"),
+                                on_skip=lambda path, why: err.print(f"[yellow]skipped:[/] {shown(f'{path}: {why}')}"),
                                 on_progress=lambda n: progress.advance(task, n))
         for batch in batches:
             rows.extend(result_rows(batch.paths, batch.outputs, k=top_k, labels=names, masks=writer))
@@ -251,24 +338,24 @@ def run_cmd(
     table = Table(show_edge=False)
     table.add_column("image", overflow="fold")
     for name in runner.output_names:
-        table.add_column(name, overflow="fold")
+        table.add_column(shown(name), overflow="fold")
     for row in rows[:show]:
-        table.add_row(row["file"], *(cell_text(row["outputs"][n], top_k) for n in runner.output_names))
+        table.add_row(shown(row["file"]), *(shown(cell_text(row["outputs"][n], top_k)) for n in runner.output_names))
     if rows and show > 0:
         out.print(table)
     if len(rows) > show:
         out.print(f"… {len(rows) - show} more rows" + ("" if output else " (--output results.csv keeps them all)"))
-    out.print(describe_stats(stats, info.provider))
+    out.print(shown(describe_stats(stats, info.provider)))
     if has_random_weights(runner.metadata):  # after a bad input's error, not before
         err.print("[yellow]note:[/] this model was compiled with RANDOM weights: its predictions are meaningless")
     if output is not None:
         write_results(rows, output, run_summary(model, info.provider, stats))
-        out.print(f"wrote {output}")
+        out.print(f"wrote {shown(output)}")
     if writer is not None:
-        out.print(f"masks in {masks}")
+        out.print(f"masks in {shown(masks)}")
     if save is not None:
         save_outputs(kept, save)
-        out.print(f"saved {save}")
+        out.print(f"saved {shown(save)}")
 
 
 @app.command("bench")
@@ -287,6 +374,8 @@ def bench_cmd(
     cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Measure p50/p90/p99 latency and throughput of a compiled model, per provider and batch size."""
+    _check_inputs(model, others=[trt_calibration_table])
+    threads = _threads(threads)
     try:
         sizes = [int(b) for b in batch.split(",") if b.strip()]
     except ValueError:
@@ -294,7 +383,7 @@ def bench_cmd(
     providers = [p.strip() for p in provider.split(",") if p.strip()] or ["auto"]
     settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache,
                              cudnn_search)
-    table = Table(title=f"{model} (optimizations: {optimization})")
+    table = Table(title=f"{shown(model)} (optimizations: {shown(optimization)})")
     for col in ("provider", "batch", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
         table.add_column(col, justify="right")
     total = len(providers) * len(sizes) * (runs + warmup)
@@ -304,7 +393,7 @@ def bench_cmd(
                                   runs=runs, warmup=warmup, optimization=optimization, threads=threads,
                                   settings=settings, on_run=lambda: bar.advance(task)):
             for note in res.fallbacks:
-                err.print(f"[yellow]note:[/] {note}")
+                err.print(f"[yellow]note:[/] {shown(note)}")
             table.add_row(short_name(res.provider), str(res.batch), f"{res.session_seconds:.2f}",
                           f"{res.median_ms:.1f}", f"{res.percentile(90):.1f}", f"{res.percentile(99):.1f}",
                           f"{res.throughput:.1f}")
@@ -327,18 +416,22 @@ def export_triton_cmd(
         "--trt-workspace-gb", help="TensorRT workspace limit.")] = None,
 ) -> None:
     """Write a Triton Inference Server model repository (config.pbtxt and version 1 of the model)."""
+    _check_inputs(model)
     config = build_config(model, name=name, max_batch_size=max_batch_size, instances=instances, kind=kind.lower(),
-                          accelerator=accelerator.lower(), fp16=fp16, workspace_gb=workspace_gb)
+                          accelerator=accelerator.lower(), fp16=fp16, workspace_gb=_workspace(workspace_gb))
+    version = repository / config.name / "1"
+    refuse_inputs_as_outputs([version / "model.onnx", version / "model.onnx.data", version.parent / "config.pbtxt"],
+                             [model, compiler.external_data_path(model)])
     folder = export(model, repository, config)
-    out.print(f"[bold]{model}[/] → [bold green]{folder}[/]  (Triton model '{config.name}')")
-    out.print(f"  config        {folder / 'config.pbtxt'}")
-    out.print(f"  model         {folder / '1' / 'model.onnx'}")
+    out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(folder)}[/]  (Triton model '{shown(config.name)}')")
+    out.print(f"  config        {shown(folder / 'config.pbtxt')}")
+    out.print(f"  model         {shown(folder / '1' / 'model.onnx')}")
     batching = (f"dynamic, max {config.max_batch_size}, preferred {config.preferred_batch_sizes}"
                 if config.max_batch_size else "off")
     out.print(f"  batching      {batching}")
     accel = config.accelerator + (" FP16" if config.fp16 else "") if config.kind == "gpu" else "none"
     out.print(f"  instances     {config.instances} × {config.kind.upper()}, accelerator {accel}")
-    out.print(f"  serve with    tritonserver --model-repository {repository}")
+    out.print(f"  serve with    tritonserver --model-repository {shown(repository)}")
 
 
 @app.command("export-json")
@@ -350,8 +443,11 @@ def export_json_cmd(
     arg: ArgOpt = None,
 ) -> None:
     """Write a .py model as Keras 3 JSON, loadable with keras.models.model_from_json."""
+    _check_inputs(model)
+    refuse_inputs_as_outputs([output or model.with_suffix(".json")], [model])
+    check_writable(output or model.with_suffix(".json"))
     target = compiler.export_json(model, output, entry=entry, args=arg)
-    out.print(f"[bold]{model}[/] → [bold green]{target}[/]")
+    out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(target)}[/]")
 
 
 @app.command("inspect")
@@ -369,6 +465,11 @@ def inspect_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the pass summaries, not the IR text.")] = False,
 ) -> None:
     """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
+    _check_inputs(model, weights, plugin or [])
+    refuse_inputs_as_outputs([dot, svg], [model, weights, *(plugin or [])])
+    for picture in (dot, svg):
+        if picture is not None:
+            check_writable(picture)
     if model.suffix.lower() == ".onnx":
         proto = load_structure(model)
         _print_onnx(model, proto)
@@ -379,12 +480,12 @@ def inspect_cmd(
     pipeline = compiler.parse_passes(passes)
     graph = compiler.load(model, weights=weights, entry=entry, args=compiler.parse_model_args(arg))
     if not quiet:
-        out.print(str(graph), markup=False)
+        out.print(plain(graph, keep_newlines=True), markup=False)
 
     def show(report: compiler.PassReport, g: compiler.Graph) -> None:
-        out.print(f"\n[bold]after {report.name}[/]: {report.summary}")
+        out.print(f"\n[bold]after {shown(report.name)}[/]: {shown(report.summary)}")
         if not quiet:
-            out.print(str(g), markup=False)
+            out.print(plain(g, keep_newlines=True), markup=False)
 
     graph, _ = compiler.run_passes(graph, pipeline, check=True, on_step=show)
     _write_pictures(graph.to_dot, dot, svg)
@@ -396,36 +497,80 @@ def _write_pictures(make_dot: Any, dot: Optional[Path], svg: Optional[Path]) -> 
     text = make_dot()
     if dot is not None:
         compiler.save_bytes(text.encode(), dot)
-        out.print(f"wrote {dot}")
+        out.print(f"wrote {shown(dot)}")
     if svg is not None:
         compiler.save_bytes(render_svg(text, svg), svg)
-        out.print(f"wrote {svg}")
+        out.print(f"wrote {shown(svg)}")
 
 
 def _print_onnx(model: Path, proto: Any) -> None:
     g = proto.graph
-    out.print(f"[bold]{model}[/]  opset {proto.opset_import[0].version}, "
-              f"producer {proto.producer_name} {proto.producer_version}")
+    opset = proto.opset_import[0].version if proto.opset_import else "?"
+    out.print(f"[bold]{shown(model)}[/]  opset {opset}, "
+              f"producer {shown(proto.producer_name)} {shown(proto.producer_version)}")
     for kind, values in (("input", g.input), ("output", g.output)):
         for v in values:
             dims = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
-            out.print(f"  {kind:<7} {v.name} {dims}")
+            out.print(f"  {kind:<7} {shown(v.name)} {shown(dims)}")
     counts = Counter(n.op_type for n in g.node)
-    out.print("  ops     " + ", ".join(f"{op} {n}" for op, n in counts.most_common()))
+    out.print("  ops     " + ", ".join(f"{shown(op)} {n}" for op, n in counts.most_common()))
     for p in proto.metadata_props:
-        out.print(f"  meta    {p.key} = {p.value}")
+        out.print(f"  meta    {shown(p.key)} = {shown(p.value)}")
+
+
+class Terminated(BaseException):
+    """SIGTERM, SIGHUP or SIGQUIT arrived: unwinds like Ctrl-C, so every writer removes its temporary file."""
+
+    def __init__(self, signo: int) -> None:
+        super().__init__(signo)
+        self.signo = signo
+
+
+def _terminate(signo: int, _frame: Any) -> None:
+    raise Terminated(signo)
+
+
+def _catch_signals() -> None:
+    """Turn the signals that end a process by default into :class:`Terminated`, which runs cleanups."""
+    for name in ("SIGTERM", "SIGHUP", "SIGQUIT"):
+        signo = getattr(signal, name, None)
+        if signo is not None:
+            signal.signal(signo, _terminate)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: Optional[str] = None) -> None:
+    """A library's warning (numpy's ComplexWarning, Pillow's EXIF notes) as one line, not its source excerpt."""
+    text = " ".join(str(message).split())
+    err.print(f"[yellow]warning:[/] {shown(f'{category.__name__}: {text}')}")
 
 
 def main() -> None:
     debug = "--debug" in sys.argv[1:]
+    _catch_signals()
+    if not debug:
+        warnings.showwarning = _one_line_warning
     try:
-        app()
+        code = app(standalone_mode=False)  # usage errors reach us, and leave as one line like the rest
+        if code == 130:  # typer turns Ctrl-C into exit code 130 without a word
+            _fail("interrupted", 130)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except compiler.CompileError as exc:
         if debug:
             raise
         _fail(str(exc))
-    except KeyboardInterrupt:
+    except typer_errors.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer_errors.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        _fail(" ".join(exc.format_message().split()) + hint, exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted", 130)
+    except Terminated as exc:
+        _fail(f"stopped by {signal.Signals(exc.signo).name}", 128 + exc.signo)
     except MemoryError:
         if debug:
             raise

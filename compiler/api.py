@@ -344,8 +344,9 @@ def save(model: CompiledModel | onnx.ModelProto, path: str | os.PathLike[str], e
     side = io.external_data_path(path)
     if lowered is not None and (external or (external is None and lowered.weight_bytes > io.EXTERNAL_DATA_BYTES)):
         proto, data = lowered.with_external_data(side.name)
-        io.save_bytes(data, side)
-        return io.save_bytes(proto.SerializeToString(deterministic=True), path)
+        # both renamed only once both are whole: a failure keeps the old model and its old weights
+        io.save_together([(data, side), (proto.SerializeToString(deterministic=True), path)])
+        return Path(path)
     if isinstance(model, CompiledModel):
         if lowered is None and model.onnx.ByteSize() > io.EXTERNAL_DATA_BYTES:
             raise CompileError("the model is too big for one ONNX file with this target",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,8 +107,9 @@ def png_bytes(image: Image.Image) -> bytes:
 class MaskWriter:
     """Writes ``NAME_mask.png`` and ``NAME_overlay.png`` per image into one folder.
 
-    Images from different folders can share a name; later ones get ``_2``, ``_3`` … so nothing
-    is overwritten within a run.
+    Images from different folders can share a name, and the folder may already hold files (the
+    photos themselves, a photo named ``a_mask.png``, an earlier run's masks): a name that is taken
+    gets ``_2``, ``_3`` … so the writer never overwrites a file it did not write in this run.
     """
 
     def __init__(self, folder: str | Path) -> None:
@@ -116,11 +118,14 @@ class MaskWriter:
 
     def _stem(self, path: Path) -> str:
         stem, n = path.stem, 1
-        while stem in self._used:
+        while stem in self._used or self._taken(stem):
             n += 1
             stem = f"{path.stem}_{n}"
         self._used.add(stem)
         return stem
+
+    def _taken(self, stem: str) -> bool:
+        return any(os.path.lexists(self.folder / f"{stem}{suffix}") for suffix in ("_mask.png", "_overlay.png"))
 
     def write(self, image_path: Path, classes: np.ndarray) -> Path:
         coloured, overlay = mask_images(classes, read_rgb(image_path))
@@ -359,4 +364,13 @@ def write_results(rows: list[dict[str, Any]], path: str | Path, summary: dict[st
     writer = csv.DictWriter(buf, fieldnames=columns or ["file"], restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(flats)
-    return save_bytes(buf.getvalue().encode(), path)
+    return save_bytes(_encoded(buf.getvalue()), path)
+
+
+def _encoded(text: str) -> bytes:
+    """UTF-8, with a file name's undecodable bytes written back as they were on disk (and any other
+    lone surrogate, from a label file, as an escape): a strange name never loses the finished results."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")

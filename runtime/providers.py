@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from compiler.io import save_bytes
+from compiler.io import check_input_file, save_bytes
 
 from .errors import RuntimeInputError
 
@@ -66,6 +66,9 @@ def import_onnxruntime() -> Any:
         import onnxruntime
     except ImportError as exc:
         raise RuntimeInputError("onnxruntime is not installed", hint=INSTALL_CPU_HINT) from exc
+    # errors only, process-wide: its coloured warning lines (unused initializers, provider
+    # fallbacks) are multi-line noise on stderr; fallbacks are reported by us in one line
+    onnxruntime.set_default_logger_severity(3)
     return onnxruntime
 
 
@@ -266,6 +269,25 @@ def tensorrt_notes(active: list[str], cache_dir: Path) -> list[str]:
     ]
 
 
+def usable_threads(threads: int | None) -> tuple[int | None, str | None]:
+    """``--threads`` checked against this machine: below 1 is refused, above its cores is clamped.
+
+    onnxruntime spins one busy thread per requested thread; thousands of them on a few cores
+    make a run crawl for ever. Returns the count to use and a note when it was lowered.
+    """
+    if threads is None:
+        return None, None
+    if threads < 1:
+        raise RuntimeInputError(f"--threads must be at least 1, not {threads}")
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    if threads > cores:
+        return cores, f"--threads {threads} is more than the {cores} cores this process may use; using {cores}"
+    return threads, None
+
+
 def session_options(ort: Any, optimization: str, threads: int | None) -> Any:
     """onnxruntime SessionOptions for an optimization level and thread count."""
     levels = {
@@ -282,6 +304,7 @@ def session_options(ort: Any, optimization: str, threads: int | None) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = levels[optimization]
     options.log_severity_level = 3  # errors only: provider fallbacks are reported by us
+    threads, _ = usable_threads(threads)  # the caller reports the clamping note
     if threads is not None:
         options.intra_op_num_threads = threads
     return options
@@ -306,8 +329,9 @@ def create_session(
     """
     ort = import_onnxruntime()
     name = "<in-memory model>" if isinstance(model, bytes) else str(model)
-    if not isinstance(model, bytes) and not Path(model).is_file():
-        raise RuntimeInputError("no such model file", file=name)
+    if not isinstance(model, bytes):
+        # a FIFO or a device would block the reader
+        check_input_file(model, "model file", missing_ok=False, error=RuntimeInputError)
     if not isinstance(model, bytes) and Path(model).suffix.lower() in (".json", ".keras", ".h5", ".hdf5", ".py"):
         raise RuntimeInputError("is a Keras model description, not a compiled ONNX model", file=name,
                                 hint=f"compile it first: python cli.py compile {name}")

@@ -431,6 +431,65 @@ CASES = [
     Case("export-triton of a file that is not ONNX", lambda d: good_model(d) or os.rename(
         d / "model.json", d / "model.onnx"), ("export-triton", "model.onnx", "repo"),
         "model.onnx: not a readable ONNX file"),
+    # -- the command line's own outputs: never over an input, never over a device, checked before the work --
+    Case("compile model.onnx that is really JSON (no -o)", lambda d: good_model(d) or os.rename(
+        d / "model.json", d / "model.onnx"), ("compile", "model.onnx"),
+        "model.onnx: is the output and also an input ('model.onnx'): writing it would destroy that input"),
+    Case("-o a symlink to the model", lambda d: good_model(d) or os.symlink("model.json", d / "out.onnx"),
+         ("compile", "model.json", "-o", "out.onnx"), "out.onnx: is the output and also an input ('model.json')"),
+    Case("-o the weights file", _wrong_weights, ("compile", "model.json", "-w", "wrong.weights.h5", "-o",
+                                                 "wrong.weights.h5"),
+         "wrong.weights.h5: is the output and also an input"),
+    Case("inspect --dot naming the model", good_model, ("inspect", "model.json", "--dot", "model.json"),
+         "model.json: is the output and also an input ('model.json')"),
+    Case("run --save naming an image", _with_compiled(lambda d: (d / "photo.png").write_bytes(
+        (ROOT / "examples" / "cat.jpg").read_bytes())), ("run", "model.onnx", "photo.png", "--save", "photo.png"),
+        "photo.png: is the output and also an input ('photo.png')"),
+    Case("-o naming a FIFO", lambda d: good_model(d) or os.mkfifo(d / "pipe.onnx"),
+         ("compile", "model.json", "-o", "pipe.onnx"),
+         "pipe.onnx: cannot write output (it is a device, FIFO or socket, not a regular file)"),
+    Case("-o naming a character device", good_model, ("compile", "model.json", "-o", "/dev/null"),
+         "/dev/null: cannot write output (it is a device, FIFO or socket, not a regular file)"),
+    Case("run -o under a file, found before inference", _with_compiled(lambda d: (d / "photo.png").write_bytes(
+        (ROOT / "examples" / "cat.jpg").read_bytes())), ("run", "model.onnx", "photo.png", "-o", "photo.png/r.csv"),
+        "photo.png/r.csv: cannot write output (Not a directory)"),
+    Case("run --masks naming a file", _with_compiled(lambda d: (d / "photo.png").write_bytes(
+        (ROOT / "examples" / "cat.jpg").read_bytes())), ("run", "model.onnx", "photo.png", "--masks", "photo.png"),
+        "photo.png: is not a folder"),
+    # -- inputs that are not regular files: refused before opening (a FIFO would block, /dev/zero never ends) --
+    Case("a FIFO as the model to compile", lambda d: os.mkfifo(d / "pipe.json"), ("compile", "pipe.json"),
+         "pipe.json: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a device as the model to compile", lambda d: None, ("compile", "/dev/zero"),
+         "/dev/zero: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a FIFO as the weights", lambda d: good_model(d) or os.mkfifo(d / "pipe.weights.h5"),
+         ("compile", "model.json", "-w", "pipe.weights.h5"), "pipe.weights.h5: is not a regular file"),
+    Case("a FIFO as the ONNX model to run", lambda d: os.mkfifo(d / "pipe.onnx"), ("run", "pipe.onnx", "x.png"),
+         "pipe.onnx: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a FIFO as the ONNX model to bench", lambda d: os.mkfifo(d / "pipe.onnx"), ("bench", "pipe.onnx"),
+         "pipe.onnx: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a FIFO as the ONNX model to inspect", lambda d: os.mkfifo(d / "pipe.onnx"), ("inspect", "pipe.onnx"),
+         "pipe.onnx: is not a regular file (a FIFO or a device?), so not a model file"),
+    Case("a directory as the ONNX model to run", lambda d: (d / "m.onnx").mkdir(), ("run", "m.onnx", "x.png"),
+         "m.onnx: is a directory, not a model file"),
+    Case("--threads 0", _compiled, ("run", "model.onnx", "x.png", "--threads", "0"),
+         "--threads must be at least 1, not 0"),
+    # -- options out of range: one line before any work --
+    Case("--opset 99999", good_model, ("compile", "model.json", "--opset", "99999"),
+         "opset 99999 is newer than the installed onnx knows (hint: use an opset from 17 to"),
+    Case("a 400-digit --max-weights", good_model, ("compile", "model.json", "--max-weights", "9" * 400),
+         "--max-weights 99999999999999999999… is too large a size"),
+    Case("--trt-workspace-gb nan", _compiled, ("run", "model.onnx", "x.png", "--trt-workspace-gb", "nan"),
+         "--trt-workspace-gb must be a positive number of GB, not nan"),
+    Case("--trt-workspace-gb -1 for export-triton", _compiled, ("export-triton", "model.onnx", "repo",
+                                                                "--trt-workspace-gb", "-1"),
+         "--trt-workspace-gb must be a positive number of GB, not -1.0"),
+    Case("inspect of an empty .onnx", lambda d: (d / "empty.onnx").write_bytes(b""), ("inspect", "empty.onnx"),
+         "empty.onnx: not a readable ONNX file (an empty file)"),
+    Case("inspect of a garbage .onnx", lambda d: (d / "junk.onnx").write_bytes(b"\xff\xfe garbage " * 9),
+         ("inspect", "junk.onnx"), "junk.onnx: not a readable ONNX file"),
+    Case("an unknown option", good_model, ("compile", "model.json", "--bogus"),
+         "No such option: --bogus (see: cli.py compile --help)"),
+    Case("a missing argument", lambda d: None, ("compile",), "Missing argument 'model'."),
 ]
 
 # -- Keras's own validity rules, and descriptions built to exhaust the parser -------------------------
@@ -794,3 +853,143 @@ def test_models_returning_their_input_or_oddly_named_outputs_compile(tmp_path: P
             np.testing.assert_array_equal(result, np.maximum(x, 0))
         else:
             assert result.shape == (2, 3)
+
+# -- the command line's own promises: inert names, nothing lost, no hangs, one line ------------------------
+HOSTILE_NAME = "n[/]\x1b[2J\x1b]0;owned\x07:smile:"
+
+
+def _hostile_names(d: Path) -> None:
+    """A model whose model, input, layer and output names hold rich markup and terminal escapes."""
+    doc = model_doc(conv(name="c" + HOSTILE_NAME), layer("GlobalAveragePooling2D", "g" + HOSTILE_NAME,
+                                                          ["c" + HOSTILE_NAME]), inputs=("i" + HOSTILE_NAME,))
+    doc["config"]["name"] = "m" + HOSTILE_NAME
+    doc["config"]["layers"][1]["inbound_nodes"] = [{"args": [tensor("i" + HOSTILE_NAME)], "kwargs": {}}]
+    write_json(d / "model.json", doc)
+
+
+def _assert_inert(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not CONTROL.search(proc.stdout + proc.stderr), "raw control characters reached the terminal"
+
+
+def test_names_from_files_are_shown_inert(tmp_path: Path) -> None:
+    from PIL import Image
+    _hostile_names(tmp_path)
+    Image.new("RGB", (16, 16)).save(tmp_path / "a[bold]\x1b[1m.png")
+    (tmp_path / "labels.txt").write_text("".join(f"l{i}{HOSTILE_NAME}\n" for i in range(4)))
+    for args in (("compile", "model.json"), ("inspect", "model.json"), ("inspect", "model.onnx"),
+                 ("run", "model.onnx", "a[bold]\x1b[1m.png", "--labels", "labels.txt")):
+        proc = run_cli(args, tmp_path)
+        _assert_inert(proc)
+        assert "[/]" in proc.stdout and "\\x1b" in proc.stdout and ":smile:" in proc.stdout, args
+        assert "[bold]" in proc.stdout or args[0] != "run"
+
+
+def test_masks_never_overwrite_a_file_of_the_folder(tmp_path: Path) -> None:
+    from runtime.outputs import MaskWriter
+    (tmp_path / "a.png").write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
+    (tmp_path / "a_mask.png").write_bytes(b"a photo of its own")
+    writer = MaskWriter(tmp_path)
+    first = writer.write(tmp_path / "a.png", np.zeros((4, 4), np.int64))
+    second = writer.write(tmp_path / "a.png", np.zeros((4, 4), np.int64))
+    assert (tmp_path / "a_mask.png").read_bytes() == b"a photo of its own"
+    assert first.name == "a_2_mask.png" and second.name == "a_3_mask.png"
+
+
+def test_a_file_name_that_is_not_utf8_keeps_the_results(tmp_path: Path) -> None:
+    _compiled(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    odd = os.fsdecode(b"\xff\x1b[31m.png")
+    (tmp_path / "imgs" / odd).write_bytes((ROOT / "examples" / "cat.jpg").read_bytes())
+    for out in ("r.csv", "r.json"):
+        proc = run_cli(("run", "model.onnx", "imgs", "-o", out), tmp_path)
+        _assert_inert(proc)
+        assert (tmp_path / out).stat().st_size > 0
+    assert b"\xff\x1b[31m.png" in (tmp_path / "r.csv").read_bytes()
+
+
+def test_a_model_and_its_weights_file_are_replaced_together_or_not_at_all(tmp_path: Path) -> None:
+    from compiler.errors import CompileError
+    from compiler.io import save_together
+    model, side = tmp_path / "m.onnx", tmp_path / "m.onnx.data"
+    model.write_bytes(b"old model")
+    side.write_bytes(b"old weights")
+
+    def full_disk():
+        yield b"new model, half"
+        raise OSError(28, "No space left on device")
+    with pytest.raises(CompileError, match="No space left"):
+        save_together([(b"new weights", side), (full_disk(), model)])
+    assert model.read_bytes() == b"old model" and side.read_bytes() == b"old weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.data"]
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_a_signal_during_a_write_leaves_no_temporary_file(signame: str, tmp_path: Path) -> None:
+    """The plugin stops its own process with the signal just before the finished file is renamed."""
+    good_model(tmp_path)
+    (tmp_path / "stop.py").write_text(
+        "import os, signal\nimport compiler.io\nreal = compiler.io.os.replace\n"
+        "def replace(src, dst):\n"
+        f"    os.kill(os.getpid(), signal.{signame})\n"
+        "    real(src, dst)\n"
+        "compiler.io.os.replace = replace\n")
+    proc = run_cli(("compile", "model.json", "--plugin", "stop.py"), tmp_path)
+    signo = getattr(__import__("signal"), signame)
+    assert proc.returncode == 128 + signo, proc.stderr
+    assert proc.stderr.strip() == f"error: stopped by {signame}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "stop.py"]
+
+
+def test_threads_beyond_the_cores_are_clamped_with_a_note() -> None:
+    from runtime.providers import usable_threads
+    threads, note = usable_threads(2000)
+    assert threads is not None and threads <= (os.cpu_count() or 1)
+    assert note is not None and "--threads 2000" in note
+    assert usable_threads(1) == (1, None)
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    good_model(tmp_path)
+    (tmp_path / "int.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
+    proc = run_cli(("compile", "model.json", "--plugin", "int.py"), tmp_path)
+    assert proc.returncode == 130 and proc.stderr.strip() == "error: interrupted", proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int.py", "model.json"]
+
+
+def test_library_warnings_are_one_line_each(tmp_path: Path) -> None:
+    good_model(tmp_path)
+    (tmp_path / "noisy.py").write_text("import warnings\nimport numpy as np\nnp.array([1 + 2j]).astype(float)\n"
+                                       "warnings.warn('two\\nlines \\x1b[31m')\n")
+    proc = run_cli(("compile", "model.json", "--plugin", "noisy.py"), tmp_path)
+    _assert_inert(proc)
+    lines = proc.stderr.splitlines()
+    assert lines == ["warning: ComplexWarning: Casting complex values to real discards the imaginary part",
+                     "warning: UserWarning: two lines \\x1b[31m"], proc.stderr
+
+
+def test_a_model_in_a_folder_that_may_not_be_entered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Tests run as root, who may enter any folder: the refusal the kernel gives a user is simulated."""
+    import warnings
+
+    import cli
+    monkeypatch.setattr(cli, "_catch_signals", lambda: None)  # the test process keeps its own handlers
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored afterwards
+    locked = tmp_path / "locked"
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(path).startswith(str(locked)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+    monkeypatch.setattr(os, "stat", stat)
+    for command in ("compile", "inspect", "run", "bench"):
+        argv = [command, str(locked / ("model.json" if command in ("compile", "inspect") else "model.onnx"))]
+        monkeypatch.setattr(sys, "argv", ["cli.py", *argv, *(["x.png"] if command == "run" else [])])
+        with pytest.raises(SystemExit) as done:
+            cli.main()
+        assert done.value.code == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and "cannot read it (permission denied" in lines[0], lines
