@@ -444,8 +444,9 @@ def export_json_cmd(
 ) -> None:
     """Write a .py model as Keras 3 JSON, loadable with keras.models.model_from_json."""
     _check_inputs(model)
-    refuse_inputs_as_outputs([output or model.with_suffix(".json")], [model])
-    check_writable(output or model.with_suffix(".json"))
+    if model.suffix.lower() == ".py":  # any other file is refused by export_json, unread
+        refuse_inputs_as_outputs([output or model.with_suffix(".json")], [model])
+        check_writable(output or model.with_suffix(".json"))
     target = compiler.export_json(model, output, entry=entry, args=arg)
     out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(target)}[/]")
 
