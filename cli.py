@@ -4,6 +4,7 @@ Thin by design: parse arguments, call :mod:`compiler` / :mod:`runtime`, print. E
 arrives as a :class:`compiler.CompileError` and leaves as one red line with exit code 2
 (``--debug`` shows the traceback instead).
 """
+
 from __future__ import annotations
 
 import math
@@ -15,15 +16,15 @@ import warnings
 from collections import Counter
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import onnx
 import typer
-from typer._click import exceptions as typer_errors  # the click that typer bundles
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from typer._click import exceptions as typer_errors  # the click that typer bundles
 
 import compiler
 from compiler.draw import onnx_to_dot, render_svg
@@ -40,8 +41,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Compile Keras models (JSON, .keras, .h5, Keras code in .py) to optimized ONNX and run them with "
-         "onnxruntime.",
+    help="Compile Keras models (JSON, .keras, .h5, Keras code in .py) to optimized ONNX and run them with onnxruntime.",
 )
 # no emoji codes: ':name:' inside a layer or file name must print as typed
 out = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -62,6 +62,7 @@ def plain(value: object, keep_newlines: bool = False) -> str:
     def code(m: re.Match[str]) -> str:
         ch = m.group()
         return ch if keep_newlines and ch in "\n\t" else ascii(ch)[1:-1]
+
     return _CONTROL.sub(code, text)
 
 
@@ -90,10 +91,15 @@ class Layout(str, Enum):
     nchw = "nchw"
 
 
-EntryOpt = Annotated[Optional[str], typer.Option(
-    "--entry", help="For a .py model file: the model variable or the function that builds it.")]
-ArgOpt = Annotated[Optional[list[str]], typer.Option(
-    "--arg", help="For a .py model file: key=value passed to the function, value as a Python literal (repeatable).")]
+EntryOpt = Annotated[
+    str | None, typer.Option("--entry", help="For a .py model file: the model variable or the function that builds it.")
+]
+ArgOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arg", help="For a .py model file: key=value passed to the function, value as a Python literal (repeatable)."
+    ),
+]
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -102,7 +108,7 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _check_inputs(model: Path, weights: Optional[Path] = None, others: Any = ()) -> None:
+def _check_inputs(model: Path, weights: Path | None = None, others: Any = ()) -> None:
     """Every file a command reads is a regular file, checked before anything opens it (no FIFO hang)."""
     check_input_file(model, "model file")
     check_input_file(weights, "weights file")
@@ -110,7 +116,7 @@ def _check_inputs(model: Path, weights: Optional[Path] = None, others: Any = ())
         check_input_file(path, "file to read")
 
 
-def _threads(threads: Optional[int]) -> Optional[int]:
+def _threads(threads: int | None) -> int | None:
     threads, note = usable_threads(threads)
     if note:
         err.print(f"[yellow]note:[/] {shown(note)}")
@@ -130,8 +136,11 @@ _DEFAULT_MAX_CONFIG = format_size(compiler.Limits.max_config_bytes).replace(".0 
 
 
 def _limits(max_weights: str, max_layers: int, max_config: str) -> compiler.Limits:
-    return compiler.Limits(max_weight_bytes=_bytes("--max-weights", max_weights), max_layers=max_layers,
-                           max_config_bytes=_bytes("--max-config", max_config))
+    return compiler.Limits(
+        max_weight_bytes=_bytes("--max-weights", max_weights),
+        max_layers=max_layers,
+        max_config_bytes=_bytes("--max-config", max_config),
+    )
 
 
 def _bytes(option: str, text: str) -> int:
@@ -140,20 +149,23 @@ def _bytes(option: str, text: str) -> int:
         return parse_size(text)
     except (OverflowError, ValueError):
         shown_text = text if len(text) <= 24 else text[:20] + "…"
-        raise compiler.CompileError(f"{option} {shown_text} is too large a size",
-                                    hint="write it like 512MB, 8GB or 1.5TB") from None
+        raise compiler.CompileError(
+            f"{option} {shown_text} is too large a size", hint="write it like 512MB, 8GB or 1.5TB"
+        ) from None
 
 
 def _opset(opset: int) -> int:
     """Only opsets the installed onnx defines: a newer number writes a file no runtime can load."""
     newest = onnx.defs.onnx_opset_version()
     if opset > newest:
-        raise compiler.CompileError(f"opset {opset} is newer than the installed onnx knows",
-                                    hint=f"use an opset from {compiler.DEFAULT_OPSET} to {newest}")
+        raise compiler.CompileError(
+            f"opset {opset} is newer than the installed onnx knows",
+            hint=f"use an opset from {compiler.DEFAULT_OPSET} to {newest}",
+        )
     return opset
 
 
-def _workspace(gb: Optional[float]) -> Optional[float]:
+def _workspace(gb: float | None) -> float | None:
     """``--trt-workspace-gb``: a positive, finite number of GB (nan, inf and negatives are typos)."""
     if gb is not None and not (math.isfinite(gb) and gb > 0):
         raise compiler.CompileError(f"--trt-workspace-gb must be a positive number of GB, not {gb}")
@@ -167,52 +179,85 @@ def main_options(debug: Annotated[bool, typer.Option("--debug", help="Show trace
 
 @app.command("compile")
 def compile_cmd(
-    model: Annotated[Path, typer.Argument(
-        help="Keras model: model JSON, .keras archive, .h5 file or Keras code in a .py file.")],
+    model: Annotated[
+        Path, typer.Argument(help="Keras model: model JSON, .keras archive, .h5 file or Keras code in a .py file.")
+    ],
     entry: EntryOpt = None,
     arg: ArgOpt = None,
-    output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", help="ONNX file to write (default: MODEL.onnx next to MODEL).")] = None,
-    weights: Annotated[Optional[Path], typer.Option(
-        "--weights", "-w", help="Weights (.weights.h5 or legacy .h5).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="ONNX file to write (default: MODEL.onnx next to MODEL).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", "-w", help="Weights (.weights.h5 or legacy .h5).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for random weights when none are given.")] = 0,
-    preprocess: Annotated[Preprocess, typer.Option(
-        help="Image preprocessing recorded for `run` (auto: from the Keras application name).")] = Preprocess.auto,
-    input_layout: Annotated[Layout, typer.Option(
-        "--input-layout", help="Layout of 4-D inputs: nhwc (as in Keras) or nchw.")] = Layout.nhwc,
+    preprocess: Annotated[
+        Preprocess, typer.Option(help="Image preprocessing recorded for `run` (auto: from the Keras application name).")
+    ] = Preprocess.auto,
+    input_layout: Annotated[
+        Layout, typer.Option("--input-layout", help="Layout of 4-D inputs: nhwc (as in Keras) or nchw.")
+    ] = Layout.nhwc,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = compiler.DEFAULT_OPSET,
-    target_kind: Annotated[Target, typer.Option(
-        "--target", help="onnx (portable), ort (onnxruntime CPU, optimized ahead of time) or tensorrt.")] = Target.onnx,
-    passes: Annotated[Optional[str], typer.Option(
-        help="Pipeline: 'a,b' exactly, '-c' drop, '+d' add, 'default' for the standard list.")] = None,
-    plugin: Annotated[Optional[list[Path]], typer.Option(
-        help="Python file registering passes with @compiler.register_pass (repeatable).")] = None,
-    max_weights: Annotated[str, typer.Option(
-        "--max-weights", help="Refuse models whose weights exceed this size.")] = _DEFAULT_MAX_WEIGHTS,
-    max_layers: Annotated[int, typer.Option(
-        "--max-layers", help="Refuse models with more layers.")] = compiler.Limits.max_layers,
-    max_config: Annotated[str, typer.Option(
-        "--max-config", help="Refuse model descriptions (JSON) larger than this.")] = _DEFAULT_MAX_CONFIG,
-    input_shape: Annotated[Optional[list[str]], typer.Option(
-        "--input-shape",
-        help="Static input shape, Keras order: 1,224,224,3 or NAME:1,224,224,3 (repeatable).")] = None,
-    int8: Annotated[bool, typer.Option(
-        "--int8",
-        help="Quantize to INT8 (onnxruntime static quantization, QDQ, per-channel); needs --calibrate.")] = False,
-    calibrate: Annotated[Optional[Path], typer.Option(
-        "--calibrate", help="Folder (or glob) of images to calibrate INT8 ranges on.")] = None,
-    calibration_size: Annotated[int, typer.Option(
-        "--calibration-size", help="Calibration images used at most.")] = compiler.CompileOptions.calibration_size,
-    fp16: Annotated[bool, typer.Option(
-        "--fp16", help="Convert weights and math to FP16 (for GPUs); inputs and outputs stay FP32.")] = False,
+    target_kind: Annotated[
+        Target,
+        typer.Option("--target", help="onnx (portable), ort (onnxruntime CPU, optimized ahead of time) or tensorrt."),
+    ] = Target.onnx,
+    passes: Annotated[
+        str | None, typer.Option(help="Pipeline: 'a,b' exactly, '-c' drop, '+d' add, 'default' for the standard list.")
+    ] = None,
+    plugin: Annotated[
+        list[Path] | None,
+        typer.Option(help="Python file registering passes with @compiler.register_pass (repeatable)."),
+    ] = None,
+    max_weights: Annotated[
+        str, typer.Option("--max-weights", help="Refuse models whose weights exceed this size.")
+    ] = _DEFAULT_MAX_WEIGHTS,
+    max_layers: Annotated[
+        int, typer.Option("--max-layers", help="Refuse models with more layers.")
+    ] = compiler.Limits.max_layers,
+    max_config: Annotated[
+        str, typer.Option("--max-config", help="Refuse model descriptions (JSON) larger than this.")
+    ] = _DEFAULT_MAX_CONFIG,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input-shape", help="Static input shape, Keras order: 1,224,224,3 or NAME:1,224,224,3 (repeatable)."
+        ),
+    ] = None,
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8", help="Quantize to INT8 (onnxruntime static quantization, QDQ, per-channel); needs --calibrate."
+        ),
+    ] = False,
+    calibrate: Annotated[
+        Path | None, typer.Option("--calibrate", help="Folder (or glob) of images to calibrate INT8 ranges on.")
+    ] = None,
+    calibration_size: Annotated[
+        int, typer.Option("--calibration-size", help="Calibration images used at most.")
+    ] = compiler.CompileOptions.calibration_size,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="Convert weights and math to FP16 (for GPUs); inputs and outputs stay FP32.")
+    ] = False,
 ) -> None:
     """Compile a Keras model to ONNX."""
     options = compiler.CompileOptions(
-        weights=weights, seed=seed, entry=entry, args=arg, limits=_limits(max_weights, max_layers, max_config),
-        passes=passes, input_shapes=input_shape, input_layout=input_layout.value, preprocess=preprocess.value,
-        target=target_kind.value, opset=_opset(opset), int8=int8, calibrate=calibrate,
+        weights=weights,
+        seed=seed,
+        entry=entry,
+        args=arg,
+        limits=_limits(max_weights, max_layers, max_config),
+        passes=passes,
+        input_shapes=input_shape,
+        input_layout=input_layout.value,
+        preprocess=preprocess.value,
+        target=target_kind.value,
+        opset=_opset(opset),
+        int8=int8,
+        calibrate=calibrate,
         calibration_size=calibration_size,
-        fp16=fp16)
+        fp16=fp16,
+    )
     start = time.perf_counter()
     _check_inputs(model, weights, plugin or [])
     target = output or model.with_suffix(".onnx")
@@ -227,8 +272,9 @@ def compile_cmd(
     counts = res.op_counts()
     out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(target)}[/]")
     out.print(f"  layers in     {res.layers_in}  (model '{shown(res.name)}')")
-    out.print(f"  ONNX nodes    {sum(counts.values())}: "
-              + ", ".join(f"{shown(op)} {n}" for op, n in counts.most_common()))
+    out.print(
+        f"  ONNX nodes    {sum(counts.values())}: " + ", ".join(f"{shown(op)} {n}" for op, n in counts.most_common())
+    )
     for rep in res.report:
         out.print(f"  pass          {shown(rep.name)}: {shown(rep.summary)}")
     out.print(f"  parameters    {res.graph.num_params():,}")
@@ -236,15 +282,19 @@ def compile_cmd(
     out.print(f"  preprocess    {shown(res.preprocess)}{guessed}")
     side = compiler.external_data_path(target)
     weights_file = f" + {_size(side.stat().st_size)} of weights in {shown(side.name)}" if side.exists() else ""
-    out.print(f"  file          {_size(target.stat().st_size)}{weights_file}, opset {opset}, "
-              f"target {target_kind.value}, inputs {input_layout.value.upper()}")
+    out.print(
+        f"  file          {_size(target.stat().st_size)}{weights_file}, opset {opset}, "
+        f"target {target_kind.value}, inputs {input_layout.value.upper()}"
+    )
     for line in res.precision:
         out.print(f"  precision     {shown(line)}")
     out.print(f"  time          {elapsed:.2f} s")
     weights_note = res.metadata.get("kerascc.weights", "")
     if res.random_weights:
-        out.print(f"  [bold yellow]weights       {shown(weights_note.upper()[:6] + weights_note[6:])} "
-                  "(pass --weights or a .keras file for trained ones)[/]")
+        out.print(
+            f"  [bold yellow]weights       {shown(weights_note.upper()[:6] + weights_note[6:])} "
+            "(pass --weights or a .keras file for trained ones)[/]"
+        )
     else:
         out.print(f"  weights       {shown(weights_note)}")
 
@@ -252,47 +302,89 @@ def compile_cmd(
 _GPU = "GPU (CUDA / TensorRT)"
 DeviceId = Annotated[int, typer.Option("--device-id", help="CUDA device to run on.", rich_help_panel=_GPU)]
 TrtFp16 = Annotated[bool, typer.Option("--trt-fp16", help="Let TensorRT use FP16 kernels.", rich_help_panel=_GPU)]
-TrtInt8 = Annotated[bool, typer.Option(
-    "--trt-int8", help="Let TensorRT use INT8 (a QDQ model from compile --int8, or --trt-calibration-table).",
-    rich_help_panel=_GPU)]
-TrtTable = Annotated[Optional[Path], typer.Option(
-    "--trt-calibration-table", help="INT8 calibration table (TensorRT's own, or onnxruntime's *.flatbuffers).",
-    rich_help_panel=_GPU)]
-TrtWorkspace = Annotated[Optional[float], typer.Option(
-    "--trt-workspace-gb", help="Most GPU memory TensorRT may use while building.", rich_help_panel=_GPU)]
-TrtCache = Annotated[Optional[Path], typer.Option(
-    "--trt-cache", help="Engine and timing cache folder (default ~/.cache/kerascc/trt).", rich_help_panel=_GPU)]
-CudnnSearch = Annotated[str, typer.Option(
-    "--cudnn-search", help="cuDNN convolution algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT.",
-    rich_help_panel=_GPU)]
+TrtInt8 = Annotated[
+    bool,
+    typer.Option(
+        "--trt-int8",
+        help="Let TensorRT use INT8 (a QDQ model from compile --int8, or --trt-calibration-table).",
+        rich_help_panel=_GPU,
+    ),
+]
+TrtTable = Annotated[
+    Path | None,
+    typer.Option(
+        "--trt-calibration-table",
+        help="INT8 calibration table (TensorRT's own, or onnxruntime's *.flatbuffers).",
+        rich_help_panel=_GPU,
+    ),
+]
+TrtWorkspace = Annotated[
+    float | None,
+    typer.Option("--trt-workspace-gb", help="Most GPU memory TensorRT may use while building.", rich_help_panel=_GPU),
+]
+TrtCache = Annotated[
+    Path | None,
+    typer.Option(
+        "--trt-cache", help="Engine and timing cache folder (default ~/.cache/kerascc/trt).", rich_help_panel=_GPU
+    ),
+]
+CudnnSearch = Annotated[
+    str,
+    typer.Option(
+        "--cudnn-search",
+        help="cuDNN convolution algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT.",
+        rich_help_panel=_GPU,
+    ),
+]
 
 
-def _gpu_settings(device_id: int, trt_fp16: bool, trt_int8: bool, trt_table: Optional[Path],
-                  trt_workspace_gb: Optional[float], trt_cache: Optional[Path], cudnn_search: str) -> GpuSettings:
-    return GpuSettings(device_id=device_id, fp16=trt_fp16, int8=trt_int8, int8_calibration_table=trt_table,
-                       workspace_gb=_workspace(trt_workspace_gb), cache_dir=trt_cache,
-                       conv_algo_search=cudnn_search.upper())
+def _gpu_settings(
+    device_id: int,
+    trt_fp16: bool,
+    trt_int8: bool,
+    trt_table: Path | None,
+    trt_workspace_gb: float | None,
+    trt_cache: Path | None,
+    cudnn_search: str,
+) -> GpuSettings:
+    return GpuSettings(
+        device_id=device_id,
+        fp16=trt_fp16,
+        int8=trt_int8,
+        int8_calibration_table=trt_table,
+        workspace_gb=_workspace(trt_workspace_gb),
+        cache_dir=trt_cache,
+        conv_algo_search=cudnn_search.upper(),
+    )
 
 
 @app.command("run")
 def run_cmd(
     model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
-    images: Annotated[list[str], typer.Argument(
-        help="Image files, folders (searched recursively) or quoted glob patterns.")],
+    images: Annotated[
+        list[str], typer.Argument(help="Image files, folders (searched recursively) or quoted glob patterns.")
+    ],
     provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu.")] = "auto",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to show per image.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Images per inference call.")] = 8,
-    output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", help="Write every result to a .csv or .json file.")] = None,
-    labels: Annotated[Optional[Path], typer.Option(
-        help="Class names, one a line (default: ImageNet for 1000 classes).")] = None,
-    masks: Annotated[Optional[Path], typer.Option(help="Folder for segmentation masks and overlays (PNG).")] = None,
-    save: Annotated[Optional[Path], typer.Option(
-        help="Save the outputs: .npz keeps every output by name, .npy the first.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write every result to a .csv or .json file.")
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="Class names, one a line (default: ImageNet for 1000 classes).")
+    ] = None,
+    masks: Annotated[Path | None, typer.Option(help="Folder for segmentation masks and overlays (PNG).")] = None,
+    save: Annotated[
+        Path | None, typer.Option(help="Save the outputs: .npz keeps every output by name, .npy the first.")
+    ] = None,
     show: Annotated[int, typer.Option(help="Rows of the results table printed on screen.")] = 20,
-    threads: Annotated[Optional[int], typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
-    device_id: DeviceId = 0, trt_fp16: TrtFp16 = False, trt_int8: TrtInt8 = False,
-    trt_calibration_table: TrtTable = None, trt_workspace_gb: TrtWorkspace = None, trt_cache: TrtCache = None,
+    threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
+    device_id: DeviceId = 0,
+    trt_fp16: TrtFp16 = False,
+    trt_int8: TrtInt8 = False,
+    trt_calibration_table: TrtTable = None,
+    trt_workspace_gb: TrtWorkspace = None,
+    trt_cache: TrtCache = None,
     cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Run a compiled model on images, folders or globs; print, and optionally save, the results."""
@@ -305,17 +397,21 @@ def run_cmd(
     if masks is not None:
         check_writable(masks, folder=True)
     names = load_labels(labels) if labels is not None else None
-    settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache,
-                             cudnn_search)
+    settings = _gpu_settings(
+        device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache, cudnn_search
+    )
     sources = expand_inputs(images)
     # results are checked now, not after the inference they would be lost to
-    refuse_inputs_as_outputs([output, save],
-                             [model, compiler.external_data_path(model), labels, *(s.path for s in sources)])
+    refuse_inputs_as_outputs(
+        [output, save], [model, compiler.external_data_path(model), labels, *(s.path for s in sources)]
+    )
     runner = BatchRunner(model, None if provider == "auto" else provider, threads=threads, settings=settings)
     info = runner.info
-    out.print(f"[bold]{shown(model)}[/] on {info.provider}  (preprocess {shown(runner.preprocess)}, "
-              f"layout {runner.layout}, "
-              f"{len(sources)} image{'s' if len(sources) != 1 else ''})")
+    out.print(
+        f"[bold]{shown(model)}[/] on {info.provider}  (preprocess {shown(runner.preprocess)}, "
+        f"layout {runner.layout}, "
+        f"{len(sources)} image{'s' if len(sources) != 1 else ''})"
+    )
     for note in [*info.fallbacks, *info.notes]:
         err.print(f"[yellow]note:[/] {shown(note)}")
 
@@ -323,13 +419,24 @@ def run_cmd(
     writer = MaskWriter(masks) if masks is not None else None
     rows: list[dict] = []
     kept: list = []
-    progress = Progress(TextColumn("inference"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=err, transient=True, disable=not err.is_terminal or len(sources) <= 1)
+    progress = Progress(
+        TextColumn("inference"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal or len(sources) <= 1,
+    )
     with progress:
         task = progress.add_task("inference", total=len(sources))
-        batches = runner.stream(sources, batch_size, stats=stats,
-                                on_skip=lambda path, why: err.print(f"[yellow]skipped:[/] {shown(f'{path}: {why}')}"),
-                                on_progress=lambda n: progress.advance(task, n))
+        batches = runner.stream(
+            sources,
+            batch_size,
+            stats=stats,
+            on_skip=lambda path, why: err.print(f"[yellow]skipped:[/] {shown(f'{path}: {why}')}"),
+            on_progress=lambda n: progress.advance(task, n),
+        )
         for batch in batches:
             rows.extend(result_rows(batch.paths, batch.outputs, k=top_k, labels=names, masks=writer))
             if save is not None:
@@ -364,13 +471,19 @@ def bench_cmd(
     batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1",
     runs: Annotated[int, typer.Option(help="Timed runs per batch size.")] = 50,
     warmup: Annotated[int, typer.Option(help="Untimed runs first.")] = 5,
-    provider: Annotated[str, typer.Option(
-        help="auto, tensorrt, cuda or cpu; comma-separated to compare (cpu,cuda).")] = "auto",
-    optimization: Annotated[str, typer.Option(
-        help="onnxruntime graph optimizations: all, extended, basic, disable.")] = "all",
-    threads: Annotated[Optional[int], typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
-    device_id: DeviceId = 0, trt_fp16: TrtFp16 = False, trt_int8: TrtInt8 = False,
-    trt_calibration_table: TrtTable = None, trt_workspace_gb: TrtWorkspace = None, trt_cache: TrtCache = None,
+    provider: Annotated[
+        str, typer.Option(help="auto, tensorrt, cuda or cpu; comma-separated to compare (cpu,cuda).")
+    ] = "auto",
+    optimization: Annotated[
+        str, typer.Option(help="onnxruntime graph optimizations: all, extended, basic, disable.")
+    ] = "all",
+    threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
+    device_id: DeviceId = 0,
+    trt_fp16: TrtFp16 = False,
+    trt_int8: TrtInt8 = False,
+    trt_calibration_table: TrtTable = None,
+    trt_workspace_gb: TrtWorkspace = None,
+    trt_cache: TrtCache = None,
     cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Measure p50/p90/p99 latency and throughput of a compiled model, per provider and batch size."""
@@ -381,22 +494,37 @@ def bench_cmd(
     except ValueError:
         raise compiler.CompileError(f"--batch must be comma-separated integers, not '{batch}'") from None
     providers = [p.strip() for p in provider.split(",") if p.strip()] or ["auto"]
-    settings = _gpu_settings(device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache,
-                             cudnn_search)
+    settings = _gpu_settings(
+        device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache, cudnn_search
+    )
     table = Table(title=f"{shown(model)} (optimizations: {shown(optimization)})")
     for col in ("provider", "batch", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
         table.add_column(col, justify="right")
     total = len(providers) * len(sizes) * (runs + warmup)
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("benchmark", total=total)
-        for res in benchmark_many(model, providers=[None if p == "auto" else p for p in providers], batches=sizes,
-                                  runs=runs, warmup=warmup, optimization=optimization, threads=threads,
-                                  settings=settings, on_run=lambda: bar.advance(task)):
+        for res in benchmark_many(
+            model,
+            providers=[None if p == "auto" else p for p in providers],
+            batches=sizes,
+            runs=runs,
+            warmup=warmup,
+            optimization=optimization,
+            threads=threads,
+            settings=settings,
+            on_run=lambda: bar.advance(task),
+        ):
             for note in res.fallbacks:
                 err.print(f"[yellow]note:[/] {shown(note)}")
-            table.add_row(short_name(res.provider), str(res.batch), f"{res.session_seconds:.2f}",
-                          f"{res.median_ms:.1f}", f"{res.percentile(90):.1f}", f"{res.percentile(99):.1f}",
-                          f"{res.throughput:.1f}")
+            table.add_row(
+                short_name(res.provider),
+                str(res.batch),
+                f"{res.session_seconds:.2f}",
+                f"{res.median_ms:.1f}",
+                f"{res.percentile(90):.1f}",
+                f"{res.percentile(99):.1f}",
+                f"{res.throughput:.1f}",
+            )
     out.print(table)
 
 
@@ -404,30 +532,44 @@ def bench_cmd(
 def export_triton_cmd(
     model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
     repository: Annotated[Path, typer.Argument(help="Triton model repository folder (created if missing).")],
-    name: Annotated[Optional[str], typer.Option(
-        help="Model name in the repository (default: from the file name).")] = None,
-    max_batch_size: Annotated[int, typer.Option(
-        "--max-batch-size", help="Largest batch Triton forms; 0 turns batching off.")] = 8,
+    name: Annotated[
+        str | None, typer.Option(help="Model name in the repository (default: from the file name).")
+    ] = None,
+    max_batch_size: Annotated[
+        int, typer.Option("--max-batch-size", help="Largest batch Triton forms; 0 turns batching off.")
+    ] = 8,
     instances: Annotated[int, typer.Option(help="Model instances (copies) per device.")] = 1,
     kind: Annotated[str, typer.Option(help="Where instances run: gpu or cpu.")] = "gpu",
     accelerator: Annotated[str, typer.Option(help="GPU accelerator: tensorrt, cuda or none.")] = "tensorrt",
     fp16: Annotated[bool, typer.Option("--fp16", help="TensorRT precision mode FP16.")] = False,
-    workspace_gb: Annotated[Optional[float], typer.Option(
-        "--trt-workspace-gb", help="TensorRT workspace limit.")] = None,
+    workspace_gb: Annotated[float | None, typer.Option("--trt-workspace-gb", help="TensorRT workspace limit.")] = None,
 ) -> None:
     """Write a Triton Inference Server model repository (config.pbtxt and version 1 of the model)."""
     _check_inputs(model)
-    config = build_config(model, name=name, max_batch_size=max_batch_size, instances=instances, kind=kind.lower(),
-                          accelerator=accelerator.lower(), fp16=fp16, workspace_gb=_workspace(workspace_gb))
+    config = build_config(
+        model,
+        name=name,
+        max_batch_size=max_batch_size,
+        instances=instances,
+        kind=kind.lower(),
+        accelerator=accelerator.lower(),
+        fp16=fp16,
+        workspace_gb=_workspace(workspace_gb),
+    )
     version = repository / config.name / "1"
-    refuse_inputs_as_outputs([version / "model.onnx", version / "model.onnx.data", version.parent / "config.pbtxt"],
-                             [model, compiler.external_data_path(model)])
+    refuse_inputs_as_outputs(
+        [version / "model.onnx", version / "model.onnx.data", version.parent / "config.pbtxt"],
+        [model, compiler.external_data_path(model)],
+    )
     folder = export(model, repository, config)
     out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(folder)}[/]  (Triton model '{shown(config.name)}')")
     out.print(f"  config        {shown(folder / 'config.pbtxt')}")
     out.print(f"  model         {shown(folder / '1' / 'model.onnx')}")
-    batching = (f"dynamic, max {config.max_batch_size}, preferred {config.preferred_batch_sizes}"
-                if config.max_batch_size else "off")
+    batching = (
+        f"dynamic, max {config.max_batch_size}, preferred {config.preferred_batch_sizes}"
+        if config.max_batch_size
+        else "off"
+    )
     out.print(f"  batching      {batching}")
     accel = config.accelerator + (" FP16" if config.fp16 else "") if config.kind == "gpu" else "none"
     out.print(f"  instances     {config.instances} × {config.kind.upper()}, accelerator {accel}")
@@ -437,8 +579,9 @@ def export_triton_cmd(
 @app.command("export-json")
 def export_json_cmd(
     model: Annotated[Path, typer.Argument(help="Keras model code, a .py file.")],
-    output: Annotated[Optional[Path], typer.Option(
-        "-o", "--output", help="JSON file to write (default: MODEL.json next to MODEL).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="JSON file to write (default: MODEL.json next to MODEL).")
+    ] = None,
     entry: EntryOpt = None,
     arg: ArgOpt = None,
 ) -> None:
@@ -456,13 +599,15 @@ def inspect_cmd(
     model: Annotated[Path, typer.Argument(help="A Keras model (shows the IR after each pass) or an .onnx file.")],
     entry: EntryOpt = None,
     arg: ArgOpt = None,
-    weights: Annotated[Optional[Path], typer.Option("--weights", "-w")] = None,
-    passes: Annotated[Optional[str], typer.Option(help="Pipeline, as for compile.")] = None,
-    plugin: Annotated[Optional[list[Path]], typer.Option(help="Python file registering passes (repeatable).")] = None,
-    dot: Annotated[Optional[Path], typer.Option(
-        help="Also write the final IR (or the ONNX graph) as Graphviz DOT to this file.")] = None,
-    svg: Annotated[Optional[Path], typer.Option(
-        help="Also render the final IR (or the ONNX graph) to SVG (needs Graphviz's `dot`).")] = None,
+    weights: Annotated[Path | None, typer.Option("--weights", "-w")] = None,
+    passes: Annotated[str | None, typer.Option(help="Pipeline, as for compile.")] = None,
+    plugin: Annotated[list[Path] | None, typer.Option(help="Python file registering passes (repeatable).")] = None,
+    dot: Annotated[
+        Path | None, typer.Option(help="Also write the final IR (or the ONNX graph) as Graphviz DOT to this file.")
+    ] = None,
+    svg: Annotated[
+        Path | None, typer.Option(help="Also render the final IR (or the ONNX graph) to SVG (needs Graphviz's `dot`).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the pass summaries, not the IR text.")] = False,
 ) -> None:
     """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
@@ -492,7 +637,7 @@ def inspect_cmd(
     _write_pictures(graph.to_dot, dot, svg)
 
 
-def _write_pictures(make_dot: Any, dot: Optional[Path], svg: Optional[Path]) -> None:
+def _write_pictures(make_dot: Any, dot: Path | None, svg: Path | None) -> None:
     if dot is None and svg is None:
         return
     text = make_dot()
@@ -507,8 +652,9 @@ def _write_pictures(make_dot: Any, dot: Optional[Path], svg: Optional[Path]) -> 
 def _print_onnx(model: Path, proto: Any) -> None:
     g = proto.graph
     opset = proto.opset_import[0].version if proto.opset_import else "?"
-    out.print(f"[bold]{shown(model)}[/]  opset {opset}, "
-              f"producer {shown(proto.producer_name)} {shown(proto.producer_version)}")
+    out.print(
+        f"[bold]{shown(model)}[/]  opset {opset}, producer {shown(proto.producer_name)} {shown(proto.producer_version)}"
+    )
     for kind, values in (("input", g.input), ("output", g.output)):
         for v in values:
             dims = [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
@@ -539,8 +685,14 @@ def _catch_signals() -> None:
             signal.signal(signo, _terminate)
 
 
-def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                      file: Any = None, line: Optional[str] = None) -> None:
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     """A library's warning (numpy's ComplexWarning, Pillow's EXIF notes) as one line, not its source excerpt."""
     text = " ".join(str(message).split())
     err.print(f"[yellow]warning:[/] {shown(f'{category.__name__}: {text}')}")

@@ -16,6 +16,7 @@ package (their core lives in it, and ``compiler/__init__.py`` imports this drive
 layer is still half initialised, and a name taken from a half-initialised module at import time
 would not exist yet.
 """
+
 from __future__ import annotations
 
 import gc
@@ -35,16 +36,27 @@ import passes
 import runtime
 
 from . import io
+from .backend import DEFAULT_OPSET, Lowered, finish, lower, to_onnx
 from .errors import CompileError
 from .ir import Graph
 from .limits import DEFAULT_LIMITS, Limits
-from .backend import DEFAULT_OPSET, Lowered, finish, lower, to_onnx
 from .pipeline import PassFn, PassReport, appended_defaults, parse_spec, run_passes
 from .static_shapes import fix_batch, fix_input_shapes, parse_input_shapes
 
 __all__ = [
-    "DEFAULT_OPSET", "PREPROCESS_BY_FAMILY", "PREPROCESS_MODES", "CompileOptions", "CompiledModel", "compile",
-    "default_passes", "export_json", "load", "parse_model_args", "parse_passes", "save", "to_onnx",
+    "DEFAULT_OPSET",
+    "PREPROCESS_BY_FAMILY",
+    "PREPROCESS_MODES",
+    "CompileOptions",
+    "CompiledModel",
+    "compile",
+    "default_passes",
+    "export_json",
+    "load",
+    "parse_model_args",
+    "parse_passes",
+    "save",
+    "to_onnx",
 ]
 
 #: The input scalings a model can record for ``run`` (see :mod:`runtime.preprocess`).
@@ -53,10 +65,24 @@ PREPROCESS_MODES = ("none", "caffe", "tf", "torch")
 #: Keras applications and the preprocessing their weights expect (keras.applications.*.preprocess_input);
 #: ``preprocess="auto"`` looks the model's name up here.
 PREPROCESS_BY_FAMILY = {
-    "resnet50": "caffe", "resnet101": "caffe", "resnet152": "caffe", "vgg16": "caffe", "vgg19": "caffe",
-    "resnet50v2": "tf", "resnet101v2": "tf", "resnet152v2": "tf", "mobilenet": "tf", "mobilenetv2": "tf",
-    "mobilenet_1.00_224": "tf", "mobilenetv2_1.00_224": "tf", "inception_v3": "tf", "xception": "tf",
-    "inception_resnet_v2": "tf", "nasnet": "tf", "densenet121": "torch", "densenet169": "torch",
+    "resnet50": "caffe",
+    "resnet101": "caffe",
+    "resnet152": "caffe",
+    "vgg16": "caffe",
+    "vgg19": "caffe",
+    "resnet50v2": "tf",
+    "resnet101v2": "tf",
+    "resnet152v2": "tf",
+    "mobilenet": "tf",
+    "mobilenetv2": "tf",
+    "mobilenet_1.00_224": "tf",
+    "mobilenetv2_1.00_224": "tf",
+    "inception_v3": "tf",
+    "xception": "tf",
+    "inception_resnet_v2": "tf",
+    "nasnet": "tf",
+    "densenet121": "torch",
+    "densenet169": "torch",
     "densenet201": "torch",
 }
 
@@ -114,9 +140,10 @@ class CompileOptions:
         if self.int8 and self.fp16:
             raise CompileError("choose one of --int8 and --fp16")
         if (self.int8 or self.fp16) and self.target == "ort":
-            raise CompileError("--int8/--fp16 need --target onnx or tensorrt",
-                               hint="the ort target's fused CPU ops are not quantizable; onnxruntime fuses a "
-                                    "QDQ model itself")
+            raise CompileError(
+                "--int8/--fp16 need --target onnx or tensorrt",
+                hint="the ort target's fused CPU ops are not quantizable; onnxruntime fuses a QDQ model itself",
+            )
 
 
 @dataclass
@@ -180,8 +207,14 @@ class CompiledModel:
         return b"".join(self.chunks())
 
 
-def load(source: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None, seed: int = 0,
-         limits: Limits = DEFAULT_LIMITS, entry: str | None = None, args: dict[str, Any] | None = None) -> Graph:
+def load(
+    source: str | os.PathLike[str],
+    weights: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+    entry: str | None = None,
+    args: dict[str, Any] | None = None,
+) -> Graph:
     """Read a model description (Keras JSON, .keras, .h5, Keras code in .py) into the IR, before any pass.
 
     ``limits`` bounds what the description may make us allocate (see :mod:`compiler.limits`);
@@ -211,8 +244,13 @@ def parse_model_args(pairs: Sequence[str] | None) -> dict[str, Any]:
     return frontends.keras_python.parse_args(list(pairs) if pairs is not None else None)
 
 
-def export_json(source: str | os.PathLike[str], output: str | os.PathLike[str] | None = None, *,
-                entry: str | None = None, args: ModelArgs | None = None) -> Path:
+def export_json(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None = None,
+    *,
+    entry: str | None = None,
+    args: ModelArgs | None = None,
+) -> Path:
     """Write a .py model as Keras 3 JSON (``MODEL.json`` beside it by default), loadable with
     ``keras.models.model_from_json``."""
     source = Path(source)
@@ -245,24 +283,32 @@ def compile(  # noqa: A001  (the verb users expect)
             gc.enable()
 
 
-def _compile(source: str | os.PathLike[str] | Graph, options: CompileOptions,
-             on_note: Callable[[str], None] | None) -> CompiledModel:
+def _compile(
+    source: str | os.PathLike[str] | Graph, options: CompileOptions, on_note: Callable[[str], None] | None
+) -> CompiledModel:
     times: dict[str, float] = {}
     start = time.perf_counter()
     pipeline = _pipeline(options.passes)  # a bad --passes text fails before the model is read
     if isinstance(source, Graph):
         graph = source
     else:
-        graph = load(source, weights=options.weights, seed=options.seed, limits=options.limits,
-                     entry=options.entry, args=_model_args(options.args))
+        graph = load(
+            source,
+            weights=options.weights,
+            seed=options.seed,
+            limits=options.limits,
+            entry=options.entry,
+            args=_model_args(options.args),
+        )
     notes = graph.meta.get("kerascc.notes", "")
     if notes and on_note is not None:
         on_note(notes)
     preprocess, guessed = _preprocess(options.preprocess, graph.name)
     fixed = fix_input_shapes(graph, _input_shapes(options.input_shapes)) if options.input_shapes else {}
     if preprocess not in PREPROCESS_MODES:
-        raise CompileError(f"unknown preprocessing '{preprocess}'",
-                           hint="one of " + ", ".join(("auto", *PREPROCESS_MODES)))
+        raise CompileError(
+            f"unknown preprocessing '{preprocess}'", hint="one of " + ", ".join(("auto", *PREPROCESS_MODES))
+        )
     if options.opset < DEFAULT_OPSET:
         raise CompileError(f"opset {options.opset} is too old", hint=f"use {DEFAULT_OPSET} or newer")
     times["load"] = time.perf_counter() - start
@@ -275,8 +321,16 @@ def _compile(source: str | os.PathLike[str] | Graph, options: CompileOptions,
     times["passes"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    finished = finish(lower(graph, opset=options.opset, input_layout=options.input_layout, target=options.target,
-                            metadata={"kerascc.preprocess": preprocess}), options.target)
+    finished = finish(
+        lower(
+            graph,
+            opset=options.opset,
+            input_layout=options.input_layout,
+            target=options.target,
+            metadata={"kerascc.preprocess": preprocess},
+        ),
+        options.target,
+    )
     lowered: Lowered | None
     lowered, proto = (finished, None) if isinstance(finished, Lowered) else (None, finished)
     times["lower"] = time.perf_counter() - start
@@ -290,14 +344,32 @@ def _compile(source: str | os.PathLike[str] | Graph, options: CompileOptions,
             proto = fix_batch(proto, fixed)
             lines.append("static input shapes " + ", ".join(f"{k} {list(v)}" for k, v in fixed.items()))
         if options.int8 or options.fp16:
-            lowered_precision = runtime.lower_precision(proto, int8=options.int8, calibrate=options.calibrate,
-                                                        calibration_size=options.calibration_size, fp16=options.fp16)
+            lowered_precision = runtime.lower_precision(
+                proto,
+                int8=options.int8,
+                calibrate=options.calibrate,
+                calibration_size=options.calibration_size,
+                fp16=options.fp16,
+            )
             proto = lowered_precision.model
             lines += lowered_precision.lines
         times["precision"] = time.perf_counter() - start
-    return CompiledModel(lowered, graph, reports, layers_in, random, times, proto, options=options, name=name,
-                         preprocess=preprocess, preprocess_guessed=guessed, notes=notes, input_shapes=fixed,
-                         precision=lines)
+    return CompiledModel(
+        lowered,
+        graph,
+        reports,
+        layers_in,
+        random,
+        times,
+        proto,
+        options=options,
+        name=name,
+        preprocess=preprocess,
+        preprocess_guessed=guessed,
+        notes=notes,
+        input_shapes=fixed,
+        precision=lines,
+    )
 
 
 def _pipeline(spec: str | Sequence[str | PassFn] | None) -> Sequence[str | PassFn]:
@@ -349,8 +421,11 @@ def save(model: CompiledModel | onnx.ModelProto, path: str | os.PathLike[str], e
         return Path(path)
     if isinstance(model, CompiledModel):
         if lowered is None and model.onnx.ByteSize() > io.EXTERNAL_DATA_BYTES:
-            raise CompileError("the model is too big for one ONNX file with this target",
-                               file=path, hint="use --target onnx, which keeps big weights in a side file")
+            raise CompileError(
+                "the model is too big for one ONNX file with this target",
+                file=path,
+                hint="use --target onnx, which keeps big weights in a side file",
+            )
         chunks = model.chunks()
     else:
         chunks = [model.SerializeToString(deterministic=True)]

@@ -9,6 +9,7 @@ importing the driver.
 * Protobuf messages, so ``.onnx`` files, stop at 2 GiB: bigger weights live in ``MODEL.onnx.data``
   beside the model (ONNX external data).
 """
+
 from __future__ import annotations
 
 import os
@@ -50,7 +51,7 @@ def save_together(files: list[tuple[Chunks, str | os.PathLike[str]]]) -> list[Pa
     current = targets[0]
     try:
         try:
-            for (data, _), path in zip(files, targets):
+            for (data, _), path in zip(files, targets, strict=False):
                 current = path
                 refuse_special(path)
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,7 @@ def save_together(files: list[tuple[Chunks, str | os.PathLike[str]]]) -> list[Pa
                 with os.fdopen(fd, "wb") as f:
                     for chunk in [data] if isinstance(data, bytes | bytearray) else data:
                         f.write(chunk)
-            for tmp, path in zip(temps, targets):
+            for tmp, path in zip(temps, targets, strict=False):
                 current = path
                 os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
         except BaseException:
@@ -72,8 +73,12 @@ def save_together(files: list[tuple[Chunks, str | os.PathLike[str]]]) -> list[Pa
     return targets
 
 
-def check_input_file(path: str | os.PathLike[str] | None, what: str = "model file", missing_ok: bool = True,
-                     error: type[CompileError] = CompileError) -> None:
+def check_input_file(
+    path: str | os.PathLike[str] | None,
+    what: str = "model file",
+    missing_ok: bool = True,
+    error: type[CompileError] = CompileError,
+) -> None:
     """Refuse at once, before opening it, an input that is not a regular file.
 
     A FIFO blocks the reader forever, ``/dev/zero`` reads until memory runs out and a folder fails
@@ -115,13 +120,15 @@ def refuse_special(path: Path) -> None:
         raise CompileError(f"cannot write output ({kind})", file=path, hint="name a new or regular file")
 
 
-def refuse_inputs_as_outputs(outputs: Iterable[str | os.PathLike[str] | None],
-                             inputs: Iterable[str | os.PathLike[str] | None]) -> None:
+def refuse_inputs_as_outputs(
+    outputs: Iterable[str | os.PathLike[str] | None], inputs: Iterable[str | os.PathLike[str] | None]
+) -> None:
     """Refuse, before any work, an output that is the same file as an input (or as another output).
 
     Compared by device and inode, so a symlink, a hard link or ``./x`` vs ``x`` is caught: writing
     the result over its own source would destroy the only copy of the model, image or code.
     """
+
     def ident(p: str | os.PathLike[str]) -> tuple[int, int] | None:
         try:
             st = os.stat(p)
@@ -140,8 +147,11 @@ def refuse_inputs_as_outputs(outputs: Iterable[str | os.PathLike[str] | None],
             continue
         key, name = ident(p), os.path.abspath(p)
         if key is not None and key in seen:
-            raise CompileError(f"is the output and also an input ('{seen[key]}'): writing it would destroy that "
-                               "input", file=p, hint="name another output file")
+            raise CompileError(
+                f"is the output and also an input ('{seen[key]}'): writing it would destroy that input",
+                file=p,
+                hint="name another output file",
+            )
         if name in names:
             raise CompileError("is named as two outputs; one would overwrite the other", file=p)
         names[name] = Path(p)

@@ -5,6 +5,7 @@
 is run by :mod:`frontends.keras_python` into the same JSON config; weights come from the archive,
 from ``weights=``, or, failing both, from each layer's own initializer with a seed.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,14 @@ from .weights import load_weights
 __all__ = ["LAYERS", "OPERATIONS", "TF_FUNCTIONS", "keras_layer", "keras_op", "load", "tf_function"]
 
 
-def load(path: str | Path, weights: str | Path | None = None, seed: int = 0,
-         limits: Limits = DEFAULT_LIMITS, entry: str | None = None, args: dict[str, Any] | None = None) -> Graph:
+def load(
+    path: str | Path,
+    weights: str | Path | None = None,
+    seed: int = 0,
+    limits: Limits = DEFAULT_LIMITS,
+    entry: str | None = None,
+    args: dict[str, Any] | None = None,
+) -> Graph:
     """Read a Keras model description (and its weights) into the IR.
 
     A ``.py`` file is Keras model code: it runs (see :mod:`frontends.keras_python`), and

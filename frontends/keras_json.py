@@ -12,6 +12,7 @@ Functional and Sequential models are handled, nested models (a model used as a l
 inlined with their own weight scope, and layers called several times share their weights.
 The same builder serves ``.keras`` archives and legacy ``.h5`` model files.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -40,15 +41,20 @@ TensorKey = tuple[str, int, int]
 
 def _unwrap(layer: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(layer, dict):
-        raise FormatError(f"a layer entry is {type(layer).__name__}, not an object with 'class_name' and 'config'",
-                          hint="is this the output of model.to_json()?")
+        raise FormatError(
+            f"a layer entry is {type(layer).__name__}, not an object with 'class_name' and 'config'",
+            hint="is this the output of model.to_json()?",
+        )
     cls = layer.get("class_name")
     cfg = layer.get("config")
     if not isinstance(cls, str) or not isinstance(cfg, dict):
         what = "'class_name'" if not isinstance(cls, str) else "'config'"
         name = cfg.get("name") if isinstance(cfg, dict) else layer.get("name")
-        raise FormatError(f"a layer entry has no {what}", layer=name if isinstance(name, str) else None,
-                          hint="is this the output of model.to_json()?")
+        raise FormatError(
+            f"a layer entry has no {what}",
+            layer=name if isinstance(name, str) else None,
+            hint="is this the output of model.to_json()?",
+        )
     return cls, cfg
 
 
@@ -104,17 +110,23 @@ class ModelBuilder:
         outputs, names = self.build_model(cls, cfg, None, ())
         self.graph.set_outputs(outputs, _dedupe(names))
 
-    def build_model(self, cls: str, cfg: dict[str, Any], inputs: list[Node] | None,
-                    scope: Scope) -> tuple[list[Node], list[str]]:
+    def build_model(
+        self, cls: str, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope
+    ) -> tuple[list[Node], list[str]]:
         if len(scope) > MAX_NESTING:
-            raise FormatError(f"models are nested more than {MAX_NESTING} deep", file=self.file, layer=scope[-1],
-                              hint="a Keras model nests a few models; this description is not one")
+            raise FormatError(
+                f"models are nested more than {MAX_NESTING} deep",
+                file=self.file,
+                layer=scope[-1],
+                hint="a Keras model nests a few models; this description is not one",
+            )
         if cls == "Sequential":
             return self._sequential(cfg, inputs, scope)
         return self._functional(cfg, inputs, scope)
 
-    def _walk_saved_objects(self, cfg: dict[str, Any], scope: Scope, path: Scope,
-                            first: dict[tuple[str, str, str], Scope]) -> None:
+    def _walk_saved_objects(
+        self, cfg: dict[str, Any], scope: Scope, path: Scope, first: dict[tuple[str, str, str], Scope]
+    ) -> None:
         """Visit the layers as Keras's saving does, to know where each one's weights are.
 
         ``saving_lib`` walks ``model.layers`` depth first and keys each layer by attribute path,
@@ -173,7 +185,8 @@ class ModelBuilder:
                 if shape is None:
                     raise FormatError(
                         "Sequential model has no input shape (no InputLayer, batch_input_shape or build_input_shape)",
-                        file=self.file, hint="build the model (model.build or keras.Input) before saving",
+                        file=self.file,
+                        hint="build the model (model.build or keras.Input) before saving",
                     )
                 name = f"{lcfg.get('name') or entry.get('name') or cls.lower()}_input"  # Keras 2's naming
                 x = self._input({"name": name, "batch_shape": shape}, scope)
@@ -198,8 +211,9 @@ class ModelBuilder:
                 raise FormatError(f"input layer '{key[0]}' is not among the layers", file=self.file)
             if inputs is not None:
                 if i >= len(inputs):
-                    raise FormatError(f"nested model expects {len(input_keys)} inputs, got {len(inputs)}",
-                                      file=self.file)
+                    raise FormatError(
+                        f"nested model expects {len(input_keys)} inputs, got {len(inputs)}", file=self.file
+                    )
                 tensors[key] = inputs[i]
             else:
                 tensors[key] = self._input(_unwrap(entry)[1], scope)
@@ -248,15 +262,23 @@ class ModelBuilder:
         """Why no waiting call can run: it reads a layer that does not exist, a call that layer
         never makes, or the calls wait on each other in a cycle."""
         calls = {(item[0], item[1]) for item in waiting}
-        for name, node_index, *_rest, refs, _call in waiting:
+        for name, _node_index, *_rest, refs, _call in waiting:
             for ref in refs:
                 if ref in tensors or (ref[0], ref[1]) in calls:
                     continue
                 if ref[0] not in by_name:
-                    return FormatError(f"reads the output of layer '{ref[0]}', which is not in the model",
-                                       file=self.file, layer=name, hint="the model JSON is inconsistent")
-                return FormatError(f"reads call {ref[1]} (output {ref[2]}) of layer '{ref[0]}', which the model "
-                                   "never makes", file=self.file, layer=name, hint="the model JSON is inconsistent")
+                    return FormatError(
+                        f"reads the output of layer '{ref[0]}', which is not in the model",
+                        file=self.file,
+                        layer=name,
+                        hint="the model JSON is inconsistent",
+                    )
+                return FormatError(
+                    f"reads call {ref[1]} (output {ref[2]}) of layer '{ref[0]}', which the model never makes",
+                    file=self.file,
+                    layer=name,
+                    hint="the model JSON is inconsistent",
+                )
         # Every reference points at a waiting call: follow them until one repeats.
         deps = {(item[0], item[1]): [(r[0], r[1]) for r in item[5] if r not in tensors] for item in waiting}
         start = (waiting[0][0], waiting[0][1])
@@ -264,9 +286,12 @@ class ModelBuilder:
         while True:
             nxt = deps[path[-1]][0]
             if nxt in seen:
-                cycle = path[path.index(nxt):] + [nxt]
-                return FormatError("layers feed each other in a cycle: " + " → ".join(c[0] for c in cycle),
-                                   file=self.file, hint="a Keras model is acyclic; the JSON is inconsistent")
+                cycle = path[path.index(nxt) :] + [nxt]
+                return FormatError(
+                    "layers feed each other in a cycle: " + " → ".join(c[0] for c in cycle),
+                    file=self.file,
+                    hint="a Keras model is acyclic; the JSON is inconsistent",
+                )
             path.append(nxt)
             seen.add(nxt)
 
@@ -296,8 +321,12 @@ class ModelBuilder:
         if isinstance(dtype, dict):
             dtype = (dtype.get("config") or {}).get("name", "float32")
         if dtype not in ("float32", "float16", "float64"):
-            raise UnsupportedLayerError(f"input dtype '{dtype}'", file=self.file, layer=cfg.get("name"),
-                                        hint="only floating-point image/vector inputs are supported")
+            raise UnsupportedLayerError(
+                f"input dtype '{dtype}'",
+                file=self.file,
+                layer=cfg.get("name"),
+                hint="only floating-point image/vector inputs are supported",
+            )
         if scope:
             raise FormatError("a nested model was called without inputs", file=self.file)
         name = str(cfg.get("name") or "input")
@@ -305,14 +334,23 @@ class ModelBuilder:
             raise FormatError(f"the shape of input '{name}' is {shape!r:.60}, not a list of dimensions", file=self.file)
         for d in shape:
             if d is not None and (not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= MAX_DIMENSION):
-                raise FormatError(f"input '{name}' has the dimension {d!r:.60} in its shape {shape!r:.80}",
-                                  file=self.file, layer=name,
-                                  hint=f"a dimension is null or a whole number from 0 to {MAX_DIMENSION}")
+                raise FormatError(
+                    f"input '{name}' has the dimension {d!r:.60} in its shape {shape!r:.80}",
+                    file=self.file,
+                    layer=name,
+                    hint=f"a dimension is null or a whole number from 0 to {MAX_DIMENSION}",
+                )
         return self.graph.add_input(name, (None, *shape[1:]))
 
     def _call_layer(
-        self, cls: str, cfg: dict[str, Any], entry: dict[str, Any], inputs: list[Node], scope: Scope,
-        multi: bool = False, args: list[Any] | None = None,
+        self,
+        cls: str,
+        cfg: dict[str, Any],
+        entry: dict[str, Any],
+        inputs: list[Node],
+        scope: Scope,
+        multi: bool = False,
+        args: list[Any] | None = None,
     ) -> Any:
         name = str(cfg.get("name") or entry.get("name") or cls.lower())
         own = self.shared.get((*scope, name), (*scope, name))
@@ -323,18 +361,25 @@ class ModelBuilder:
         if fn is None:
             raise unknown_layer(cls, entry, self.file, name)
         if cfg.get("data_format") not in DATA_FORMATS:
-            raise FormatError(f"{cls}: unknown data_format {cfg['data_format']!r:.60}", file=self.file, layer=name,
-                              hint="Keras takes 'channels_last' or 'channels_first'")
-        ctx = LayerContext(self.graph, cls, name, cfg, own, self.weights, self.file, self.keras_major,
-                           args=args)
+            raise FormatError(
+                f"{cls}: unknown data_format {cfg['data_format']!r:.60}",
+                file=self.file,
+                layer=name,
+                hint="Keras takes 'channels_last' or 'channels_first'",
+            )
+        ctx = LayerContext(self.graph, cls, name, cfg, own, self.weights, self.file, self.keras_major, args=args)
         try:
             return fn(ctx, inputs)
         except CompileError as err:
-            raise err.with_context(file=self.file, layer=name)
+            raise err.with_context(file=self.file, layer=name) from err
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError) as exc:
             # A config value of the wrong type or range (``"strides": "x"``, ``"units": null``)
-            raise FormatError(f"{cls} config is malformed ({type(exc).__name__}: {exc})", file=self.file,
-                              layer=name, hint="compare it with the layer's Keras documentation") from None
+            raise FormatError(
+                f"{cls} config is malformed ({type(exc).__name__}: {exc})",
+                file=self.file,
+                layer=name,
+                hint="compare it with the layer's Keras documentation",
+            ) from None
 
 
 def unknown_layer(cls: str, entry: dict[str, Any], file: str | None, name: str) -> UnsupportedLayerError:
@@ -345,14 +390,17 @@ def unknown_layer(cls: str, entry: dict[str, Any], file: str | None, name: str) 
     if custom:
         return UnsupportedLayerError(
             f"custom layer class '{registered or cls}' is not supported: its code is not part of the model file",
-            file=file, layer=name,
-            hint="express it with built-in layers, or register a converter with frontends.keras_layer")
+            file=file,
+            layer=name,
+            hint="express it with built-in layers, or register a converter with frontends.keras_layer",
+        )
     near = difflib.get_close_matches(cls, list(LAYERS), n=3, cutoff=0.6)
     if not near:
         near = [k for k in LAYERS if k.lower() == cls.lower()]
     hint = f"did you mean {' or '.join(near)}?" if near else "the README lists the supported layers"
-    return UnsupportedLayerError(f"layer class '{registered or cls}' is not supported", file=file, layer=name,
-                                 hint=hint)
+    return UnsupportedLayerError(
+        f"layer class '{registered or cls}' is not supported", file=file, layer=name, hint=hint
+    )
 
 
 def _refs(value: Any) -> list[TensorKey]:
@@ -496,9 +544,13 @@ def _unique_names(layers: list[Any], file: str | None) -> dict[str, Any]:
         name = str(raw)
         first = by_name.get(name)
         if first is not None and raw is not None:
-            raise FormatError(f"two layers are named '{name}': {_unwrap(first)[0]} (layer {list(layers).index(first)})"
-                              f" and {cls} (layer {position})", file=file, layer=name,
-                              hint="Keras requires unique layer names in a model")
+            raise FormatError(
+                f"two layers are named '{name}': {_unwrap(first)[0]} (layer {list(layers).index(first)})"
+                f" and {cls} (layer {position})",
+                file=file,
+                layer=name,
+                hint="Keras requires unique layer names in a model",
+            )
         by_name[name] = entry
     return by_name
 
@@ -517,8 +569,9 @@ def _dedupe(names: list[str]) -> list[str]:
 
 
 # -- file formats ----------------------------------------------------------------------------------
-def graph_from_config(doc: dict[str, Any], store: WeightStore | None, seed: int, file: str | None,
-                      limits: Limits = DEFAULT_LIMITS) -> tuple[Graph, WeightSource]:
+def graph_from_config(
+    doc: dict[str, Any], store: WeightStore | None, seed: int, file: str | None, limits: Limits = DEFAULT_LIMITS
+) -> tuple[Graph, WeightSource]:
     """Build the IR of one model config; errors without a file get this one's."""
     try:
         limits.check("the model", count_layers(doc.get("config")), "max_layers", file=file)
@@ -526,13 +579,16 @@ def graph_from_config(doc: dict[str, Any], store: WeightStore | None, seed: int,
         weights = WeightSource(store, seed, limits=limits)
         ModelBuilder(graph, weights, file, keras_major_of(doc)).build_top(doc)
     except CompileError as err:
-        raise err.with_context(file=file)
+        raise err.with_context(file=file) from err
     except RecursionError:
         raise FormatError("the model config is nested too deeply", file=file) from None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         # structure of the wrong type where the builder expects a list or an object
-        raise FormatError(f"the model config is malformed ({type(exc).__name__}: {exc})", file=file,
-                          hint="is this the output of model.to_json()?") from None
+        raise FormatError(
+            f"the model config is malformed ({type(exc).__name__}: {exc})",
+            file=file,
+            hint="is this the output of model.to_json()?",
+        ) from None
     return graph, weights
 
 
@@ -568,8 +624,12 @@ def _encodable(text: str) -> bool:
 
 
 def _surrogate(text: str, owner: str | None, file: str) -> FormatError:
-    return FormatError(f"the text {ascii(text)[:80]} holds a lone UTF-16 surrogate, which no model file can hold",
-                       file=file, layer=owner, hint="rename it with plain Unicode characters")
+    return FormatError(
+        f"the text {ascii(text)[:80]} holds a lone UTF-16 surrogate, which no model file can hold",
+        file=file,
+        layer=owner,
+        hint="rename it with plain Unicode characters",
+    )
 
 
 def _parse_json(text: str | bytes, file: str) -> dict[str, Any]:
@@ -580,8 +640,11 @@ def _parse_json(text: str | bytes, file: str) -> dict[str, Any]:
     except RecursionError:
         raise FormatError("the JSON is nested too deeply to be a model description", file=file) from None
     except ValueError as exc:  # Python's limit on int(str): a number of thousands of digits
-        raise FormatError(f"the JSON holds a number too long to read ({exc})".split(";")[0] + ")", file=file,
-                          hint="no Keras config value needs thousands of digits") from None
+        raise FormatError(
+            f"the JSON holds a number too long to read ({exc})".split(";")[0] + ")",
+            file=file,
+            hint="no Keras config value needs thousands of digits",
+        ) from None
     _check_text(doc, file)
     if not isinstance(doc, dict):
         raise FormatError("expected a JSON object (the output of model.to_json())", file=file)
@@ -590,13 +653,17 @@ def _parse_json(text: str | bytes, file: str) -> dict[str, Any]:
     elif "class_name" not in doc and "layers" in doc:  # a bare get_config() dict
         doc = {"class_name": "Functional" if "input_layers" in doc else "Sequential", "config": doc}
     if not isinstance(doc.get("class_name"), str) or not isinstance(doc.get("config"), dict):
-        raise FormatError("not a Keras model: the JSON has no top-level 'class_name' and 'config'", file=file,
-                          hint="pass the output of model.to_json(), a .keras archive or an .h5 model")
+        raise FormatError(
+            "not a Keras model: the JSON has no top-level 'class_name' and 'config'",
+            file=file,
+            hint="pass the output of model.to_json(), a .keras archive or an .h5 model",
+        )
     return doc
 
 
-def read_model(path: Path, weights_path: Path | None,
-               limits: Limits = DEFAULT_LIMITS) -> tuple[dict[str, Any], WeightStore | None]:
+def read_model(
+    path: Path, weights_path: Path | None, limits: Limits = DEFAULT_LIMITS
+) -> tuple[dict[str, Any], WeightStore | None]:
     """Read a model description and its weights from .json, .keras or .h5.
 
     Nothing from an archive is extracted to disk: members are read into memory, after their
@@ -619,8 +686,11 @@ def read_model(path: Path, weights_path: Path | None,
     except PermissionError:
         raise FormatError("cannot read the file (permission denied)", file=file) from None
     except UnicodeDecodeError:
-        raise FormatError("not a text file, so not model JSON", file=file,
-                          hint="pass model.to_json() output, a .keras archive or an .h5 model") from None
+        raise FormatError(
+            "not a text file, so not model JSON",
+            file=file,
+            hint="pass model.to_json() output, a .keras archive or an .h5 model",
+        ) from None
     except OSError as exc:
         raise FormatError(f"cannot read the file ({exc.strerror or exc})", file=file) from None
     return _parse_json(text, file), store
@@ -667,8 +737,11 @@ def _read_h5_model(path: Path, store: WeightStore | None, limits: Limits) -> tup
         with h5py.File(path, "r") as f:
             config = f.attrs.get("model_config")
             if config is None:
-                raise FormatError("this HDF5 file holds weights only, no model",
-                                  file=file, hint="compile the model JSON and pass this file with --weights")
+                raise FormatError(
+                    "this HDF5 file holds weights only, no model",
+                    file=file,
+                    hint="compile the model JSON and pass this file with --weights",
+                )
             doc = _parse_json(config, file)
             if "keras_version" not in doc and f.attrs.get("keras_version") is not None:
                 v = f.attrs["keras_version"]

@@ -24,6 +24,7 @@ named ``.py`` is ever run. For :func:`model_config` (what ``compile``, ``inspect
 the file does at the end (``os._exit(0)``, a thread left running, a ``BaseException``) stays
 there, and this process gets the model's config or one error.
 """
+
 from __future__ import annotations
 
 import ast
@@ -71,9 +72,11 @@ def model_file(path: str | Path) -> Path:
     """
     path = Path(path)
     if path.suffix.lower() != ".py":
-        raise FormatError("only a .py file is run as Keras model code, and this one is not run", file=str(path),
-                          hint="pass the model code as a .py file; .json, .keras and .h5 files are data for "
-                               "compile and inspect")
+        raise FormatError(
+            "only a .py file is run as Keras model code, and this one is not run",
+            file=str(path),
+            hint="pass the model code as a .py file; .json, .keras and .h5 files are data for compile and inspect",
+        )
     if not path.exists():
         raise FormatError("no such file", file=str(path))
     if not path.is_file():
@@ -169,8 +172,9 @@ def _accepts(fn: Any, kwargs: dict[str, Any]) -> bool:
     names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     if not var_kw and any(k not in names for k in kwargs):
         return False
-    return all(p.default is not p.empty or p.name in kwargs or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-               for p in params)
+    return all(
+        p.default is not p.empty or p.name in kwargs or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params
+    )
 
 
 def _is(value: Any, cls: type) -> bool:
@@ -261,8 +265,9 @@ class _Builders:
         self.known[name] = any(self._expr_builds(e, assigned, set(), True) for e in returned)
         return self.known[name]
 
-    def _expr_builds(self, expr: ast.expr, assigned: dict[str, list[ast.expr]], seen: set[str],
-                     via_functions: bool) -> bool:
+    def _expr_builds(
+        self, expr: ast.expr, assigned: dict[str, list[ast.expr]], seen: set[str], via_functions: bool
+    ) -> bool:
         if isinstance(expr, ast.Call):
             return self._makes_model(self._value(expr.func), via_functions)
         if isinstance(expr, ast.Name) and expr.id in assigned and expr.id not in seen:
@@ -276,12 +281,16 @@ _UNKNOWN = object()
 def _kept_calls(tree: ast.Module) -> set[str]:
     """Functions the module's own code calls and keeps the result of (not a bare ``main()``)."""
     discarded = {id(node.value) for node in _own_statements(tree.body) if isinstance(node, ast.Expr)}
-    return {node.func.id for node in _own_statements(tree.body)
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and id(node) not in discarded}
+    return {
+        node.func.id
+        for node in _own_statements(tree.body)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and id(node) not in discarded
+    }
 
 
-def find_model(path: str | Path, entry: str | None = None,
-               args: dict[str, Any] | None = None) -> tuple[Model, Recorder]:
+def find_model(
+    path: str | Path, entry: str | None = None, args: dict[str, Any] | None = None
+) -> tuple[Model, Recorder]:
     """Run the file once and return the model it describes, with the recording that built it."""
     path = model_file(path)
     args = dict(args or {})
@@ -295,8 +304,11 @@ def find_model(path: str | Path, entry: str | None = None,
                 return next(iter(models.values())), run.rec
             if "model" in models:
                 return models["model"], run.rec
-            raise CompileError(f"the file defines {len(models)} models: {', '.join(sorted(models))}", file=file,
-                               hint="pick one with --entry NAME")
+            raise CompileError(
+                f"the file defines {len(models)} models: {', '.join(sorted(models))}",
+                file=file,
+                hint="pick one with --entry NAME",
+            )
         found = _Builders(run)
         builders = [name for name in _functions(run) if found.builds(name, run.namespace[name])]
         candidates = [name for name in builders if _accepts(run.namespace[name], args)]
@@ -308,17 +320,25 @@ def find_model(path: str | Path, entry: str | None = None,
                 kept = _kept_calls(run.tree)
                 chosen = [name for name in chosen if name in kept]
             if len(chosen) != 1:
-                raise CompileError("several functions build a model: " + ", ".join(f"{n}()" for n in candidates),
-                                   file=file, hint="pick one with --entry NAME")
+                raise CompileError(
+                    "several functions build a model: " + ", ".join(f"{n}()" for n in candidates),
+                    file=file,
+                    hint="pick one with --entry NAME",
+                )
             candidates = chosen
         if not candidates:
             if not builders:
-                raise CompileError("no model found: the file defines no Model and no function that returns one",
-                                   file=file,
-                                   hint="assign the model to a module-level variable, e.g. model = Model(...)")
+                raise CompileError(
+                    "no model found: the file defines no Model and no function that returns one",
+                    file=file,
+                    hint="assign the model to a module-level variable, e.g. model = Model(...)",
+                )
             need = "accepts these --arg values" if args else "is callable with its defaults"
-            raise CompileError(f"no model found: no function that returns one {need}", file=file,
-                               hint=f"functions returning a model: {', '.join(builders)} (use --entry and --arg)")
+            raise CompileError(
+                f"no model found: no function that returns one {need}",
+                file=file,
+                hint=f"functions returning a model: {', '.join(builders)} (use --entry and --arg)",
+            )
         (name,) = candidates
         result = _call(run, run.namespace[name], name, args)
         if not isinstance(result, Model):
@@ -335,8 +355,11 @@ def _entry(run: _Run, entry: str, args: dict[str, Any]) -> tuple[Model, Recorder
         return target, run.rec
     if not callable(target):
         found = sorted(_models(run)) + sorted(_functions(run))
-        raise CompileError(f"no model or function '{entry}' in the file", file=run.file,
-                           hint="found: " + (", ".join(found) or "nothing"))
+        raise CompileError(
+            f"no model or function '{entry}' in the file",
+            file=run.file,
+            hint="found: " + (", ".join(found) or "nothing"),
+        )
     result = _call(run, target, entry, args)
     if not isinstance(result, Model):
         raise CompileError(f"{entry}() returned {type(result).__name__}, not a Keras Model", file=run.file)
@@ -353,8 +376,9 @@ def _describe(path: Path, entry: str | None, args: dict[str, Any] | None) -> tup
     return json.loads(json.dumps(doc)), list(rec.notes)  # plain JSON types, exactly what the file would hold
 
 
-def model_config(path: str | Path, entry: str | None = None,
-                 args: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+def model_config(
+    path: str | Path, entry: str | None = None, args: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """The model's Keras 3 JSON config (as ``json.loads(model.to_json())``) and notes for the user.
 
     The file runs in a child process (see the module docstring); only a ``.py`` file runs at all.
@@ -364,8 +388,9 @@ def model_config(path: str | Path, entry: str | None = None,
     return doc, notes
 
 
-def export_json(path: str | Path, output: str | Path, entry: str | None = None,
-                args: dict[str, Any] | None = None) -> Path:
+def export_json(
+    path: str | Path, output: str | Path, entry: str | None = None, args: dict[str, Any] | None = None
+) -> Path:
     """Write the model as Keras 3 JSON, which ``keras.models.model_from_json`` loads."""
     doc, _ = model_config(path, entry, args)
     return save_bytes(json.dumps(doc, indent=1).encode(), output)
@@ -448,8 +473,11 @@ def _result(data: bytes, status: int, file: str) -> Any:
             how = f"was killed by signal {os.WTERMSIG(status)}"
         else:
             how = f"ended the process (exit code {os.waitstatus_to_exitcode(status)})"
-        raise ModelCodeError(f"running the model file {how} before the model was described", file=file,
-                             hint="a model file must not end the process (os._exit) or crash it")
+        raise ModelCodeError(
+            f"running the model file {how} before the model was described",
+            file=file,
+            hint="a model file must not end the process (os._exit) or crash it",
+        )
     if "ok" in result:
         return result["ok"]
     if "error" in result:

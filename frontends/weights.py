@@ -18,6 +18,7 @@ file must never make kerascc read a file it was not given, so :func:`check_hdf5`
 (looked at before it is followed) and every dataset's storage, and refuses any of them, in the
 child process that reads the file first (:func:`probe_h5`) and again in this one.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -40,8 +41,7 @@ Scope = tuple[str, ...]
 class WeightStore:
     """Ordered arrays per layer scope, and a check that every one was used."""
 
-    def __init__(self, arrays: dict[Scope, list[np.ndarray]], source: str,
-                 saved: set[Scope] | None = None) -> None:
+    def __init__(self, arrays: dict[Scope, list[np.ndarray]], source: str, saved: set[Scope] | None = None) -> None:
         self.arrays = arrays
         self.source = source
         self.used: set[Scope] = set()
@@ -109,8 +109,9 @@ def _sorted_vars(group: Any, reader: _Reader) -> list[np.ndarray]:
     return [reader.array(group[k], f"{group.name}/{k}") for k in keys]
 
 
-def _read_keras3(root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]], reader: _Reader,
-                 saved: set[Scope], path: Scope = ()) -> None:
+def _read_keras3(
+    root: Any, scope: Scope, out: dict[Scope, list[np.ndarray]], reader: _Reader, saved: set[Scope], path: Scope = ()
+) -> None:
     layers = root.get("layers")
     if layers is None:
         return
@@ -144,8 +145,12 @@ def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]], reader: _Reader)
             own = parts[-2] == layer if len(parts) >= 2 else True
             scope: Scope = (layer,) if own or len(parts) < 2 else (layer, parts[-2])
             if weight_name not in group:
-                raise WeightsError(f"lists weight '{weight_name}' but does not hold it", file=reader.label,
-                                   layer=layer, hint="the file is damaged or was not written by Keras")
+                raise WeightsError(
+                    f"lists weight '{weight_name}' but does not hold it",
+                    file=reader.label,
+                    layer=layer,
+                    hint="the file is damaged or was not written by Keras",
+                )
             out.setdefault(scope, []).append(reader.array(group[weight_name], f"{layer}/{weight_name}"))
 
 
@@ -164,8 +169,9 @@ def read_h5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> WeightSto
             saved = set()
             _read_keras3(file, (), arrays, reader, saved)
     except (KeyError, AttributeError, TypeError, ValueError, RuntimeError, OSError) as exc:
-        raise WeightsError(f"not laid out like a Keras weights file ({type(exc).__name__}: {exc})",
-                           file=label) from None
+        raise WeightsError(
+            f"not laid out like a Keras weights file ({type(exc).__name__}: {exc})", file=label
+        ) from None
     return WeightStore(arrays, label, saved)
 
 
@@ -238,11 +244,13 @@ def _walk_hdf5(root: Any, max_objects: int, max_depth: int, visit: Callable[[Any
             except TypeError:  # a user-defined link class
                 raise _Refused(f"{shown(where)} is a link of a kind kerascc does not follow", "layout") from None
             if isinstance(link, h5py.ExternalLink):
-                raise _Refused(f"{shown(where)} is a link to another file ({shown(link.filename)}), "
-                               "which kerascc never opens")
+                raise _Refused(
+                    f"{shown(where)} is a link to another file ({shown(link.filename)}), which kerascc never opens"
+                )
             if isinstance(link, h5py.SoftLink):
-                raise _Refused(f"{shown(where)} is a soft link (to {shown(link.path)}); Keras files hold none",
-                               "layout")
+                raise _Refused(
+                    f"{shown(where)} is a soft link (to {shown(link.path)}); Keras files hold none", "layout"
+                )
             obj = group[name]
             if key(obj) in seen:  # a second hard link to an object already visited
                 continue
@@ -266,7 +274,9 @@ def _refusal(refused: _Refused, label: str, limits: Limits) -> CompileError:
     if refused.kind == "limit":
         return ResourceLimitError(
             f"the HDF5 file {refused.message}, more than a model of {limits.max_layers:,} layers has",
-            file=label, hint=f"raise it with {Limits.FLAGS['max_layers']} if this is intended")
+            file=label,
+            hint=f"raise it with {Limits.FLAGS['max_layers']} if this is intended",
+        )
     hint = OUTSIDE_HINT if refused.kind == "outside" else "was the file written by Keras? save it again with Keras"
     return WeightsError(refused.message, file=label, hint=hint)
 
@@ -310,8 +320,16 @@ PROBE_SECONDS = 300
 
 def _probe_script() -> str:
     parts = [inspect.getsource(obj) for obj in (_Refused, _storage_problem, _walk_hdf5)]
-    return "\n".join(["from __future__ import annotations", "import io, json, sys", "from typing import Any",
-                      "import h5py", *parts, _PROBE_MAIN])
+    return "\n".join(
+        [
+            "from __future__ import annotations",
+            "import io, json, sys",
+            "from typing import Any",
+            "import h5py",
+            *parts,
+            _PROBE_MAIN,
+        ]
+    )
 
 
 def probe_h5(source: str | Path | bytes, label: str, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -327,17 +345,34 @@ def probe_h5(source: str | Path | bytes, label: str, limits: Limits = DEFAULT_LI
 
     data = source if isinstance(source, bytes) else None
     arg = "-" if data is not None else str(source)
-    command = [sys.executable, "-c", _probe_script(), arg, str(limits.max_weight_bytes),
-               str(_max_objects(limits)), str(HDF5_MAX_DEPTH)]
+    command = [
+        sys.executable,
+        "-c",
+        _probe_script(),
+        arg,
+        str(limits.max_weight_bytes),
+        str(_max_objects(limits)),
+        str(HDF5_MAX_DEPTH),
+    ]
     try:
-        proc = subprocess.run(command, input=data, stdin=None if data is not None else subprocess.DEVNULL,
-                              capture_output=True, timeout=PROBE_SECONDS, check=False)
+        proc = subprocess.run(
+            command,
+            input=data,
+            stdin=None if data is not None else subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PROBE_SECONDS,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        raise WeightsError(f"reading this HDF5 file took over {PROBE_SECONDS} s", file=label,
-                           hint="the file is damaged or far larger than a model's weights") from None
+        raise WeightsError(
+            f"reading this HDF5 file took over {PROBE_SECONDS} s",
+            file=label,
+            hint="the file is damaged or far larger than a model's weights",
+        ) from None
     if proc.returncode < 0:  # killed by a signal: the HDF5 library crashed
-        raise WeightsError("damaged HDF5 file: the HDF5 library crashed reading it", file=label,
-                           hint="save the model or weights again")
+        raise WeightsError(
+            "damaged HDF5 file: the HDF5 library crashed reading it", file=label, hint="save the model or weights again"
+        )
     if proc.returncode == 3:
         try:
             message, kind = json.loads(proc.stdout)
@@ -403,8 +438,9 @@ def _truncated_normal(rng: np.random.Generator, shape: Sequence[int], mean: floa
     return out
 
 
-def _variance_scaling(rng: np.random.Generator, shape: Sequence[int], scale: float, mode: str,
-                      distribution: str) -> np.ndarray:
+def _variance_scaling(
+    rng: np.random.Generator, shape: Sequence[int], scale: float, mode: str, distribution: str
+) -> np.ndarray:
     fan_in, fan_out = _fans(shape)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     variance = scale / max(1.0, n)
@@ -510,8 +546,9 @@ def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: 
     elif kind in _PRESETS:
         out = _variance_scaling(rng, shape, *_PRESETS[kind])
     elif kind == "variance_scaling":
-        out = _variance_scaling(rng, shape, cfg.get("scale", 1.0), cfg.get("mode", "fan_in"),
-                                cfg.get("distribution", "truncated_normal"))
+        out = _variance_scaling(
+            rng, shape, cfg.get("scale", 1.0), cfg.get("mode", "fan_in"), cfg.get("distribution", "truncated_normal")
+        )
     elif kind in ("orthogonal", "identity"):
         rows, cols = math.prod(shape[:-1]) if len(shape) > 1 else 1, shape[-1]
         if kind == "identity":
@@ -521,6 +558,10 @@ def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: 
             flat = q if rows >= cols else q.T
         out = float(cfg.get("gain", 1.0)) * flat.reshape(shape)
     else:
-        raise WeightsError(f"unknown initializer '{kind}' for {label}", file=None, layer="/".join(scope),
-                           hint="pass the trained weights with --weights")
+        raise WeightsError(
+            f"unknown initializer '{kind}' for {label}",
+            file=None,
+            layer="/".join(scope),
+            hint="pass the trained weights with --weights",
+        )
     return np.ascontiguousarray(out, dtype=np.float32).reshape(shape)

@@ -74,9 +74,7 @@ class InputSpec:
     dtype: type
 
 
-def _setting(
-    meta: dict[str, str], key: str, default: str, allowed: Sequence[str], file: str | Path
-) -> str:
+def _setting(meta: dict[str, str], key: str, default: str, allowed: Sequence[str], file: str | Path) -> str:
     value = meta.get(key, default)
     if value not in allowed:
         raise RuntimeInputError(
@@ -93,8 +91,7 @@ def model_input(session: Session, layout: str, file: str | Path) -> InputSpec:
     if len(inputs) != 1:
         names = ", ".join(i.name for i in inputs)
         raise RuntimeInputError(
-            f"the model has {len(inputs)} inputs ({names}); only single-input image models "
-            "can be run on image files",
+            f"the model has {len(inputs)} inputs ({names}); only single-input image models can be run on image files",
             file=str(file),
         )
     (inp,) = inputs
@@ -141,15 +138,11 @@ def run_session(
     try:
         return session.run(names, {input_name: feed})
     except Exception as exc:  # onnxruntime's pybind errors have no common public base
-        raise RuntimeInputError(
-            f"onnxruntime failed to run the model: {exc}", file=str(file)
-        ) from exc
+        raise RuntimeInputError(f"onnxruntime failed to run the model: {exc}", file=str(file)) from exc
 
 
 #: Suffixes picked up when a folder or glob is expanded (Pillow reads all of them).
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 _GLOB_CHARS = set("*?[")
 
 
@@ -184,15 +177,19 @@ def expand_inputs(args: Sequence[str | Path]) -> list[ImageSource]:
         if path.is_dir():
             matches = sorted(p for p in path.rglob("*") if _is_image_file(p))
             if not matches:
-                raise RuntimeInputError("folder holds no image files", file=text,
-                                        hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}")
+                raise RuntimeInputError(
+                    "folder holds no image files", file=text, hint=f"looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
+                )
             for p in matches:
                 add(p, False)
         elif _GLOB_CHARS & set(text) and not path.exists():
             matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if _is_image_file(Path(p)))
             if not matches:
-                raise RuntimeInputError("pattern matches no image files", file=text,
-                                        hint="quote the pattern so the shell leaves it to kerascc")
+                raise RuntimeInputError(
+                    "pattern matches no image files",
+                    file=text,
+                    hint="quote the pattern so the shell leaves it to kerascc",
+                )
             for p in matches:
                 add(p, False)
         elif not path.exists():

@@ -48,6 +48,7 @@ CLASSES = "classes"
 SEGMENTATION = "segmentation"
 TENSOR = "tensor"
 
+
 def load_labels(path: str | Path) -> list[str]:
     """Class names from a text file, one a line (blank lines at the end ignored)."""
     try:
@@ -55,8 +56,9 @@ def load_labels(path: str | Path) -> list[str]:
     except FileNotFoundError as exc:
         raise RuntimeInputError("no such labels file", file=str(path)) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise RuntimeInputError(f"cannot read labels: {exc}", file=str(path),
-                                hint="one class name per line, UTF-8") from exc
+        raise RuntimeInputError(
+            f"cannot read labels: {exc}", file=str(path), hint="one class name per line, UTF-8"
+        ) from exc
     labels = [line.strip() for line in text.rstrip("\n").splitlines()]
     if not labels or not any(labels):
         raise RuntimeInputError("labels file is empty", file=str(path), hint="one class name per line")
@@ -222,8 +224,7 @@ class ClassScores(OutputKind):
         if names is None:
             return super().lines(name, value, k, labels)
         return [f"  {name}:"] + [
-            f"    {rank}. {names[i]} ({i}): {float(value[i]):.4f}"
-            for rank, i in enumerate(ranked(value, k), start=1)
+            f"    {rank}. {names[i]} ({i}): {float(value[i]):.4f}" for rank, i in enumerate(ranked(value, k), start=1)
         ]
 
     def agreement(self, reference: np.ndarray, candidate: np.ndarray) -> float | None:
@@ -275,9 +276,7 @@ class Tensor(OutputKind):
         return {"kind": self.name} | {key: (list(v) if key == "shape" else v) for key, v in summarize(value).items()}
 
     def cell(self, decoded: dict[str, Any], k: int) -> str:
-        stats = " ".join(
-            f"{key} {decoded[key]:.4g}" for key in ("min", "max", "mean") if decoded.get(key) is not None
-        )
+        stats = " ".join(f"{key} {decoded[key]:.4g}" for key in ("min", "max", "mean") if decoded.get(key) is not None)
         return f"shape {tuple(decoded['shape'])} {stats}"
 
     def columns(self, decoded: dict[str, Any]) -> dict[str, Any]:

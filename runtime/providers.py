@@ -42,9 +42,7 @@ OPTIMIZATION_LEVELS = ("all", "extended", "basic", "disable")
 CONV_ALGO_SEARCHES = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
 
 INSTALL_CPU_HINT = "pip install 'kerascc[cpu]' (or 'kerascc[gpu]' for NVIDIA GPUs)"
-INSTALL_GPU_HINT = (
-    "pip install 'kerascc[gpu]' to get onnxruntime-gpu, which replaces the CPU-only onnxruntime"
-)
+INSTALL_GPU_HINT = "pip install 'kerascc[gpu]' to get onnxruntime-gpu, which replaces the CPU-only onnxruntime"
 _FALLBACK_REASONS = {
     CUDA: "the CUDA 12 / cuDNN 9 libraries could not be loaded "
     "(pip install 'onnxruntime-gpu[cuda,cudnn]' provides them)",
@@ -180,9 +178,7 @@ def provider_options(
         }
         if int8_calibration_table is not None:
             if not int8:
-                raise RuntimeInputError(
-                    "an INT8 calibration table was given without INT8", hint="add --trt-int8"
-                )
+                raise RuntimeInputError("an INT8 calibration table was given without INT8", hint="add --trt-int8")
             table = Path(int8_calibration_table)
             options["trt_int8_calibration_table_name"] = table.name
             options["trt_int8_use_native_calibration_table"] = table.suffix != ".flatbuffers"
@@ -250,8 +246,7 @@ def fallback_messages(requested: list[str], active: list[str]) -> list[str]:
     """One message per requested GPU provider that the session dropped, with the likely cause."""
     landed = short_name(active[0]) if active else "nothing"
     return [
-        f"{short_name(p)} was requested but onnxruntime fell back to {landed}: "
-        f"{_FALLBACK_REASONS[p]}"
+        f"{short_name(p)} was requested but onnxruntime fell back to {landed}: {_FALLBACK_REASONS[p]}"
         for p in requested
         if p in GPU_PROVIDERS and p not in active
     ]
@@ -333,8 +328,11 @@ def create_session(
         # a FIFO or a device would block the reader
         check_input_file(model, "model file", missing_ok=False, error=RuntimeInputError)
     if not isinstance(model, bytes) and Path(model).suffix.lower() in (".json", ".keras", ".h5", ".hdf5", ".py"):
-        raise RuntimeInputError("is a Keras model description, not a compiled ONNX model", file=name,
-                                hint=f"compile it first: python cli.py compile {name}")
+        raise RuntimeInputError(
+            "is a Keras model description, not a compiled ONNX model",
+            file=name,
+            hint=f"compile it first: python cli.py compile {name}",
+        )
     chain = provider_chain(provider, ort.get_available_providers())
     settings = settings or GpuSettings()
     if cache_dir is not None:

@@ -34,9 +34,14 @@ def save_outputs(batches: Iterable[Batch], path: str | Path) -> Path:
 
 def run_summary(model: str | Path, provider: str, stats: RunStats) -> dict[str, Any]:
     """The facts of a whole run, as stored in a JSON results file."""
-    return {"model": str(model), "provider": provider, "images": stats.images,
-            "skipped": [str(p) for p, _ in stats.skipped], "seconds": round(stats.seconds, 4),
-            "images_per_second": round(stats.images_per_second, 2)}
+    return {
+        "model": str(model),
+        "provider": provider,
+        "images": stats.images,
+        "skipped": [str(p) for p, _ in stats.skipped],
+        "seconds": round(stats.seconds, 4),
+        "images_per_second": round(stats.images_per_second, 2),
+    }
 
 
 def has_random_weights(metadata: dict[str, str]) -> bool:

@@ -1,4 +1,5 @@
 """The command line as a user meets it: reports, one-line errors, exit codes, atomic output."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -84,8 +91,19 @@ def test_compile_json_without_weights_says_random(small_model: dict[str, Path]) 
 
 def test_run_prints_top_k_and_saves(small_model: dict[str, Path]) -> None:
     model = small_model["dir"] / "run.onnx"
-    assert cli("compile", str(small_model["json"]), "-w", str(small_model["weights"]), "-o", str(model),
-               "--preprocess", "none").returncode == 0
+    assert (
+        cli(
+            "compile",
+            str(small_model["json"]),
+            "-w",
+            str(small_model["weights"]),
+            "-o",
+            str(model),
+            "--preprocess",
+            "none",
+        ).returncode
+        == 0
+    )
     saved = small_model["dir"] / "out.npy"
     proc = cli("run", str(model), str(small_model["image"]), "--top-k", "3", "--save", str(saved))
     assert proc.returncode == 0, proc.stderr
@@ -120,21 +138,68 @@ def test_inspect_shows_each_pass(small_model: dict[str, Path]) -> None:
     [
         ("{not json", ["broken.json", "not valid JSON"]),
         ("[1, 2]", ["broken.json", "JSON object"]),
-        (json.dumps({"class_name": "Functional", "config": {"layers": [
-            {"class_name": "InputLayer", "name": "in", "config": {"name": "in", "batch_shape": [None, 4]},
-             "inbound_nodes": []},
-            {"class_name": "Lambda", "name": "mystery", "config": {"name": "mystery"},
-             "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__",
-                                          "config": {"keras_history": ["in", 0, 0]}}], "kwargs": {}}]},
-        ], "input_layers": [["in", 0, 0]], "output_layers": [["mystery", 0, 0]]}}),
-         ["broken.json", "layer 'mystery'", "Lambda", "not supported"]),
-        (json.dumps({"class_name": "Functional", "config": {"layers": [
-            {"class_name": "InputLayer", "name": "in", "config": {"name": "in", "batch_shape": [None, 4]},
-             "inbound_nodes": []},
-            {"class_name": "Dense", "name": "d", "config": {"name": "d", "units": 2},
-             "inbound_nodes": [[["ghost", 0, 0, {}]]]},
-        ], "input_layers": [["in", 0, 0]], "output_layers": [["d", 0, 0]]}}),
-         ["broken.json", "ghost"]),
+        (
+            json.dumps(
+                {
+                    "class_name": "Functional",
+                    "config": {
+                        "layers": [
+                            {
+                                "class_name": "InputLayer",
+                                "name": "in",
+                                "config": {"name": "in", "batch_shape": [None, 4]},
+                                "inbound_nodes": [],
+                            },
+                            {
+                                "class_name": "Lambda",
+                                "name": "mystery",
+                                "config": {"name": "mystery"},
+                                "inbound_nodes": [
+                                    {
+                                        "args": [
+                                            {
+                                                "class_name": "__keras_tensor__",
+                                                "config": {"keras_history": ["in", 0, 0]},
+                                            }
+                                        ],
+                                        "kwargs": {},
+                                    }
+                                ],
+                            },
+                        ],
+                        "input_layers": [["in", 0, 0]],
+                        "output_layers": [["mystery", 0, 0]],
+                    },
+                }
+            ),
+            ["broken.json", "layer 'mystery'", "Lambda", "not supported"],
+        ),
+        (
+            json.dumps(
+                {
+                    "class_name": "Functional",
+                    "config": {
+                        "layers": [
+                            {
+                                "class_name": "InputLayer",
+                                "name": "in",
+                                "config": {"name": "in", "batch_shape": [None, 4]},
+                                "inbound_nodes": [],
+                            },
+                            {
+                                "class_name": "Dense",
+                                "name": "d",
+                                "config": {"name": "d", "units": 2},
+                                "inbound_nodes": [[["ghost", 0, 0, {}]]],
+                            },
+                        ],
+                        "input_layers": [["in", 0, 0]],
+                        "output_layers": [["d", 0, 0]],
+                    },
+                }
+            ),
+            ["broken.json", "ghost"],
+        ),
     ],
 )
 def test_bad_model_is_one_line_exit_2(tmp_path: Path, content: str, needles: list[str]) -> None:
@@ -157,8 +222,12 @@ def test_wrong_weights_file(small_model: dict[str, Path], tmp_path: Path) -> Non
     with h5py.File(bad, "w") as f:
         f.create_dataset("layers/dense/vars/0", data=np.zeros((3, 3), np.float32))
         f["layers/dense/vars"].attrs["name"] = "predictions"
-    assert_one_line_error(cli("compile", str(small_model["json"]), "-w", str(bad), "-o", str(tmp_path / "x.onnx")),
-                          "other.weights.h5", "layer 'conv'", "no weights for this layer")
+    assert_one_line_error(
+        cli("compile", str(small_model["json"]), "-w", str(bad), "-o", str(tmp_path / "x.onnx")),
+        "other.weights.h5",
+        "layer 'conv'",
+        "no weights for this layer",
+    )
     assert not (tmp_path / "x.onnx").exists()
 
 

@@ -5,6 +5,7 @@ Keras or TensorFlow the process has imported) and restores everything afterwards
 ``import keras``, ``from tensorflow.keras.layers import Conv2D`` and ``tf.keras.Model`` in the
 file resolve to the recording classes of :mod:`.core`; other imports work as usual.
 """
+
 from __future__ import annotations
 
 import importlib.abc
@@ -45,9 +46,28 @@ __all__ = ["Model", "Recorder", "Sequential", "core", "stand_ins"]
 KERAS_VERSION = "3.15.1"
 TF_VERSION = "2.21.0"
 _ROOTS = ("keras", "tensorflow", "tf_keras")
-ACTIVATIONS = ("relu", "relu6", "sigmoid", "softmax", "log_softmax", "tanh", "linear", "elu", "selu", "softplus",
-               "softsign", "silu", "swish", "gelu", "hard_sigmoid", "hard_silu", "hard_swish", "exponential",
-               "leaky_relu", "mish")
+ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "sigmoid",
+    "softmax",
+    "log_softmax",
+    "tanh",
+    "linear",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "silu",
+    "swish",
+    "gelu",
+    "hard_sigmoid",
+    "hard_silu",
+    "hard_swish",
+    "exponential",
+    "leaky_relu",
+    "mish",
+)
 
 
 class StandIn(ModuleType):
@@ -57,8 +77,11 @@ class StandIn(ModuleType):
         if name.startswith("__"):
             raise AttributeError(name)
         supported = sorted(k for k in vars(self) if not k.startswith("_"))
-        raise recorder().error(f"{self.__name__}.{name} is not available in kerascc's Python frontend",
-                               UnsupportedLayerError, hint="available: " + ", ".join(supported[:60]))
+        raise recorder().error(
+            f"{self.__name__}.{name} is not available in kerascc's Python frontend",
+            UnsupportedLayerError,
+            hint="available: " + ", ".join(supported[:60]),
+        )
 
 
 class Inert(ModuleType):
@@ -99,18 +122,30 @@ def _backend() -> dict[str, Any]:
 
     def set_image_data_format(value: str) -> None:
         if value != "channels_last":
-            raise recorder().error("only the channels_last image data format is supported in model files",
-                                   UnsupportedLayerError, hint="pass data_format='channels_first' to single layers")
+            raise recorder().error(
+                "only the channels_last image data format is supported in model files",
+                UnsupportedLayerError,
+                hint="pass data_format='channels_first' to single layers",
+            )
 
     def clear_session(*args: Any, **kwargs: Any) -> None:
         recorder().uids.clear()  # Keras restarts its automatic names too
 
-    return {"int_shape": int_shape, "image_data_format": image_data_format,
-            "set_image_data_format": set_image_data_format, "clear_session": clear_session,
-            "image_dim_ordering": lambda: "tf", "set_image_dim_ordering": lambda value: None,
-            "floatx": lambda: "float32", "set_floatx": lambda value: None, "backend": lambda: "tensorflow",
-            "epsilon": lambda: 1e-7, "is_keras_tensor": lambda x: isinstance(x, KerasTensor),
-            "learning_phase": lambda: 0, "set_learning_phase": lambda value: None}
+    return {
+        "int_shape": int_shape,
+        "image_data_format": image_data_format,
+        "set_image_data_format": set_image_data_format,
+        "clear_session": clear_session,
+        "image_dim_ordering": lambda: "tf",
+        "set_image_dim_ordering": lambda value: None,
+        "floatx": lambda: "float32",
+        "set_floatx": lambda value: None,
+        "backend": lambda: "tensorflow",
+        "epsilon": lambda: 1e-7,
+        "is_keras_tensor": lambda x: isinstance(x, KerasTensor),
+        "learning_phase": lambda: 0,
+        "set_learning_phase": lambda value: None,
+    }
 
 
 def _utils() -> dict[str, Any]:
@@ -130,20 +165,38 @@ def _utils() -> dict[str, Any]:
 
 
 def _lambda_layer(*args: Any, **kwargs: Any) -> Any:
-    raise recorder().error("Lambda layers run arbitrary Python code, which cannot be compiled", UnsupportedLayerError,
-                           hint="write the computation on the tensors instead (x / 255.0, x * y, keras.ops.relu(x), "
-                                "keras.ops.maximum(x, y) …) or with built-in layers")
+    raise recorder().error(
+        "Lambda layers run arbitrary Python code, which cannot be compiled",
+        UnsupportedLayerError,
+        hint="write the computation on the tensors instead (x / 255.0, x * y, keras.ops.relu(x), "
+        "keras.ops.maximum(x, y) …) or with built-in layers",
+    )
 
 
 def build_modules() -> dict[str, ModuleType]:
     """Fresh stand-in modules, keyed by every import name a model file may use."""
     classes = layer_classes()
-    merges = {keras_name: merge_function(cls, classes) for keras_name, cls in (
-        ("add", "Add"), ("subtract", "Subtract"), ("multiply", "Multiply"), ("average", "Average"),
-        ("maximum", "Maximum"), ("minimum", "Minimum"))}
-    layer_attrs: dict[str, Any] = {**classes, **merges, "concatenate": concatenate_function(classes),
-                                   "merge": legacy_merge(classes), "Input": Input, "InputLayer": InputLayer,
-                                   "Layer": Layer, "Lambda": _lambda_layer}
+    merges = {
+        keras_name: merge_function(cls, classes)
+        for keras_name, cls in (
+            ("add", "Add"),
+            ("subtract", "Subtract"),
+            ("multiply", "Multiply"),
+            ("average", "Average"),
+            ("maximum", "Maximum"),
+            ("minimum", "Minimum"),
+        )
+    }
+    layer_attrs: dict[str, Any] = {
+        **classes,
+        **merges,
+        "concatenate": concatenate_function(classes),
+        "merge": legacy_merge(classes),
+        "Input": Input,
+        "InputLayer": InputLayer,
+        "Layer": Layer,
+        "Lambda": _lambda_layer,
+    }
     layers = _module("keras.layers", layer_attrs)
     models = _module("keras.models", {"Model": Model, "Sequential": Sequential, "Functional": Model})
     backend = _module("keras.backend", _backend())
@@ -153,24 +206,48 @@ def build_modules() -> dict[str, ModuleType]:
     init_attrs.update({alias: init_classes[cls] for alias, cls in INITIALIZER_ALIASES.items()})
     init_attrs["constant"] = init_classes["Constant"]
     initializers = _module("keras.initializers", init_attrs)
-    regularizers = _module("keras.regularizers", {
-        "l1": regularizer("L1", {"l1": 0.01}), "l2": regularizer("L2", {"l2": 0.01}),
-        "l1_l2": regularizer("L1L2", {"l1": 0.0, "l2": 0.0}), "L1": regularizer("L1", {"l1": 0.01}),
-        "L2": regularizer("L2", {"l2": 0.01}), "L1L2": regularizer("L1L2", {"l1": 0.0, "l2": 0.0})})
+    regularizers = _module(
+        "keras.regularizers",
+        {
+            "l1": regularizer("L1", {"l1": 0.01}),
+            "l2": regularizer("L2", {"l2": 0.01}),
+            "l1_l2": regularizer("L1L2", {"l1": 0.0, "l2": 0.0}),
+            "L1": regularizer("L1", {"l1": 0.01}),
+            "L2": regularizer("L2", {"l2": 0.01}),
+            "L1L2": regularizer("L1L2", {"l1": 0.0, "l2": 0.0}),
+        },
+    )
     acts = {name: Activation(name) for name in ACTIVATIONS}
     acts["get"] = lambda name: acts.get(name, name)
     activations = _module("keras.activations", acts)
     ops = _module("keras.ops", ops_attrs())
-    inert = {name: _module(f"keras.{name}", {}, Inert)
-             for name in ("optimizers", "losses", "metrics", "callbacks", "preprocessing", "datasets")}
+    inert = {
+        name: _module(f"keras.{name}", {}, Inert)
+        for name in ("optimizers", "losses", "metrics", "callbacks", "preprocessing", "datasets")
+    }
     resnet50 = resnet50_factory(layers)
     applications = _module("keras.applications", {"ResNet50": resnet50})
     applications.resnet50 = _module("keras.applications.resnet50", {"ResNet50": resnet50})
     inert["applications"] = applications
-    keras = _module("keras", {
-        "layers": layers, "models": models, "backend": backend, "utils": utils, "initializers": initializers,
-        "regularizers": regularizers, "activations": activations, "ops": ops, **inert, "Input": Input, "Model": Model,
-        "Sequential": Sequential, "Layer": Layer, "__version__": KERAS_VERSION})
+    keras = _module(
+        "keras",
+        {
+            "layers": layers,
+            "models": models,
+            "backend": backend,
+            "utils": utils,
+            "initializers": initializers,
+            "regularizers": regularizers,
+            "activations": activations,
+            "ops": ops,
+            **inert,
+            "Input": Input,
+            "Model": Model,
+            "Sequential": Sequential,
+            "Layer": Layer,
+            "__version__": KERAS_VERSION,
+        },
+    )
     mods: dict[str, ModuleType] = {"keras": keras}
     for sub in ("layers", "models", "backend", "utils", "initializers", "regularizers", "activations", "ops", *inert):
         mods[f"keras.{sub}"] = getattr(keras, sub)
@@ -182,7 +259,7 @@ def build_modules() -> dict[str, ModuleType]:
     for name, mod in list(mods.items()):
         if name.startswith("keras"):
             mods["tensorflow." + name] = mod
-            mods["tf_keras" + name[len("keras"):]] = mod
+            mods["tf_keras" + name[len("keras") :]] = mod
     return mods
 
 
@@ -191,9 +268,11 @@ class _Refuse(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         if fullname.split(".")[0] in _ROOTS:
-            raise recorder().error(f"module '{fullname}' is not available in kerascc's Python frontend",
-                                   UnsupportedLayerError,
-                                   hint="import layers from keras.layers, tensorflow.keras.layers or keras.models")
+            raise recorder().error(
+                f"module '{fullname}' is not available in kerascc's Python frontend",
+                UnsupportedLayerError,
+                hint="import layers from keras.layers, tensorflow.keras.layers or keras.models",
+            )
         return None
 
 

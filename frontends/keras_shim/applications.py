@@ -5,6 +5,7 @@ the same graph with the same layer names as Keras's ``keras/src/applications/res
 (bottleneck blocks of ``stack1``), so weights saved from the real application load onto it;
 pretrained weights are not downloaded: ``weights=`` is noted and ``--weights`` supplies them.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,9 +40,16 @@ def _stack(layers: Any, x: Any, filters: int, blocks: int, stride1: int = 2, nam
 
 
 def resnet50_factory(layers: Any) -> Any:
-    def ResNet50(include_top: bool = True, weights: Any = "imagenet", input_tensor: Any = None,
-                 input_shape: Any = None, pooling: Any = None, classes: int = 1000,
-                 classifier_activation: Any = "softmax", name: str = "resnet50") -> Model:
+    def ResNet50(
+        include_top: bool = True,
+        weights: Any = "imagenet",
+        input_tensor: Any = None,
+        input_shape: Any = None,
+        pooling: Any = None,
+        classes: int = 1000,
+        classifier_activation: Any = "softmax",
+        name: str = "resnet50",
+    ) -> Model:
         rec = recorder()
         if weights is not None:
             rec.note(f"ResNet50(weights={weights!r}): pretrained weights are not downloaded; pass them with --weights")

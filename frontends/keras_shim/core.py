@@ -11,6 +11,7 @@ Names follow Keras 3: a layer without ``name=`` gets its snake_case class name, 
 per run with ``_1``, ``_2``… at construction time (``keras.src.utils.naming``), so weights saved
 by Keras from the same file land on the same layers.
 """
+
 from __future__ import annotations
 
 import copy
@@ -38,8 +39,7 @@ from .table import (
     NO_BUILD_CONFIG,
 )
 
-DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
-                "registered_name": None}
+DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
 _SHIM_DIR = str(Path(__file__).resolve().parent)
 
 #: How a tensor's Python operators and ``keras.activations`` calls are recorded, registered by
@@ -133,9 +133,10 @@ class KerasTensor:
 
     def ref(self) -> dict[str, Any]:
         layer, index, tensor = self._keras_history
-        return {"class_name": "__keras_tensor__",
-                "config": {"shape": list(self.shape), "dtype": self.dtype,
-                           "keras_history": [layer.name, index, tensor]}}
+        return {
+            "class_name": "__keras_tensor__",
+            "config": {"shape": list(self.shape), "dtype": self.dtype, "keras_history": [layer.name, index, tensor]},
+        }
 
     def __repr__(self) -> str:
         return f"<KerasTensor shape={tuple(self.shape)}, dtype={self.dtype}, name={self.name}>"
@@ -171,6 +172,7 @@ class KerasTensor:
     def _unsupported(what: str) -> Callable[..., Any]:  # builds the refusing methods below
         def refuse(self: KerasTensor, *_: Any) -> Any:
             raise TENSOR_OPERATIONS["refuse"](what)
+
         return refuse
 
     __pow__ = __rpow__ = _unsupported("x ** y (keras.ops.power)")
@@ -183,8 +185,9 @@ class KerasTensor:
     del _unsupported
 
     def __bool__(self) -> bool:
-        raise recorder().error("a symbolic tensor has no truth value "
-                               "(its values are not known when the model is built)")
+        raise recorder().error(
+            "a symbolic tensor has no truth value (its values are not known when the model is built)"
+        )
 
 
 def _operator(symbol: str, a: Any, b: Any) -> KerasTensor:
@@ -236,8 +239,12 @@ class Serializable:
         return dict(self.config)
 
     def serialize(self) -> dict[str, Any]:
-        return {"module": self.module, "class_name": self.class_name, "config": _json_like(self.config),
-                "registered_name": None}
+        return {
+            "module": self.module,
+            "class_name": self.class_name,
+            "config": _json_like(self.config),
+            "registered_name": None,
+        }
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise recorder().error(f"{self.class_name} cannot be evaluated in a model file")
@@ -282,8 +289,10 @@ class Activation:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if args and isinstance(args[0], KerasTensor):
             return TENSOR_OPERATIONS["activation"](self.__name__, args, kwargs)
-        raise recorder().error(f"keras.activations.{self.__name__} needs a Keras tensor here",
-                               hint=f"call it on a layer's output, or use layers.Activation('{self.__name__}')")
+        raise recorder().error(
+            f"keras.activations.{self.__name__} needs a Keras tensor here",
+            hint=f"call it on a layer's output, or use layers.Activation('{self.__name__}')",
+        )
 
 
 def serialize_initializer(value: Any, rec: Recorder) -> Any:
@@ -309,8 +318,11 @@ def serialize_activation(value: Any, rec: Recorder) -> Any:
         return value.__name__
     if isinstance(value, Layer):  # Keras accepts a layer instance, e.g. activation=LeakyReLU()
         return value.serialize()
-    raise rec.error(f"activation {value!r} is not a Keras activation", UnsupportedLayerError,
-                    hint="pass its name, e.g. activation='relu'")
+    raise rec.error(
+        f"activation {value!r} is not a Keras activation",
+        UnsupportedLayerError,
+        hint="pass its name, e.g. activation='relu'",
+    )
 
 
 def serialize_other(value: Any) -> Any:
@@ -320,13 +332,14 @@ def serialize_other(value: Any) -> Any:
 
 
 # -- argument binding ------------------------------------------------------------------------------
-def _bind(class_name: str, params: list[str], required: list[str], args: tuple[Any, ...],
-          kwargs: dict[str, Any]) -> dict[str, Any]:
+def _bind(
+    class_name: str, params: list[str], required: list[str], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     """Positional and keyword arguments to one dict, raising what Python/Keras would."""
     rec = recorder()
     if len(args) > len(params):
         raise rec.error(f"{class_name}() takes {len(params)} positional arguments but {len(args)} were given")
-    bound = dict(zip(params, args))
+    bound = dict(zip(params, args, strict=False))
     for key, value in kwargs.items():
         if key in bound:
             raise rec.error(f"{class_name}() got multiple values for argument '{key}'")
@@ -336,21 +349,43 @@ def _bind(class_name: str, params: list[str], required: list[str], args: tuple[A
         raise rec.error(f"Unrecognized keyword arguments passed to {class_name}: {unknown}")
     missing = [p for p in required if p not in bound]
     if missing:
-        raise rec.error(f"{class_name}() missing required argument{'s' if len(missing) > 1 else ''}: "
-                        + ", ".join(f"'{m}'" for m in missing))
+        raise rec.error(
+            f"{class_name}() missing required argument{'s' if len(missing) > 1 else ''}: "
+            + ", ".join(f"'{m}'" for m in missing)
+        )
     return bound
 
 
 # Keras 1 / early Keras 2 argument names -> Keras 3 (the legacy interfaces Keras 2 shipped).
 LEGACY_KWARGS = {
-    "nb_filter": "filters", "border_mode": "padding", "subsample": "strides", "init": "kernel_initializer",
-    "output_dim": "units", "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
-    "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint", "bias": "use_bias",
-    "atrous_rate": "dilation_rate", "dim_ordering": "data_format", "beta_init": "beta_initializer",
-    "gamma_init": "gamma_initializer", "p": "rate", "depthwise_init": "depthwise_initializer",
+    "nb_filter": "filters",
+    "border_mode": "padding",
+    "subsample": "strides",
+    "init": "kernel_initializer",
+    "output_dim": "units",
+    "W_regularizer": "kernel_regularizer",
+    "b_regularizer": "bias_regularizer",
+    "W_constraint": "kernel_constraint",
+    "b_constraint": "bias_constraint",
+    "bias": "use_bias",
+    "atrous_rate": "dilation_rate",
+    "dim_ordering": "data_format",
+    "beta_init": "beta_initializer",
+    "gamma_init": "gamma_initializer",
+    "p": "rate",
+    "depthwise_init": "depthwise_initializer",
 }
-_BASE_KWARGS = ("name", "dtype", "trainable", "input_shape", "input_dim", "batch_input_shape", "batch_size",
-                "weights", "input_length")
+_BASE_KWARGS = (
+    "name",
+    "dtype",
+    "trainable",
+    "input_shape",
+    "input_dim",
+    "batch_input_shape",
+    "batch_size",
+    "weights",
+    "input_length",
+)
 _TUPLE_KEYS = ("kernel_size", "strides", "dilation_rate", "pool_size", "size", "output_padding")
 _INIT_SUFFIX = "_initializer"
 
@@ -391,6 +426,7 @@ def _tuple_rank(class_name: str, key: str) -> int | None:
 def _edge_pairs(value: Any, default: Any) -> Any:
     """ZeroPadding/Cropping amounts as Keras stores them: ``(a, b)`` in 1-D, one such pair per
     spatial axis in 2-D and 3-D, where a single number means the same amount on both sides."""
+
     def both(v: Any) -> tuple[int, ...]:
         return (int(v), int(v)) if isinstance(v, int | np.integer) else tuple(int(x) for x in v)
 
@@ -441,8 +477,11 @@ class Layer:
         rec = recorder()
         spec = self._spec
         if spec is None:
-            raise rec.error(f"custom layer class '{type(self).__name__}' is not supported", UnsupportedLayerError,
-                            hint="build the model from Keras's built-in layers")
+            raise rec.error(
+                f"custom layer class '{type(self).__name__}' is not supported",
+                UnsupportedLayerError,
+                hint="build the model from Keras's built-in layers",
+            )
         cls = self._keras_class
         args, kwargs = self._legacy_args(args, kwargs, rec)
         base = {k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs}
@@ -505,8 +544,12 @@ class Layer:
         return self._rec.param_counts.get(self.name, 0)
 
     def serialize(self) -> dict[str, Any]:
-        entry = {"module": "keras.layers", "class_name": self._keras_class, "config": _json_like(self.config),
-                 "registered_name": None}
+        entry = {
+            "module": "keras.layers",
+            "class_name": self._keras_class,
+            "config": _json_like(self.config),
+            "registered_name": None,
+        }
         if self.built_shape is not None and self._keras_class not in NO_BUILD_CONFIG:
             entry["build_config"] = {"input_shape": _json_like(self.built_shape)}
         return entry
@@ -521,9 +564,10 @@ class Layer:
             raise rec.error(f"layer '{self.name}' got unexpected call arguments {sorted(extra)}")
         tensors = flat_tensors(inputs)
         if not tensors:
-            raise rec.error(f"{self._keras_class} '{self.name}' was called on {type(inputs).__name__}, "
-                            "not on a Keras tensor",
-                            hint="layers are called on tensors from keras.Input or other layers")
+            raise rec.error(
+                f"{self._keras_class} '{self.name}' was called on {type(inputs).__name__}, not on a Keras tensor",
+                hint="layers are called on tensors from keras.Input or other layers",
+            )
         if len(tensors) != len(inputs) if isinstance(inputs, list | tuple) else False:
             raise rec.error(f"{self._keras_class} '{self.name}': every input must be a Keras tensor")
         node = self._build_nodes([t.node for t in tensors], rec)
@@ -533,8 +577,9 @@ class Layer:
             shapes = [list(t.shape) for t in tensors]
             self.built_shape = shapes[0] if isinstance(inputs, KerasTensor) else shapes
         recorded = {**CALL_KWARGS.get(self._keras_class, {}), **kwargs}
-        self.calls.append({"args": [_serialize_args(inputs)], "kwargs": _json_like(recorded),
-                           "inputs": tensors, "outputs": [out]})
+        self.calls.append(
+            {"args": [_serialize_args(inputs)], "kwargs": _json_like(recorded), "inputs": tensors, "outputs": [out]}
+        )
         return out
 
     def _shape_call(self, index: int, inputs: list[Node]) -> list[Node]:
@@ -546,8 +591,9 @@ class Layer:
         fn = LAYERS.get(self._keras_class)
         if fn is None:
             raise rec.error(f"layer class '{self._keras_class}' is not supported", UnsupportedLayerError)
-        ctx = _ShapeContext(rec.graph, self._keras_class, self.name, _json_like(self.config), (self.name,),
-                            rec.weights, rec.file, 3)
+        ctx = _ShapeContext(
+            rec.graph, self._keras_class, self.name, _json_like(self.config), (self.name,), rec.weights, rec.file, 3
+        )
         ctx.counts = rec.param_counts
         try:
             return fn(ctx, inputs)
@@ -585,23 +631,43 @@ class Operation:
         return 0
 
     def serialize(self) -> dict[str, Any]:
-        return {"module": self._module, "class_name": self._keras_class, "config": _json_like(self.config),
-                "registered_name": self._keras_class}
+        return {
+            "module": self._module,
+            "class_name": self._keras_class,
+            "config": _json_like(self.config),
+            "registered_name": self._keras_class,
+        }
 
     def __call__(self, *args: Any) -> KerasTensor:
         tensors = [a for a in args if isinstance(a, KerasTensor)]
         node = self._build_node([a.node if isinstance(a, KerasTensor) else a for a in args])
         out = KerasTensor(node, self, len(self.calls))
-        self.calls.append({"args": _serialize_args(list(args)), "kwargs": {}, "inputs": tensors, "outputs": [out],
-                           "values": list(args)})
+        self.calls.append(
+            {
+                "args": _serialize_args(list(args)),
+                "kwargs": {},
+                "inputs": tensors,
+                "outputs": [out],
+                "values": list(args),
+            }
+        )
         return out
 
     def _build_node(self, args: list[Any]) -> Node:
         """Run the shared layer table on the scratch graph; ``args``: nodes and constants."""
         rec = self._rec
         fn = (OPERATIONS if self._module.startswith("keras.src.ops") else LAYERS)[self._keras_class]
-        ctx = _ShapeContext(rec.graph, self._keras_class, self.name, _json_like(self.config), (self.name,),
-                            rec.weights, rec.file, 3, args=args)
+        ctx = _ShapeContext(
+            rec.graph,
+            self._keras_class,
+            self.name,
+            _json_like(self.config),
+            (self.name,),
+            rec.weights,
+            rec.file,
+            3,
+            args=args,
+        )
         ctx.counts = rec.param_counts
         try:
             return fn(ctx, [a for a in args if isinstance(a, Node)])
@@ -645,8 +711,10 @@ class Convolution2DLegacy:
         args, kwargs = _legacy(self._keras_class, args, kwargs, rec)  # type: ignore[attr-defined]
         if len(args) >= 3 and all(isinstance(a, int | np.integer) for a in args[1:3]):
             if len(args) > 3:
-                raise rec.error("Convolution2D: Keras 1 positional arguments after nb_col are not supported",
-                                hint="pass them by keyword")
+                raise rec.error(
+                    "Convolution2D: Keras 1 positional arguments after nb_col are not supported",
+                    hint="pass them by keyword",
+                )
             rec.note("Convolution2D(filters, rows, cols) read as Keras 1 wrote it: a rows x cols kernel")
             args = (args[0], (int(args[1]), int(args[2])))
         return args, kwargs
@@ -677,9 +745,18 @@ class InputLayer(Layer):
 
     _keras_class = "InputLayer"
 
-    def __init__(self, shape: Any = None, batch_size: Any = None, dtype: Any = None, sparse: Any = None,
-                 batch_shape: Any = None, input_tensor: Any = None, optional: bool = False, name: Any = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        shape: Any = None,
+        batch_size: Any = None,
+        dtype: Any = None,
+        sparse: Any = None,
+        batch_shape: Any = None,
+        input_tensor: Any = None,
+        optional: bool = False,
+        name: Any = None,
+        **kwargs: Any,
+    ) -> None:
         rec = recorder()
         self._rec = rec
         shape = kwargs.pop("input_shape", shape)
@@ -688,8 +765,11 @@ class InputLayer(Layer):
         if kwargs:
             raise rec.error(f"Unrecognized keyword arguments passed to InputLayer: {kwargs}")
         if dtype not in (None, "float32", "float16", "float64"):
-            raise rec.error(f"input dtype '{dtype}' is not supported", UnsupportedLayerError,
-                            hint="kerascc compiles floating-point inputs")
+            raise rec.error(
+                f"input dtype '{dtype}' is not supported",
+                UnsupportedLayerError,
+                hint="kerascc compiles floating-point inputs",
+            )
         if batch_shape is None:
             if shape is None:
                 raise rec.error("Input needs a shape, e.g. keras.Input(shape=(224, 224, 3))")
@@ -700,8 +780,14 @@ class InputLayer(Layer):
         self.name = str(name) if name else rec.auto_name("InputLayer")
         self.trainable = True
         self._input_shape_arg = None
-        self.config = {"batch_shape": list(batch_shape), "dtype": "float32", "sparse": False, "ragged": False,
-                       "name": self.name, "optional": bool(optional)}
+        self.config = {
+            "batch_shape": list(batch_shape),
+            "dtype": "float32",
+            "sparse": False,
+            "ragged": False,
+            "name": self.name,
+            "optional": bool(optional),
+        }
         self.built_shape = None
         node = rec.graph.add_input(rec.graph.unique_name(self.name), (None, *batch_shape[1:]))
         out = KerasTensor(node, self, 0)
@@ -711,14 +797,30 @@ class InputLayer(Layer):
         raise self._rec.error("an InputLayer cannot be called; use keras.Input(shape=...) for a tensor")
 
 
-def Input(shape: Any = None, batch_size: Any = None, dtype: Any = None, sparse: Any = None,
-          batch_shape: Any = None, name: Any = None, tensor: Any = None, optional: bool = False,
-          **kwargs: Any) -> KerasTensor:
+def Input(
+    shape: Any = None,
+    batch_size: Any = None,
+    dtype: Any = None,
+    sparse: Any = None,
+    batch_shape: Any = None,
+    name: Any = None,
+    tensor: Any = None,
+    optional: bool = False,
+    **kwargs: Any,
+) -> KerasTensor:
     """``keras.Input``: Keras 3's positional order, plus Keras 2's ``batch_input_shape``."""
     if tensor is not None:
         raise recorder().error("keras.Input(tensor=...) is not supported")
-    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse, batch_shape=batch_shape,
-                       optional=optional, name=name, **kwargs)
+    layer = InputLayer(
+        shape=shape,
+        batch_size=batch_size,
+        dtype=dtype,
+        sparse=sparse,
+        batch_shape=batch_shape,
+        optional=optional,
+        name=name,
+        **kwargs,
+    )
     return layer.output
 
 
@@ -747,8 +849,9 @@ def legacy_merge(classes: dict[str, type]) -> Callable[..., KerasTensor]:
     def merge(inputs: Any, mode: str = "sum", concat_axis: int = -1, name: str | None = None, **_: Any) -> KerasTensor:
         cls = modes.get(mode) if isinstance(mode, str) else None
         if cls is None:
-            raise recorder().error(f"merge(mode={mode!r}) is not supported", UnsupportedLayerError,
-                                   hint="one of " + ", ".join(modes))
+            raise recorder().error(
+                f"merge(mode={mode!r}) is not supported", UnsupportedLayerError, hint="one of " + ", ".join(modes)
+            )
         kwargs: dict[str, Any] = {"name": name}
         if cls == "Concatenate":
             kwargs["axis"] = concat_axis
@@ -773,9 +876,11 @@ class Model:
         if kwargs:
             raise rec.error(f"Unrecognized keyword arguments passed to Model: {sorted(kwargs)}")
         if inputs is None or outputs is None:
-            raise rec.error("subclassed models (a Model without inputs and outputs) are not supported",
-                            UnsupportedLayerError,
-                            hint="write the model with keras.Input and layer calls, or Sequential")
+            raise rec.error(
+                "subclassed models (a Model without inputs and outputs) are not supported",
+                UnsupportedLayerError,
+                hint="write the model with keras.Input and layer calls, or Sequential",
+            )
         self.name = str(name) if name else rec.auto_name(self._keras_class)
         self._inputs_struct = inputs
         self._outputs_struct = outputs
@@ -836,14 +941,21 @@ class Model:
         """Print layers, output shapes and parameter counts, as Keras's summary does."""
         emit = print_fn or print
         emit(f'Model: "{self.name}"')
-        rows = [(f"{op.name} ({type(op).__name__})", ", ".join(str(tuple(c["outputs"][0].shape)) for c in op.calls
-                                                              if (op.name, op.calls.index(c)) in self._nodes),
-                 f"{op.count_params():,}") for op in self._operations]
+        rows = [
+            (
+                f"{op.name} ({type(op).__name__})",
+                ", ".join(
+                    str(tuple(c["outputs"][0].shape)) for c in op.calls if (op.name, op.calls.index(c)) in self._nodes
+                ),
+                f"{op.count_params():,}",
+            )
+            for op in self._operations
+        ]
         headers = ("Layer (type)", "Output Shape", "Param #")
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-        emit("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+        emit("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)))
         for row in rows:
-            emit("  ".join(c.ljust(w) for c, w in zip(row, widths)))
+            emit("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
         emit(f"Total params: {self.count_params():,}")
 
     def compile(self, *args: Any, **kwargs: Any) -> None:
@@ -851,17 +963,31 @@ class Model:
 
     def _not_here(self, what: str) -> Any:
         def refuse(*args: Any, **kwargs: Any) -> Any:
-            raise self._rec.error(f"model.{what}() cannot run here: a model file only describes the model",
-                                  hint="compile it, then run the ONNX file with `python cli.py run`")
+            raise self._rec.error(
+                f"model.{what}() cannot run here: a model file only describes the model",
+                hint="compile it, then run the ONNX file with `python cli.py run`",
+            )
+
         return refuse
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("fit", "fit_generator", "predict", "evaluate", "train_on_batch", "predict_on_batch",
-                    "test_on_batch", "evaluate_generator", "predict_generator"):
+        if name in (
+            "fit",
+            "fit_generator",
+            "predict",
+            "evaluate",
+            "train_on_batch",
+            "predict_on_batch",
+            "test_on_batch",
+            "evaluate_generator",
+            "predict_generator",
+        ):
             return self._not_here(name)
         if name in ("save", "save_weights", "load_weights", "export"):
+
             def ignored(*args: Any, **kwargs: Any) -> None:
                 self._rec.note(f"model.{name}() in the model file was ignored (kerascc reads weights from --weights)")
+
             return ignored
         raise AttributeError(name)
 
@@ -883,20 +1009,32 @@ class Model:
         expected = self.inputs
         if len(tensors) != len(expected):
             raise rec.error(f"model '{self.name}' expects {len(expected)} input(s), but it received {len(tensors)}")
-        for k, (got, want) in enumerate(zip(tensors, expected)):
+        for k, (got, want) in enumerate(zip(tensors, expected, strict=False)):
             if len(got.shape) != len(want.shape) or any(
-                    g is not None and w is not None and g != w for g, w in zip(got.shape[1:], want.shape[1:])):
-                raise rec.error(f'Input {k} of model "{self.name}" is incompatible with the model: expected shape '
-                                f"{tuple(want.shape)}, found shape {tuple(got.shape)}", ShapeError)
+                g is not None and w is not None and g != w for g, w in zip(got.shape[1:], want.shape[1:], strict=False)
+            ):
+                raise rec.error(
+                    f'Input {k} of model "{self.name}" is incompatible with the model: expected shape '
+                    f"{tuple(want.shape)}, found shape {tuple(got.shape)}",
+                    ShapeError,
+                )
         index = len(self.calls)
         shapes = [tuple(o.shape) for o in self.outputs]
-        if any(tuple(got.shape) != tuple(want.shape) for got, want in zip(tensors, expected)):
+        if any(tuple(got.shape) != tuple(want.shape) for got, want in zip(tensors, expected, strict=False)):
             shapes = [node.shape for node in self._replay([t.node for t in tensors])]
-        outs = [KerasTensor(rec.graph.add_input(rec.graph.unique_name(f"{self.name}/call{index}"), shape),
-                            self, index, k) for k, shape in enumerate(shapes)]
-        self.calls.append({"args": [_serialize_args(inputs)], "kwargs": self._call_kwargs(training),
-                           "inputs": tensors, "outputs": outs})
-        by_id = {id(o): new for o, new in zip(self.outputs, outs)}
+        outs = [
+            KerasTensor(rec.graph.add_input(rec.graph.unique_name(f"{self.name}/call{index}"), shape), self, index, k)
+            for k, shape in enumerate(shapes)
+        ]
+        self.calls.append(
+            {
+                "args": [_serialize_args(inputs)],
+                "kwargs": self._call_kwargs(training),
+                "inputs": tensors,
+                "outputs": outs,
+            }
+        )
+        by_id = {id(o): new for o, new in zip(self.outputs, outs, strict=False)}
         return _restructure(self._outputs_struct, by_id)
 
     def _replay(self, inputs: list[Node]) -> list[Node]:
@@ -906,7 +1044,7 @@ class Model:
         tensors (``Functional.compute_output_spec``): a model made on ``Input((None, None, 3))``
         and called on a 32x32 image gives 32x32-based shapes, not None. Nothing is recorded.
         """
-        known: dict[int, Node] = {id(t): n for t, n in zip(self.inputs, inputs)}
+        known: dict[int, Node] = {id(t): n for t, n in zip(self.inputs, inputs, strict=False)}
         for out in self.outputs:
             stack = [out]
             while stack:  # depth first without recursion: models can be thousands of layers deep
@@ -922,7 +1060,7 @@ class Model:
                     continue
                 stack.pop()
                 nodes = layer._shape_call(index, [known[id(t)] for t in call["inputs"]])
-                known.update({id(t): n for t, n in zip(call["outputs"], nodes)})
+                known.update({id(t): n for t, n in zip(call["outputs"], nodes, strict=False)})
         return [known[id(t)] for t in self.outputs]
 
     def _shape_call(self, index: int, inputs: list[Node]) -> list[Node]:
@@ -969,9 +1107,11 @@ class Model:
         for op in self._operations:
             entry = op.serialize()
             entry["name"] = op.name
-            entry["inbound_nodes"] = [{"args": remap(call["args"]), "kwargs": call["kwargs"]}
-                                      for index, call in enumerate(op.calls)
-                                      if (op.name, index) in self._nodes and not isinstance(op, InputLayer)]
+            entry["inbound_nodes"] = [
+                {"args": remap(call["args"]), "kwargs": call["kwargs"]}
+                for index, call in enumerate(op.calls)
+                if (op.name, index) in self._nodes and not isinstance(op, InputLayer)
+            ]
             layers.append(entry)
 
         def ref(t: KerasTensor) -> list[Any]:
@@ -988,11 +1128,20 @@ class Model:
                 return {k: structure(v) for k, v in value.items()}
             return [structure(v) for v in value]
 
-        return {"module": "keras.src.models.functional", "class_name": "Functional",
-                "config": {"name": self.name, "trainable": True, "layers": layers,
-                           "input_layers": structure(self._inputs_struct),
-                           "output_layers": structure(self._outputs_struct)},
-                "registered_name": "Functional", "build_config": {"input_shape": None}, "compile_config": {}}
+        return {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": {
+                "name": self.name,
+                "trainable": True,
+                "layers": layers,
+                "input_layers": structure(self._inputs_struct),
+                "output_layers": structure(self._outputs_struct),
+            },
+            "registered_name": "Functional",
+            "build_config": {"input_shape": None},
+            "compile_config": {},
+        }
 
 
 def _restructure(value: Any, by_id: dict[int, KerasTensor]) -> Any:
@@ -1004,8 +1153,9 @@ def _restructure(value: Any, by_id: dict[int, KerasTensor]) -> Any:
     return [_restructure(v, by_id) for v in value]
 
 
-def _map_graph(inputs: list[KerasTensor], outputs: list[KerasTensor],
-               rec: Recorder) -> tuple[list[Layer], set[tuple[str, int]]]:
+def _map_graph(
+    inputs: list[KerasTensor], outputs: list[KerasTensor], rec: Recorder
+) -> tuple[list[Layer], set[tuple[str, int]]]:
     """The model's layers in Keras's order (``keras.src.ops.function.map_graph``) and its calls.
 
     A depth-first walk from the outputs finds the calls; each layer's depth is its longest
@@ -1031,8 +1181,10 @@ def _map_graph(inputs: list[KerasTensor], outputs: list[KerasTensor],
         in_progress.add(key)
         if isinstance(layer, InputLayer):
             if id(t) not in input_ids:
-                raise rec.error(f"Graph disconnected: the outputs depend on input '{layer.name}', "
-                                "which is not among the model's inputs")
+                raise rec.error(
+                    f"Graph disconnected: the outputs depend on input '{layer.name}', "
+                    "which is not among the model's inputs"
+                )
         else:
             for parent in layer.calls[index]["inputs"]:
                 visit(parent)
@@ -1069,8 +1221,10 @@ def _map_graph(inputs: list[KerasTensor], outputs: list[KerasTensor],
     names = [op.name for op in ops]
     for name in names:
         if names.count(name) > 1:
-            raise rec.error(f'The name "{name}" is used {names.count(name)} times in the model. '
-                            "All operation names should be unique.")
+            raise rec.error(
+                f'The name "{name}" is used {names.count(name)} times in the model. '
+                "All operation names should be unique."
+            )
     return ops, nodes
 
 
@@ -1112,8 +1266,10 @@ class Sequential(Model):
         if self._input_layer is None and not self._layers and getattr(layer, "_input_shape_arg", None) is not None:
             self._add(InputLayer(shape=layer._input_shape_arg))
         if any(existing.name == layer.name for existing in self._layers):
-            raise rec.error(f'All layers added to a Sequential model should have unique names. Name "{layer.name}" '
-                            "is already the name of a layer in this model.")
+            raise rec.error(
+                f'All layers added to a Sequential model should have unique names. Name "{layer.name}" '
+                "is already the name of a layer in this model."
+            )
         self._layers.append(layer)
         if self._tensor is not None:
             self._tensor = layer(self._tensor)
@@ -1147,8 +1303,11 @@ class Sequential(Model):
         if not self._layers:
             raise self._rec.error(f"Sequential model '{self.name}' has no layers to pop")
         layer = self._layers.pop()
-        self._tensor = self._layers[-1].calls[-1]["outputs"][0] if self._layers else (
-            self._input_layer.output if self._input_layer else None)
+        self._tensor = (
+            self._layers[-1].calls[-1]["outputs"][0]
+            if self._layers
+            else (self._input_layer.output if self._input_layer else None)
+        )
         self._maybe_rebuild()
         return layer
 
@@ -1178,9 +1337,11 @@ class Sequential(Model):
     def _require_built(self) -> None:
         if self._tensor is None or not self._layers:
             raise self._rec.error(
-                f"Sequential model '{self.name}' has no input shape" if self._layers else
-                f"Sequential model '{self.name}' has no layers",
-                hint="start it with keras.Input(shape=...) or pass input_shape= to the first layer")
+                f"Sequential model '{self.name}' has no input shape"
+                if self._layers
+                else f"Sequential model '{self.name}' has no layers",
+                hint="start it with keras.Input(shape=...) or pass input_shape= to the first layer",
+            )
 
     @property
     def _operations(self) -> list[Layer]:  # type: ignore[override]
@@ -1210,10 +1371,20 @@ class Sequential(Model):
         self._require_built()
         layers = [self._input_layer.serialize()] + [layer.serialize() for layer in self._layers]
         shape = list(self._input_layer.config["batch_shape"])
-        return {"module": "keras", "class_name": "Sequential",
-                "config": {"name": self.name, "trainable": True, "dtype": copy.deepcopy(DTYPE_POLICY),
-                           "layers": layers, "build_input_shape": shape},
-                "registered_name": None, "build_config": {"input_shape": shape}, "compile_config": {}}
+        return {
+            "module": "keras",
+            "class_name": "Sequential",
+            "config": {
+                "name": self.name,
+                "trainable": True,
+                "dtype": copy.deepcopy(DTYPE_POLICY),
+                "layers": layers,
+                "build_input_shape": shape,
+            },
+            "registered_name": None,
+            "build_config": {"input_shape": shape},
+            "compile_config": {},
+        }
 
 
 def iter_models(namespace: dict[str, Any]) -> Iterator[tuple[str, Model]]:

@@ -7,6 +7,7 @@ and sharing the layers' counters. The tables below say which class and module Ke
 for each function and which keyword arguments become its config; the operations table
 (``frontends.operations.OPERATIONS``) decides which of them kerascc compiles, so only those are offered.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -22,31 +23,60 @@ NN = "keras.src.ops.nn"
 
 #: keras.ops function -> (operation class, module, keyword arguments stored in its config with defaults)
 OPS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "add": ("Add", NUMPY, {}), "subtract": ("Subtract", NUMPY, {}), "multiply": ("Multiply", NUMPY, {}),
-    "divide": ("Divide", NUMPY, {}), "true_divide": ("TrueDivide", NUMPY, {}),
-    "maximum": ("Maximum", NUMPY, {}), "minimum": ("Minimum", NUMPY, {}),
-    "negative": ("Negative", NUMPY, {}), "tanh": ("Tanh", NUMPY, {}), "exp": ("Exp", NUMPY, {}),
-    "relu": ("Relu", NN, {}), "relu6": ("Relu6", NN, {}), "sigmoid": ("Sigmoid", NN, {}),
-    "softplus": ("Softplus", NN, {}), "softsign": ("Softsign", NN, {}), "silu": ("Silu", NN, {}),
-    "swish": ("Silu", NN, {}), "selu": ("Selu", NN, {}), "hard_silu": ("HardSilu", NN, {}),
-    "hard_swish": ("HardSilu", NN, {}), "hard_tanh": ("HardTanh", NN, {}), "hard_sigmoid": ("HardSigmoid", NN, {}),
-    "gelu": ("Gelu", NN, {"approximate": True}), "leaky_relu": ("LeakyRelu", NN, {"negative_slope": 0.2}),
-    "elu": ("Elu", NN, {"alpha": 1.0}), "softmax": ("Softmax", NN, {"axis": -1}),
+    "add": ("Add", NUMPY, {}),
+    "subtract": ("Subtract", NUMPY, {}),
+    "multiply": ("Multiply", NUMPY, {}),
+    "divide": ("Divide", NUMPY, {}),
+    "true_divide": ("TrueDivide", NUMPY, {}),
+    "maximum": ("Maximum", NUMPY, {}),
+    "minimum": ("Minimum", NUMPY, {}),
+    "negative": ("Negative", NUMPY, {}),
+    "tanh": ("Tanh", NUMPY, {}),
+    "exp": ("Exp", NUMPY, {}),
+    "relu": ("Relu", NN, {}),
+    "relu6": ("Relu6", NN, {}),
+    "sigmoid": ("Sigmoid", NN, {}),
+    "softplus": ("Softplus", NN, {}),
+    "softsign": ("Softsign", NN, {}),
+    "silu": ("Silu", NN, {}),
+    "swish": ("Silu", NN, {}),
+    "selu": ("Selu", NN, {}),
+    "hard_silu": ("HardSilu", NN, {}),
+    "hard_swish": ("HardSilu", NN, {}),
+    "hard_tanh": ("HardTanh", NN, {}),
+    "hard_sigmoid": ("HardSigmoid", NN, {}),
+    "gelu": ("Gelu", NN, {"approximate": True}),
+    "leaky_relu": ("LeakyRelu", NN, {"negative_slope": 0.2}),
+    "elu": ("Elu", NN, {"alpha": 1.0}),
+    "softmax": ("Softmax", NN, {"axis": -1}),
     "log_softmax": ("LogSoftmax", NN, {"axis": -1}),
 }
 BINARY = ("add", "subtract", "multiply", "divide", "true_divide", "maximum", "minimum")
 
 #: keras.activations function -> keras.ops function it records (its own defaults differ for gelu).
 ACTIVATION_OPS: dict[str, tuple[str, dict[str, Any]]] = {
-    "relu6": ("relu6", {}), "sigmoid": ("sigmoid", {}), "tanh": ("tanh", {}), "softmax": ("softmax", {"axis": -1}),
-    "log_softmax": ("log_softmax", {"axis": -1}), "gelu": ("gelu", {"approximate": False}), "silu": ("silu", {}),
-    "swish": ("silu", {}), "elu": ("elu", {"alpha": 1.0}), "selu": ("selu", {}),
-    "leaky_relu": ("leaky_relu", {"negative_slope": 0.2}), "hard_sigmoid": ("hard_sigmoid", {}),
-    "softplus": ("softplus", {}), "softsign": ("softsign", {}), "exponential": ("exp", {}),
+    "relu6": ("relu6", {}),
+    "sigmoid": ("sigmoid", {}),
+    "tanh": ("tanh", {}),
+    "softmax": ("softmax", {"axis": -1}),
+    "log_softmax": ("log_softmax", {"axis": -1}),
+    "gelu": ("gelu", {"approximate": False}),
+    "silu": ("silu", {}),
+    "swish": ("silu", {}),
+    "elu": ("elu", {"alpha": 1.0}),
+    "selu": ("selu", {}),
+    "leaky_relu": ("leaky_relu", {"negative_slope": 0.2}),
+    "hard_sigmoid": ("hard_sigmoid", {}),
+    "softplus": ("softplus", {}),
+    "softsign": ("softsign", {}),
+    "exponential": ("exp", {}),
 }
 #: keras.activations.relu(x) is recorded as its own operation class, with the ReLU layer's config.
-RELU_ACTIVATION = ("ReLU", "keras.src.activations.activations",
-                   {"negative_slope": 0.0, "max_value": None, "threshold": 0.0})
+RELU_ACTIVATION = (
+    "ReLU",
+    "keras.src.activations.activations",
+    {"negative_slope": 0.0, "max_value": None, "threshold": 0.0},
+)
 
 #: Python operators on tensors -> keras.ops function (KerasTensor's dunder methods in Keras 3).
 OPERATORS = {"+": "add", "-": "subtract", "*": "multiply", "/": "true_divide"}
@@ -64,13 +94,20 @@ def supported_ops() -> list[str]:
 def refuse(what: str) -> UnsupportedLayerError:
     """The one-line error for an operation on tensors kerascc does not compile."""
     return recorder().error(
-        f"{what} is not supported in model files", UnsupportedLayerError,
+        f"{what} is not supported in model files",
+        UnsupportedLayerError,
         hint="supported on tensors: + - * / with tensors or numbers, -x, keras.ops."
-             + ", keras.ops.".join(supported_ops()))
+        + ", keras.ops.".join(supported_ops()),
+    )
 
 
-def _record(function: str, args: tuple[Any, ...], kwargs: dict[str, Any], defaults: dict[str, Any] | None = None,
-            what: str | None = None) -> KerasTensor:
+def _record(
+    function: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    defaults: dict[str, Any] | None = None,
+    what: str | None = None,
+) -> KerasTensor:
     cls, module, params = OPS[function]
     if not compiled(function):
         raise refuse(what or f"keras.ops.{function}")
@@ -79,19 +116,24 @@ def _record(function: str, args: tuple[Any, ...], kwargs: dict[str, Any], defaul
     if len(args) > n_tensors:  # keyword arguments given positionally: keras.ops.softmax(x, 1)
         extra = args[n_tensors:]
         if len(extra) > len(params):
-            raise recorder().error(f"keras.ops.{function}() takes {n_tensors + len(params)} positional arguments "
-                                   f"but {len(args)} were given")
-        kwargs = {**dict(zip(params, extra)), **kwargs}
+            raise recorder().error(
+                f"keras.ops.{function}() takes {n_tensors + len(params)} positional arguments "
+                f"but {len(args)} were given"
+            )
+        kwargs = {**dict(zip(params, extra, strict=False)), **kwargs}
         args = args[:n_tensors]
     unknown = sorted(set(kwargs) - set(params))
     if unknown:
         raise recorder().error(f"keras.ops.{function}() got unexpected keyword arguments {unknown}")
     if len(args) != n_tensors:
-        raise recorder().error(f"keras.ops.{function}() takes {n_tensors} tensor argument"
-                               f"{'s' if n_tensors > 1 else ''}, got {len(args)}")
+        raise recorder().error(
+            f"keras.ops.{function}() takes {n_tensors} tensor argument{'s' if n_tensors > 1 else ''}, got {len(args)}"
+        )
     if not any(isinstance(a, KerasTensor) for a in args):
-        raise recorder().error(f"keras.ops.{function}() needs a Keras tensor argument; on constants only it "
-                               "computes a value, which a model file does not need")
+        raise recorder().error(
+            f"keras.ops.{function}() needs a Keras tensor argument; on constants only it "
+            "computes a value, which a model file does not need"
+        )
     params.update(kwargs)
     return Operation(cls, module, params)(*args)
 
@@ -130,10 +172,10 @@ def activation_on_tensor(name: str, args: tuple[Any, ...], kwargs: dict[str, Any
         if len(args) < 1 or not isinstance(args[0], KerasTensor):
             raise recorder().error("keras.activations.relu() needs a Keras tensor")
         config = dict(params)
-        extra = dict(zip(params, args[1:]))
+        extra = dict(zip(params, args[1:], strict=False))
         unknown = sorted(set(kwargs) - set(params))
         if unknown or len(args) > 1 + len(params):
-            extra_args = unknown or args[1 + len(params):]
+            extra_args = unknown or args[1 + len(params) :]
             raise recorder().error(f"keras.activations.relu() got unexpected arguments {extra_args}")
         config.update({**extra, **kwargs})
         return Operation(cls, module, config)(args[0])

@@ -16,6 +16,7 @@ the layer is already built when made), and the call
 arguments Keras adds to ``inbound_nodes`` when the call gives none (``training`` when ``call``
 defaults it to a value, ``mask`` when ``call`` takes one).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,21 +38,60 @@ END = "# -- end of generated data --"
 #: values given to required constructor arguments so a default instance can be made; the table
 #: stores whatever ``get_config()`` then says, and the stand-ins always overwrite them.
 PLACEHOLDERS: dict[str, Any] = {
-    "activation": "linear", "rate": 0.5, "stddev": 0.1, "filters": 1, "kernel_size": 1, "units": 1,
-    "pool_size": 2, "dims": (1,), "scale": 1.0, "target_shape": (1,), "height": 1, "width": 1,
+    "activation": "linear",
+    "rate": 0.5,
+    "stddev": 0.1,
+    "filters": 1,
+    "kernel_size": 1,
+    "units": 1,
+    "pool_size": 2,
+    "dims": (1,),
+    "scale": 1.0,
+    "target_shape": (1,),
+    "height": 1,
+    "width": 1,
 }
 #: the initializers a config may name, and the strings Keras resolves to them
-INITIALIZERS = ("Zeros", "Ones", "Constant", "GlorotUniform", "GlorotNormal", "HeNormal", "HeUniform", "LecunNormal",
-                "LecunUniform", "RandomNormal", "RandomUniform", "TruncatedNormal", "VarianceScaling", "Orthogonal",
-                "Identity")
-INITIALIZER_STRINGS = ("zeros", "ones", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal",
-                       "lecun_uniform", "random_normal", "random_uniform", "truncated_normal", "variance_scaling",
-                       "orthogonal", "identity")
+INITIALIZERS = (
+    "Zeros",
+    "Ones",
+    "Constant",
+    "GlorotUniform",
+    "GlorotNormal",
+    "HeNormal",
+    "HeUniform",
+    "LecunNormal",
+    "LecunUniform",
+    "RandomNormal",
+    "RandomUniform",
+    "TruncatedNormal",
+    "VarianceScaling",
+    "Orthogonal",
+    "Identity",
+)
+INITIALIZER_STRINGS = (
+    "zeros",
+    "ones",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "variance_scaling",
+    "orthogonal",
+    "identity",
+)
 _BASE_CONFIG = ("name", "trainable", "dtype")
 #: what most layers' ``get_config()`` starts with; entries that differ carry a ``base`` of their own
-STANDARD_BASE = {"name": None, "trainable": True,
-                 "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
-                           "registered_name": None}}
+STANDARD_BASE = {
+    "name": None,
+    "trainable": True,
+    "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None},
+}
 
 
 def table_names(keras_layers: Any) -> list[str]:
@@ -61,13 +101,19 @@ def table_names(keras_layers: Any) -> list[str]:
     classes of ``NOT_TABULATED`` have their own stand-in; names Keras lacks (layers of
     ``keras.applications`` modules such as ``LayerScale``) cannot appear in a model file.
     """
-    return sorted(name for name in LAYERS if name not in table.NOT_TABULATED
-                  and isinstance(getattr(keras_layers, name, None), type))
+    return sorted(
+        name
+        for name in LAYERS
+        if name not in table.NOT_TABULATED and isinstance(getattr(keras_layers, name, None), type)
+    )
 
 
 def _params(cls: type) -> tuple[list[str], list[str]]:
-    params = [p for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
-              if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in ("name", "dtype")]
+    params = [
+        p
+        for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in ("name", "dtype")
+    ]
     return [p.name for p in params], [p.name for p in params if p.default is p.empty]
 
 
@@ -136,8 +182,14 @@ def read_keras() -> dict[str, Any]:
             call_kwargs[name] = kwargs
     initializers = {name: initializer_entry(getattr(keras.initializers, name)) for name in INITIALIZERS}
     aliases = {alias: type(keras.initializers.get(alias)).__name__ for alias in INITIALIZER_STRINGS}
-    return {"version": keras.__version__, "layers": layers, "initializers": initializers, "aliases": aliases,
-            "no_build": sorted(no_build), "call_kwargs": call_kwargs}
+    return {
+        "version": keras.__version__,
+        "layers": layers,
+        "initializers": initializers,
+        "aliases": aliases,
+        "no_build": sorted(no_build),
+        "call_kwargs": call_kwargs,
+    }
 
 
 def _literal(value: Any, compact: bool = False) -> str:
@@ -146,21 +198,26 @@ def _literal(value: Any, compact: bool = False) -> str:
 
 def render(data: dict[str, Any]) -> str:
     """The generated block as Python source (plain literals, stable order: reruns are no-ops)."""
-    return "\n".join([
-        BEGIN,
-        f'KERAS_VERSION_READ = "{data["version"]}"',
-        f"LAYER_TABLE: dict[str, dict[str, Any]] = {_literal(data['layers'])}",
-        "",
-        "# initializer names accepted as strings -> the class Keras resolves them to",
-        f"INITIALIZER_ALIASES: dict[str, str] = {_literal(data['aliases'])}",
-        f"INITIALIZER_TABLE: dict[str, dict[str, Any]] = {_literal(data['initializers'])}",
-        "",
-        "# Layers whose config carries no ``build_config`` (built when made), and the call arguments",
-        "# Keras records in ``inbound_nodes`` when the call does not give them.",
-        f"NO_BUILD_CONFIG = frozenset({_literal(data['no_build'], compact=True)})",
-        f"CALL_KWARGS: dict[str, dict[str, Any]] = {_literal(data['call_kwargs'])}",
-        END,
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                BEGIN,
+                f'KERAS_VERSION_READ = "{data["version"]}"',
+                f"LAYER_TABLE: dict[str, dict[str, Any]] = {_literal(data['layers'])}",
+                "",
+                "# initializer names accepted as strings -> the class Keras resolves them to",
+                f"INITIALIZER_ALIASES: dict[str, str] = {_literal(data['aliases'])}",
+                f"INITIALIZER_TABLE: dict[str, dict[str, Any]] = {_literal(data['initializers'])}",
+                "",
+                "# Layers whose config carries no ``build_config`` (built when made), and the call arguments",
+                "# Keras records in ``inbound_nodes`` when the call does not give them.",
+                f"NO_BUILD_CONFIG = frozenset({_literal(data['no_build'], compact=True)})",
+                f"CALL_KWARGS: dict[str, dict[str, Any]] = {_literal(data['call_kwargs'])}",
+                END,
+            ]
+        )
+        + "\n"
+    )
 
 
 def replace_block(source: str, block: str) -> str:
@@ -171,8 +228,9 @@ def replace_block(source: str, block: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m frontends.keras_shim.tablegen",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m frontends.keras_shim.tablegen", description=__doc__.splitlines()[0]
+    )
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="rewrite the generated block of table.py")
     mode.add_argument("--check", action="store_true", help="exit 1 if table.py differs from the installed Keras")

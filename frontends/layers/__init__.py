@@ -6,6 +6,7 @@ them all, so :data:`LAYERS` is complete. A new layer is one entry in its family'
 its test); the JSON and Python frontends both find it through :data:`LAYERS`. Keras operations
 (``keras.ops``, tf.keras's TFOpLambda) have their own table, :mod:`frontends.operations`.
 """
+
 from __future__ import annotations
 
 from . import (  # noqa: F401  (each module registers its layers)

@@ -3,6 +3,7 @@
 An ``activation=`` argument of any layer is :func:`~.base.apply_activation`; these are the
 layers that are nothing but an activation, with their own knobs.
 """
+
 from __future__ import annotations
 
 from compiler.ir import Node

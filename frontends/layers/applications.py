@@ -1,5 +1,6 @@
 """Layers that keras.applications defines in its model modules (keras/src/applications/):
 InceptionResNetV2's CustomScaleLayer, ConvNeXt's LayerScale and StochasticDepth."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ asks the :class:`LayerContext` for its weights in Keras's variable order, and ad
 The checks every family needs (counts, window tuples, padding, ranks, data_format, activations)
 live here once, so a family module holds only what its layers mean.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,8 +58,12 @@ class WeightSource:
         """Count arrays about to be drawn against the weight limit, before allocating them."""
         for shape in shapes:
             if any(int(d) < 0 for d in shape):
-                raise UnsupportedLayerError(f"a weight would have the negative shape {tuple(shape)}",
-                                            file=file, layer=layer, hint="check the layer's sizes in its config")
+                raise UnsupportedLayerError(
+                    f"a weight would have the negative shape {tuple(shape)}",
+                    file=file,
+                    layer=layer,
+                    hint="check the layer's sizes in its config",
+                )
             self.drawn_bytes += math.prod(int(d) for d in shape) * 4
         self.limits.check("the model's weights", self.drawn_bytes, "max_weight_bytes", file=file, layer=layer)
 
@@ -89,7 +94,7 @@ class LayerContext:
         try:
             return self.graph.add(op, inputs, name=name, layer=self.name, **kwargs)
         except ShapeError as err:
-            raise err.with_context(file=self.file, layer=self.name)
+            raise err.with_context(file=self.file, layer=self.name) from err
 
     def params(self, specs: Sequence[tuple[str, tuple[int, ...], Any]]) -> dict[str, np.ndarray]:
         """Weights named by ``specs`` (label, shape, initializer config), in Keras's variable order.
@@ -112,7 +117,9 @@ class LayerContext:
             if arrays is None and specs:
                 raise WeightsError(
                     f"the weights file has no weights for this layer (it needs {', '.join(s[0] for s in specs)})",
-                    file=store.source, layer=self.name, hint="were the weights saved from this model?",
+                    file=store.source,
+                    layer=self.name,
+                    hint="were the weights saved from this model?",
                 )
             arrays = arrays or []
             if len(arrays) != len(specs):
@@ -124,7 +131,7 @@ class LayerContext:
                     hint="were the weights saved from this model?",
                 )
             out = {}
-            for (label, shape, _), arr in zip(specs, arrays):
+            for (label, shape, _), arr in zip(specs, arrays, strict=False):
                 if tuple(arr.shape) != tuple(shape):
                     raise WeightsError(
                         f"weight '{label}' has shape {tuple(arr.shape)}, the layer config needs {tuple(shape)}",
@@ -158,8 +165,9 @@ def ints(value: Any, n: int, name: str = "value", minimum: int = 0) -> tuple[int
     of axes."""
     if is_int(value):
         out = (value,) * n
-    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n \
-            and all(is_int(v) for v in value):
+    elif (
+        isinstance(value, Sequence) and not isinstance(value, str) and len(value) == n and all(is_int(v) for v in value)
+    ):
         out = tuple(int(v) for v in value)
     else:
         what = {1: "an int", 2: "a pair of ints"}.get(n, f"{n} ints")
@@ -211,15 +219,19 @@ def normalize_axis(ctx: LayerContext, axis: Any, rank: int) -> int:
 
 # -- ranks and layouts ---------------------------------------------------------------------------
 #: Keras's layouts by rank, for the messages of layers given a tensor of the wrong rank.
-LAYOUTS = {3: "(batch, steps, channels)", 4: "(batch, height, width, channels)",
-           5: "(batch, depth, height, width, channels)"}
+LAYOUTS = {
+    3: "(batch, steps, channels)",
+    4: "(batch, height, width, channels)",
+    5: "(batch, depth, height, width, channels)",
+}
 
 
 def expect_rank(ctx: LayerContext, x: Node, rank: int, layout: str) -> None:
     """Keras's InputSpec(ndim=...): a 2-D layer given a flat tensor is the model's error."""
     if len(x.shape) != rank:
-        raise ShapeError(f"{ctx.class_name} expects a {rank}-D input {layout}, got shape {x.shape}",
-                         file=ctx.file, layer=ctx.name)
+        raise ShapeError(
+            f"{ctx.class_name} expects a {rank}-D input {layout}, got shape {x.shape}", file=ctx.file, layer=ctx.name
+        )
 
 
 def known_channels(ctx: LayerContext, x: Node) -> int:
@@ -243,8 +255,9 @@ def channels_last(ctx: LayerContext, x: Node, build: Callable[[Node], Node], ran
     return ctx.add("Transpose", [build(inner)], attrs={"perm": (0, rank - 1, *range(1, rank - 1))}, main=True)
 
 
-def height1(ctx: LayerContext, x: Node, build: Callable[[Node], Node],
-            after: Callable[[Node], Node] | None = None) -> Node:
+def height1(
+    ctx: LayerContext, x: Node, build: Callable[[Node], Node], after: Callable[[Node], Node] | None = None
+) -> Node:
     """Run a 1-D layer as its 2-D twin: (N, L, C) is viewed as the image (N, 1, L, C), so
     TensorFlow's 'same' rule and the padding and bias merges are the 2-D ones.
 

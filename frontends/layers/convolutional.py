@@ -7,6 +7,7 @@ channels too (:func:`input_channels`). A 1-D convolution runs as the 2-D op on a
 (:func:`~.base.height1`), so TensorFlow's 'same' rule and the bias/BatchNorm folding are the 2-D
 ones; its weights keep Keras's 1-D shapes (what a weights file holds) and gain a leading 1.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -86,8 +87,11 @@ def input_channels(ctx: LayerContext, x: Node, groups: int = 1, filters: int | N
     the filters."""
     channels = known_channels(ctx, x)
     if channels % groups or (filters is not None and filters % groups):
-        raise ShapeError(f"groups={groups} must divide both {channels} input channels and {filters} filters",
-                         file=ctx.file, layer=ctx.name)
+        raise ShapeError(
+            f"groups={groups} must divide both {channels} input channels and {filters} filters",
+            file=ctx.file,
+            layer=ctx.name,
+        )
     return channels
 
 
@@ -98,8 +102,9 @@ def _spatial(ctx: LayerContext, x: Node, cfg: ConvConfig, build: Callable[[Node]
     return channels_last(ctx, x, build, cfg.rank + 2)
 
 
-def _linear(ctx: LayerContext, cfg: ConvConfig, op: str, x: Node, attrs: dict[str, Any], specs: list,
-            activate: bool = True) -> Node:
+def _linear(
+    ctx: LayerContext, cfg: ConvConfig, op: str, x: Node, attrs: dict[str, Any], specs: list, activate: bool = True
+) -> Node:
     """The convolution op with its weights (the layer's output unless 1-D, where the Reshape back
     is), then its ``activation=`` unless the caller applies it later."""
     y = ctx.add(op, [x], attrs=attrs, params=cfg.op_weights(ctx.params(specs)), main=not cfg.lifted)
@@ -118,8 +123,9 @@ def conv(rank: int) -> LayerFn:
 
         def build(t: Node) -> Node:
             cin = input_channels(ctx, t, groups, filters)
-            specs = with_bias(ctx, [("kernel", (*cfg.kernel, cin // groups, filters),
-                                     ctx.get("kernel_initializer"))], filters)
+            specs = with_bias(
+                ctx, [("kernel", (*cfg.kernel, cin // groups, filters), ctx.get("kernel_initializer"))], filters
+            )
             padding = cfg.padding
             if padding == "causal":
                 t = ctx.add("Pad", [t], attrs={"pads": ((0, 0), ((cfg.kernel[0] - 1) * cfg.dilations[0], 0))})
@@ -144,8 +150,7 @@ def depthwise_conv(rank: int) -> LayerFn:
 
         def build(t: Node) -> Node:
             cin = input_channels(ctx, t)
-            specs = with_bias(ctx, [("kernel", (*cfg.kernel, cin, mult), ctx.get("depthwise_initializer"))],
-                              cin * mult)
+            specs = with_bias(ctx, [("kernel", (*cfg.kernel, cin, mult), ctx.get("depthwise_initializer"))], cin * mult)
             return _linear(ctx, cfg, "DepthwiseConv", t, {**cfg.window(), "padding": cfg.padding}, specs)
 
         return _spatial(ctx, x, cfg, build)
@@ -165,12 +170,18 @@ def separable_conv(rank: int) -> LayerFn:
 
         def build(t: Node) -> Node:
             cin = input_channels(ctx, t)
-            specs = with_bias(ctx, [("depthwise", (*cfg.kernel, cin, mult), ctx.get("depthwise_initializer")),
-                                    ("pointwise", (*(1,) * rank, cin * mult, filters),
-                                     ctx.get("pointwise_initializer"))], filters)
+            specs = with_bias(
+                ctx,
+                [
+                    ("depthwise", (*cfg.kernel, cin, mult), ctx.get("depthwise_initializer")),
+                    ("pointwise", (*(1,) * rank, cin * mult, filters), ctx.get("pointwise_initializer")),
+                ],
+                filters,
+            )
             w = cfg.op_weights(ctx.params(specs))
-            dw = ctx.add("DepthwiseConv", [t], attrs={**cfg.window(), "padding": cfg.padding},
-                         params={"kernel": w["depthwise"]})
+            dw = ctx.add(
+                "DepthwiseConv", [t], attrs={**cfg.window(), "padding": cfg.padding}, params={"kernel": w["depthwise"]}
+            )
             pw_params = {"kernel": w["pointwise"], **({"bias": w["bias"]} if "bias" in w else {})}
             ones = (1,) * cfg.op_rank
             pw_attrs = {"strides": ones, "dilations": ones, "group": 1, "padding": "valid"}
@@ -196,8 +207,11 @@ def conv_transpose(rank: int) -> LayerFn:
             raise ctx.unsupported("groups > 1")
 
         def build(t: Node) -> Node:
-            specs = with_bias(ctx, [("kernel", (*cfg.kernel, filters, input_channels(ctx, t)),
-                                     ctx.get("kernel_initializer"))], filters)
+            specs = with_bias(
+                ctx,
+                [("kernel", (*cfg.kernel, filters, input_channels(ctx, t)), ctx.get("kernel_initializer"))],
+                filters,
+            )
             attrs = {**cfg.window(), "padding": cfg.padding, "output_padding": output_padding}
             return _linear(ctx, cfg, "ConvTranspose", t, attrs, specs)
 

@@ -1,4 +1,5 @@
 """Core layers (keras/src/layers/core/): Dense, and Lambda, which is refused."""
+
 from __future__ import annotations
 
 from compiler.errors import ShapeError
@@ -25,6 +26,6 @@ def lambda_layer(ctx: LayerContext, inputs: list[Node]) -> Node:
         "not supported: a Lambda holds Python code, which kerascc never runs from a model file "
         "(Keras's safe_mode refuses it too)",
         hint="build the computation from Keras layers (Rescaling, Multiply, Add, Activation, Reshape, "
-             "Permute, Resizing …) or keras.ops calls on the tensors (x * 2.0, keras.ops.maximum(x, y), "
-             "keras.ops.gelu …), which the model file records",
+        "Permute, Resizing …) or keras.ops calls on the tensors (x * 2.0, keras.ops.maximum(x, y), "
+        "keras.ops.gelu …), which the model file records",
     )

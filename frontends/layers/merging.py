@@ -1,5 +1,6 @@
 """Merging layers (keras/src/layers/merging/): element-wise joins of two or more tensors, and
 Concatenate."""
+
 from __future__ import annotations
 
 from compiler.ir import Node

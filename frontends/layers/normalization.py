@@ -1,5 +1,6 @@
 """Normalization layers (keras/src/layers/normalization/): BatchNormalization with its moving
 statistics, LayerNormalization over the last axis."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -60,5 +61,6 @@ def layer_norm(ctx: LayerContext, inputs: list[Node]) -> Node:
         raise ctx.unsupported("rms_scaling=True", hint="Keras deprecates it; use keras.layers.RMSNormalization")
     n = (x.shape[-1],)
     params = _with_defaults(ctx.params(_affine_specs(ctx, n)), n)
-    return ctx.add("LayerNorm", [x], attrs={"axis": axis, "epsilon": float(ctx.get("epsilon", 1e-3))},
-                   params=params, main=True)
+    return ctx.add(
+        "LayerNorm", [x], attrs={"axis": axis, "epsilon": float(ctx.get("epsilon", 1e-3))}, params=params, main=True
+    )

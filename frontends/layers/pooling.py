@@ -1,5 +1,6 @@
 """Pooling layers (keras/src/layers/pooling/): max and average windows over 1, 2 or 3 spatial
 axes, and their global forms."""
+
 from __future__ import annotations
 
 from compiler.ir import Node

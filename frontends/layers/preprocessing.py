@@ -1,5 +1,6 @@
 """Preprocessing layers (keras/src/layers/preprocessing/) that are part of inference:
 Rescaling and Normalization (a per-channel Affine, which folds) and Resizing."""
+
 from __future__ import annotations
 
 from typing import Any

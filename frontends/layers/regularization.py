@@ -1,5 +1,6 @@
 """Regularization layers (keras/src/layers/regularization/): all of them act in training only,
 so at inference each is the identity (Dropout keeps its rate for ``inspect``)."""
+
 from __future__ import annotations
 
 from compiler.ir import Node

@@ -1,5 +1,6 @@
 """Reshaping layers (keras/src/layers/reshaping/): zero padding, cropping and upsampling of 1, 2
 or 3 spatial axes, Flatten, Reshape, Permute."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -6,6 +6,7 @@ entries of :data:`OPERATIONS`, by Keras's op module (:mod:`.numpy_ops` for
 functions are entries of :data:`TF_FUNCTIONS` (:mod:`.tf_functions`). A new operation is one
 entry in the module of its Keras op module (and its test); importing this package registers all.
 """
+
 from __future__ import annotations
 
 from . import nn_ops, numpy_ops, tf_functions  # noqa: F401  (each module registers its operations)

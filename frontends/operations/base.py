@@ -9,6 +9,7 @@ named by the function (``math.add``); :data:`TF_FUNCTIONS` maps that name to an 
 Entries have the layers' signature (:data:`~frontends.layers.base.LayerFn`): the context's
 ``args`` holds the call's arguments (nodes and constants), its config the keyword arguments.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

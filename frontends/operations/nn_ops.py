@@ -1,6 +1,7 @@
 """Operations of ``keras.src.ops.nn``: activation functions called on tensors
 (``keras.ops.relu(x)``, ``keras.ops.gelu(x, approximate=True)``), with their keyword arguments
 read from the config, and softmax over an axis."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

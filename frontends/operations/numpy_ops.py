@@ -4,6 +4,7 @@
 Tensor-tensor arithmetic becomes the merge op; tensor-scalar arithmetic an Affine, which the
 folding passes merge into the convolution or BatchNorm next to it.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@ function (``__operators__.add`` for ``x + y``, ``math.multiply``, ``nn.relu``).
 The ``TFOpLambda`` operation looks its function up in :data:`~.base.TF_FUNCTIONS`; these are
 the element-wise ones, as binary arithmetic or activations.
 """
+
 from __future__ import annotations
 
 from compiler.errors import UnsupportedLayerError
@@ -16,8 +17,9 @@ from .numpy_ops import binary
 
 def _refuse(ctx: LayerContext) -> UnsupportedLayerError:
     """The refusal of a TensorFlow function without an entry (or called other than it takes)."""
-    return ctx.unsupported(f"the TensorFlow function '{str(ctx.get('function'))}'",
-                           hint="supported: " + ", ".join(sorted(TF_FUNCTIONS)))
+    return ctx.unsupported(
+        f"the TensorFlow function '{str(ctx.get('function'))}'", hint="supported: " + ", ".join(sorted(TF_FUNCTIONS))
+    )
 
 
 @keras_op("TFOpLambda")

@@ -1,5 +1,6 @@
 """The frontend's tables: layers by family, operations in their own registries, and the checks
 every convolution shares (without Keras: model configs are written out by hand)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,15 +18,31 @@ def _ref(name: str) -> dict[str, Any]:
     return {"class_name": "__keras_tensor__", "config": {"keras_history": [name, 0, 0]}}
 
 
-def _model(cls: str, config: dict[str, Any], shape: list[int | None], module: str = "keras.layers",
-           args: list[Any] | None = None) -> dict[str, Any]:
+def _model(
+    cls: str,
+    config: dict[str, Any],
+    shape: list[int | None],
+    module: str = "keras.layers",
+    args: list[Any] | None = None,
+) -> dict[str, Any]:
     """A Keras 3 functional config: one input, one layer (or operation) called on it."""
-    layer = {"module": module, "class_name": cls, "name": "layer", "config": {"name": "layer", **config},
-             "inbound_nodes": [{"args": args or [_ref("x")], "kwargs": {}}]}
-    return {"class_name": "Functional", "keras_version": "3.5.0",
-            "config": {"name": "m", "input_layers": [["x", 0, 0]], "output_layers": [["layer", 0, 0]],
-                       "layers": [{"class_name": "InputLayer", "name": "x",
-                                   "config": {"name": "x", "batch_shape": shape}}, layer]}}
+    layer = {
+        "module": module,
+        "class_name": cls,
+        "name": "layer",
+        "config": {"name": "layer", **config},
+        "inbound_nodes": [{"args": args or [_ref("x")], "kwargs": {}}],
+    }
+    return {
+        "class_name": "Functional",
+        "keras_version": "3.5.0",
+        "config": {
+            "name": "m",
+            "input_layers": [["x", 0, 0]],
+            "output_layers": [["layer", 0, 0]],
+            "layers": [{"class_name": "InputLayer", "name": "x", "config": {"name": "x", "batch_shape": shape}}, layer],
+        },
+    }
 
 
 def _compile(doc: dict[str, Any]) -> list[str]:
@@ -59,21 +76,33 @@ def test_an_operation_is_looked_up_among_operations_and_a_layer_among_layers() -
 
 
 def test_unknown_tensorflow_function_lists_the_registered_ones() -> None:
-    doc = {"class_name": "Functional", "keras_version": "2.15.0",
-           "config": {"name": "m", "input_layers": [["x", 0, 0]], "output_layers": [["tf.pow", 0, 0]],
-                      "layers": [{"class_name": "InputLayer", "name": "x",
-                                  "config": {"name": "x", "batch_input_shape": [None, 4]}},
-                                 {"class_name": "TFOpLambda", "name": "tf.pow",
-                                  "config": {"name": "tf.pow", "function": "math.pow"},
-                                  "inbound_nodes": [["x", 0, 0, {"y": 2.0, "name": "tf.pow"}]]}]}}
+    doc = {
+        "class_name": "Functional",
+        "keras_version": "2.15.0",
+        "config": {
+            "name": "m",
+            "input_layers": [["x", 0, 0]],
+            "output_layers": [["tf.pow", 0, 0]],
+            "layers": [
+                {"class_name": "InputLayer", "name": "x", "config": {"name": "x", "batch_input_shape": [None, 4]}},
+                {
+                    "class_name": "TFOpLambda",
+                    "name": "tf.pow",
+                    "config": {"name": "tf.pow", "function": "math.pow"},
+                    "inbound_nodes": [["x", 0, 0, {"y": 2.0, "name": "tf.pow"}]],
+                },
+            ],
+        },
+    }
     err = _error(doc)
     assert isinstance(err, UnsupportedLayerError)
     assert err.message == "TFOpLambda: the TensorFlow function 'math.pow'"
     assert err.hint == "supported: " + ", ".join(sorted(TF_FUNCTIONS))
 
 
-@pytest.mark.parametrize("cls, shape", [("Conv1D", [None, 6, 3]), ("Conv2D", [None, 5, 6, 3]),
-                                        ("Conv3D", [None, 4, 5, 6, 3])])
+@pytest.mark.parametrize(
+    "cls, shape", [("Conv1D", [None, 6, 3]), ("Conv2D", [None, 5, 6, 3]), ("Conv3D", [None, 4, 5, 6, 3])]
+)
 def test_one_convolution_for_every_rank(cls: str, shape: list[int | None]) -> None:
     nodes = _compile(_model(cls, {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}, shape))
     conv = next(n for n in nodes if _op(n) == "Conv")
@@ -82,8 +111,13 @@ def test_one_convolution_for_every_rank(cls: str, shape: list[int | None]) -> No
 
 
 def test_conv1d_runs_as_a_height1_conv2d_with_its_activation_on_the_steps() -> None:
-    nodes = _compile(_model("Conv1D", {"filters": 4, "kernel_size": 3, "padding": "causal", "dilation_rate": 2,
-                                       "activation": "relu"}, [None, 8, 3]))
+    nodes = _compile(
+        _model(
+            "Conv1D",
+            {"filters": 4, "kernel_size": 3, "padding": "causal", "dilation_rate": 2, "activation": "relu"},
+            [None, 8, 3],
+        )
+    )
     assert [_op(n) for n in nodes] == ["Reshape", "Pad", "Conv", "Reshape", "Relu"]
     assert "pads=((0,0),(4,0))" in nodes[1] and "kernel:(1, 3, 3, 4)" in nodes[2]
 
@@ -95,10 +129,16 @@ def test_groups_must_be_a_positive_integer_for_every_convolution(cls: str) -> No
     assert err.message == f"{cls}: groups must be a positive integer, got 0"
 
 
-@pytest.mark.parametrize("cls, shape", [("Conv1D", [None, 6, None]), ("Conv3D", [None, 4, 5, 6, None]),
-                                        ("DepthwiseConv2D", [None, 5, 6, None]),
-                                        ("SeparableConv2D", [None, 5, 6, None]),
-                                        ("Conv2DTranspose", [None, 5, 6, None])])
+@pytest.mark.parametrize(
+    "cls, shape",
+    [
+        ("Conv1D", [None, 6, None]),
+        ("Conv3D", [None, 4, 5, 6, None]),
+        ("DepthwiseConv2D", [None, 5, 6, None]),
+        ("SeparableConv2D", [None, 5, 6, None]),
+        ("Conv2DTranspose", [None, 5, 6, None]),
+    ],
+)
 def test_every_convolution_needs_known_input_channels(cls: str, shape: list[int | None]) -> None:
     err = _error(_model(cls, {"filters": 4, "kernel_size": 3}, shape))
     assert isinstance(err, ShapeError) and err.message == "the channel dimension must be known"
