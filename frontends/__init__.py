@@ -42,6 +42,8 @@ def load(
     if path.suffix.lower() == ".py":
         from .keras_python import model_config
 
+        if path.is_file():  # the source is read whole, like a JSON description: the same ceiling
+            limits.check("the model file", path.stat().st_size, "max_config_bytes", file=str(path))
         doc, notes = model_config(path, entry, args)
         store = load_weights(weights_path, limits) if weights_path is not None else None
     else:

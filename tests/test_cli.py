@@ -254,3 +254,17 @@ def test_debug_shows_traceback(tmp_path: Path) -> None:
     proc = cli("--debug", "compile", str(path))
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
+
+
+def test_max_config_bounds_a_py_model_file_too(tmp_path: Path) -> None:
+    """A .py model is read whole, like a JSON description, so --max-config bounds it before it runs."""
+    marker = tmp_path / "ran.txt"
+    source = (
+        f"open({str(marker)!r}, 'w').write('ran')\n"
+        "import keras\nx = keras.Input((3,))\nmodel = keras.Model(x, keras.layers.Dense(2)(x))\n"
+        f"# {'a' * 3000}\n"
+    )
+    (tmp_path / "m.py").write_text(source)
+    proc = cli("compile", "m.py", "--max-config", "1KB", cwd=tmp_path)
+    assert_one_line_error(proc, "m.py: the model file would take 3.", "over the limit of 1.0 KB")
+    assert not marker.exists() and not (tmp_path / "m.onnx").exists()
