@@ -501,3 +501,53 @@ def test_zip_flags_and_member_names(seed_archive, data):
     path = WORK / "flags.keras"
     path.write_bytes(bytes(raw))
     _compile_file(path)
+
+
+# -- names are data: any text in a layer, model or input name compiles or is one clean line ------------------------
+hostile_names = st.one_of(
+    st.text(min_size=1, max_size=24),
+    st.sampled_from(["[/]", "[bold]x[/bold]", "\x1b[2J", "\x1b]0;t\x07", ":smile:", "a/b", "a:0", " ", "..", "\u202e"]),
+)
+
+
+def _rename(doc: Any, data: st.DataObject) -> Any:
+    """Replace every ``name`` value (and references to it stay as they were: dangling ones must be refused)."""
+    if isinstance(doc, dict):
+        return {
+            k: (
+                data.draw(hostile_names)
+                if k == "name" and isinstance(v, str) and data.draw(st.booleans())
+                else _rename(v, data)
+            )
+            for k, v in doc.items()
+        }
+    if isinstance(doc, list):
+        return [_rename(v, data) for v in doc]
+    return doc
+
+
+@pytest.mark.parametrize("seed", ["functional", "sequential"])
+@settings(FUZZ, max_examples=150)
+@given(data=st.data())
+def test_hostile_names(seed, seed_docs, data):
+    import cli  # the terminal-escaping the command line applies to every name it prints
+
+    doc = _rename(copy.deepcopy(seed_docs[seed]), data)
+    path = WORK / f"names_{seed}.json"
+    path.write_text(json.dumps(doc))
+    _compile_file(path)
+    for name in _names(doc):
+        text = cli.plain(name)
+        assert not any(ord(ch) < 32 or ord(ch) == 127 or 0x202A <= ord(ch) <= 0x202E for ch in text), repr(text)
+
+
+def _names(doc: Any) -> Iterator[str]:
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k == "name" and isinstance(v, str):
+                yield v
+            else:
+                yield from _names(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from _names(v)
