@@ -167,6 +167,9 @@ def load_plugin(path: str | os.PathLike[str]) -> None:
         spec.loader.exec_module(module)
     except CompileError as err:
         raise err.with_context(file=path) from err
+    except SystemExit as exc:  # sys.exit() at a plugin's top level would end the compile silently
+        del sys.modules[name]
+        raise CompileError(f"plugin called sys.exit({exc.code!r:.40}) while loading", file=path) from exc
     except Exception as exc:
         del sys.modules[name]
         raise CompileError(f"plugin failed to load: {type(exc).__name__}: {exc}", file=path) from exc

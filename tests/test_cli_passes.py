@@ -204,6 +204,18 @@ def test_plugin_that_raises(net: dict[str, Path], tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("call", ["import sys; sys.exit(0)", "raise SystemExit(3)"])
+def test_plugin_that_exits(net: dict[str, Path], tmp_path: Path, call: str) -> None:
+    """A plugin that exits while loading must not end the compile with exit code 0 and no file."""
+    plugin = tmp_path / "quitting.py"
+    plugin.write_text(call + "\n")
+    out = tmp_path / "x.onnx"
+    one_line_error(
+        kerascc("compile", str(net["keras"]), "--plugin", str(plugin), "-o", str(out)), "quitting.py", "sys.exit"
+    )
+    assert not out.exists()
+
+
 def test_missing_plugin(net: dict[str, Path], tmp_path: Path) -> None:
     one_line_error(
         kerascc("compile", str(net["keras"]), "--plugin", str(tmp_path / "absent.py"), "-o", str(tmp_path / "x.onnx")),
