@@ -38,8 +38,9 @@ from .core import (
     recorder,
     regularizer,
 )
-from .ops import ops_attrs
+from .ops import ops_attrs, submodule_attrs
 from .table import INITIALIZER_ALIASES, INITIALIZER_TABLE
+from .tf_stand_in import NN_IN_OPS, TF_SUBMODULES, tf_functions
 
 __all__ = ["Model", "Recorder", "Sequential", "core", "stand_ins"]
 
@@ -221,6 +222,10 @@ def build_modules() -> dict[str, ModuleType]:
     acts["get"] = lambda name: acts.get(name, name)
     activations = _module("keras.activations", acts)
     ops = _module("keras.ops", ops_attrs())
+    ops.image = _module("keras.ops.image", submodule_attrs("image"))
+    ops.nn = _module(
+        "keras.ops.nn", {**submodule_attrs("nn"), **{k: getattr(ops, k) for k in NN_IN_OPS if hasattr(ops, k)}}
+    )
     inert = {
         name: _module(f"keras.{name}", {}, Inert)
         for name in ("optimizers", "losses", "metrics", "callbacks", "preprocessing", "datasets")
@@ -254,7 +259,10 @@ def build_modules() -> dict[str, ModuleType]:
     mods["keras.applications.resnet50"] = applications.resnet50
     for legacy in ("core", "convolutional", "pooling", "normalization", "merge"):  # Keras 2 module paths
         mods[f"keras.layers.{legacy}"] = layers
-    tf = _module("tensorflow", {"keras": keras, "__version__": TF_VERSION})
+    tf = _module("tensorflow", {"keras": keras, "__version__": TF_VERSION, **tf_functions(ops)})
+    for sub in TF_SUBMODULES:
+        setattr(tf, sub, _module(f"tensorflow.{sub}", tf_functions(ops, sub)))
+        mods[f"tensorflow.{sub}"] = getattr(tf, sub)
     mods["tensorflow"] = tf
     for name, mod in list(mods.items()):
         if name.startswith("keras"):
