@@ -124,8 +124,11 @@ def build_traced(
             path = (*base, "@" + attr)
             weights.aliases[(*own, sub)] = path
             _adopt(weights.store, (*own, sub), path)
-    ctx = LayerContext(builder.graph, cls, name, cfg, own, weights, builder.file, builder.keras_major)
-    ctx.params(_specs(variables, builder.file, name))
+    specs = _specs(variables, builder.file, name)
+    if specs:
+        LayerContext(builder.graph, cls, name, cfg, own, weights, builder.file, builder.keras_major).params(specs)
+    else:  # nothing to read: a legacy file's lookup by name prefix would gather the sublayers' arrays
+        weights.cache[own] = {}
     outs, _ = builder.build_model("Functional", graph, inputs, own)
     return outs[0] if len(outs) == 1 else outs
 

@@ -267,27 +267,54 @@ def trace_config(
     }
 
 
-def _sublayers(obj: Any) -> dict[str, str]:
-    """Sublayer name -> attribute path, as Keras's saving walks a layer's attributes.
+def _class_snake(layer: Any) -> str:
+    own = isinstance(layer, TracedLayer) or "_variables" in vars(layer)
+    return keras_snake_case(type(layer).__name__ if own else layer._keras_class)
 
-    A list or tuple of layers is a container: Keras keys its items by snake_case class name,
-    numbered from the second of a class (``blocks/dense``, ``blocks/dense_1``).
+
+def _sublayers(obj: Any, model: bool = False) -> dict[str, str]:
+    """Sublayer name -> attribute path, as Keras's saving walks an object (``saving_lib``).
+
+    Attributes are visited in sorted order (``dir()``'s), a subclassed model's ``layers`` list among
+    them; a list or tuple of layers is a container whose items are keyed by snake_case class name,
+    numbered from the second of a class (``blocks/dense``, ``blocks/dense_1``); an object already
+    saved at an earlier path is not saved again, but still takes its number in a container.
     """
     found: dict[str, str] = {}
-    for attr, value in vars(obj).items():
-        if attr.startswith("_"):
-            continue
+    attrs = {k: v for k, v in vars(obj).items() if not k.startswith("__") and k not in _OWN_ATTRIBUTES}
+    if model:
+        attrs["layers"] = [v for v in vars(obj).values() if isinstance(v, Layer | Model) and v is not obj]
+    for attr in sorted(attrs):
+        value = attrs[attr]
         if isinstance(value, Layer | Model):
             found.setdefault(value.name, attr)
         elif isinstance(value, list | tuple):
             counts: dict[str, int] = defaultdict(int)
             for item in value:
                 if isinstance(item, Layer | Model):
-                    base = keras_snake_case(type(item).__name__ if isinstance(item, TracedLayer) else item._keras_class)
+                    base = _class_snake(item)
                     n = counts[base]
                     counts[base] += 1
                     found.setdefault(item.name, f"{attr}/{base if n == 0 else f'{base}_{n}'}")
     return found
+
+
+#: Attributes of the stand-ins themselves, not the user's: never sublayers.
+_OWN_ATTRIBUTES = (
+    "_rec",
+    "_model",
+    "_kerascc_call",
+    "calls",
+    "_variables",
+    "_trace",
+    "_auto_config",
+    "_operations",
+    "_nodes",
+    "_inputs_struct",
+    "_outputs_struct",
+    "inputs",
+    "outputs",
+)
 
 
 def _accepts(fn: Callable[..., Any], key: str) -> bool:
@@ -650,7 +677,7 @@ class _ModelCall(TracedLayer):
 
     def serialize(self) -> dict[str, Any]:
         entry = super().serialize()
-        entry[TRACE_KEY]["sublayers"] = _sublayers(self._model)
+        entry[TRACE_KEY]["sublayers"] = _sublayers(self._model, model=True)
         return entry
 
 
