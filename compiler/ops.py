@@ -460,3 +460,180 @@ def batchnorm_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:
     p = node.params
     scale = p["gamma"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + node.attrs["epsilon"])
     return scale, p["beta"].astype(np.float64) - p["mean"].astype(np.float64) * scale
+
+
+# -- tensor operations (keras.ops, TFOpLambda): full-rank axes, the batch axis 0 included -----------
+#: IR dtypes an op may produce besides float32 (comparisons, Cast, ArgMax), as numpy spells them
+DTYPES = ("float32", "float16", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
+
+
+def _broadcast(node: Node, ins: list[Shape]) -> Shape:
+    """NumPy broadcasting of any number of operands (a ``None`` dim stays unknown)."""
+    return _nary(node, ins)
+
+
+@op("Constant")
+def _constant(node: Node, ins: list[Shape]) -> Shape:
+    """A value known when compiling (``keras.ops.arange``, a NumPy array argument, a weight)."""
+    return tuple(int(d) for d in node.params["value"].shape)
+
+
+for _name in ("Sqrt", "Log", "Erf", "Sign", "Floor", "Ceil", "Round", "Rsqrt", "Reciprocal", "Neg", "Not"):
+    define(_name, same_shape, Kind.ELEMENTWISE)
+define("Abs", same_shape, Kind.ELEMENTWISE | Kind.NON_NEGATIVE)
+define("Square", same_shape, Kind.ELEMENTWISE | Kind.NON_NEGATIVE)
+define("Cast", same_shape, Kind.ELEMENTWISE)
+for _name in ("Div", "Pow", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "NotEqual", "And", "Or"):
+    define(_name, _broadcast, Kind.ELEMENTWISE)
+define("Where", _broadcast, Kind.ELEMENTWISE)
+
+
+def _axes(node: Node, rank: int, key: str = "axes") -> tuple[int, ...]:
+    axes = tuple(node.attrs[key])
+    if any(not 0 <= a < rank for a in axes) or len(set(axes)) != len(axes):
+        raise ShapeError(f"{node.op} axes {axes} do not fit a tensor of rank {rank}")
+    return axes
+
+
+@op("Slice")
+def _slice(node: Node, ins: list[Shape]) -> Shape:
+    """Python slices per axis: ``attrs["slices"]`` is one (start, stop, step) per axis, ``None``
+    meaning Python's default; unknown sizes stay unknown."""
+    shape = ins[0]
+    slices = node.attrs["slices"]
+    if len(slices) != len(shape):
+        raise ShapeError(f"Slice has {len(slices)} slices for the {len(shape)} axes of {shape}")
+    out = []
+    for size, (start, stop, step) in zip(shape, slices, strict=True):
+        if step == 0:
+            raise ShapeError("a slice step of 0")
+        if (start, stop, step) == (None, None, None) or (start, stop, step) == (None, None, 1):
+            out.append(size)
+        elif size is None:
+            out.append(None)
+        else:
+            out.append(len(range(size)[slice(start, stop, step)]))
+    if any(d == 0 for d in out):
+        raise ShapeError(f"the slices {slices} of shape {shape} select nothing")
+    return tuple(out)
+
+
+@op("Squeeze")
+def _squeeze(node: Node, ins: list[Shape]) -> Shape:
+    shape = ins[0]
+    axes = _axes(node, len(shape))
+    if any(shape[a] != 1 for a in axes):
+        raise ShapeError(f"cannot squeeze axes {axes} of shape {shape}: they are not of size 1")
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+@op("Unsqueeze")
+def _unsqueeze(node: Node, ins: list[Shape]) -> Shape:
+    rank = len(ins[0]) + len(node.attrs["axes"])
+    axes = _axes(node, rank)
+    rest = iter(ins[0])
+    return tuple(1 if i in axes else next(rest) for i in range(rank))
+
+
+@op("ReshapeAll")
+def _reshape_all(node: Node, ins: list[Shape]) -> Shape:
+    """A reshape of a constant (no batch axis): every size known."""
+    target = [int(d) for d in node.attrs["shape"]]
+    total = math.prod(d for d in ins[0] if d is not None)
+    if -1 in target:
+        target[target.index(-1)] = total // max(math.prod(d for d in target if d != -1), 1)
+    if None in ins[0] or math.prod(target) != total:
+        raise ShapeError(f"cannot reshape {ins[0]} to {tuple(node.attrs['shape'])}")
+    return tuple(target)
+
+
+@op("Tile")
+def _tile(node: Node, ins: list[Shape]) -> Shape:
+    reps = tuple(node.attrs["repeats"])
+    if len(reps) != len(ins[0]) or min(reps) < 1:
+        raise ShapeError(f"Tile repeats {reps} do not fit shape {ins[0]}")
+    return tuple(None if d is None else d * r for d, r in zip(ins[0], reps, strict=True))
+
+
+@op("Repeat")
+def _repeat(node: Node, ins: list[Shape]) -> Shape:
+    """Each element ``repeats`` times along ``axis`` (NumPy's ``repeat``)."""
+    out = list(ins[0])
+    axis = int(node.attrs["axis"])
+    if out[axis] is None:
+        raise ShapeError(f"Repeat needs a known size on axis {axis}, shape {ins[0]}")
+    out[axis] = out[axis] * int(node.attrs["repeats"])
+    return tuple(out)
+
+
+@op("PadAxes")
+def _pad_axes(node: Node, ins: list[Shape]) -> Shape:
+    """NumPy's ``pad``: ``pads`` is one (before, after) pair per axis, batch included."""
+    pairs = [tuple(p) for p in node.attrs["pads"]]
+    if len(pairs) != len(ins[0]) or any(min(p) < 0 for p in pairs):
+        raise ShapeError(f"pads {pairs} do not fit shape {ins[0]}")
+    return tuple(None if d is None else d + a + b for d, (a, b) in zip(ins[0], pairs, strict=True))
+
+
+@op("MatMul")
+def _matmul(node: Node, ins: list[Shape]) -> Shape:
+    """NumPy's ``matmul`` of two operands of rank 2 or more, the leading axes broadcast."""
+    a, b = ins
+    if len(a) < 2 or len(b) < 2:
+        raise ShapeError(f"MatMul needs operands of rank 2 or more, got {a} and {b}")
+    if a[-1] is not None and b[-2] is not None and a[-1] != b[-2]:
+        raise ShapeError(f"MatMul inner sizes differ: {a} @ {b}")
+    lead = _nary(node, [a[:-2] or (1,), b[:-2] or (1,)]) if len(a) > 2 or len(b) > 2 else ()
+    return (*lead, a[-2], b[-1])
+
+
+def einsum_terms(equation: str) -> tuple[list[str], str]:
+    """The operands' subscripts and the output's, of an explicit equation without ellipsis."""
+    eq = equation.replace(" ", "")
+    if "->" not in eq or "." in eq:
+        raise ShapeError(f"einsum equation '{equation}': only explicit equations (with '->') without '...'")
+    left, out = eq.split("->")
+    terms = left.split(",")
+    if any(not t.isalpha() or len(set(t)) != len(t) for t in [*terms, out]) or not set(out) <= set("".join(terms)):
+        raise ShapeError(f"einsum equation '{equation}': repeated or unknown subscripts")
+    return terms, out
+
+
+@op("Einsum")
+def _einsum(node: Node, ins: list[Shape]) -> Shape:
+    terms, out = einsum_terms(node.attrs["equation"])
+    if len(terms) != len(ins) or any(len(t) != len(s) for t, s in zip(terms, ins, strict=True)):
+        raise ShapeError(f"einsum equation '{node.attrs['equation']}' does not fit operand shapes {ins}")
+    sizes: dict[str, int | None] = {}
+    for term, shape in zip(terms, ins, strict=True):
+        for letter, d in zip(term, shape, strict=True):
+            known = sizes.get(letter)
+            if known is not None and d is not None and d not in (known, 1) and known != 1:
+                raise ShapeError(f"einsum '{node.attrs['equation']}': '{letter}' is {known} and {d}")
+            if known is None or known == 1:
+                sizes[letter] = d
+    return tuple(sizes[c] for c in out)
+
+
+@op("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ArgMax", "ArgMin")
+def _reduce(node: Node, ins: list[Shape]) -> Shape:
+    shape = ins[0]
+    axes = _axes(node, len(shape))
+    if node.attrs.get("keepdims"):
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+@op("DepthToSpace", "SpaceToDepth")
+def _depth_space(node: Node, ins: list[Shape]) -> Shape:
+    if len(ins[0]) != 4:
+        raise ShapeError(f"{node.op} expects an NHWC image, got shape {ins[0]}")
+    n, h, w, c = ins[0]
+    b = int(node.attrs["block_size"])
+    if node.op == "DepthToSpace":
+        if c is not None and c % (b * b):
+            raise ShapeError(f"DepthToSpace: {c} channels are not a multiple of {b}x{b}")
+        return (n, None if h is None else h * b, None if w is None else w * b, None if c is None else c // (b * b))
+    if (h is not None and h % b) or (w is not None and w % b):
+        raise ShapeError(f"SpaceToDepth: {h}x{w} is not a multiple of the block {b}")
+    return (n, None if h is None else h // b, None if w is None else w // b, None if c is None else c * b * b)

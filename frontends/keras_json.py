@@ -238,7 +238,8 @@ class ModelBuilder:
                 continue
             ins = [tensors[r] for r in refs]
             args = _call_args(call, tensors) if _is_op(entry) else None
-            outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args)
+            kwargs = _call_kwargs(call, tensors) if _is_op(entry) else None
+            outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args, kwargs=kwargs)
             for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
                 tensors[(name, node_index, t)] = out
         if waiting:
@@ -352,6 +353,7 @@ class ModelBuilder:
         scope: Scope,
         multi: bool = False,
         args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
     ) -> Any:
         name = str(cfg.get("name") or entry.get("name") or cls.lower())
         own = self.shared.get((*scope, name), (*scope, name))
@@ -372,7 +374,9 @@ class ModelBuilder:
                 layer=name,
                 hint="Keras takes 'channels_last' or 'channels_first'",
             )
-        ctx = LayerContext(self.graph, cls, name, cfg, own, self.weights, self.file, self.keras_major, args=args)
+        ctx = LayerContext(
+            self.graph, cls, name, cfg, own, self.weights, self.file, self.keras_major, args=args, kwargs=kwargs
+        )
         try:
             return fn(ctx, inputs)
         except CompileError as err:
@@ -446,7 +450,8 @@ def _call_refs(call: Any) -> list[TensorKey]:
     if isinstance(call, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
         try:
             if call and isinstance(call[0], str):  # a TFOpLambda call: [name, node, tensor, {"y": ref}]
-                return [_tf_op_ref(call)] + [_tf_op_ref(v) for v in _tf_op_kwargs(call).values() if _is_tf_ref(v)]
+                first = [] if call[0] == TF_CONSTANT else [_tf_op_ref(call)]
+                return first + [_tf_op_ref(v) for v in _tf_op_kwargs(call).values() if _is_tf_ref(v)]
             return [(str(c[0]), int(c[1]), int(c[2])) for c in call]
         except (TypeError, ValueError, IndexError, KeyError):
             raise FormatError(f"unreadable inbound node {call!r:.80}") from None
@@ -462,14 +467,26 @@ def _history(value: dict[str, Any]) -> TensorKey:
         raise FormatError(f"unreadable tensor reference {value!r:.80}") from None
 
 
+#: Keras 2's layers that wrap a TensorFlow function (``tf.reshape``) or a slice (``x[..., 0]``)
+TF_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")
+#: what a TFOpLambda call writes for a first argument that is a constant, not a tensor
+TF_CONSTANT = "_CONSTANT_VALUE"
+
+
 def _is_op(entry: dict[str, Any]) -> bool:
     """A Keras 3 operation recorded as a layer (``x + 3.0`` on a KerasTensor), not a Layer class,
     or its Keras 2 counterpart, a TensorFlow function wrapped in a ``TFOpLambda`` layer."""
-    return str(entry.get("module") or "").startswith("keras.src.ops") or entry.get("class_name") == "TFOpLambda"
+    return str(entry.get("module") or "").startswith("keras.src.ops") or entry.get("class_name") in TF_OP_LAYERS
 
 
 def _is_tf_ref(value: Any) -> bool:
-    return isinstance(value, list) and len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int)
+    return (
+        isinstance(value, list)
+        and len(value) >= 3
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+        and value[0] != TF_CONSTANT
+    )
 
 
 def _tf_op_ref(value: list[Any]) -> TensorKey:
@@ -486,14 +503,36 @@ def _call_args(call: Any, tensors: dict[TensorKey, Node]) -> list[Any]:
     """An operation's positional arguments: tensors as nodes, constants as they were written."""
     if isinstance(call, list) and call and isinstance(call[0], str):  # Keras 2 TFOpLambda: x, then kwargs
         rest = [tensors[_tf_op_ref(v)] if _is_tf_ref(v) else v for v in _tf_op_kwargs(call).values()]
-        return [tensors[_tf_op_ref(call)], *rest]
+        first = call[2] if call[0] == TF_CONSTANT else tensors[_tf_op_ref(call)]
+        return [first, *rest]
+    if isinstance(call, list) and call and all(_is_tf_ref(c) for c in call):  # tf.concat([a, b], axis=…)
+        return [[tensors[_tf_op_ref(c)] for c in call], *_tf_op_kwargs(call[0]).values()]
     out = []
     for arg in call.get("args", []) if isinstance(call, dict) else []:
-        if isinstance(arg, dict) and arg.get("class_name") == "__keras_tensor__":
-            out.append(tensors[_history(arg)])
-        else:
-            out.append(arg)
+        out.append(_resolve(arg, tensors))
     return out
+
+
+def _resolve(value: Any, tensors: dict[TensorKey, Node]) -> Any:
+    """An operation argument with its tensor references, at any depth (``[[x, y]]``), as nodes."""
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        return tensors[_history(value)]
+    if isinstance(value, list):
+        return [_resolve(v, tensors) for v in value]
+    return value
+
+
+def _call_kwargs(call: Any, tensors: dict[TensorKey, Node]) -> dict[str, Any]:
+    """An operation call's keyword arguments by name, tensors as nodes (``Pad``'s
+    ``constant_values``, a TFOpLambda's ``axis``)."""
+    if isinstance(call, dict):
+        kwargs = call.get("kwargs") or {}
+        return {str(k): _resolve(v, tensors) for k, v in kwargs.items()} if isinstance(kwargs, dict) else {}
+    if isinstance(call, list) and call and isinstance(call[0], str):
+        return {k: tensors[_tf_op_ref(v)] if _is_tf_ref(v) else v for k, v in _tf_op_kwargs(call).items()}
+    if isinstance(call, list) and call and all(_is_tf_ref(c) for c in call):
+        return dict(_tf_op_kwargs(call[0]))
+    return {}
 
 
 def _without_sharing_ids(value: Any) -> Any:

@@ -76,7 +76,8 @@ def lower(
         else:
             source = renamed.get(tensor, tensor)
             em.nodes.append(helper.make_node("Identity", [source], [name], name=f"{name}_identity"))
-        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, _dims(node.shape, name)))
+        elem = helper.np_dtype_to_tensor_dtype(np.dtype(node.dtype))  # float32 but for argmax, casts, comparisons
+        outputs.append(helper.make_tensor_value_info(name, elem, _dims(node.shape, name)))
     if renamed:
         for n in em.nodes:
             n.input[:] = [renamed.get(i, i) for i in n.input]

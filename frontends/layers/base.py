@@ -81,6 +81,7 @@ class LayerContext:
     file: str | None = None
     keras_major: int = 3
     args: list[Any] | None = None  # a Keras 3 operation's arguments: nodes and constants
+    kwargs: dict[str, Any] | None = None  # an operation call's keyword arguments, by name
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.cfg.get(key, default)

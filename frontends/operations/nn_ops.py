@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from compiler.ir import Node
 
 from ..layers.base import LayerContext, hard_sigmoid_attrs, normalize_axis
+from . import tensors as T
 from .base import activation_op, keras_op, operand
 
 keras_op("Relu")(activation_op("relu"))
@@ -55,3 +56,9 @@ def softmax(ctx: LayerContext, inputs: list[Node]) -> Node:
         raise ctx.unsupported(f"axis {axis} (a softmax over several axes)")
     op = "LogSoftmax" if ctx.class_name == "LogSoftmax" else "Softmax"
     return ctx.add(op, [x], attrs={"axis": normalize_axis(ctx, axis, len(x.shape))}, main=True)
+
+
+@keras_op("DepthToSpace", "SpaceToDepth")
+def depth_to_space(ctx: LayerContext, inputs: list[Node]) -> Node:
+    x = operand(ctx, inputs)
+    return T.depth_space(ctx, ctx.class_name, x, ctx.get("block_size"), ctx.get("data_format", "channels_last"))

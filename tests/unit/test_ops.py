@@ -302,6 +302,8 @@ def test_the_table_says_which_ops_are_linear_activations_windows_and_never_negat
         "Exp",
         "Softplus",
         "HardSigmoid",
+        "Abs",
+        "Square",
     }
     assert {name for name, spec in OPS.items() if spec.residual} == {"Conv", "DepthwiseConv"}
     assert {name for name, spec in OPS.items() if spec.kernel is not None} == set(ops_of(Kind.LINEAR))
