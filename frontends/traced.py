@@ -34,6 +34,7 @@ from compiler.errors import FormatError, UnsupportedLayerError
 from compiler.ir import Node
 
 from .layers import LayerContext
+from .operations import OPERATIONS
 from .weights import Scope, WeightStore
 
 TRACE_KEY = "kerascc_trace"
@@ -155,22 +156,15 @@ def variable_operation(builder: Any, cls: str, cfg: dict[str, Any], name: str, o
     ctx = LayerContext(builder.graph, cls, name, cfg, own, builder.weights, builder.file, builder.keras_major, args)
     values = [_weight(builder, own, a, name) if uses_variables([a]) else a for a in args]
     tensors = [v for v in values if isinstance(v, Node)]
-    hint = "with a weight: x + w, x - w, x * w, x / w (w broadcast over x's trailing axes) and x @ w (a 2-D w)"
-    if len(tensors) != 1 or len(values) != 2:
-        raise ctx.unsupported(
-            "an operation on weights only (or on two tensors and a weight) is not supported",
-            hint="compute with the weight on the layer's input tensor; " + hint,
-        )
+    hint = "with a weight: x + w, x - w, x * w, x / w (w broadcast over x's trailing axes), x @ w, and the ops "
+    hint += "that take constant arrays (einsum, concatenate, …)"
     tensor_first = isinstance(values[0], Node)
     x, w = (values[0], values[1]) if tensor_first else (values[1], values[0])
-    if not isinstance(w, np.ndarray):
-        raise ctx.unsupported(f"the operand {w!r:.40} next to a weight", hint=hint)
-    if cls in WEIGHT_MATMUL:
-        if not tensor_first or w.ndim != 2 or x.shape[-1] != w.shape[0]:
-            raise ctx.unsupported(f"matmul of {x.shape} with a weight of shape {w.shape}", hint=hint)
+    matmul = cls in WEIGHT_MATMUL and tensor_first and getattr(w, "ndim", 0) == 2 and x.shape[-1] == w.shape[0]
+    if len(tensors) != 1 or len(values) != 2 or not (matmul or cls in WEIGHT_ARITHMETIC):
+        return _as_constants(ctx, cls, values, hint)
+    if matmul:
         return ctx.add("Dense", [x], params={"kernel": w.astype(np.float32)}, main=True)
-    if cls not in WEIGHT_ARITHMETIC:
-        raise ctx.unsupported("this operation with a weight of the layer", hint=hint)
     one, zero = np.ones_like(w), np.zeros_like(w)
     if cls == "Add":
         scale, shift = one, w
@@ -183,6 +177,24 @@ def variable_operation(builder: Any, cls: str, cfg: dict[str, Any], name: str, o
     else:
         raise ctx.unsupported("a weight divided by a tensor", hint=hint)
     return weight_affine(ctx, x, scale, shift)
+
+
+def _as_constants(ctx: LayerContext, cls: str, values: list[Any], hint: str) -> Node:
+    """Any other operation: the weights as the constant arrays Keras writes (``__numpy__``), for
+    the operation's own entry (einsum with a weight, concatenating a learned token, …)."""
+    fn = OPERATIONS.get(cls)
+    if fn is None or not any(isinstance(v, Node) for v in values):
+        raise ctx.unsupported(
+            "this operation on weights of the layer" if fn is not None else "this operation",
+            hint="compute with the weight on the layer's input tensor; " + hint,
+        )
+    ctx.args = [
+        {"class_name": "__numpy__", "config": {"value": v.tolist(), "dtype": "float32"}}
+        if isinstance(v, np.ndarray)
+        else v
+        for v in values
+    ]
+    return fn(ctx, [v for v in values if isinstance(v, Node)])
 
 
 def weight_affine(ctx: LayerContext, x: Node, scale: np.ndarray, shift: np.ndarray) -> Node:

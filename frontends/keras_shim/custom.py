@@ -811,6 +811,11 @@ def register_keras_serializable(package: str = "Custom", name: str | None = None
     return register
 
 
+def registered_name(cls: type) -> str:
+    """How Keras names the class in a config's ``registered_name``."""
+    return _REGISTERED.get(cls, cls.__name__)
+
+
 def saving_attrs() -> dict[str, Any]:
     return {
         "register_keras_serializable": register_keras_serializable,

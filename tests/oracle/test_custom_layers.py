@@ -17,11 +17,12 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from keras import layers
 
 import compiler
-from compiler.errors import CompileError
+from compiler.errors import CompileError, UnsupportedLayerError
 
-from .harness import keras_predict, make_inputs, rel_error, run_onnx
+from .harness import check, keras_predict, make_inputs, rel_error, run_onnx
 
 HEADER = "import keras\nimport numpy as np\nfrom keras import layers, ops\nimport tensorflow as tf\n"
 
@@ -156,3 +157,157 @@ model(np.zeros((1, 5), "float32"))  # how scripts build a subclassed model
 """,
     )
     check_py(path, tmp_path, shape=(2, 5))
+
+
+VAE = """
+class Sampling(layers.Layer):
+    \"\"\"z = z_mean + exp(z_log_var / 2) * epsilon, as in Keras's VAE example.\"\"\"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, inputs, training=None):
+        z_mean, z_log_var = inputs
+        if MEAN_AT_INFERENCE and not training:
+            return z_mean
+        epsilon = keras.random.normal(shape=(2, 2), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+inp = keras.Input((6,), name="features")
+h = layers.Dense(8, activation="relu", name="hidden")(inp)
+z_mean = layers.Dense(2, name="z_mean")(h)
+z_log_var = layers.Dense(2, name="z_log_var")(h)
+z = Sampling(name="z")([z_mean, z_log_var])
+model = keras.Model(inp, [z_mean, z_log_var, z], name="encoder")
+"""
+
+
+@pytest.mark.covers("custom Layer subclass", "VAE Sampling: keras.random refused at the user's line")
+def test_vae_sampling_is_refused_with_the_reason(tmp_path):
+    path = write(tmp_path, "MEAN_AT_INFERENCE = False\n" + VAE)
+    err = refusal(path)
+    assert isinstance(err, UnsupportedLayerError)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "keras.random.normal(" in text)
+    assert err.file == f"{path}:{line}"
+    assert "draws new random numbers" in err.message and "z_mean" in (err.hint or "")
+
+
+@pytest.mark.covers("custom Layer subclass", "VAE Sampling returning z_mean when not training: compiled")
+def test_vae_encoder_with_deterministic_sampling(tmp_path):
+    path = write(tmp_path, "MEAN_AT_INFERENCE = True\n" + VAE)
+    check_py(path, tmp_path)
+
+
+@pytest.mark.covers("custom Layer subclass", "patch extraction + position embedding (a weight of the sequence shape)")
+def test_patch_extraction_and_position_embedding(tmp_path):
+    path = write(
+        tmp_path,
+        """
+class Patches(layers.Layer):
+    \"\"\"Non-overlapping patches, each projected to `dim` features (ViT's patch embedding).\"\"\"
+
+    def __init__(self, patch, dim, **kwargs):
+        super().__init__(**kwargs)
+        self.patch, self.dim = patch, dim
+        self.proj = layers.Conv2D(dim, patch, strides=patch)
+
+    def call(self, images):
+        x = self.proj(images)
+        return layers.Reshape((x.shape[1] * x.shape[2], self.dim))(x)
+
+    def get_config(self):
+        return {**super().get_config(), "patch": self.patch, "dim": self.dim}
+
+
+class PositionEmbedding(layers.Layer):
+    def build(self, input_shape):
+        self.position = self.add_weight(shape=(1, *input_shape[1:]), initializer="random_normal", name="position")
+
+    def call(self, tokens):
+        return tokens + self.position
+
+inp = keras.Input((12, 12, 3), name="image")
+tokens = PositionEmbedding(name="positions")(Patches(4, 8, name="patches")(inp))
+x = layers.LayerNormalization(name="norm")(tokens)
+model = keras.Model(inp, layers.Dense(5, name="head")(layers.GlobalAveragePooling1D(name="pool")(x)))
+""",
+    )
+    compiled = check_py(path, tmp_path)
+    assert compiled.op_counts()["Conv"] == 1
+
+
+@pytest.mark.covers("custom Layer subclass", "depth-to-space super-resolution (a sub-pixel upscaling layer)")
+def test_depth_to_space_super_resolution(tmp_path):
+    path = write(
+        tmp_path,
+        """
+class DepthToSpace(layers.Layer):
+    \"\"\"tf.nn.depth_to_space: channel (dy * r + dx) * c + k goes to pixel (y * r + dy, x * r + dx).\"\"\"
+
+    def __init__(self, block, **kwargs):
+        super().__init__(**kwargs)
+        self.block = block
+
+    def call(self, x):
+        h, w, c = x.shape[1], x.shape[2], x.shape[3] // (self.block * self.block)
+        r = self.block
+        x = layers.Reshape((h, w, r, r, c))(x)
+        x = layers.Permute((1, 3, 2, 4, 5))(x)
+        return layers.Reshape((h * r, w * r, c))(x)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
+
+inp = keras.Input((6, 6, 3), name="low_res")
+x = layers.Conv2D(16, 3, padding="same", activation="relu", name="features")(inp)
+x = layers.Conv2D(3 * 4, 3, padding="same", name="subpixel")(x)
+model = keras.Model(inp, DepthToSpace(2, name="upscale")(x), name="espcn")
+""",
+    )
+    check_py(path, tmp_path)
+
+
+@pytest.mark.covers("custom Layer subclass", "squeeze-and-excite block")
+def test_squeeze_excite_block(tmp_path):
+    path = write(
+        tmp_path,
+        """
+class SqueezeExcite(layers.Layer):
+    def __init__(self, ratio=4, **kwargs):
+        super().__init__(**kwargs)
+        self.ratio = ratio
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.pool = layers.GlobalAveragePooling2D(keepdims=True)
+        self.reduce = layers.Conv2D(channels // self.ratio, 1, activation="relu")
+        self.expand = layers.Conv2D(channels, 1, activation="sigmoid")
+
+    def call(self, x):
+        return x * self.expand(self.reduce(self.pool(x)))
+
+inp = keras.Input((8, 8, 8), name="image")
+x = layers.Conv2D(8, 3, padding="same", name="stem")(inp)
+model = keras.Model(inp, SqueezeExcite(name="se")(x))
+""",
+    )
+    check_py(path, tmp_path)
+
+
+@pytest.mark.covers("custom Layer subclass", "--custom-objects: a .keras archive saved by Keras with custom classes")
+def test_custom_objects_with_a_keras_archive(tmp_path):
+    layers_py = write(
+        tmp_path,
+        "\n@keras.saving.register_keras_serializable(package='demo')" + SCALE_LAYER,
+        name="my_layers.py",
+    )
+    keras.backend.clear_session()
+    classes = runpy.run_path(str(layers_py))
+    inp = keras.Input((5,), name="features")
+    x = classes["ScaleShift"](6, name="scale_shift")(inp)
+    model = keras.Model(inp, layers.Dense(3, name="head")(x))
+    rng = np.random.default_rng(3)
+    for var in model.weights:
+        var.assign(rng.normal(0.0, 0.5, tuple(var.shape)).astype("float32"))
+    check(model, tmp_path, custom_objects=layers_py)
