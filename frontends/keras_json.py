@@ -401,8 +401,8 @@ def unknown_layer(cls: str, entry: dict[str, Any], file: str | None, name: str) 
             f"custom layer class '{registered or cls}' is not supported: its code is not part of the model file",
             file=file,
             layer=name,
-            hint="pass the file that defines it with --custom-objects layers.py, express it with built-in layers, "
-            "or register a converter with frontends.keras_layer",
+            hint="pass its .py file with --custom-objects, use built-in layers, or register a converter with "
+            "frontends.keras_layer",
         )
     near = difflib.get_close_matches(cls, list(LAYERS), n=3, cutoff=0.6)
     if not near:
