@@ -311,3 +311,67 @@ def test_custom_objects_with_a_keras_archive(tmp_path):
     for var in model.weights:
         var.assign(rng.normal(0.0, 0.5, tuple(var.shape)).astype("float32"))
     check(model, tmp_path, custom_objects=layers_py)
+
+
+@pytest.mark.covers("custom Layer subclass", "export-json: Keras loads it with the class in custom_objects")
+def test_exported_json_loads_in_keras_with_custom_objects(tmp_path):
+    path = write(
+        tmp_path,
+        SCALE_LAYER
+        + """
+inp = keras.Input((3,), name="features")
+model = keras.Model(inp, layers.Dense(2, name="head")(ScaleShift(6, name="scale_shift")(inp)))
+""",
+    )
+    target = compiler.export_json(path, tmp_path / "model.json")
+    keras.backend.clear_session()
+    classes = runpy.run_path(str(path), run_name="__kerascc_model__")
+    loaded = keras.models.model_from_json(target.read_text(), custom_objects={"ScaleShift": classes["ScaleShift"]})
+    built = classes["model"]
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in built.layers]
+    assert loaded.count_params() == built.count_params()
+    assert loaded.get_layer("scale_shift").get_config() == built.get_layer("scale_shift").get_config()
+
+
+TF_KERAS_MODEL = """
+import tf_keras as keras
+from tf_keras import layers
+
+
+class ScaleShift(layers.Layer):
+    def __init__(self, units=4, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.proj = layers.Dense(units)
+
+    def build(self, input_shape):
+        self.gamma = self.add_weight(name="gamma", shape=(self.units,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(self.units,), initializer="zeros")
+
+    def call(self, x):
+        return self.proj(x) * self.gamma + self.beta
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+inp = keras.Input((3,), name="features")
+model = keras.Model(inp, layers.Dense(2, name="head")(ScaleShift(5, name="scale_shift")(inp)))
+"""
+
+
+@pytest.mark.covers("custom Layer subclass", "tf.keras legacy .h5 weights (by layer and variable name)")
+def test_custom_layer_with_tf_keras_h5_weights(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(TF_KERAS_MODEL)
+    namespace = runpy.run_path(str(path), run_name="__kerascc_model__")
+    model = namespace["model"]
+    rng = np.random.default_rng(4)
+    model.set_weights([rng.normal(0.0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
+    weights = tmp_path / "model.h5"
+    model.save_weights(str(weights))
+    x = rng.standard_normal((2, 3)).astype("float32")
+    want = model.predict(x, verbose=0)
+    compiled = compiler.compile(path, weights=weights)
+    _, (got,) = run_onnx(compiled.onnx, {"features": x})
+    assert rel_error(got, want) <= 1e-4

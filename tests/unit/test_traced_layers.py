@@ -205,3 +205,26 @@ def test_custom_objects_runs_only_a_py_file(tmp_path: Path) -> None:
         compiler.compile(model, custom_objects=model)
     with pytest.raises(CompileError, match="defines its classes itself"):
         compiler.compile(tmp_path / "model.py", custom_objects=tmp_path / "model.py")
+
+
+def test_matmul_with_a_weight_is_a_dense(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+class Linear(layers.Layer):
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], 2), initializer="ones", name="kernel")
+        self.bias = self.add_weight(shape=(2,), initializer="ones", name="bias")
+
+    def call(self, x):
+        return x @ self.kernel + self.bias
+
+inp = keras.Input((3,))
+model = keras.Model(inp, Linear()(inp))
+""",
+    )
+    compiled = compiler.compile(path)
+    assert sum(compiled.op_counts()[op] for op in ("Gemm", "MatMul")) == 1  # the bias folds into it
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    _, (y,) = run_onnx(compiled.onnx, {"input_layer": x})
+    np.testing.assert_allclose(y, np.repeat(x.sum(axis=1, keepdims=True) + 1.0, 2, axis=1), rtol=1e-6)
