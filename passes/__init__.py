@@ -4,12 +4,13 @@ Importing a pass module registers its passes by name; the order they run in is
 :data:`DEFAULT_PIPELINE`, not the order of the imports below.
 """
 
-from . import cleanup, fold_affine, fold_batchnorm, fuse_add_relu, fuse_conv, resolve_padding  # noqa: F401  (register)
+from . import cleanup, fold_affine, fold_batchnorm, fold_constants, fuse_add_relu, fuse_conv, resolve_padding  # noqa: F401  (register)
 
 #: The standard pipeline, in order. Each step prepares the patterns of the next ones:
 DEFAULT_PIPELINE: tuple[str, ...] = (
     "remove_identity",  # Dropout and identities go first, so later patterns see real producers
     "remove_dead",  # transpose chains merged, nodes no output needs dropped
+    "fold_constants",  # ops on constants computed now, so the shape passes below see plain constants
     "merge_shape_ops",  # Pad(Pad(x)) and Reshape/Flatten chains joined
     "fold_batchnorm",  # BatchNorm into the conv/dense weights before it
     "resolve_padding",  # 'same' → TensorFlow's exact pads, ZeroPadding merged into the next window

@@ -158,7 +158,7 @@ class Emitter:
             value = Value(name, value.rank, value.perm)
         if value.perm == perm:
             return name
-        key = (name, perm, None)
+        key = (name, perm, value.perm)  # one tensor may carry two layouts (a Transpose relabels it)
         if key not in self._converted:
             src = value.perm or tuple(range(value.rank))
             dst = perm or tuple(range(value.rank))

@@ -37,8 +37,9 @@ from .core import (
     recorder,
     regularizer,
 )
-from .ops import ops_attrs
+from .ops import ops_attrs, submodule_attrs
 from .table import INITIALIZER_ALIASES, INITIALIZER_TABLE
+from .tf_stand_in import NN_IN_OPS, TF_SUBMODULES, tf_functions
 
 __all__ = ["Model", "Recorder", "Sequential", "core", "stand_ins"]
 
@@ -213,6 +214,10 @@ def build_modules() -> dict[str, ModuleType]:
     ops = _module("keras.ops", ops_attrs())
     random = _module("keras.random", custom.random_attrs("keras.random"))
     saving = _module("keras.saving", custom.saving_attrs())
+    ops.image = _module("keras.ops.image", submodule_attrs("image"))
+    ops.nn = _module(
+        "keras.ops.nn", {**submodule_attrs("nn"), **{k: getattr(ops, k) for k in NN_IN_OPS if hasattr(ops, k)}}
+    )
     inert = {
         name: _module(f"keras.{name}", {}, Inert)
         for name in ("optimizers", "losses", "metrics", "callbacks", "preprocessing", "datasets")
@@ -250,7 +255,10 @@ def build_modules() -> dict[str, ModuleType]:
     mods["keras.applications.resnet50"] = applications.resnet50
     for legacy in ("core", "convolutional", "pooling", "normalization", "merge"):  # Keras 2 module paths
         mods[f"keras.layers.{legacy}"] = layers
-    tf = _module("tensorflow", {"keras": keras, "__version__": TF_VERSION})
+    tf = _module("tensorflow", {"keras": keras, "__version__": TF_VERSION, **tf_functions(ops)})
+    for sub in TF_SUBMODULES:
+        setattr(tf, sub, _module(f"tensorflow.{sub}", tf_functions(ops, sub)))
+        mods[f"tensorflow.{sub}"] = getattr(tf, sub)
     mods["tensorflow"] = tf
     tf.random = mods["tensorflow.random"] = _module("tensorflow.random", custom.random_attrs("tf.random"))
     for name, mod in list(mods.items()):

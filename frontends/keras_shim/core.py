@@ -123,7 +123,7 @@ class KerasTensor:
     def __init__(self, node: Node, layer: Layer, call_index: int, tensor_index: int = 0) -> None:
         self.node = node
         self.shape = TensorShape(node.shape)
-        self.dtype = "float32"
+        self.dtype = node.dtype
         self._keras_history = (layer, call_index, tensor_index)
         self.name = layer.name if call_index == 0 else f"{layer.name}_{call_index}"
 
@@ -178,14 +178,40 @@ class KerasTensor:
 
         return refuse
 
-    __pow__ = __rpow__ = _unsupported("x ** y (keras.ops.power)")
-    __matmul__ = __rmatmul__ = _unsupported("x @ y (keras.ops.matmul)")
     __floordiv__ = __rfloordiv__ = _unsupported("x // y (keras.ops.floor_divide)")
     __mod__ = __rmod__ = _unsupported("x % y (keras.ops.mod)")
-    __abs__ = _unsupported("abs(x) (keras.ops.absolute)")
-    __getitem__ = _unsupported("x[...] (indexing and slicing a tensor)")
-    __lt__ = __le__ = __gt__ = __ge__ = _unsupported("comparing tensors")
     del _unsupported
+
+    # Indexing, powers, products and comparisons record what Keras 3's KerasTensor records.
+    def __getitem__(self, key: Any) -> KerasTensor:
+        return TENSOR_OPERATIONS["getitem"](self, key)
+
+    def __pow__(self, other: Any) -> KerasTensor:
+        return TENSOR_OPERATIONS["call"]("power", self, other)
+
+    def __rpow__(self, other: Any) -> KerasTensor:
+        return TENSOR_OPERATIONS["call"]("power", other, self)
+
+    def __matmul__(self, other: Any) -> KerasTensor:
+        return TENSOR_OPERATIONS["call"]("matmul", self, other)
+
+    def __rmatmul__(self, other: Any) -> KerasTensor:
+        return TENSOR_OPERATIONS["call"]("matmul", other, self)
+
+    def __abs__(self) -> KerasTensor:
+        return TENSOR_OPERATIONS["call"]("absolute", self)
+
+    def __lt__(self, other: Any) -> KerasTensor:
+        return TENSOR_OPERATIONS["call"]("less", self, other)
+
+    def __le__(self, other: Any) -> KerasTensor:
+        return TENSOR_OPERATIONS["call"]("less_equal", self, other)
+
+    def __gt__(self, other: Any) -> KerasTensor:
+        return TENSOR_OPERATIONS["call"]("greater", self, other)
+
+    def __ge__(self, other: Any) -> KerasTensor:
+        return TENSOR_OPERATIONS["call"]("greater_equal", self, other)
 
     def __bool__(self) -> bool:
         raise recorder().error(
@@ -222,6 +248,16 @@ def flat_tensors(value: Any) -> list[KerasTensor]:
     if isinstance(value, list | tuple):
         return [t for v in value for t in flat_tensors(v)]
     return []
+
+
+def _as_nodes(value: Any, fresh: Iterator[Node] | None = None) -> Any:
+    """An operation's arguments with each tensor, at any depth, as its node (or the next of
+    ``fresh``, in :func:`flat_tensors` order, to replay the call on other inputs)."""
+    if isinstance(value, KerasTensor):
+        return value.node if fresh is None else next(fresh)
+    if isinstance(value, list | tuple):
+        return [_as_nodes(v, fresh) for v in value]
+    return value
 
 
 def _serialize_args(value: Any) -> Any:
@@ -658,22 +694,25 @@ class Operation:
             "registered_name": self._keras_class,
         }
 
-    def __call__(self, *args: Any) -> KerasTensor:
-        tensors = [a for a in args if isinstance(a, KerasTensor)]
-        node = self._build_node([a.node if isinstance(a, KerasTensor) else a for a in args])
-        out = KerasTensor(node, self, len(self.calls))
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Record one call; ``kwargs`` are the call's own keyword arguments (``Pad``'s
+        ``constant_values``). A list of nodes (``Split``) is a list of output tensors."""
+        tensors = flat_tensors(list(args))
+        built = self._build_node(_as_nodes(list(args)), kwargs)
+        nodes = built if isinstance(built, list) else [built]
+        outs = [KerasTensor(n, self, len(self.calls), i) for i, n in enumerate(nodes)]
         self.calls.append(
             {
                 "args": _serialize_args(list(args)),
-                "kwargs": {},
+                "kwargs": _json_like(kwargs),
                 "inputs": tensors,
-                "outputs": [out],
+                "outputs": outs,
                 "values": list(args),
             }
         )
-        return out
+        return outs if isinstance(built, list) else outs[0]
 
-    def _build_node(self, args: list[Any]) -> Node:
+    def _build_node(self, args: list[Any], kwargs: dict[str, Any] | None = None) -> Any:
         """Run the shared layer table on the scratch graph; ``args``: nodes and constants."""
         rec = self._rec
         fn = (OPERATIONS if self._module.startswith("keras.src.ops") else LAYERS)[self._keras_class]
@@ -687,6 +726,7 @@ class Operation:
             rec.file,
             3,
             args=args,
+            kwargs=_json_like(kwargs or {}),
         )
         ctx.counts = rec.param_counts
         try:
@@ -699,8 +739,9 @@ class Operation:
     def _shape_call(self, index: int, inputs: list[Node]) -> list[Node]:
         """Call ``index`` again with its tensors replaced by ``inputs`` (in order), constants kept."""
         fresh = iter(inputs)
-        values = self.calls[index]["values"]
-        return [self._build_node([next(fresh) if isinstance(a, KerasTensor) else a for a in values])]
+        call = self.calls[index]
+        built = self._build_node(_as_nodes(call["values"], fresh), call["kwargs"])
+        return built if isinstance(built, list) else [built]
 
     def __repr__(self) -> str:
         return f"<Operation {self._keras_class} name={self.name}>"

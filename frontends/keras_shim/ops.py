@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from compiler.errors import UnsupportedLayerError
 
 from ..operations import OPERATIONS
-from .core import TENSOR_OPERATIONS, KerasTensor, Operation, recorder
+from .core import TENSOR_OPERATIONS, KerasTensor, Operation, _json_like, flat_tensors, recorder
 
 NUMPY = "keras.src.ops.numpy"
 NN = "keras.src.ops.nn"
@@ -135,12 +137,14 @@ def _record(
             "computes a value, which a model file does not need"
         )
     params.update(kwargs)
-    return Operation(cls, module, params)(*args)
+    return Operation(cls, module, params)(*[_argument(a) for a in args])
 
 
 def operator(symbol: str, a: Any, b: Any) -> KerasTensor:
     """``a <symbol> b`` with a Keras tensor on either side, recorded as Keras records it."""
-    if not isinstance(a, KerasTensor | int | float) or not isinstance(b, KerasTensor | int | float):
+    if not isinstance(a, KerasTensor | int | float | np.ndarray) or not isinstance(
+        b, KerasTensor | int | float | np.ndarray
+    ):
         other = b if isinstance(a, KerasTensor) else a
         raise refuse(f"'{symbol}' between a tensor and {type(other).__name__}")
     return _record(OPERATORS[symbol], (a, b), {}, what=f"'{symbol}' on tensors")
@@ -187,7 +191,192 @@ def activation_on_tensor(name: str, args: tuple[Any, ...], kwargs: dict[str, Any
 
 def ops_attrs() -> dict[str, Any]:
     """The ``keras.ops`` stand-in: the operations the layer table compiles; others fail by name."""
-    return {name: ops_function(name) for name in supported_ops()}
+    return {**{name: ops_function(name) for name in supported_ops()}, **tensor_ops_attrs()}
 
 
 TENSOR_OPERATIONS.update(operator=operator, negate=negate, refuse=refuse, activation=activation_on_tensor)
+
+
+# -- tensor operations: arguments kept in the call, keyword arguments in the config ---------------
+MATH = "keras.src.ops.math"
+CORE = "keras.src.ops.core"
+IMAGE = "keras.src.ops.image"
+REQUIRED = object()
+
+#: keras.ops function -> (class, module, how many leading positional arguments the call keeps —
+#: ``None`` for all of them —, config keyword arguments with defaults, in Keras's order)
+CALLS: dict[str, tuple[str, str, int | None, dict[str, Any]]] = {
+    "reshape": ("Reshape", NUMPY, 1, {"newshape": REQUIRED}),
+    "transpose": ("Transpose", NUMPY, 1, {"axes": None}),
+    "expand_dims": ("ExpandDims", NUMPY, 1, {"axis": REQUIRED}),
+    "squeeze": ("Squeeze", NUMPY, 1, {"axis": None}),
+    "concatenate": ("Concatenate", NUMPY, 1, {"axis": 0}),
+    "stack": ("Stack", NUMPY, 1, {"axis": 0}),
+    "split": ("Split", NUMPY, 1, {"indices_or_sections": REQUIRED, "axis": 0}),
+    "tile": ("Tile", NUMPY, 1, {"repeats": REQUIRED}),
+    "repeat": ("Repeat", NUMPY, 1, {"repeats": REQUIRED, "axis": None}),
+    "pad": ("Pad", NUMPY, 1, {"pad_width": REQUIRED, "mode": "constant"}),
+    "matmul": ("Matmul", NUMPY, 2, {}),
+    "power": ("Power", NUMPY, 2, {}),
+    "where": ("Where", NUMPY, 3, {}),
+    "clip": ("Clip", NUMPY, 1, {"x_min": REQUIRED, "x_max": REQUIRED}),
+    "cast": ("Cast", CORE, 1, {"dtype": REQUIRED}),
+    "absolute": ("Absolute", NUMPY, 1, {}),
+    "abs": ("Absolute", NUMPY, 1, {}),
+    "sqrt": ("Sqrt", NUMPY, 1, {}),
+    "rsqrt": ("Rsqrt", MATH, 1, {}),
+    "log": ("Log", NUMPY, 1, {}),
+    "erf": ("Erf", MATH, 1, {}),
+    "square": ("Square", NUMPY, 1, {}),
+    "sign": ("Sign", NUMPY, 1, {}),
+    "floor": ("Floor", NUMPY, 1, {}),
+    "ceil": ("Ceil", NUMPY, 1, {}),
+    "round": ("Round", NUMPY, 1, {"decimals": 0}),
+    "reciprocal": ("Reciprocal", NUMPY, 1, {}),
+    "logical_not": ("LogicalNot", NUMPY, 1, {}),
+    "greater": ("Greater", NUMPY, 2, {}),
+    "greater_equal": ("GreaterEqual", NUMPY, 2, {}),
+    "less": ("Less", NUMPY, 2, {}),
+    "less_equal": ("LessEqual", NUMPY, 2, {}),
+    "equal": ("Equal", NUMPY, 2, {}),
+    "not_equal": ("NotEqual", NUMPY, 2, {}),
+    "logical_and": ("LogicalAnd", NUMPY, 2, {}),
+    "logical_or": ("LogicalOr", NUMPY, 2, {}),
+    "mean": ("Mean", NUMPY, 1, {"axis": None, "keepdims": False}),
+    "sum": ("Sum", NUMPY, 1, {"axis": None, "keepdims": False}),
+    "max": ("Max", NUMPY, 1, {"axis": None, "keepdims": False, "initial": None}),
+    "min": ("Min", NUMPY, 1, {"axis": None, "keepdims": False, "initial": None}),
+    "prod": ("Prod", NUMPY, 1, {"axis": None, "keepdims": False, "dtype": None}),
+    "argmax": ("Argmax", NUMPY, 1, {"axis": None, "keepdims": False}),
+    "argmin": ("Argmin", NUMPY, 1, {"axis": None, "keepdims": False}),
+    "image.resize": (
+        "Resize",
+        IMAGE,
+        1,
+        {
+            "size": REQUIRED,
+            "interpolation": "bilinear",
+            "antialias": False,
+            "crop_to_aspect_ratio": False,
+            "pad_to_aspect_ratio": False,
+            "fill_mode": "constant",
+            "fill_value": 0.0,
+            "data_format": None,
+        },
+    ),
+    "nn.depth_to_space": ("DepthToSpace", NN, 1, {"block_size": REQUIRED, "data_format": "channels_last"}),
+    "nn.space_to_depth": ("SpaceToDepth", NN, 1, {"block_size": REQUIRED, "data_format": "channels_last"}),
+}
+
+
+class BackendTensor(np.ndarray):
+    """What ``keras.ops.arange/ones/zeros`` return: a concrete tensor, written ``__tensor__``
+    in a call (a NumPy array is written ``__numpy__``)."""
+
+
+def _argument(value: Any) -> Any:
+    """A constant argument as Keras 3 writes it in the call: arrays as ``__numpy__``, slices and
+    Ellipsis as ``__slice__``/``__ellipsis__``; tensors stay tensors."""
+    if isinstance(value, BackendTensor):
+        return {"class_name": "__tensor__", "config": {"value": value.tolist(), "dtype": str(value.dtype)}}
+    if isinstance(value, np.ndarray):
+        return {"class_name": "__numpy__", "config": {"value": value.tolist(), "dtype": str(value.dtype)}}
+    if isinstance(value, slice):
+        return {"class_name": "__slice__", "config": {"start": value.start, "stop": value.stop, "step": value.step}}
+    if value is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if isinstance(value, list | tuple):
+        return [_argument(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def call_op(function: str, *args: Any, **kwargs: Any) -> Any:
+    """``keras.ops.<function>(*args, **kwargs)`` on Keras tensors, recorded as Keras 3 records it."""
+    cls, module, kept, params = CALLS[function]
+    if cls not in OPERATIONS:
+        raise refuse(f"keras.ops.{function}")
+    call_kwargs = {"constant_values": kwargs.pop("constant_values", None)} if cls == "Pad" else {}
+    n = len(args) if kept is None else kept
+    extra = args[n:]
+    if len(extra) > len(params):
+        raise recorder().error(f"keras.ops.{function}() takes {n + len(params)} positional arguments, got {len(args)}")
+    config = dict(params)
+    config.update(zip(params, extra, strict=False))
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise recorder().error(f"keras.ops.{function}() got unexpected keyword arguments {unknown}")
+    config.update(kwargs)
+    missing = [k for k, v in config.items() if v is REQUIRED]
+    if missing or len(args) < n:
+        raise recorder().error(f"keras.ops.{function}() is missing arguments {missing or 'x'}")
+    if not flat_tensors(list(args[:n])):
+        raise recorder().error(
+            f"keras.ops.{function}() needs a Keras tensor argument; on constants only it "
+            "computes a value, which a model file does not need"
+        )
+    if cls in ("Transpose",) and config["axes"] is not None:
+        config["axes"] = list(config["axes"])
+    return Operation(cls, module, _json_like(config))(*[_argument(a) for a in args[:n]], **call_kwargs)
+
+
+def einsum(subscripts: str, *operands: Any) -> KerasTensor:
+    if not flat_tensors(list(operands)):
+        raise recorder().error("keras.ops.einsum() needs a Keras tensor operand")
+    return Operation("Einsum", NUMPY, {"subscripts": subscripts})(*[_argument(o) for o in operands])
+
+
+def getitem(x: KerasTensor, key: Any) -> KerasTensor:
+    """``x[key]``: Keras 3 records a ``GetItem`` with the key kept in the call (a tuple as a list)."""
+    return Operation("GetItem", NUMPY, {})(x, _argument(list(key) if isinstance(key, tuple) else key))
+
+
+def _constant(make: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``keras.ops.arange/ones/zeros`` with static sizes: the array itself, which an operation
+    then carries as a constant (Keras evaluates these eagerly too)."""
+
+    def build(*args: Any, dtype: Any = None, **kwargs: Any) -> np.ndarray:
+        if any(isinstance(a, KerasTensor) for a in [*args, *kwargs.values()]):
+            raise recorder().error(f"keras.ops.{make.__name__}() needs static sizes, not a tensor")
+        array = np.asarray(make(*args, **kwargs))
+        array = array.astype(str(dtype) if dtype else ("float32" if make is not np.arange else "int32"))
+        return array.view(BackendTensor)
+
+    build.__name__ = make.__name__
+    return build
+
+
+def shape(x: Any) -> tuple[int | None, ...]:
+    """``keras.ops.shape``: the static shape, as Keras 3 gives it for symbolic tensors."""
+    return tuple(x.shape) if isinstance(x, KerasTensor) else np.shape(x)
+
+
+def _ops_function(name: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return call_op(name, *args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name.split(".")[-1]
+    return call
+
+
+def tensor_ops_attrs() -> dict[str, Any]:
+    """The tensor operations of the ``keras.ops`` stand-in (``image.``/``nn.`` ones in their submodules)."""
+    attrs: dict[str, Any] = {name: _ops_function(name) for name in CALLS if "." not in name}
+    attrs.update(
+        einsum=einsum,
+        shape=shape,
+        arange=_constant(np.arange),
+        ones=_constant(np.ones),
+        zeros=_constant(np.zeros),
+        newaxis=None,
+    )
+    return attrs
+
+
+def submodule_attrs(prefix: str) -> dict[str, Any]:
+    """``keras.ops.image`` / ``keras.ops.nn``: their tensor operations."""
+    return {name.split(".")[1]: _ops_function(name) for name in CALLS if name.startswith(prefix + ".")}
+
+
+TENSOR_OPERATIONS.update(getitem=getitem, call=call_op)

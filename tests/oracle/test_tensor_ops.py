@@ -9,9 +9,18 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
+import compiler
 from compiler.errors import UnsupportedLayerError
 
-from .harness import at_most, check, compile_error, randomize
+from .harness import (
+    at_most,
+    check,
+    check_tf_keras,
+    compile_error,
+    randomize,
+    randomize_tf_keras,
+    tf_keras_sources,
+)
 
 
 def conv_model(fn, shape=(6, 8, 4), extra_inputs: int = 0):
@@ -213,3 +222,68 @@ def test_refused_operations_name_themselves(fn, words, tmp_path):
     err = compile_error(keras.Model(inp, fn(inp)), tmp_path, UnsupportedLayerError)
     assert words in str(err), str(err)
     assert "\n" not in str(err)
+
+
+# --------------------------------------------------------------------------
+# tf.keras (Keras 2): TFOpLambda and SlicingOpLambda layers, read from .h5 and JSON
+
+
+def tf_keras_model(fn, shape=(6, 8, 4)):
+    import tensorflow as tf  # the Keras 2 tests only
+    import tf_keras as k2
+
+    inp = k2.Input(shape, name="image")
+    x = k2.layers.Conv2D(shape[-1], 3, padding="same", name="conv")(inp)
+    model = k2.Model(inp, fn(tf, x))
+    randomize_tf_keras(model, 5)
+    return model
+
+
+TF_FUNCTIONS = {
+    "getitem": lambda tf, x: x[..., ::2, tf.newaxis, -1] + x[:, 1:3, 0, :, None][:, :1, :, 0][..., None],
+    "reshape_transpose": lambda tf, x: tf.transpose(tf.reshape(x, (-1, 12, 16)), (0, 2, 1)),
+    "expand_squeeze": lambda tf, x: tf.squeeze(tf.expand_dims(x, 1), axis=1),
+    "concat_split": lambda tf, x: tf.concat(tf.split(x, 2, axis=3)[::-1], axis=-1) * tf.split(x, [1, 3], axis=-1)[0],
+    "reductions": lambda tf, x: (
+        x * tf.math.reduce_mean(x, axis=[1, 2], keepdims=True) + tf.reduce_max(x, axis=-1)[..., None]
+    ),
+    "sum_min": lambda tf, x: tf.math.reduce_sum(x, axis=1) - tf.math.reduce_min(x, axis=1),
+    "depth_to_space": lambda tf, x: tf.nn.depth_to_space(tf.concat([x, x, -x, x * 2.0], axis=-1), 2),
+    "space_to_depth": lambda tf, x: tf.nn.space_to_depth(x, 2),
+    "resize": lambda tf, x: tf.image.resize(x, (9, 12)),
+    "softmax": lambda tf, x: tf.nn.softmax(x, axis=1),
+    "matmul": lambda tf, x: tf.matmul(x, x, transpose_b=True),
+    "stack_pad_tile": lambda tf, x: tf.tile(
+        tf.pad(tf.stack([x, x], axis=1), [[0, 0], [0, 0], [1, 1], [2, 0], [0, 0]]), [1, 1, 1, 2, 1]
+    ),
+    "math": lambda tf, x: (
+        tf.sqrt(tf.abs(x)) + tf.math.rsqrt(tf.abs(x) + 1.0) + x**2 + tf.square(x) - tf.clip_by_value(x, -0.5, 0.5)
+    ),
+    "where_cast": lambda tf, x: tf.where(x > 0.1, x, -x) + tf.cast(tf.cast(x * 3.0, tf.int32), tf.float32),
+    "argmax": lambda tf, x: tf.cast(tf.math.argmax(x, axis=-1), tf.float32),
+}
+
+
+@pytest.mark.covers("TFOpLambda tf.reshape, tf.transpose, tf.expand_dims, tf.squeeze", "tf.keras .h5 and JSON")
+@pytest.mark.covers("TFOpLambda tf.concat, tf.split, tf.stack, tf.pad, tf.tile", "tf.keras .h5 and JSON")
+@pytest.mark.covers("TFOpLambda tf.math.reduce_mean/max/sum/min, tf.math.argmax", "axis, keepdims")
+@pytest.mark.covers("TFOpLambda tf.nn.depth_to_space, tf.nn.space_to_depth, tf.image.resize", "block_size, size")
+@pytest.mark.covers("TFOpLambda tf.nn.softmax, tf.matmul, element-wise tf.math", "axis, transpose_b")
+@pytest.mark.covers("SlicingOpLambda __operators__.getitem", "ints, slices with steps, Ellipsis, tf.newaxis")
+@pytest.mark.parametrize("fn", list(TF_FUNCTIONS.values()), ids=list(TF_FUNCTIONS))
+def test_tf_keras_tensor_functions(fn, tmp_path):
+    model = tf_keras_model(fn, shape=(6, 8, 4))
+    result = check_tf_keras(model, tf_keras_sources(model, tmp_path))
+    assert result.ops["Conv"] == 1
+
+
+def test_tf_keras_einsum_is_refused_with_the_reason(tmp_path):
+    import tensorflow as tf
+    import tf_keras as k2
+
+    inp = k2.Input((5, 4), name="a")
+    model = k2.Model(inp, tf.einsum("bij,bkj->bik", inp, inp))
+    (tmp_path / "model.json").write_text(model.to_json())
+    with pytest.raises(UnsupportedLayerError, match="does not record its operands") as info:
+        compiler.compile(tmp_path / "model.json")
+    assert "\n" not in str(info.value)

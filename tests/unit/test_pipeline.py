@@ -19,6 +19,7 @@ BUILTIN = ["remove_identity", "remove_dead", "fold_batchnorm", "resolve_padding"
 DEFAULT_PIPELINE = [
     "remove_identity",
     "remove_dead",
+    "fold_constants",
     "merge_shape_ops",
     "fold_batchnorm",
     "resolve_padding",
@@ -113,6 +114,7 @@ def test_default_pipeline_on_resnet50_step_by_step():
     assert [str(r) for r in reports] == [
         "remove_identity: nothing to remove",
         "remove_dead: nothing to remove",
+        "fold_constants: folded 0 ops on constants",
         "merge_shape_ops: merged 0 Pad/Reshape chains",
         "fold_batchnorm: folded 53 BatchNorm",
         "resolve_padding: resolved 52 padding modes, merged 2 ZeroPadding2D",
