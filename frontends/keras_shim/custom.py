@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 
 from compiler.errors import UnsupportedLayerError
-from compiler.ir import Node
 
 from ..traced import TRACE_KEY, VARIABLE_CLASS
 from ..weights import keras_snake_case
@@ -129,33 +128,8 @@ class Variable(KerasTensor):
 
     assign = assign_add = assign_sub = _stateful
 
-    def __matmul__(self, other: Any) -> KerasTensor:
-        return _matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> KerasTensor:
-        return _matmul(other, self)
-
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={tuple(self.shape)}>"
-
-
-class _Matmul(Operation):
-    """``x @ w`` with a weight: the ``Matmul`` Keras records, its shape worked out here."""
-
-    def _build_node(self, args: list[Any]) -> Node:
-        a, b = args
-        if not isinstance(a, Node) or not isinstance(b, Node) or len(b.shape) != 2 or a.shape[-1] != b.shape[0]:
-            raise self._rec.error(
-                "matmul with a weight needs a tensor times a 2-D weight whose first dimension is the "
-                f"tensor's last, got {getattr(a, 'shape', a)} @ {getattr(b, 'shape', b)}",
-                UnsupportedLayerError,
-            )
-        kernel = np.zeros(b.shape, np.float32)
-        return self._rec.graph.add("Dense", [a], name=self._rec.graph.unique_name(self.name), params={"kernel": kernel})
-
-
-def _matmul(a: Any, b: Any) -> KerasTensor:
-    return _Matmul("Matmul", "keras.src.ops.numpy", {})(a, b)
 
 
 # -- tracing ---------------------------------------------------------------------------------------

@@ -171,7 +171,8 @@ class Sampling(layers.Layer):
         z_mean, z_log_var = inputs
         if MEAN_AT_INFERENCE and not training:
             return z_mean
-        epsilon = keras.random.normal(shape=(2, 2), seed=self.seed_generator)
+        batch, dim = ops.shape(z_mean)[0], ops.shape(z_mean)[1]
+        epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
 inp = keras.Input((6,), name="features")
@@ -237,24 +238,30 @@ model = keras.Model(inp, layers.Dense(5, name="head")(layers.GlobalAveragePoolin
     assert compiled.op_counts()["Conv"] == 1
 
 
-@pytest.mark.covers("custom Layer subclass", "depth-to-space super-resolution (a sub-pixel upscaling layer)")
-def test_depth_to_space_super_resolution(tmp_path):
+DEPTH_TO_SPACE = {
+    "tf.nn": "return tf.nn.depth_to_space(x, self.block)",
+    "keras.ops": "return ops.nn.depth_to_space(x, self.block)",
+    # the same permutation with built-in layers: channel (dy * r + dx) * c + k to pixel (y * r + dy, x * r + dx)
+    "layers": "h, w, r = x.shape[1], x.shape[2], self.block\n"
+    "        x = layers.Reshape((h, w, r, r, x.shape[3] // (r * r)))(x)\n"
+    "        x = layers.Permute((1, 3, 2, 4, 5))(x)\n"
+    "        return layers.Reshape((h * r, w * r, x.shape[-1]))(x)",
+}
+
+
+@pytest.mark.covers("custom Layer subclass", "depth-to-space super-resolution: tf.nn, keras.ops or layers in call()")
+@pytest.mark.parametrize("spelling", list(DEPTH_TO_SPACE))
+def test_depth_to_space_super_resolution(spelling, tmp_path):
     path = write(
         tmp_path,
         """
 class DepthToSpace(layers.Layer):
-    \"\"\"tf.nn.depth_to_space: channel (dy * r + dx) * c + k goes to pixel (y * r + dy, x * r + dx).\"\"\"
-
     def __init__(self, block, **kwargs):
         super().__init__(**kwargs)
         self.block = block
 
     def call(self, x):
-        h, w, c = x.shape[1], x.shape[2], x.shape[3] // (self.block * self.block)
-        r = self.block
-        x = layers.Reshape((h, w, r, r, c))(x)
-        x = layers.Permute((1, 3, 2, 4, 5))(x)
-        return layers.Reshape((h * r, w * r, c))(x)
+        BODY
 
     def get_config(self):
         return {**super().get_config(), "block": self.block}
@@ -263,12 +270,12 @@ inp = keras.Input((6, 6, 3), name="low_res")
 x = layers.Conv2D(16, 3, padding="same", activation="relu", name="features")(inp)
 x = layers.Conv2D(3 * 4, 3, padding="same", name="subpixel")(x)
 model = keras.Model(inp, DepthToSpace(2, name="upscale")(x), name="espcn")
-""",
+""".replace("BODY", DEPTH_TO_SPACE[spelling]),
     )
     check_py(path, tmp_path)
 
 
-@pytest.mark.covers("custom Layer subclass", "squeeze-and-excite block")
+@pytest.mark.covers("custom Layer subclass", "squeeze-and-excite block written with tf.math.reduce_mean")
 def test_squeeze_excite_block(tmp_path):
     path = write(
         tmp_path,
@@ -280,12 +287,12 @@ class SqueezeExcite(layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.pool = layers.GlobalAveragePooling2D(keepdims=True)
         self.reduce = layers.Conv2D(channels // self.ratio, 1, activation="relu")
         self.expand = layers.Conv2D(channels, 1, activation="sigmoid")
 
     def call(self, x):
-        return x * self.expand(self.reduce(self.pool(x)))
+        squeezed = tf.math.reduce_mean(x, axis=[1, 2], keepdims=True)
+        return x * self.expand(self.reduce(squeezed))
 
 inp = keras.Input((8, 8, 8), name="image")
 x = layers.Conv2D(8, 3, padding="same", name="stem")(inp)
