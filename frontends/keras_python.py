@@ -424,11 +424,33 @@ def _trace_doc(path: Path, doc: dict[str, Any], model: str) -> list[Any]:
                 classes.setdefault(registered_name(value), value)
                 classes.setdefault(value.__name__, value)
         functions = {name: run.namespace[name] for name in _functions(run)}
-        traced = _trace_layers(run, doc.get("config") or {}, classes, functions)
+        top = _custom_class(doc, classes)
+        if top is not None and issubclass(top, Model):  # a subclassed model saved whole
+            doc, traced = _trace_model(run, doc, top), 1
+        else:
+            traced = _trace_layers(run, doc.get("config") or {}, classes, functions)
         notes = list(run.rec.notes)
         if not traced:
             notes.append(f"--custom-objects: no layer of {Path(model).name} is a class or function of {path.name}")
     return [doc, notes]
+
+
+def _trace_model(run: _Run, doc: dict[str, Any], cls: type) -> dict[str, Any]:
+    """A ``keras.Model`` subclass saved as the whole model: rebuilt from its config (``cls(**config)``,
+    Keras's default ``from_config``), built on its saved input shape, and described as the file's
+    own subclassed models are: a Functional of one traced layer whose weights sit at the top."""
+    from_config = getattr(cls, "from_config", None)
+    config = dict(doc.get("config") or {})
+    model = from_config(config) if callable(from_config) else cls(**config)
+    shape = (doc.get("build_config") or {}).get("input_shape")
+    if not isinstance(shape, list):
+        raise CompileError(
+            f"the saved model '{config.get('name')}' has no input shape to trace its call on",
+            file=run.file,
+            hint="save the model after building it",
+        )
+    model.build(tuple(shape) if shape and not isinstance(shape[0], list) else [tuple(s) for s in shape])
+    return json.loads(json.dumps(model.to_config()))
 
 
 def _custom_class(entry: dict[str, Any], classes: dict[str, type]) -> type | None:

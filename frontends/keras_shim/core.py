@@ -934,12 +934,12 @@ class Model:
         outputs = kwargs.pop("outputs", args[1] if len(args) > 1 else None)
         name = kwargs.pop("name", args[2] if len(args) > 2 else None)
         kwargs.pop("trainable", None)
-        if kwargs:
-            raise rec.error(f"Unrecognized keyword arguments passed to Model: {sorted(kwargs)}")
         defines_call = any("call" in vars(c) for c in type(self).__mro__ if c not in (Model, Sequential, object))
         if inputs is None and outputs is None and SUBCLASSED_MODELS and defines_call:
             SUBCLASSED_MODELS["init"](self, {"name": name, **kwargs})  # a subclass with a call(): traced
             return
+        if kwargs:
+            raise rec.error(f"Unrecognized keyword arguments passed to Model: {sorted(kwargs)}")
         if inputs is None or outputs is None:
             raise rec.error(
                 "subclassed models (a Model without inputs and outputs) are not supported",

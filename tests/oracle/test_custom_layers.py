@@ -133,12 +133,7 @@ model = keras.Model(inp, layers.Dense(3, name="d2")(x))
     check_py(path, tmp_path)
 
 
-@pytest.mark.covers("Model subclass", "call() traced; sublayers and a nested custom layer at Keras's weight paths")
-def test_model_subclass(tmp_path):
-    path = write(
-        tmp_path,
-        SCALE_LAYER
-        + """
+CLASSIFIER = """
 class Classifier(keras.Model):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -151,12 +146,38 @@ class Classifier(keras.Model):
         if training:
             h = h * 0.0
         return self.out(self.block(h) + h)
+"""
 
+
+@pytest.mark.covers("Model subclass", "call() traced; sublayers and a nested custom layer at Keras's weight paths")
+def test_model_subclass(tmp_path):
+    path = write(
+        tmp_path,
+        SCALE_LAYER
+        + CLASSIFIER
+        + """
 model = Classifier()
 model(np.zeros((1, 5), "float32"))  # how scripts build a subclassed model
 """,
     )
     check_py(path, tmp_path, shape=(2, 5))
+
+
+@pytest.mark.covers("Model subclass", "--custom-objects: a subclassed model saved whole as .keras")
+def test_custom_objects_with_a_saved_model_subclass(tmp_path):
+    layers_py = write(tmp_path, SCALE_LAYER + CLASSIFIER, name="my_model.py")
+    keras.backend.clear_session()
+    model = runpy.run_path(str(layers_py))["Classifier"]()
+    model(np.zeros((1, 5), "float32"))
+    rng = np.random.default_rng(5)
+    for var in model.weights:
+        var.assign(rng.normal(0.0, 0.5, tuple(var.shape)).astype("float32"))
+    model.save(tmp_path / "classifier.keras")
+    x = rng.standard_normal((2, 5)).astype("float32")
+    want = model.predict(x, verbose=0)
+    compiled = compiler.compile(tmp_path / "classifier.keras", custom_objects=layers_py)
+    _, (got,) = run_onnx(compiled.onnx, {compiled.onnx.graph.input[0].name: x})
+    assert rel_error(got, want) <= 1e-4
 
 
 VAE = """

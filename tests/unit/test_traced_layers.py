@@ -228,3 +228,24 @@ model = keras.Model(inp, Linear()(inp))
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     _, (y,) = run_onnx(compiled.onnx, {"input_layer": x})
     np.testing.assert_allclose(y, np.repeat(x.sum(axis=1, keepdims=True) + 1.0, 2, axis=1), rtol=1e-6)
+
+
+def test_custom_objects_supplies_a_lambdas_named_function(tmp_path: Path) -> None:
+    """A Lambda saved with a function name runs the file's function of that name; the bytecode
+    form stays refused."""
+    path = write(
+        tmp_path,
+        "def triple(t):\n    return t * 3.0\n\ninp = keras.Input((3,))\n"
+        "model = keras.Model(inp, layers.Lambda(triple, name='tri')(inp))\n",
+    )
+    doc, _ = model_config(path)
+    entry = doc["config"]["layers"][1]
+    assert entry["config"]["function"]["config"] == "triple"
+    del entry["kerascc_trace"]
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps(doc))
+    with pytest.raises(UnsupportedLayerError, match="Lambda"):
+        compiler.compile(model)
+    x = np.ones((2, 3), np.float32)
+    _, (y,) = run_onnx(compiler.compile(model, custom_objects=path).onnx, {"input_layer": x})
+    np.testing.assert_allclose(y, 3 * x)
