@@ -158,10 +158,12 @@ def variable_operation(builder: Any, cls: str, cfg: dict[str, Any], name: str, o
     tensors = [v for v in values if isinstance(v, Node)]
     hint = "with a weight: x + w, x - w, x * w, x / w (w broadcast over x's trailing axes), x @ w, and the ops "
     hint += "that take constant arrays (einsum, concatenate, …)"
+    if len(tensors) != 1 or len(values) != 2:
+        return _as_constants(ctx, cls, values, hint)
     tensor_first = isinstance(values[0], Node)
     x, w = (values[0], values[1]) if tensor_first else (values[1], values[0])
     matmul = cls in WEIGHT_MATMUL and tensor_first and getattr(w, "ndim", 0) == 2 and x.shape[-1] == w.shape[0]
-    if len(tensors) != 1 or len(values) != 2 or not (matmul or cls in WEIGHT_ARITHMETIC):
+    if not (matmul or cls in WEIGHT_ARITHMETIC):
         return _as_constants(ctx, cls, values, hint)
     if matmul:
         return ctx.add("Dense", [x], params={"kernel": w.astype(np.float32)}, main=True)

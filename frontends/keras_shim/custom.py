@@ -165,7 +165,15 @@ def trace_config(
             )
         seen.add(key)
         order.append((layer, index))
-        for parent in layer.calls[index]["inputs"]:
+        parents = layer.calls[index]["inputs"]
+        if parents and all(isinstance(p, Variable) for p in parents):
+            raise rec.error(
+                f"'{owner.name}': {layer._keras_class} computes on the weight '{parents[0].path}' alone, "
+                "which a traced layer does not hold",
+                UnsupportedLayerError,
+                hint="compute with the weight on the input tensor (x * w, x + w, x @ w)",
+            )
+        for parent in parents:
             if isinstance(parent, Variable):
                 if not isinstance(layer, Operation):
                     raise rec.error(

@@ -249,3 +249,30 @@ def test_custom_objects_supplies_a_lambdas_named_function(tmp_path: Path) -> Non
     x = np.ones((2, 3), np.float32)
     _, (y,) = run_onnx(compiler.compile(model, custom_objects=path).onnx, {"input_layer": x})
     np.testing.assert_allclose(y, 3 * x)
+
+
+def test_an_operation_on_a_weight_alone_is_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+class ExpScale(layers.Layer):
+    def build(self, input_shape):
+        self.log_scale = self.add_weight(shape=(input_shape[-1],), name="log_scale")
+
+    def call(self, x):
+        return x * ops.exp(self.log_scale)
+
+inp = keras.Input((3,))
+model = keras.Model(inp, ExpScale()(inp))
+""",
+    )
+    with pytest.raises(UnsupportedLayerError, match="computes on the weight 'exp_scale/log_scale' alone") as info:
+        compiler.compile(path)
+    assert info.value.file == line_of(path, "ExpScale()(inp)")
+
+
+def test_a_custom_layer_in_a_sequential(tmp_path: Path) -> None:
+    path = write(tmp_path, SCALE + "model = keras.Sequential([keras.Input((3,)), Scale(), layers.ReLU()])\n")
+    x = np.array([[-2.0, 0.5, 1.0]], np.float32)
+    _, (y,) = run_onnx(compiler.compile(path).onnx, {compiler.compile(path).onnx.graph.input[0].name: x})
+    np.testing.assert_allclose(y, np.maximum(x + 1.0, 0.0))
