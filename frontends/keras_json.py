@@ -404,6 +404,15 @@ def unknown_layer(cls: str, entry: dict[str, Any], file: str | None, name: str) 
             hint="pass its .py file with --custom-objects, use built-in layers, or register a converter with "
             "frontends.keras_layer",
         )
+    if module.startswith("keras.src.ops"):  # a keras.ops call without an entry in the operations table
+        near = difflib.get_close_matches(cls, list(OPERATIONS), n=3, cutoff=0.6)
+        return UnsupportedLayerError(
+            f"operation '{cls}' ({module}) is not supported",
+            file=file,
+            layer=name,
+            hint=(f"did you mean {' or '.join(near)}? " if near else "")
+            + "the README's Tensor operations section lists the supported ones",
+        )
     near = difflib.get_close_matches(cls, list(LAYERS), n=3, cutoff=0.6)
     if not near:
         near = [k for k in LAYERS if k.lower() == cls.lower()]
