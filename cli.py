@@ -94,6 +94,14 @@ class Layout(str, Enum):
 EntryOpt = Annotated[
     str | None, typer.Option("--entry", help="For a .py model file: the model variable or the function that builds it.")
 ]
+CustomObjectsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--custom-objects",
+        help="For a JSON/.keras/.h5 model naming custom layer classes: the .py file defining them "
+        "(run like a model file; trust it). Its layers are traced.",
+    ),
+]
 ArgOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -187,6 +195,7 @@ def compile_cmd(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="ONNX file to write (default: MODEL.onnx next to MODEL).")
     ] = None,
+    custom_objects: CustomObjectsOpt = None,
     weights: Annotated[
         Path | None, typer.Option("--weights", "-w", help="Weights (.weights.h5 or legacy .h5).")
     ] = None,
@@ -246,6 +255,7 @@ def compile_cmd(
         seed=seed,
         entry=entry,
         args=arg,
+        custom_objects=custom_objects,
         limits=_limits(max_weights, max_layers, max_config),
         passes=passes,
         input_shapes=input_shape,
@@ -259,9 +269,11 @@ def compile_cmd(
         fp16=fp16,
     )
     start = time.perf_counter()
-    _check_inputs(model, weights, plugin or [])
+    _check_inputs(model, weights, [*(plugin or []), *([custom_objects] if custom_objects else [])])
     target = output or model.with_suffix(".onnx")
-    refuse_inputs_as_outputs([target, compiler.external_data_path(target)], [model, weights, *(plugin or [])])
+    refuse_inputs_as_outputs(
+        [target, compiler.external_data_path(target)], [model, weights, custom_objects, *(plugin or [])]
+    )
     check_writable(target)  # before minutes of compiling, not after
     for path in plugin or []:
         compiler.load_plugin(path)
@@ -600,6 +612,7 @@ def inspect_cmd(
     entry: EntryOpt = None,
     arg: ArgOpt = None,
     weights: Annotated[Path | None, typer.Option("--weights", "-w")] = None,
+    custom_objects: CustomObjectsOpt = None,
     passes: Annotated[str | None, typer.Option(help="Pipeline, as for compile.")] = None,
     plugin: Annotated[list[Path] | None, typer.Option(help="Python file registering passes (repeatable).")] = None,
     dot: Annotated[
@@ -611,7 +624,7 @@ def inspect_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the pass summaries, not the IR text.")] = False,
 ) -> None:
     """Show a model: the IR after each pass, or an ONNX file's interface and ops."""
-    _check_inputs(model, weights, plugin or [])
+    _check_inputs(model, weights, [*(plugin or []), *([custom_objects] if custom_objects else [])])
     refuse_inputs_as_outputs([dot, svg], [model, weights, *(plugin or [])])
     for picture in (dot, svg):
         if picture is not None:
@@ -624,7 +637,9 @@ def inspect_cmd(
     for path in plugin or []:
         compiler.load_plugin(path)
     pipeline = compiler.parse_passes(passes)
-    graph = compiler.load(model, weights=weights, entry=entry, args=compiler.parse_model_args(arg))
+    graph = compiler.load(
+        model, weights=weights, entry=entry, args=compiler.parse_model_args(arg), custom_objects=custom_objects
+    )
     if not quiet:
         out.print(plain(graph, keep_newlines=True), markup=False)
 

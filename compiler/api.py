@@ -108,6 +108,9 @@ class CompileOptions:
     entry: str | None = None
     #: For a .py model file: keyword arguments of that function, or ``key=value`` texts (Python literals).
     args: ModelArgs | None = None
+    #: A .py file defining the custom layer classes a JSON/.keras/.h5 model names (Keras's
+    #: ``custom_objects=``); it runs as a model file does, and those layers are traced.
+    custom_objects: str | os.PathLike[str] | None = None
     #: Ceilings on what the description may make the compiler allocate.
     limits: Limits = DEFAULT_LIMITS
     #: The pipeline: names or pass functions, or the CLI's ``--passes`` text; None is the default one.
@@ -214,13 +217,17 @@ def load(
     limits: Limits = DEFAULT_LIMITS,
     entry: str | None = None,
     args: dict[str, Any] | None = None,
+    custom_objects: str | os.PathLike[str] | None = None,
 ) -> Graph:
     """Read a model description (Keras JSON, .keras, .h5, Keras code in .py) into the IR, before any pass.
 
     ``limits`` bounds what the description may make us allocate (see :mod:`compiler.limits`);
-    ``entry`` and ``args`` pick and configure the model-building function of a ``.py`` file.
+    ``entry`` and ``args`` pick and configure the model-building function of a ``.py`` file;
+    ``custom_objects`` is the ``.py`` file defining the custom classes a saved model names.
     """
-    return frontends.load(source, weights=weights, seed=seed, limits=limits, entry=entry, args=args)
+    return frontends.load(
+        source, weights=weights, seed=seed, limits=limits, entry=entry, args=args, custom_objects=custom_objects
+    )
 
 
 def default_passes() -> list[str]:
@@ -299,6 +306,7 @@ def _compile(
             limits=options.limits,
             entry=options.entry,
             args=_model_args(options.args),
+            custom_objects=options.custom_objects,
         )
     notes = graph.meta.get("kerascc.notes", "")
     if notes and on_note is not None:

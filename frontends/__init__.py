@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compiler.errors import WeightsError
+from compiler.errors import CompileError, WeightsError
 from compiler.ir import Graph
 from compiler.limits import DEFAULT_LIMITS, Limits
 
@@ -30,11 +30,15 @@ def load(
     limits: Limits = DEFAULT_LIMITS,
     entry: str | None = None,
     args: dict[str, Any] | None = None,
+    custom_objects: str | Path | None = None,
 ) -> Graph:
     """Read a Keras model description (and its weights) into the IR.
 
     A ``.py`` file is Keras model code: it runs (see :mod:`frontends.keras_python`), and
     ``entry``/``args`` choose and configure the function that builds the model.
+    ``custom_objects``, a ``.py`` file, defines the custom layer classes a JSON, ``.keras`` or
+    ``.h5`` model names (as Keras's ``custom_objects=``): the file runs like a model file and those
+    layers are traced (:func:`frontends.keras_python.trace_custom_objects`).
     """
     path = Path(path)
     weights_path = Path(weights) if weights is not None else None
@@ -42,12 +46,23 @@ def load(
     if path.suffix.lower() == ".py":
         from .keras_python import model_config
 
+        if custom_objects is not None:
+            raise CompileError(
+                "--custom-objects is for a JSON, .keras or .h5 model; a .py model file defines its classes itself",
+                file=str(custom_objects),
+            )
+
         if path.is_file():  # the source is read whole, like a JSON description: the same ceiling
             limits.check("the model file", path.stat().st_size, "max_config_bytes", file=str(path))
         doc, notes = model_config(path, entry, args)
         store = load_weights(weights_path, limits) if weights_path is not None else None
     else:
         doc, store = read_model(path, weights_path, limits)
+        if custom_objects is not None:
+            from .keras_python import trace_custom_objects
+
+            doc, traced_notes = trace_custom_objects(doc, custom_objects, str(path))
+            notes += traced_notes
     graph, source = graph_from_config(doc, store, seed, str(path), limits)
     if store is not None:
         extra = store.unused()

@@ -31,6 +31,7 @@ from compiler.limits import DEFAULT_LIMITS, MAX_DIMENSION, MAX_NESTING, Limits
 
 from .layers import LAYERS, LayerContext, WeightSource
 from .operations import OPERATIONS
+from .traced import build_traced, is_traced, uses_variables, variable_operation
 from .weights import Scope, WeightStore, keras_snake_case, load_weights, probe_h5, read_h5
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
@@ -359,6 +360,10 @@ class ModelBuilder:
         if cls in MODEL_CLASSES:
             outs, _ = self.build_model(cls, cfg, inputs, own)
             return outs if multi else outs[0]
+        if is_traced(entry):  # a custom layer, Lambda or subclassed model of a .py, traced (frontends.traced)
+            return build_traced(self, cls, cfg, entry, inputs, own)
+        if args is not None and uses_variables(args):
+            return variable_operation(self, cls, cfg, name, own, args)
         fn = (OPERATIONS if args is not None else LAYERS).get(cls)
         if fn is None:
             raise unknown_layer(cls, entry, self.file, name)
@@ -396,7 +401,8 @@ def unknown_layer(cls: str, entry: dict[str, Any], file: str | None, name: str) 
             f"custom layer class '{registered or cls}' is not supported: its code is not part of the model file",
             file=file,
             layer=name,
-            hint="express it with built-in layers, or register a converter with frontends.keras_layer",
+            hint="pass its .py file with --custom-objects, use built-in layers, or register a converter with "
+            "frontends.keras_layer",
         )
     if module.startswith("keras.src.ops"):  # a keras.ops call without an entry in the operations table
         near = difflib.get_close_matches(cls, list(OPERATIONS), n=3, cutoff=0.6)

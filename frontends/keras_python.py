@@ -45,7 +45,9 @@ from compiler.errors import CompileError, FormatError
 from compiler.io import save_bytes
 
 from .keras_shim import Model, Recorder, applications, stand_ins
-from .keras_shim.core import ModelCodeError
+from .keras_shim.core import InputLayer, Layer, ModelCodeError
+from .keras_shim.custom import TRACE_KEY, LambdaLayer, TracedLayer, registered_name
+from .layers import LAYERS
 
 MODULE_NAME = "__kerascc_model__"  # not "__main__": training code under `if __name__ == "__main__"` stays out
 
@@ -394,6 +396,138 @@ def export_json(
     """Write the model as Keras 3 JSON, which ``keras.models.model_from_json`` loads."""
     doc, _ = model_config(path, entry, args)
     return save_bytes(json.dumps(doc, indent=1).encode(), output)
+
+
+# -- --custom-objects: the classes of a .keras or JSON model, from the user's file ---------------------
+MODEL_CLASSES = ("Functional", "Model", "Sequential")
+
+
+def trace_custom_objects(doc: dict[str, Any], path: str | Path, model: str) -> tuple[dict[str, Any], list[str]]:
+    """``doc`` with a trace for every layer whose class (or named ``Lambda`` function) the
+    Python file ``path`` defines: Keras's ``custom_objects=``.
+
+    The file runs as a model file does (a ``.py`` only, in a child process, with the stand-ins);
+    each custom layer is rebuilt from its saved config (``cls.from_config(config)``) and called on
+    recording tensors of the shapes its saved call had, so its trace holds what its ``call`` does
+    with those inputs; the model's weights file still provides the weights.
+    """
+    path = model_file(path)
+    result = _isolated(path, lambda: _trace_doc(path, doc, model))
+    return result[0], result[1]
+
+
+def _trace_doc(path: Path, doc: dict[str, Any], model: str) -> list[Any]:
+    with _running(path) as run:
+        classes: dict[str, type] = {}
+        for value in run.namespace.values():
+            if _is(value, type) and issubclass(value, TracedLayer | Model) and value.__module__ == MODULE_NAME:
+                classes.setdefault(registered_name(value), value)
+                classes.setdefault(value.__name__, value)
+        functions = {name: run.namespace[name] for name in _functions(run)}
+        top = _custom_class(doc, classes)
+        if top is not None and issubclass(top, Model):  # a subclassed model saved whole
+            doc, traced = _trace_model(run, doc, top), 1
+        else:
+            traced = _trace_layers(run, doc.get("config") or {}, classes, functions)
+        notes = list(run.rec.notes)
+        if not traced:
+            notes.append(f"--custom-objects: no layer of {Path(model).name} is a class or function of {path.name}")
+    return [doc, notes]
+
+
+def _trace_model(run: _Run, doc: dict[str, Any], cls: type) -> dict[str, Any]:
+    """A ``keras.Model`` subclass saved as the whole model: rebuilt from its config (``cls(**config)``,
+    Keras's default ``from_config``), built on its saved input shape, and described as the file's
+    own subclassed models are: a Functional of one traced layer whose weights sit at the top."""
+    from_config = getattr(cls, "from_config", None)
+    config = dict(doc.get("config") or {})
+    model = from_config(config) if callable(from_config) else cls(**config)
+    shape = (doc.get("build_config") or {}).get("input_shape")
+    if not isinstance(shape, list):
+        raise CompileError(
+            f"the saved model '{config.get('name')}' has no input shape to trace its call on",
+            file=run.file,
+            hint="save the model after building it",
+        )
+    model.build(tuple(shape) if shape and not isinstance(shape[0], list) else [tuple(s) for s in shape])
+    return json.loads(json.dumps(model.to_config()))
+
+
+def _custom_class(entry: dict[str, Any], classes: dict[str, type]) -> type | None:
+    registered = entry.get("registered_name")
+    if isinstance(registered, str) and registered in classes:
+        return classes[registered]
+    name = entry.get("class_name")
+    if isinstance(name, str) and name in classes and (name not in LAYERS or ">" in str(registered or "")):
+        return classes[name]
+    return None
+
+
+def _trace_layers(run: _Run, cfg: dict[str, Any], classes: dict[str, type], functions: dict[str, Any]) -> int:
+    count = 0
+    for entry in cfg.get("layers") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+            continue
+        if entry.get("class_name") in MODEL_CLASSES:
+            count += _trace_layers(run, entry["config"], classes, functions)
+            continue
+        config = dict(entry["config"])
+        cls = _custom_class(entry, classes)
+        if cls is not None:
+            layer = cls.from_config(config)
+        elif entry.get("class_name") == "Lambda" and _lambda_function(config) in functions:
+            fn = functions[_lambda_function(config)]
+            layer = LambdaLayer(fn, name=config.get("name"), arguments=config.get("arguments"))
+        else:
+            continue
+        if not isinstance(layer, Layer):
+            raise ModelCodeError(
+                f"{cls.__name__ if cls else 'Lambda'}.from_config() did not return a layer", file=run.file
+            )
+        inputs, kwargs = _saved_call(entry, run.file)
+        layer(inputs, **kwargs)
+        entry[TRACE_KEY] = json.loads(json.dumps(layer.serialize()[TRACE_KEY]))
+        count += 1
+    return count
+
+
+def _lambda_function(config: dict[str, Any]) -> str | None:
+    """The name of a Lambda's function when Keras saved it by name (a lambda's bytecode never runs)."""
+    fn = config.get("function")
+    if isinstance(fn, dict) and fn.get("class_name") == "function" and isinstance(fn.get("config"), str):
+        return fn["config"]
+    return None
+
+
+def _saved_call(entry: dict[str, Any], file: str) -> tuple[Any, dict[str, Any]]:
+    """Recording inputs shaped like the layer's first saved call (its keyword arguments too)."""
+    nodes = entry.get("inbound_nodes") or []
+    call = nodes[0] if nodes else None
+
+    def tensors(value: Any) -> Any:
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            shape = (value.get("config") or {}).get("shape")
+            return InputLayer(batch_shape=tuple(shape)).output
+        if isinstance(value, dict):
+            return {k: tensors(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [tensors(v) for v in value]
+        return value
+
+    if isinstance(call, dict) and call.get("args"):
+        kwargs = {k: v for k, v in (call.get("kwargs") or {}).items() if k != "mask"}
+        return tensors(call["args"][0]), kwargs
+    shape = (entry.get("build_config") or {}).get("input_shape")
+    if isinstance(shape, list) and shape and all(isinstance(s, list) for s in shape):
+        return [InputLayer(batch_shape=tuple(s)).output for s in shape], {}
+    if isinstance(shape, list):
+        return InputLayer(batch_shape=tuple(shape)).output, {}
+    raise CompileError(
+        "the saved layer has no input shape to trace its call on",
+        file=file,
+        layer=str(entry.get("name") or entry["config"].get("name")),
+        hint="save the model after building it",
+    )
 
 
 # -- the child process ------------------------------------------------------------------------------

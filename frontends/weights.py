@@ -41,8 +41,18 @@ Scope = tuple[str, ...]
 class WeightStore:
     """Ordered arrays per layer scope, and a check that every one was used."""
 
-    def __init__(self, arrays: dict[Scope, list[np.ndarray]], source: str, saved: set[Scope] | None = None) -> None:
+    def __init__(
+        self,
+        arrays: dict[Scope, list[np.ndarray]],
+        source: str,
+        saved: set[Scope] | None = None,
+        attributes: dict[tuple[str, ...], list[np.ndarray]] | None = None,
+    ) -> None:
         self.arrays = arrays
+        # Keras 3 files: variables saved under a layer's attributes rather than its ``layers`` list
+        # (a custom layer's sublayers, a subclassed model's), keyed by their group path; the
+        # traced layers (frontends.traced) adopt them
+        self.attributes = attributes or {}
         self.source = source
         self.used: set[Scope] = set()
         # Keras 3's layout writes a group for every object it saves, by name and by attribute
@@ -133,6 +143,23 @@ def _read_keras3(
         _read_keras3(child, child_scope, out, reader, saved, child_path)
 
 
+def _read_attributes(root: Any, out: dict[tuple[str, ...], list[np.ndarray]], reader: _Reader) -> None:
+    """The ``vars`` of every group that is not an entry of a ``layers`` list (those are read by
+    :func:`_read_keras3`): the file's top, and objects saved under attribute names."""
+    stack: list[tuple[Any, tuple[str, ...], bool]] = [(root, (), False)]
+    while stack:
+        group, path, listed = stack.pop()
+        vars_group = group.get("vars")
+        if not listed and vars_group is not None and hasattr(vars_group, "keys") and len(vars_group):
+            out[path] = _sorted_vars(vars_group, reader)
+        if len(path) >= HDF5_MAX_DEPTH:
+            continue
+        for key in group:
+            child = group[key]
+            if key != "vars" and hasattr(child, "keys"):
+                stack.append((child, (*path, str(key)), path[-1:] == ("layers",)))
+
+
 def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]], reader: _Reader) -> None:
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", [])]
     for layer in names:
@@ -157,6 +184,7 @@ def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]], reader: _Reader)
 def read_h5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> WeightStore:
     """Read weights from an open h5py File/Group in either Keras layout."""
     arrays: dict[Scope, list[np.ndarray]] = {}
+    attributes: dict[tuple[str, ...], list[np.ndarray]] = {}
     reader = _Reader(label, limits)
     saved: set[Scope] | None = None
     check_hdf5(file, label, limits)
@@ -168,11 +196,12 @@ def read_h5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> WeightSto
         else:
             saved = set()
             _read_keras3(file, (), arrays, reader, saved)
+            _read_attributes(file, attributes, reader)
     except (KeyError, AttributeError, TypeError, ValueError, RuntimeError, OSError) as exc:
         raise WeightsError(
             f"not laid out like a Keras weights file ({type(exc).__name__}: {exc})", file=label
         ) from None
-    return WeightStore(arrays, label, saved)
+    return WeightStore(arrays, label, saved, attributes)
 
 
 # -- what an HDF5 file may hold ---------------------------------------------------------------------

@@ -405,8 +405,8 @@ CASES = [
         ),
         ("compile", "custom.json"),
         "custom.json: layer 'blur': custom layer class 'my_layers>Antialias' is not "
-        "supported: its code is not part of the model file (hint: express it with built-in layers, or register a "
-        "converter with frontends.keras_layer)",
+        "supported: its code is not part of the model file (hint: pass its .py file with --custom-objects, use "
+        "built-in layers, or register a converter with frontends.keras_layer)",
     ),
     Case(
         "zero or negative filters",

@@ -19,14 +19,13 @@ import numpy as np
 
 from compiler.errors import UnsupportedLayerError
 
-from . import core
+from . import core, custom
 from .applications import resnet50_factory
 from .core import (
     Activation,
     Input,
     InputLayer,
     KerasTensor,
-    Layer,
     Model,
     Recorder,
     Sequential,
@@ -165,15 +164,6 @@ def _utils() -> dict[str, Any]:
     return {"plot_model": plot_model, "get_file": get_file, "to_categorical": to_categorical}
 
 
-def _lambda_layer(*args: Any, **kwargs: Any) -> Any:
-    raise recorder().error(
-        "Lambda layers run arbitrary Python code, which cannot be compiled",
-        UnsupportedLayerError,
-        hint="write the computation on the tensors instead (x / 255.0, x * y, keras.ops.relu(x), "
-        "keras.ops.maximum(x, y) …) or with built-in layers",
-    )
-
-
 def build_modules() -> dict[str, ModuleType]:
     """Fresh stand-in modules, keyed by every import name a model file may use."""
     classes = layer_classes()
@@ -195,8 +185,8 @@ def build_modules() -> dict[str, ModuleType]:
         "merge": legacy_merge(classes),
         "Input": Input,
         "InputLayer": InputLayer,
-        "Layer": Layer,
-        "Lambda": _lambda_layer,
+        "Layer": custom.TracedLayer,  # the file's own layer classes are traced
+        "Lambda": custom.LambdaLayer,
     }
     layers = _module("keras.layers", layer_attrs)
     models = _module("keras.models", {"Model": Model, "Sequential": Sequential, "Functional": Model})
@@ -222,6 +212,8 @@ def build_modules() -> dict[str, ModuleType]:
     acts["get"] = lambda name: acts.get(name, name)
     activations = _module("keras.activations", acts)
     ops = _module("keras.ops", ops_attrs())
+    random = _module("keras.random", custom.random_attrs("keras.random"))
+    saving = _module("keras.saving", custom.saving_attrs())
     ops.image = _module("keras.ops.image", submodule_attrs("image"))
     ops.nn = _module(
         "keras.ops.nn", {**submodule_attrs("nn"), **{k: getattr(ops, k) for k in NN_IN_OPS if hasattr(ops, k)}}
@@ -245,16 +237,20 @@ def build_modules() -> dict[str, ModuleType]:
             "regularizers": regularizers,
             "activations": activations,
             "ops": ops,
+            "random": random,
+            "saving": saving,
             **inert,
             "Input": Input,
             "Model": Model,
             "Sequential": Sequential,
-            "Layer": Layer,
+            "Layer": custom.TracedLayer,
             "__version__": KERAS_VERSION,
         },
     )
     mods: dict[str, ModuleType] = {"keras": keras}
     for sub in ("layers", "models", "backend", "utils", "initializers", "regularizers", "activations", "ops", *inert):
+        mods[f"keras.{sub}"] = getattr(keras, sub)
+    for sub in ("random", "saving"):
         mods[f"keras.{sub}"] = getattr(keras, sub)
     mods["keras.applications.resnet50"] = applications.resnet50
     for legacy in ("core", "convolutional", "pooling", "normalization", "merge"):  # Keras 2 module paths
@@ -264,6 +260,7 @@ def build_modules() -> dict[str, ModuleType]:
         setattr(tf, sub, _module(f"tensorflow.{sub}", tf_functions(ops, sub)))
         mods[f"tensorflow.{sub}"] = getattr(tf, sub)
     mods["tensorflow"] = tf
+    tf.random = mods["tensorflow.random"] = _module("tensorflow.random", custom.random_attrs("tf.random"))
     for name, mod in list(mods.items()):
         if name.startswith("keras"):
             mods["tensorflow." + name] = mod

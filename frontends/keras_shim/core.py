@@ -46,6 +46,9 @@ _SHIM_DIR = str(Path(__file__).resolve().parent)
 #: :mod:`.ops` (which builds on :class:`KerasTensor`, so this module cannot import it): ``operator``,
 #: ``negate``, ``refuse`` and ``activation``. ``keras_shim/__init__`` imports both modules.
 TENSOR_OPERATIONS: dict[str, Callable[..., Any]] = {}
+#: How a ``keras.Model`` subclass defined by its ``call`` is traced, registered by :mod:`.custom`:
+#: ``init``, ``call``, ``build``, ``add_weight`` and ``check`` (before its config is read).
+SUBCLASSED_MODELS: dict[str, Callable[..., Any]] = {}
 _ACTIVE: ContextVar[Recorder | None] = ContextVar("kerascc_recorder", default=None)
 
 
@@ -212,7 +215,24 @@ class KerasTensor:
 
     def __bool__(self) -> bool:
         raise recorder().error(
-            "a symbolic tensor has no truth value (its values are not known when the model is built)"
+            "a symbolic tensor has no truth value (its values are not known when the model is built): "
+            "Python control flow on tensor values (if, while, and, or) cannot be compiled",
+            UnsupportedLayerError,
+            hint="compute both branches and pick with keras.ops.where, or branch on Python values",
+        )
+
+    def __len__(self) -> int:
+        raise recorder().error(
+            "len() of a symbolic tensor: its batch size is not known when the model is built",
+            UnsupportedLayerError,
+            hint="use x.shape[1:] for the static sizes",
+        )
+
+    def __iter__(self) -> Any:
+        raise recorder().error(
+            "iterating over a symbolic tensor: a Python loop over its values cannot be compiled",
+            UnsupportedLayerError,
+            hint="use keras.ops on the whole tensor",
         )
 
 
@@ -914,6 +934,10 @@ class Model:
         outputs = kwargs.pop("outputs", args[1] if len(args) > 1 else None)
         name = kwargs.pop("name", args[2] if len(args) > 2 else None)
         kwargs.pop("trainable", None)
+        defines_call = any("call" in vars(c) for c in type(self).__mro__ if c not in (Model, Sequential, object))
+        if inputs is None and outputs is None and SUBCLASSED_MODELS and defines_call:
+            SUBCLASSED_MODELS["init"](self, {"name": name, **kwargs})  # a subclass with a call(): traced
+            return
         if kwargs:
             raise rec.error(f"Unrecognized keyword arguments passed to Model: {sorted(kwargs)}")
         if inputs is None or outputs is None:
@@ -1002,6 +1026,14 @@ class Model:
     def compile(self, *args: Any, **kwargs: Any) -> None:
         """Training setup does not change the model's graph, so it is accepted and ignored."""
 
+    def build(self, input_shape: Any = None) -> None:
+        """A Functional model is built already; a subclass defined by its call() is traced on that shape."""
+        if "_variables" in self.__dict__:
+            SUBCLASSED_MODELS["build"](self, input_shape)
+
+    def add_weight(self, *args: Any, **kwargs: Any) -> Any:
+        return SUBCLASSED_MODELS["add_weight"](self, *args, **kwargs)
+
     def _not_here(self, what: str) -> Any:
         def refuse(*args: Any, **kwargs: Any) -> Any:
             raise self._rec.error(
@@ -1038,6 +1070,8 @@ class Model:
         Keras computes a nested model's output without calling its layers again, so the
         recording only adds this call; the outputs get the model's own output shapes.
         """
+        if "_variables" in self.__dict__:  # a subclass defined by its call()
+            return SUBCLASSED_MODELS["call"](self, inputs, training=training, mask=mask, **kwargs)
         rec = self._rec
         if kwargs:
             raise rec.error(f"model '{self.name}' got unexpected call arguments {sorted(kwargs)}")
@@ -1124,6 +1158,8 @@ class Model:
     # -- serialization -------------------------------------------------------------------------------
     def to_config(self) -> dict[str, Any]:
         """What ``model.to_json()`` gives in Keras 3 (``keras.src.models.functional``)."""
+        if "_variables" in self.__dict__:
+            SUBCLASSED_MODELS["check"](self)
         reindex: dict[tuple[str, int], int] = {}
         for op in self._operations:
             kept = 0
