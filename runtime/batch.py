@@ -32,16 +32,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from PIL import Image
 
 from .engines import AUTO, FP32, PrecisionCheck, open_session
 from .errors import RuntimeInputError
 from .images import _resized, read_rgb
 from .preprocess import LAYOUTS, MODES, apply
 from .providers import GpuSettings, SessionInfo
+
+if TYPE_CHECKING:
+    from PIL import Image  # annotations only; Pillow itself is loaded by .images when an image is read
 
 PREPROCESS_KEY = "kerascc.preprocess"
 LAYOUT_KEY = "kerascc.input_layout"

@@ -227,11 +227,19 @@ def test_bench_json_schema(model_factory):
     assert all(set(a) >= {"engine", "precision", "batch", "max_rel_error", "cosine_min"} for a in doc["accuracy"])
 
 
-#: What compiling a JSON model has no use for: the engines, TensorFlow; a test keeps it so.
-NOT_FOR_COMPILE = ("onnxruntime", "openvino", "tensorflow", "keras", "scipy")
+#: What compiling a JSON model has no use for: the engines, Pillow, TensorFlow, the .py frontend, the quantizer.
+NOT_FOR_COMPILE = (
+    "onnxruntime",
+    "openvino",
+    "PIL",
+    "tensorflow",
+    "keras",
+    "frontends.keras_python",
+    "runtime.quantize",
+)
 
 
-def test_compile_imports_no_engine(tmp_path: Path):
+def test_compile_imports_no_engine_and_no_image_library(tmp_path: Path):
     code = (
         "import sys, cli\n"
         f"sys.argv = ['cli.py', 'compile', {str(ROOT / 'examples' / 'resnet50.json')!r}, '-o', "
