@@ -395,7 +395,10 @@ def open_session(
     if not isinstance(model, bytes):
         check_input_file(model, "model file", missing_ok=False, error=RuntimeInputError)
     provider = _explicit(provider)
-    choice = choose(engine, precision, qdq=is_qdq(model), provider=provider, cpu=cpu)
+    try:
+        choice = choose(engine, precision, qdq=is_qdq(model), provider=provider, cpu=cpu)
+    except RuntimeInputError as exc:  # the choice knows no file; the message names the model
+        raise exc.with_context(file=None if isinstance(model, bytes) else model) from None
     request = SessionRequest(provider, choice.precision, optimization, threads, settings)
     info = choice.engine.open(model, request)
     info.notes = [*choice.notes, *info.notes]

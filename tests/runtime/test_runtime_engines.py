@@ -204,15 +204,7 @@ def test_bench_rows_carry_engine_precision_and_accuracy(model_factory):
 def test_bench_json_schema(model_factory):
     model = model_factory(["N", 4, 4, 3])
     args = ["--engine", "onnxruntime,openvino", "--batch", "1,2", "--runs", "2", "--warmup", "0", "--json"]
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), "bench", str(model), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=120,
-        check=False,
-    )
+    proc = _cli("bench", model, *args)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # the whole of stdout is one JSON document
     assert len(doc["rows"]) == 4
@@ -292,3 +284,34 @@ def qdq_model(path: Path) -> Path:
 def _shape(model: Path) -> tuple[int, ...]:
     dims = onnx.load(model).graph.input[0].type.tensor_type.shape.dim
     return tuple(d.dim_value for d in dims[1:])
+
+
+def test_run_reports_engine_and_precision_and_verifies_it(model_factory, tmp_path: Path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        write_image(photos / f"c{i}.png", colour)
+    model = model_factory(["N", 4, 4, 3])
+    proc = _cli("run", model, photos, "--engine", "openvino", "--verify-precision", "-o", tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "on CPUExecutionProvider (openvino, fp32)" in proc.stdout
+    accuracy = [ln for ln in proc.stdout.splitlines() if ln.startswith("accuracy")]
+    assert len(accuracy) == 2 and all("on 3 inputs" in ln and "max rel error" in ln for ln in accuracy)
+    summary = json.loads((tmp_path / "r.json").read_text())["summary"]
+    assert (summary["engine"], summary["precision"]) == (OPENVINO, FP32)
+    refused = _cli("run", model, photos, "--precision", "int8")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    lines = [ln for ln in refused.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--precision int8 runs an int8 QDQ model" in lines[0], refused.stderr
+
+
+def _cli(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+        check=False,
+    )
