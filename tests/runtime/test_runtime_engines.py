@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -315,3 +316,13 @@ def _cli(*args: object) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+def test_leaving_a_pipelined_run_early_stops_its_threads(model_factory, tmp_path: Path):
+    for i in range(20):
+        write_image(tmp_path / f"i{i:02d}.png", (i * 10, 0, 0))
+    runner = BatchRunner(model_factory(["N", 4, 4, 3]), "cpu")
+    batches = runner.stream(expand_inputs([tmp_path]), 2)
+    assert len(next(batches).paths) == 2
+    batches.close()  # what a consumer's `break` or an exception does
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("kerascc-")]
