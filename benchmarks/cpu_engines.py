@@ -11,7 +11,8 @@ For ResNet50, MobileNetV2, EfficientNetB0 and DenseNet121 (tf-keras ``keras.appl
 * tf2onnx converts the Keras model (``from_keras``, opset 17); kerascc compiles the JSON and the
   weights file. Both files are checked against Keras's own outputs first.
 * Latency, batch 1 and 8, medians of interleaved rounds (one run of every configuration per round,
-  so the shared machine's noise falls on all of them alike), as ratios to tf2onnx's file on
+  so the shared machine's noise falls on all of them alike; a 0.1 s pause before each run, so
+  onnxruntime's spinning workers do not slow the next configuration down), as ratios to tf2onnx's file on
   onnxruntime: kerascc's default path (``--engine auto --precision fp32``), each engine in fp32,
   bf16 (where the CPU has it natively; otherwise reported as refused), int8 (``compile --int8``'s
   QDQ model, calibrated on 24 crops of examples/cat.jpg) on each engine.
@@ -68,6 +69,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), "CUDA
 #: installed, kerascc's fp32 file on onnxruntime (issue 16 measured it at 0.82-1.01x tf2onnx's file:
 #: onnxruntime's optimizer turns both into the same kernels), timed as a configuration of its own.
 BASELINE = "baseline ort fp32"
+PAUSE_S = 0.1  # between two timed runs (see time_interleaved)
 MODELS = ["ResNet50", "MobileNetV2", "EfficientNetB0", "DenseNet121"]
 
 # One child process per model: TensorFlow, tf-keras and tf2onnx never share the timing process.
@@ -173,6 +175,12 @@ def build(name: str, work: Path, calib: Path) -> dict[str, Path]:
     """tf2onnx's and kerascc's files (fp32 and int8) for one model, checked against Keras."""
     folder = work / name
     folder.mkdir(exist_ok=True)
+    paths = {"fp32": folder / "kerascc.onnx", "int8": folder / "kerascc_int8.onnx"}
+    if (folder / "tf2onnx.onnx").is_file():
+        paths["tf2onnx"] = folder / "tf2onnx.onnx"
+    if all(p.is_file() for p in [*paths.values(), folder / "keras.npy"]):
+        print(f"  {name}: reusing the files in {folder} (delete it to rebuild)")
+        return paths
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", MAKE, name, str(folder)], env=ENV, capture_output=True, text=True, check=False
@@ -224,6 +232,9 @@ def time_interleaved(sessions: dict[str, object], x: np.ndarray, rounds: int) ->
     times: dict[str, list[float]] = {k: [] for k in sessions}
     for _ in range(rounds):
         for k, s in sessions.items():
+            # onnxruntime's workers spin for a while after a run: without a pause they would
+            # take the cores from whichever configuration runs next
+            time.sleep(PAUSE_S)
             t = time.perf_counter()
             s.run(None, feeds[k])
             times[k].append((time.perf_counter() - t) * 1000)
