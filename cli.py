@@ -7,6 +7,7 @@ arrives as a :class:`compiler.CompileError` and leaves as one red line with exit
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import signal
@@ -31,7 +32,8 @@ from compiler.draw import onnx_to_dot, render_svg
 from compiler.io import check_input_file, check_writable, load_structure, refuse_inputs_as_outputs
 from compiler.limits import format_size, parse_size
 from runtime.batch import BatchRunner, RunStats, describe_stats, expand_inputs
-from runtime.bench import benchmark_many
+from runtime.bench import bench_document, benchmark_many
+from runtime.engines import PrecisionCheck
 from runtime.outputs import MaskWriter, cell_text, check_output_path, load_labels, result_rows, write_results
 from runtime.providers import GpuSettings, short_name, usable_threads
 from runtime.results import has_random_weights, run_summary, save_outputs
@@ -370,6 +372,14 @@ def _gpu_settings(
     )
 
 
+_ENGINE_HELP = "auto, onnxruntime or openvino (auto: the fastest installed for this device; README 'Engines')."
+_PRECISION_HELP = "fp32 (exact, default), bf16 (CPUs with native bf16), int8 (a compile --int8 model) or auto."
+ReferenceModel = Annotated[
+    Path | None,
+    typer.Option("--reference", help="For an int8 model: the fp32 .onnx it came from, to measure the accuracy cost."),
+]
+
+
 @app.command("run")
 def run_cmd(
     model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
@@ -391,6 +401,12 @@ def run_cmd(
     ] = None,
     show: Annotated[int, typer.Option(help="Rows of the results table printed on screen.")] = 20,
     threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
+    engine: Annotated[str, typer.Option(help=_ENGINE_HELP)] = "auto",
+    precision: Annotated[str, typer.Option(help=_PRECISION_HELP)] = "fp32",
+    verify_precision: Annotated[
+        bool, typer.Option("--verify-precision", help="Also run every batch in fp32 and report the accuracy cost.")
+    ] = False,
+    reference: ReferenceModel = None,
     device_id: DeviceId = 0,
     trt_fp16: TrtFp16 = False,
     trt_int8: TrtInt8 = False,
@@ -400,7 +416,7 @@ def run_cmd(
     cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Run a compiled model on images, folders or globs; print, and optionally save, the results."""
-    _check_inputs(model, others=[labels, trt_calibration_table])
+    _check_inputs(model, others=[labels, trt_calibration_table, reference])
     threads = _threads(threads)
     if output is not None:
         check_writable(check_output_path(output))
@@ -417,10 +433,19 @@ def run_cmd(
     refuse_inputs_as_outputs(
         [output, save], [model, compiler.external_data_path(model), labels, *(s.path for s in sources)]
     )
-    runner = BatchRunner(model, None if provider == "auto" else provider, threads=threads, settings=settings)
+    runner = BatchRunner(
+        model,
+        None if provider == "auto" else provider,
+        threads=threads,
+        settings=settings,
+        engine=engine.strip().lower(),
+        precision=precision.strip().lower(),
+    )
+    if verify_precision:
+        runner.check = PrecisionCheck(model, reference, runner.output_names)
     info = runner.info
     out.print(
-        f"[bold]{shown(model)}[/] on {info.provider}  (preprocess {shown(runner.preprocess)}, "
+        f"[bold]{shown(model)}[/] on {shown(info.label)}  (preprocess {shown(runner.preprocess)}, "
         f"layout {runner.layout}, "
         f"{len(sources)} image{'s' if len(sources) != 1 else ''})"
     )
@@ -464,11 +489,15 @@ def run_cmd(
         out.print(table)
     if len(rows) > show:
         out.print(f"… {len(rows) - show} more rows" + ("" if output else " (--output results.csv keeps them all)"))
-    out.print(shown(describe_stats(stats, info.provider)))
+    out.print(shown(describe_stats(stats, info.label)))
+    if runner.check is not None:
+        for line in runner.check.lines(info.precision):
+            out.print(f"accuracy  {shown(line)}")
     if has_random_weights(runner.metadata):  # after a bad input's error, not before
         err.print("[yellow]note:[/] this model was compiled with RANDOM weights: its predictions are meaningless")
     if output is not None:
-        write_results(rows, output, run_summary(model, info.provider, stats))
+        summary = run_summary(model, info.provider, stats, engine=info.engine, precision=info.precision)
+        write_results(rows, output, summary)
         out.print(f"wrote {shown(output)}")
     if writer is not None:
         out.print(f"masks in {shown(masks)}")
@@ -490,6 +519,12 @@ def bench_cmd(
         str, typer.Option(help="onnxruntime graph optimizations: all, extended, basic, disable.")
     ] = "all",
     threads: Annotated[int | None, typer.Option(help="Intra-op threads (default: onnxruntime's choice).")] = None,
+    engine: Annotated[str, typer.Option(help=_ENGINE_HELP + " Comma-separated to compare.")] = "auto",
+    precision: Annotated[str, typer.Option(help=_PRECISION_HELP + " Comma-separated to compare.")] = "fp32",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON document (a row per engine, provider, precision, batch).")
+    ] = False,
+    reference: ReferenceModel = None,
     device_id: DeviceId = 0,
     trt_fp16: TrtFp16 = False,
     trt_int8: TrtInt8 = False,
@@ -499,7 +534,7 @@ def bench_cmd(
     cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
     """Measure p50/p90/p99 latency and throughput of a compiled model, per provider and batch size."""
-    _check_inputs(model, others=[trt_calibration_table])
+    _check_inputs(model, others=[trt_calibration_table, reference])
     threads = _threads(threads)
     try:
         sizes = [int(b) for b in batch.split(",") if b.strip()]
@@ -509,14 +544,21 @@ def bench_cmd(
     settings = _gpu_settings(
         device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache, cudnn_search
     )
+    engines = [e.strip().lower() for e in engine.split(",") if e.strip()] or ["auto"]
+    precisions = [p.strip().lower() for p in precision.split(",") if p.strip()] or ["fp32"]
     table = Table(title=f"{shown(model)} (optimizations: {shown(optimization)})")
-    for col in ("provider", "batch", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
+    for col in ("engine", "provider", "precision", "batch", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
         table.add_column(col, justify="right")
-    total = len(providers) * len(sizes) * (runs + warmup)
+    total = len(engines) * len(providers) * len(precisions) * len(sizes) * (runs + warmup)
+    results = []
+    noted: set[str] = set()
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("benchmark", total=total)
         for res in benchmark_many(
             model,
+            engines=engines,
+            precisions=precisions,
+            reference=reference,
             providers=[None if p == "auto" else p for p in providers],
             batches=sizes,
             runs=runs,
@@ -526,10 +568,15 @@ def bench_cmd(
             settings=settings,
             on_run=lambda: bar.advance(task),
         ):
-            for note in res.fallbacks:
-                err.print(f"[yellow]note:[/] {shown(note)}")
+            for note in [*res.fallbacks, *res.notes]:
+                if note not in noted:
+                    noted.add(note)
+                    err.print(f"[yellow]note:[/] {shown(note)}")
+            results.append(res)
             table.add_row(
+                res.engine,
                 short_name(res.provider),
+                res.precision,
                 str(res.batch),
                 f"{res.session_seconds:.2f}",
                 f"{res.median_ms:.1f}",
@@ -537,7 +584,13 @@ def bench_cmd(
                 f"{res.percentile(99):.1f}",
                 f"{res.throughput:.1f}",
             )
+    if as_json:
+        print(json.dumps(bench_document(model, results), indent=2))  # plain print: no rich markup or wrapping
+        return
     out.print(table)
+    for res in results:
+        for cost in res.accuracy or []:
+            out.print(f"accuracy  {res.engine} batch {res.batch}: {shown(cost.line(res.precision))}")
 
 
 @app.command("export-triton")

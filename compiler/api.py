@@ -31,7 +31,6 @@ from typing import Any
 import onnx
 
 import frontends
-import frontends.keras_python
 import passes
 import runtime
 
@@ -248,6 +247,9 @@ def parse_passes(spec: str | None) -> list[str]:
 
 def parse_model_args(pairs: Sequence[str] | None) -> dict[str, Any]:
     """``key=value`` texts (``--arg``) → keyword arguments: Python literals where they parse, else strings."""
+    # lazy: the .py frontend's stand-in modules cost ~0.14 s of every start-up, `compile x.json` included
+    import frontends.keras_python
+
     return frontends.keras_python.parse_args(list(pairs) if pairs is not None else None)
 
 
@@ -262,6 +264,8 @@ def export_json(
     ``keras.models.model_from_json``."""
     source = Path(source)
     target = Path(output) if output is not None else source.with_suffix(".json")
+    import frontends.keras_python  # lazy, as in parse_model_args
+
     return frontends.keras_python.export_json(source, target, entry=entry, args=_model_args(args))
 
 

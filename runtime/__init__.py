@@ -11,21 +11,50 @@ One compile step is runtime work and ``compiler.compile`` calls it from here:
 
 from __future__ import annotations
 
-from .batch import BatchRunner, RunStats, expand_inputs
-from .decode import imagenet_labels, summarize, topk
-from .errors import RuntimeInputError
-from .images import load_images
-from .predict import Prediction, format_prediction, predict
-from .preprocess import MODES
-from .providers import (
-    PREFERENCE,
-    GpuSettings,
-    SessionInfo,
-    create_session,
-    provider_chain,
-    provider_options,
-)
-from .quantize import LoweredPrecision, lower_precision
+import importlib
+from typing import Any
+
+#: Where each public name lives. They are imported on first use (PEP 562), so that importing one
+#: submodule — ``compile`` reaches the runtime only through :func:`lower_precision` — does not load
+#: every other (Pillow, rich's progress bars, onnxruntime's quantizer glue) at start-up.
+_EXPORTS = {
+    "BatchRunner": "batch",
+    "RunStats": "batch",
+    "expand_inputs": "batch",
+    "imagenet_labels": "decode",
+    "summarize": "decode",
+    "topk": "decode",
+    "RuntimeInputError": "errors",
+    "load_images": "images",
+    "Prediction": "predict",
+    "format_prediction": "predict",
+    "predict": "predict",
+    "MODES": "preprocess",
+    "PREFERENCE": "providers",
+    "GpuSettings": "providers",
+    "SessionInfo": "providers",
+    "create_session": "providers",
+    "provider_chain": "providers",
+    "provider_options": "providers",
+    "LoweredPrecision": "quantize",
+    "lower_precision": "quantize",
+    "open_session": "engines",
+    "ENGINES": "engines",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runtime' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "MODES",
@@ -43,6 +72,8 @@ __all__ = [
     "imagenet_labels",
     "load_images",
     "lower_precision",
+    "open_session",
+    "ENGINES",
     "predict",
     "provider_chain",
     "provider_options",

@@ -24,19 +24,26 @@ dimension, handed to the session and trimmed back.
 from __future__ import annotations
 
 import glob
+import queue
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from PIL import Image
 
+from .engines import AUTO, FP32, PrecisionCheck, open_session
 from .errors import RuntimeInputError
 from .images import _resized, read_rgb
 from .preprocess import LAYOUTS, MODES, apply
-from .providers import GpuSettings, SessionInfo, create_session
+from .providers import GpuSettings, SessionInfo
+
+if TYPE_CHECKING:
+    from PIL import Image  # annotations only; Pillow itself is loaded by .images when an image is read
 
 PREPROCESS_KEY = "kerascc.preprocess"
 LAYOUT_KEY = "kerascc.input_layout"
@@ -138,7 +145,7 @@ def run_session(
     try:
         return session.run(names, {input_name: feed})
     except Exception as exc:  # onnxruntime's pybind errors have no common public base
-        raise RuntimeInputError(f"onnxruntime failed to run the model: {exc}", file=str(file)) from exc
+        raise RuntimeInputError(f"the engine failed to run the model: {exc}", file=str(file)) from exc
 
 
 #: Suffixes picked up when a folder or glob is expanded (Pillow reads all of them).
@@ -241,9 +248,21 @@ class BatchRunner:
         optimization: str = "all",
         threads: int | None = None,
         settings: GpuSettings | None = None,
+        engine: str = AUTO,
+        precision: str = FP32,
     ) -> None:
         self.model = Path(model)
-        self.info: SessionInfo = create_session(model, provider, optimization, threads, settings=settings)
+        self.info: SessionInfo = open_session(
+            model,
+            engine=engine,
+            precision=precision,
+            provider=provider,
+            optimization=optimization,
+            threads=threads,
+            settings=settings,
+        )
+        #: set by the caller to compare every batch with fp32 (``run --verify-precision``)
+        self.check: PrecisionCheck | None = None
         meta = self.info.session.get_modelmeta().custom_metadata_map
         self.metadata: dict[str, str] = dict(meta)
         self.preprocess = _setting(meta, PREPROCESS_KEY, "none", MODES, model)
@@ -259,47 +278,76 @@ class BatchRunner:
         stats: RunStats | None = None,
         on_skip: Callable[[Path, str], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        pipeline: bool = True,
+        workers: int = 2,
     ) -> Iterator[Batch]:
-        """Decode, preprocess and run ``sources`` one batch at a time.
+        """Decode, preprocess and run ``sources`` one batch at a time, in their order.
 
-        Only one batch of pixels exists at any moment. A fixed batch dimension in the model
-        overrides ``batch_size`` (the last batch is zero-padded and the padding's outputs dropped).
+        With ``pipeline`` (the default), a small pool of ``workers`` threads decodes and resizes
+        the next batch's images (Pillow releases the GIL) and a feeder thread preprocesses them
+        while the engine runs the current batch. At most two batches of images are held: one
+        inferring, one being prepared (:data:`PIPELINE_BATCHES`). Batches, their order and the
+        skip messages are exactly those of the unpipelined loop, which ``pipeline=False`` runs.
+        A fixed batch dimension in the model overrides ``batch_size`` (the last batch is
+        zero-padded and the padding's outputs dropped).
         """
         size = self.batch_size(batch_size)
+        if workers < 1:
+            raise RuntimeInputError(f"decode workers must be at least 1, got {workers}")
         stats = stats if stats is not None else RunStats()
         start = time.perf_counter()
+        items = (
+            _Pipeline(self, sources, size, workers)
+            if pipeline
+            else _SerialFeed(self._batches(map(self._decode, sources), size))
+        )
+        with items:
+            for item in items:
+                if isinstance(item, _Skip):
+                    stats.skipped.append((item.path, item.reason))
+                    if on_skip is not None:
+                        on_skip(item.path, item.reason)
+                    if on_progress is not None:
+                        on_progress(1)
+                    items.done(1)
+                    continue
+                yield self._infer(item, stats, on_progress)
+                items.done(len(item.paths))  # after the caller is through with the batch
+        stats.seconds = time.perf_counter() - start
+
+    def _decode(self, source: ImageSource) -> tuple[ImageSource, Any]:
+        """Read and resize one image (in a worker thread when pipelined); an unreadable file is
+        returned as its error, for the batching loop to raise or skip in order."""
+        try:
+            image = read_rgb(source.path)
+        except RuntimeInputError as exc:
+            return source, exc
+        return source, image_entry(source.path, image, self.spec)
+
+    def _batches(self, decoded: Iterable[tuple[ImageSource, Any]], size: int) -> Iterator[_Skip | _Ready]:
+        """Decoded images, in order → skip events and prepared batches. A batch closes when full
+        or when the image size changes (dynamic spatial dimensions); a named file that does not
+        decode stops the run, a found one is skipped."""
         pending: list[tuple[Path, Image.Image, tuple[int, int]]] = []
-        for source in sources:
-            image = self._read(source, stats, on_skip)
-            if on_progress is not None and image is None:
-                on_progress(1)
-            if image is None:
+        for source, entry in decoded:
+            if isinstance(entry, RuntimeInputError):
+                if source.explicit:
+                    raise entry
+                yield _Skip(source.path, str(entry).removeprefix(f"{source.path}: "))
                 continue
-            entry = image_entry(source.path, image, self.spec)
             if pending and entry[1].size != pending[0][1].size:
-                yield self._flush(pending, stats, on_progress)
+                yield self._assemble(pending)
                 pending = []
             pending.append(entry)
             if len(pending) == size:
-                yield self._flush(pending, stats, on_progress)
+                yield self._assemble(pending)
                 pending = []
         if pending:
-            yield self._flush(pending, stats, on_progress)
-        stats.seconds = time.perf_counter() - start
+            yield self._assemble(pending)
 
-    def _read(
-        self, source: ImageSource, stats: RunStats, on_skip: Callable[[Path, str], None] | None
-    ) -> Image.Image | None:
-        try:
-            return read_rgb(source.path)
-        except RuntimeInputError as exc:
-            if source.explicit:
-                raise
-            reason = str(exc).removeprefix(f"{source.path}: ")
-            stats.skipped.append((source.path, reason))
-            if on_skip is not None:
-                on_skip(source.path, reason)
-            return None
+    def _assemble(self, pending: list[tuple[Path, Image.Image, tuple[int, int]]]) -> _Ready:
+        x = self.prepare([im for _, im, _ in pending])
+        return _Ready([p for p, _, _ in pending], [s for _, _, s in pending], x)
 
     def batch_size(self, requested: int) -> int:
         """The number of images a batch holds: the model's fixed batch dimension, if it has one,
@@ -327,20 +375,138 @@ class BatchRunner:
             x = x.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(x, dtype=self.spec.dtype)
 
-    def _flush(
-        self,
-        pending: list[tuple[Path, Image.Image, tuple[int, int]]],
-        stats: RunStats,
-        on_progress: Callable[[int], None] | None,
-    ) -> Batch:
-        x = self.prepare([im for _, im, _ in pending])
+    def _infer(self, ready: _Ready, stats: RunStats, on_progress: Callable[[int], None] | None) -> Batch:
         t0 = time.perf_counter()
-        outputs = self.run(x)
+        outputs = self.run(ready.x)
         stats.inference_seconds += time.perf_counter() - t0
-        stats.images += len(pending)
+        if self.check is not None:
+            feed = pad_batch(ready.x, self.spec.batch) if self.spec.batch else ready.x
+            self.check.add({self.spec.name: feed}, outputs)
+        stats.images += len(ready.paths)
         if on_progress is not None:
-            on_progress(len(pending))
-        return Batch(paths=[p for p, _, _ in pending], sizes=[s for _, _, s in pending], outputs=outputs)
+            on_progress(len(ready.paths))
+        return Batch(paths=ready.paths, sizes=ready.sizes, outputs=outputs)
+
+
+#: Batches of images a pipelined run holds at most: the one inferring and the next, being prepared.
+PIPELINE_BATCHES = 2
+
+
+@dataclass
+class _Skip:
+    path: Path
+    reason: str
+
+
+@dataclass
+class _Ready:
+    """A batch ready for the engine: its files, their original sizes, the model's input array."""
+
+    paths: list[Path]
+    sizes: list[tuple[int, int]]
+    x: np.ndarray
+
+
+class _SerialFeed:
+    """The unpipelined feed: decoding and preparing happen in the caller's thread, in turn."""
+
+    def __init__(self, items: Iterator[_Skip | _Ready]) -> None:
+        self._items = items
+
+    def __enter__(self) -> _SerialFeed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __iter__(self) -> Iterator[_Skip | _Ready]:
+        return self._items
+
+    def done(self, images: int) -> None:
+        """Images consumed; the serial feed holds nothing ahead."""
+
+
+_DONE = object()
+
+
+class _Pipeline:
+    """Decode and prepare ahead of inference, holding at most :data:`PIPELINE_BATCHES` batches.
+
+    Memory is bounded by image *permits*: a source is decoded only once a permit is taken, and
+    its permit comes back when the batch holding it has run (or it was skipped). With
+    ``PIPELINE_BATCHES × size`` permits, the images decoded and not yet inferred never exceed two
+    batches, however fast decoding is. A feeder thread runs the same batching loop as the serial
+    feed over the decoded images in source order, so batches and their order do not change; its
+    items reach the caller through a queue, and an error (a named file that does not decode)
+    arrives in order, after the batches before it.
+    """
+
+    def __init__(self, runner: BatchRunner, sources: Sequence[ImageSource], size: int, workers: int) -> None:
+        self._runner = runner
+        self._sources = sources
+        self._size = size
+        self._permits = threading.Semaphore(PIPELINE_BATCHES * size)
+        self._stop = threading.Event()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kerascc-decode")
+        self._feeder = threading.Thread(target=self._feed, name="kerascc-feeder", daemon=True)
+
+    def __enter__(self) -> _Pipeline:
+        self._feeder.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._feeder.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __iter__(self) -> Iterator[_Skip | _Ready]:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def done(self, images: int) -> None:
+        """``images`` have been run (or skipped): their permits may decode the next ones."""
+        for _ in range(images):
+            self._permits.release()
+
+    def _feed(self) -> None:
+        try:
+            for item in self._runner._batches(self._decoded(), self._size):
+                if self._stop.is_set():
+                    return
+                self._queue.put(item)
+        except BaseException as exc:  # handed to the caller's thread, which raises it in order
+            self._queue.put(exc)
+            return
+        self._queue.put(_DONE)
+
+    def _decoded(self) -> Iterator[tuple[ImageSource, Any]]:
+        """The sources decoded by the pool, yielded in source order; a source is submitted only
+        with a permit in hand. Without a free permit, the oldest decode is handed on first (the
+        batching loop may then close a batch, whose run returns permits)."""
+        window: deque[Future[tuple[ImageSource, Any]]] = deque()
+        for source in self._sources:
+            acquired = self._permits.acquire(blocking=False)
+            while not acquired:
+                if window:
+                    yield window.popleft().result()
+                    acquired = self._permits.acquire(blocking=False)
+                    continue
+                if self._stop.is_set():
+                    return
+                acquired = self._permits.acquire(timeout=0.05)
+            if self._stop.is_set():
+                return
+            window.append(self._pool.submit(self._runner._decode, source))
+            while window and window[0].done():
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
 
 
 def image_entry(path: Path, image: Image.Image, spec: InputSpec) -> tuple[Path, Image.Image, tuple[int, int]]:

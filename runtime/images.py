@@ -18,12 +18,14 @@ import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import RuntimeInputError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: The formats an image may be in: each is decoded inside Pillow's own (or its bundled) code.
 #: (Multi-picture JPEGs from cameras, MPO, open as JPEG.)
@@ -51,6 +53,9 @@ def read_rgb(path: str | Path) -> Image.Image:
     Pillow's warnings (a large image, damaged EXIF data) are not shown: the image either
     decodes, or this raises.
     """
+    # lazy: Pillow is needed to read images, not to compile (it costs every `compile` start-up)
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with _open_regular(path) as f, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -116,7 +121,13 @@ def _to_rgb(im: Image.Image) -> Image.Image:
 
 def _resized(im: Image.Image, height: int | None, width: int | None) -> Image.Image:
     size = (width or im.width, height or im.height)
-    return im if im.size == size else im.resize(size, Image.Resampling.BILINEAR)
+    return im if im.size == size else im.resize(size, _bilinear())
+
+
+def _bilinear() -> int:
+    from PIL import Image  # lazy, as in read_rgb
+
+    return Image.Resampling.BILINEAR
 
 
 def _check_same_size(images: list[Image.Image], paths: Sequence[str | Path]) -> None:

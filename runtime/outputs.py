@@ -29,16 +29,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from PIL import Image
 
 from compiler.io import save_bytes
 
 from .decode import labels_for, ranked, summarize
 from .errors import RuntimeInputError
 from .images import read_rgb
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_MASK_CLASSES = 256  # a palette PNG holds 256 colours
 OVERLAY_ALPHA = 0.5
@@ -88,6 +90,8 @@ def palette() -> np.ndarray:
 
 def mask_images(classes: np.ndarray, photo: Image.Image) -> tuple[Image.Image, Image.Image]:
     """The colour mask (palette PNG) and the overlay, both scaled to the photo's size."""
+    from PIL import Image  # lazy: Pillow costs every `compile` start-up, which writes no masks
+
     height, width = classes.shape
     coloured = Image.frombytes("P", (width, height), np.ascontiguousarray(classes, np.uint8).tobytes())
     coloured.putpalette(palette().reshape(-1).tolist())

@@ -51,11 +51,25 @@ def predict(
     *,
     threads: int | None = None,
     cache_dir: str | Path | None = None,
+    engine: str = "auto",
+    precision: str = "fp32",
 ) -> Prediction:
-    """Run the ONNX model at ``model_path`` on the images, preprocessed as its metadata says."""
+    """Run the ONNX model at ``model_path`` on the images, preprocessed as its metadata says.
+
+    ``engine`` and ``precision`` are chosen as ``run --engine/--precision`` choose them
+    (:func:`runtime.engines.choose`); ``session_info`` says what actually ran.
+    """
     check_batch_size(batch_size)  # before any session is made
     settings = GpuSettings(cache_dir=Path(cache_dir)) if cache_dir is not None else None
-    runner = BatchRunner(model_path, provider, optimization=optimization, threads=threads, settings=settings)
+    runner = BatchRunner(
+        model_path,
+        provider,
+        optimization=optimization,
+        threads=threads,
+        settings=settings,
+        engine=engine,
+        precision=precision,
+    )
     x = runner.prepare_pixels(load_images(image_paths, runner.spec.height, runner.spec.width))
     outputs = run_batches(runner, x, batch_size)
     return Prediction(

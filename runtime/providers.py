@@ -235,11 +235,18 @@ class SessionInfo:
     active: list[str]
     fallbacks: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    engine: str = "onnxruntime"  # the engine that opened the session (runtime.engines)
+    precision: str = "fp32"  # the precision it computes in, as the engine reports it
 
     @property
     def provider(self) -> str:
         """The provider that runs most of the model: the first one the session kept."""
         return self.active[0]
+
+    @property
+    def label(self) -> str:
+        """Where the model runs, for headers: provider, engine and precision."""
+        return f"{self.active[0]} ({self.engine}, {self.precision})"
 
 
 def fallback_messages(requested: list[str], active: list[str]) -> list[str]:

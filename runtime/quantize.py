@@ -109,7 +109,7 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="kerascc-int8-") as tmp:
         fp32_path, pre_path, int8_path = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         onnx.save(model, fp32_path)
-        runner = BatchRunner(fp32_path, "cpu")
+        runner = BatchRunner(fp32_path, "cpu", engine="onnxruntime")  # its calibrator is onnxruntime's
         skipped: list[Path] = []
         inputs = list(_batches(runner, sources, skipped))
         if not inputs:

@@ -32,11 +32,15 @@ def save_outputs(batches: Iterable[Batch], path: str | Path) -> Path:
     return save_bytes(buf.getvalue(), path)
 
 
-def run_summary(model: str | Path, provider: str, stats: RunStats) -> dict[str, Any]:
+def run_summary(
+    model: str | Path, provider: str, stats: RunStats, *, engine: str = "onnxruntime", precision: str = "fp32"
+) -> dict[str, Any]:
     """The facts of a whole run, as stored in a JSON results file."""
     return {
         "model": str(model),
         "provider": provider,
+        "engine": engine,
+        "precision": precision,
         "images": stats.images,
         "skipped": [str(p) for p, _ in stats.skipped],
         "seconds": round(stats.seconds, 4),

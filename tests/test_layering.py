@@ -56,6 +56,10 @@ LAZY: dict[tuple[str, str], str] = {
         "frontends.keras_python",
     ): "building the .py frontend's stand-in keras/tensorflow modules costs about 80 ms; it happens only "
     "when a .py model file is read",
+    (
+        "compiler.api",
+        "frontends.keras_python",
+    ): "the same stand-ins, for --arg parsing and export-json: a JSON compile's start-up does not pay for them",
 }
 
 #: Function-level imports that close an import cycle, tolerated until the cycle is broken.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -70,22 +71,30 @@ def _colour(path: Path) -> tuple[int, int, int]:
     return COLOURS[int(path.stem[3:]) % 3]
 
 
-def test_only_one_batch_of_pixels_is_decoded_at_a_time(model_factory, folder: Path, monkeypatch):
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_at_most_one_or_two_batches_of_pixels_are_held(model_factory, folder: Path, monkeypatch, pipeline):
+    # unpipelined: one batch at a time; pipelined: the batch running and the one being prepared
     import runtime.batch as batch_mod
 
     live = {"now": 0, "peak": 0}
     real = batch_mod.read_rgb
+    lock = threading.Lock()
 
     def counting(path):
-        live["now"] += 1
-        live["peak"] = max(live["peak"], live["now"])
+        with lock:
+            live["now"] += 1
+            live["peak"] = max(live["peak"], live["now"])
         return real(path)
 
     monkeypatch.setattr(batch_mod, "read_rgb", counting)
     runner = BatchRunner(model_factory(["N", 4, 4, 3]), "cpu")
-    for batch in runner.stream(expand_inputs([folder]), batch_size=2):
-        live["now"] -= len(batch.paths)  # the consumer drops each batch
-    assert live["peak"] == 2
+    seen = 0
+    for batch in runner.stream(expand_inputs([folder]), batch_size=2, pipeline=pipeline):
+        seen += len(batch.paths)
+        with lock:
+            live["now"] -= len(batch.paths)  # the consumer drops each batch
+    assert seen == 6
+    assert live["peak"] == 2 if not pipeline else 2 <= live["peak"] <= batch_mod.PIPELINE_BATCHES * 2
 
 
 def test_found_images_that_do_not_decode_are_skipped_and_counted(model_factory, folder: Path):
