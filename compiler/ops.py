@@ -108,6 +108,9 @@ class OpDef:
     residual: bool = False
     #: For ops whose output is non-negative only for some attributes (Clip with min ≥ 0).
     non_negative_if: Callable[[Node], bool] | None = None
+    #: The output's element type when it is not the first operand's (``"bool"`` for a comparison,
+    #: the ``to`` of a Cast, the table's for a Gather of integer ids).
+    dtype: Callable[[Node], str] | None = None
 
 
 #: The table, in definition order.
@@ -176,6 +179,36 @@ def infer_shape(node: Node) -> Shape:
         return tuple(spec.shape(node, [i.shape for i in node.inputs]))
     except ShapeError as err:
         raise err.with_context(layer=node.layer) from err
+
+
+#: The element types a tensor of the IR may have, as numpy (and Keras) spell them.
+DTYPES = (
+    "float32",
+    "float16",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+)
+
+
+def infer_dtype(node: Node) -> str:
+    """A node's element type: its op's rule, else its first operand's (float32 for a source)."""
+    spec = OPS.get(node.op)
+    if spec is not None and spec.dtype is not None:
+        return spec.dtype(node)
+    ins = node.inputs
+    return ins[0].dtype if ins else "float32"
+
+
+def is_float(dtype: str) -> bool:
+    return dtype.startswith("float")
 
 
 # -- padding arithmetic shared by shape inference, passes and the backend ----------------------
@@ -462,9 +495,55 @@ def batchnorm_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:
     return scale, p["beta"].astype(np.float64) - p["mean"].astype(np.float64) * scale
 
 
+# -- integer ids, masks and sequences ---------------------------------------------------------------
+# Keras masks are ordinary tensors of the IR: bool, shaped (batch, time), built and combined by
+# the ops below (frontends/keras_json.py carries them beside the layers' outputs).
+def _bool(node: Node) -> str:
+    return "bool"
+
+
+def _cast_to(node: Node) -> str:
+    return str(node.attrs["to"])
+
+
+def _table_dtype(node: Node) -> str:
+    return str(node.params["table"].dtype)
+
+
+@op("Gather", dtype=_table_dtype)
+def _gather(node: Node, ins: list[Shape]) -> Shape:
+    """Rows of ``params["table"]`` picked by integer ids (Embedding): the ids' shape plus a row's."""
+    return (*ins[0], *node.params["table"].shape[1:])
+
+
+define("Fill", same_shape, Kind.NONE, dtype=lambda node: str(node.attrs["dtype"]))  # attrs["value"] everywhere
+
+
+def _second_dtype(node: Node) -> str:
+    return node.inputs[1].dtype
+
+
+@op("ReduceAny", dtype=_bool)
+def _reduce_bool(node: Node, ins: list[Shape]) -> Shape:
+    """Whether any element along ``attrs["axes"]`` holds (a mask from its features)."""
+    return _reduce(node, ins)
+
+
+@op("FoldTime")  # not Kind.RESHAPE: the batch axis changes, merge_shape_ops must keep it
+def _fold_time(node: Node, ins: list[Shape]) -> Shape:
+    """(batch, time, ...) → (batch·time, ...): TimeDistributed runs its layer on every step at once."""
+    if len(ins[0]) < 3:
+        raise ShapeError(f"FoldTime expects (batch, time, ...), got shape {ins[0]}")
+    return (None, *ins[0][2:])
+
+
+@op("SplitTime")
+def _split_time(node: Node, ins: list[Shape]) -> Shape:
+    """(batch·time, ...) back to (batch, time, ...), batch and time read from slot 1 (the folded input)."""
+    return (ins[1][0], ins[1][1], *ins[0][1:])
+
+
 # -- tensor operations (keras.ops, TFOpLambda): full-rank axes, the batch axis 0 included -----------
-#: IR dtypes an op may produce besides float32 (comparisons, Cast, ArgMax), as numpy spells them
-DTYPES = ("float32", "float16", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
 
 
 def _broadcast(node: Node, ins: list[Shape]) -> Shape:
@@ -472,20 +551,31 @@ def _broadcast(node: Node, ins: list[Shape]) -> Shape:
     return _nary(node, ins)
 
 
-@op("Constant")
+def _cast_dtype(node: Node) -> str:
+    return str(node.attrs["dtype"])
+
+
+def _value_dtype(node: Node) -> str:
+    return str(node.params["value"].dtype)
+
+
+@op("Constant", dtype=_value_dtype)
 def _constant(node: Node, ins: list[Shape]) -> Shape:
     """A value known when compiling (``keras.ops.arange``, a NumPy array argument, a weight)."""
     return tuple(int(d) for d in node.params["value"].shape)
 
 
-for _name in ("Sqrt", "Log", "Erf", "Sign", "Floor", "Ceil", "Round", "Rsqrt", "Reciprocal", "Neg", "Not"):
+for _name in ("Sqrt", "Log", "Erf", "Sign", "Floor", "Ceil", "Round", "Rsqrt", "Reciprocal", "Neg"):
     define(_name, same_shape, Kind.ELEMENTWISE)
+define("Not", same_shape, Kind.ELEMENTWISE, dtype=_bool)
 define("Abs", same_shape, Kind.ELEMENTWISE | Kind.NON_NEGATIVE)
 define("Square", same_shape, Kind.ELEMENTWISE | Kind.NON_NEGATIVE)
-define("Cast", same_shape, Kind.ELEMENTWISE)
-for _name in ("Div", "Pow", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "NotEqual", "And", "Or"):
+define("Cast", same_shape, Kind.ELEMENTWISE, dtype=_cast_dtype)
+for _name in ("Div", "Pow"):
     define(_name, _broadcast, Kind.ELEMENTWISE)
-define("Where", _broadcast, Kind.ELEMENTWISE)
+for _name in ("Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "NotEqual", "And", "Or"):
+    define(_name, _broadcast, Kind.ELEMENTWISE, dtype=_bool)
+define("Where", _broadcast, Kind.ELEMENTWISE, dtype=_second_dtype)  # cond (slot 0) ? x (slot 1) : y (slot 2)
 
 
 def _axes(node: Node, rank: int, key: str = "axes") -> tuple[int, ...]:
@@ -615,7 +705,12 @@ def _einsum(node: Node, ins: list[Shape]) -> Shape:
     return tuple(sizes[c] for c in out)
 
 
-@op("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ArgMax", "ArgMin")
+@op("ArgMax", "ArgMin", dtype=_cast_dtype)  # attrs["dtype"]: Keras returns int32
+def _arg_reduce(node: Node, ins: list[Shape]) -> Shape:
+    return _reduce(node, ins)
+
+
+@op("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd")
 def _reduce(node: Node, ins: list[Shape]) -> Shape:
     shape = ins[0]
     axes = _axes(node, len(shape))

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import model_inputs, random_inputs
 from .batch import INPUT_DTYPES, Session
 from .engines import AUTO, FP32, PrecisionCheck, PrecisionCost, open_session
 from .errors import RuntimeInputError
@@ -72,6 +73,20 @@ class BenchResult:
 
 def random_feeds(session: Session, batch: int, file: str, seed: int = 0) -> dict[str, np.ndarray]:
     """One random array per model input; the batch dimension (dynamic or not) becomes ``batch``."""
+    return random_feeds_noted(session, batch, file, seed)[0]
+
+
+def random_feeds_noted(
+    session: Session, batch: int, file: str, seed: int = 0
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """:func:`random_feeds` and what was fed to inputs that are not floating point (token ids
+    below the vocabulary size, see :func:`.arrays.random_inputs`)."""
+    if any(inp.type not in INPUT_DTYPES for inp in session.get_inputs()):
+        meta = dict(session.get_modelmeta().custom_metadata_map)
+        try:
+            return random_inputs(model_inputs(session, file), batch, meta, seed)
+        except RuntimeInputError as exc:
+            raise exc.with_context(file=file) from None
     rng = np.random.default_rng(seed)
     feeds = {}
     for inp in session.get_inputs():
@@ -88,7 +103,7 @@ def random_feeds(session: Session, batch: int, file: str, seed: int = 0) -> dict
         if dtype is None:
             raise RuntimeInputError(f"input '{inp.name}' has type {inp.type}, not floating point", file=file)
         feeds[inp.name] = rng.random(dims, dtype=np.float32).astype(dtype) * 255
-    return feeds
+    return feeds, []
 
 
 def benchmark(
@@ -172,7 +187,7 @@ def benchmark_many(
             except RuntimeInputError as exc:
                 notes.append(f"accuracy not measured: {exc}" + (f" ({exc.hint})" if exc.hint else ""))
         for batch in batches:
-            feeds = random_feeds(info.session, batch, label)
+            feeds, feed_notes = random_feeds_noted(info.session, batch, label)
             for _ in range(warmup):
                 info.session.run(None, feeds)
                 tick()
@@ -197,7 +212,7 @@ def benchmark_many(
                 list(info.fallbacks),
                 engine=info.engine,
                 precision=info.precision,
-                notes=notes,
+                notes=[*notes, *feed_notes],
                 accuracy=cost,
             )
 

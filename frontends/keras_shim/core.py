@@ -29,6 +29,7 @@ from compiler.errors import CompileError, FormatError, ShapeError, UnsupportedLa
 from compiler.ir import Graph, Node
 
 from ..layers import LAYERS, LayerContext, WeightSource
+from ..layers.base import INPUT_DTYPES
 from ..operations import OPERATIONS
 from ..weights import keras_snake_case
 from .table import (
@@ -519,6 +520,8 @@ def _standardize(class_name: str, key: str, value: Any, rec: Recorder) -> Any:
         return serialize_other(value)
     if key in ("target_shape", "dims") and isinstance(value, list | tuple):
         return tuple(value)
+    if key == "layer" and isinstance(value, Layer):  # a wrapper's layer: TimeDistributed(Dense(8))
+        return value.serialize()
     return value
 
 
@@ -632,6 +635,10 @@ class Layer:
         if self.built_shape is None:
             shapes = [list(t.shape) for t in tensors]
             self.built_shape = shapes[0] if isinstance(inputs, KerasTensor) else shapes
+            wrapped = self.config.get("layer") if self._keras_class == "TimeDistributed" else None
+            if isinstance(wrapped, dict) and wrapped.get("class_name") not in NO_BUILD_CONFIG:
+                # Keras builds the wrapped layer on one step: (batch, *step)
+                wrapped.setdefault("build_config", {"input_shape": [None, *shapes[0][2:]]})
         recorded = {**CALL_KWARGS.get(self._keras_class, {}), **kwargs}
         self.calls.append(
             {"args": [_serialize_args(inputs)], "kwargs": _json_like(recorded), "inputs": tensors, "outputs": [out]}
@@ -825,12 +832,14 @@ class InputLayer(Layer):
         kwargs.pop("ragged", None)
         if kwargs:
             raise rec.error(f"Unrecognized keyword arguments passed to InputLayer: {kwargs}")
-        if dtype not in (None, "float32", "float16", "float64"):
+        dtype = getattr(dtype, "name", dtype)  # numpy dtypes and np.int32 spell themselves by name
+        if dtype is not None and str(dtype) not in INPUT_DTYPES:
             raise rec.error(
                 f"input dtype '{dtype}' is not supported",
                 UnsupportedLayerError,
-                hint="kerascc compiles floating-point inputs",
+                hint="supported: " + ", ".join(INPUT_DTYPES),
             )
+        dtype = str(dtype or "float32")
         if batch_shape is None:
             if shape is None:
                 raise rec.error("Input needs a shape, e.g. keras.Input(shape=(224, 224, 3))")
@@ -843,14 +852,15 @@ class InputLayer(Layer):
         self._input_shape_arg = None
         self.config = {
             "batch_shape": list(batch_shape),
-            "dtype": "float32",
+            "dtype": dtype,
             "sparse": False,
             "ragged": False,
             "name": self.name,
             "optional": bool(optional),
         }
         self.built_shape = None
-        node = rec.graph.add_input(rec.graph.unique_name(self.name), (None, *batch_shape[1:]))
+        ir_dtype = "float32" if dtype.startswith("float") else dtype  # float layers autocast float inputs
+        node = rec.graph.add_input(rec.graph.unique_name(self.name), (None, *batch_shape[1:]), ir_dtype)
         out = KerasTensor(node, self, 0)
         self.calls = [{"args": [], "kwargs": {}, "inputs": [], "outputs": [out]}]
 

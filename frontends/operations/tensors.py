@@ -308,9 +308,27 @@ def pad(ctx: LayerContext, x: Node, width: Any, mode: str, value: Any) -> Node:
 
 
 # -- math -----------------------------------------------------------------------------------------
+def _same_dtype(ctx: LayerContext, args: Sequence[Any]) -> list[Node]:
+    """The operands of an element-wise op as nodes of one element type, as ONNX requires: integer
+    and bool tensors (token ids, masks) keep theirs when every constant is a whole number
+    (``ids != 0``), and are compared as float32 otherwise, as Keras promotes them."""
+    tensors = [a for a in args if isinstance(a, Node)]
+    kinds = {t.dtype for t in tensors}
+    if len(kinds) == 1 and not next(iter(kinds)).startswith("float"):
+        kind = next(iter(kinds))
+        arrays = [None if isinstance(a, Node) else constant_array(ctx, a) for a in args]
+        if all(a is None or np.array_equal(a, np.round(a)) for a in arrays):
+            pairs = zip(args, arrays, strict=True)
+            return [a if arr is None else constant_node(ctx, arr.astype(kind)) for a, arr in pairs]
+    nodes = [as_node(ctx, a) for a in args]
+    if len({n.dtype for n in nodes}) > 1:
+        nodes = [n if n.dtype == "float32" else ctx.add("Cast", [n], attrs={"dtype": "float32"}) for n in nodes]
+    return nodes
+
+
 def elementwise(ctx: LayerContext, op: str, args: Sequence[Any], *, dtype: str | None = None) -> Node:
     """An element-wise IR op over tensors and constants (NumPy broadcasting)."""
-    nodes = [as_node(ctx, a) for a in args]
+    nodes = _same_dtype(ctx, args)
     if not any(batched(n) for n in nodes):
         raise ctx.unsupported("an operation on constants only")
     kwargs = {"dtype": dtype} if dtype else {}
@@ -356,7 +374,7 @@ def arg_extreme(ctx: LayerContext, op: str, x: Node, axis: Any, keepdims: Any, d
     if axis is None:
         raise ctx.unsupported(f"{op} over every axis (axis None flattens the batch)", hint="give an axis")
     a = axis_of(ctx, axis, len(x.shape), x)
-    return ctx.add(op, [x], attrs={"axes": (a,), "keepdims": bool(keepdims)}, dtype=dtype, main=True)
+    return ctx.add(op, [x], attrs={"axes": (a,), "keepdims": bool(keepdims), "dtype": dtype}, main=True)
 
 
 def matmul(ctx: LayerContext, a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False) -> Node:

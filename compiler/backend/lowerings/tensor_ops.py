@@ -15,7 +15,7 @@ import numpy as np
 from onnx import helper
 
 from ...ir import Node
-from ..emitter import NCHW, EmitFn, Emitter, Perm, Value, canon, emitter, onnx_pads
+from ..emitter import NCHW, EmitFn, Emitter, Perm, Value, canon, channels_first, emitter, onnx_pads
 
 #: the IR's dtypes as ONNX element types, for Cast
 ONNX_TYPES = {name: helper.np_dtype_to_tensor_dtype(np.dtype(name)) for name in ("float16", "float32", "float64")}
@@ -182,6 +182,11 @@ def _reshape_all(em: Emitter, node: Node) -> Value:
 @emitter("Tile")
 def _tile(em: Emitter, node: Node) -> Value:
     v = _plain(em, node.inputs[0])
+    src = node.inputs[0].shape
+    if v.rank == 3 and v.perm is None and src[1] == 1 and None not in src[1:]:
+        # RepeatVector's one step: channels-first costs a Reshape here and saves the Conv1D or
+        # Dense after it a Transpose.
+        v = Value(em.ensure(v, channels_first(3)), 3, channels_first(3))
     reps = [node.attrs["repeats"][a] for a in _order(v)]
     return Value(em.op("Tile", [v.name, _ints(em, node, "repeats", reps)], node.name), v.rank, v.perm)
 
