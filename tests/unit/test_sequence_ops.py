@@ -12,10 +12,14 @@ from compiler.errors import GraphError
 from unit_kit import run_graph
 
 
+def _const(g: compiler.Graph, value: float, dtype: str) -> compiler.Node:
+    return g.add("Constant", [], params={"value": np.asarray(value, dtype)})
+
+
 def test_dtypes_are_inferred_and_linted() -> None:
     g = compiler.Graph()
     ids = g.add_input("ids", (None, 5), dtype="int64")
-    mask = g.add("NotEqual", [ids], attrs={"value": 0})
+    mask = g.add("NotEqual", [ids, _const(g, 0, "int64")])
     emb = g.add("Gather", [ids], params={"table": np.zeros((7, 3), np.float32)})
     wide = g.add("Reshape", [mask], attrs={"shape": (5, 1)})
     assert (mask.dtype, emb.dtype, wide.dtype) == ("bool", "float32", "bool")
@@ -34,12 +38,14 @@ def _masked_mean_graph() -> compiler.Graph:
     ids = g.add_input("ids", (None, 6), dtype="int32")
     table = np.arange(24, dtype=np.float32).reshape(8, 3) - 10
     x = g.add("Gather", [ids], params={"table": table}, name="x")
-    mask = g.add("NotEqual", [ids], attrs={"value": 0})
+    mask = g.add("NotEqual", [ids, _const(g, 0, "int32")])
     steps = g.add("Reshape", [mask], attrs={"shape": (6, 1)})
-    kept = g.add("Where", [steps, x], attrs={"other": 0.0})
-    total = g.add("ReduceSum", [kept], attrs={"axis": 1, "keepdims": False})
-    count = g.add("ReduceSum", [g.add("Cast", [steps], attrs={"to": "float32"})], attrs={"axis": 1, "keepdims": False})
-    anyone = g.add("ReduceAny", [g.add("NotEqual", [x], attrs={"value": -10.0})], attrs={"axis": 2, "keepdims": False})
+    kept = g.add("Where", [steps, x, _const(g, 0.0, "float32")])
+    total = g.add("ReduceSum", [kept], attrs={"axes": (1,), "keepdims": False})
+    weights = g.add("Cast", [steps], attrs={"dtype": "float32"})
+    count = g.add("ReduceSum", [weights], attrs={"axes": (1,), "keepdims": False})
+    differs = g.add("NotEqual", [x, _const(g, -10.0, "float32")])
+    anyone = g.add("ReduceAny", [differs], attrs={"axes": (2,), "keepdims": False})
     joined = g.add("And", [mask, g.add("Not", [g.add("Fill", [mask], attrs={"value": 0, "dtype": "bool"})])])
     mean = g.add("Div", [total, count], name="mean")
     g.set_outputs([mean, anyone, g.add("Or", [joined, mask])], ["mean", "any", "or"])
