@@ -191,6 +191,8 @@ INPUT_DTYPES = ("float32", "float16", "float64", "int8", "int16", "int32", "int6
 #: Classes whose entries take integer (and bool) tensors as they are; every other entry is given
 #: float32 tensors, as Keras's float ops promote integer operands (an entry may cast back).
 INTEGER_INPUTS: set[str] = {"Embedding", "Reshape", "Permute", "Flatten", "RepeatVector", "TimeDistributed"}
+# tf.keras's TensorFlow calls keep TensorFlow's types: each entry converts what it computes on
+INTEGER_INPUTS |= {"TFOpLambda", "SlicingOpLambda"}
 #: The same for Keras 3 operations (keras.src.ops): the comparisons and boolean algebra of masks.
 INTEGER_OPERATIONS: set[str] = {
     "NotEqual",
@@ -206,6 +208,26 @@ INTEGER_OPERATIONS: set[str] = {
     "OnesLike",
     "Cast",
     "Concatenate",
+    # selection, layout and comparison: exact on any element type (arithmetic promotes to float32)
+    "Where",
+    "GetItem",
+    "Reshape",
+    "Transpose",
+    "Stack",
+    "Split",
+    "Tile",
+    "Repeat",
+    "Pad",
+    "Greater",
+    "GreaterEqual",
+    "Less",
+    "LessEqual",
+    "Argmax",
+    "Argmin",
+    "Maximum",
+    "Minimum",
+    "TFOpLambda",
+    "SlicingOpLambda",
 }
 
 
