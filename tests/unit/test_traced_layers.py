@@ -72,6 +72,11 @@ def test_random_weights_follow_the_initializer(tmp_path: Path) -> None:
 
 REFUSALS = [
     (
+        "class L(layers.Layer):\n    def call(self, x):\n        if x > 0:\n            return x\n        return -x\n",
+        "if x > 0:",
+        "no truth value",
+    ),
+    (
         "class L(layers.Layer):\n    def call(self, x):\n        if x:\n            return x\n        return -x\n",
         "if x:",
         "no truth value",
@@ -98,7 +103,10 @@ REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize(("layer", "needle", "message"), REFUSALS, ids=["if", "len", "iter", "random", "assign", "w"])
+REFUSAL_IDS = ["if-greater", "if", "len", "iter", "random", "assign", "w"]
+
+
+@pytest.mark.parametrize(("layer", "needle", "message"), REFUSALS, ids=REFUSAL_IDS)
 def test_refused_at_the_users_line(tmp_path: Path, layer: str, needle: str, message: str) -> None:
     path = write(tmp_path, layer + "inp = keras.Input((3,))\nmodel = keras.Model(inp, L()(inp))\n")
     with pytest.raises(CompileError, match=re.escape(message)) as info:
