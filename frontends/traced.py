@@ -202,7 +202,7 @@ def _as_constants(ctx: LayerContext, cls: str, values: list[Any], hint: str) -> 
 def weight_affine(ctx: LayerContext, x: Node, scale: np.ndarray, shift: np.ndarray) -> Node:
     """x·scale + shift with arrays that broadcast over x's trailing axes (never over the batch)."""
     rank = len(x.shape)
-    while scale.ndim >= rank and scale.ndim > 0 and scale.shape[0] == 1:  # a leading batch axis of 1
+    while scale.ndim > 0 and scale.shape[0] == 1:  # leading axes of 1 (the batch's among them) broadcast alike
         scale, shift = scale[0], shift[0]
     if scale.ndim > rank - 1:
         raise UnsupportedLayerError(
