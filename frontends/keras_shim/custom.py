@@ -458,6 +458,11 @@ class TracedLayer(Layer):
 
     # -- calling -------------------------------------------------------------------------------------
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if "_rec" not in self.__dict__:
+            raise recorder().error(
+                f"layer class '{type(self).__name__}' was called, but its __init__ did not call super().__init__()",
+                hint="call super().__init__(**kwargs) first in __init__, as Keras requires",
+            )
         rec = self._rec
         tensors = flat_tensors(inputs)
         if not tensors:
