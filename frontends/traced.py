@@ -15,7 +15,10 @@ The graph is a Functional config of built-in layers and operations, so it is dat
 the config and compiles through the same tables; its ``InputLayer`` entries bind the layer's call
 inputs. A weight appears in an operation's arguments as ``{"class_name": "__kerascc_variable__",
 "config": {"index": i, ...}}``; ``index`` is its place in Keras's saved order (trainable weights
-first, in creation order), which is also how Keras 3 numbers them in ``vars/<i>``.
+first, in creation order), which is also how Keras 3 numbers them in ``vars/<i>``. A value the call
+computes from weights alone (``ops.exp(self.log_scale)``) is written the same way with ``op``,
+``attrs`` and ``args`` in its config, and computed with NumPy once the weights are read
+(:data:`WEIGHT_FUNCTIONS`), so it costs nothing at runtime.
 
 Weights are read where Keras saves them: the layer's own variables under its path
 (``layers/<snake_case class>/vars``), each sublayer under ``<layer path>/<attribute>/vars``, a
