@@ -30,6 +30,10 @@ def binary(kind: str) -> LayerFn:
         if len(args) != 2:
             raise ctx.unsupported(f"{len(args)} arguments")
         a, b = args
+        if isinstance(a, Node) and isinstance(b, Node) and (a.op == "Constant") != (b.op == "Constant"):
+            # a weight a traced layer holds: its values are known, so it scales or shifts like an array
+            x, c = (a, b) if b.op == "Constant" else (b, a)
+            return array_operand(ctx, kind, x, c.params["value"], x is a)
         if isinstance(a, Node) and isinstance(b, Node):
             return ctx.add(TENSOR_OPS[kind], [a, b], main=True)
         if not isinstance(a, Node) and not isinstance(b, Node):
