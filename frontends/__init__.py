@@ -61,6 +61,10 @@ def load(
         if custom_objects is not None:
             from .keras_python import trace_custom_objects
 
+            custom = Path(custom_objects)
+            if custom.is_file():  # read whole and run like a model file: the same ceiling
+                limits.check("the custom objects file", custom.stat().st_size, "max_config_bytes", file=str(custom))
+
             doc, traced_notes = trace_custom_objects(doc, custom_objects, str(path))
             notes += traced_notes
     graph, source = graph_from_config(doc, store, seed, str(path), limits)

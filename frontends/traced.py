@@ -15,7 +15,10 @@ The graph is a Functional config of built-in layers and operations, so it is dat
 the config and compiles through the same tables; its ``InputLayer`` entries bind the layer's call
 inputs. A weight appears in an operation's arguments as ``{"class_name": "__kerascc_variable__",
 "config": {"index": i, ...}}``; ``index`` is its place in Keras's saved order (trainable weights
-first, in creation order), which is also how Keras 3 numbers them in ``vars/<i>``.
+first, in creation order), which is also how Keras 3 numbers them in ``vars/<i>``. A value the call
+computes from weights alone (``ops.exp(self.log_scale)``) is written the same way with ``op``,
+``attrs`` and ``args`` in its config, and computed with NumPy once the weights are read
+(:data:`WEIGHT_FUNCTIONS`), so it costs nothing at runtime.
 
 Weights are read where Keras saves them: the layer's own variables under its path
 (``layers/<snake_case class>/vars``), each sublayer under ``<layer path>/<attribute>/vars``, a
@@ -134,9 +137,62 @@ def build_traced(
     return outs[0] if len(outs) == 1 else outs
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+#: Operations on weights alone (``ops.exp(self.log_scale)``), computed when the weights are known:
+#: class -> f(arguments, config). The result is a weight like the others for the operation using it.
+WEIGHT_FUNCTIONS: dict[str, Any] = {
+    "Exp": lambda a, c: np.exp(a[0]),
+    "Log": lambda a, c: np.log(a[0]),
+    "Sqrt": lambda a, c: np.sqrt(a[0]),
+    "Rsqrt": lambda a, c: 1.0 / np.sqrt(a[0]),
+    "Square": lambda a, c: np.square(a[0]),
+    "Absolute": lambda a, c: np.abs(a[0]),
+    "Abs": lambda a, c: np.abs(a[0]),
+    "Negative": lambda a, c: -a[0],
+    "Reciprocal": lambda a, c: 1.0 / a[0],
+    "Sigmoid": lambda a, c: _sigmoid(a[0]),
+    "Tanh": lambda a, c: np.tanh(a[0]),
+    "Softplus": lambda a, c: np.logaddexp(0.0, a[0]),
+    "Relu": lambda a, c: np.maximum(a[0], 0.0),
+    "Add": lambda a, c: np.add(a[0], a[1]),
+    "Subtract": lambda a, c: np.subtract(a[0], a[1]),
+    "Multiply": lambda a, c: np.multiply(a[0], a[1]),
+    "Divide": lambda a, c: np.divide(a[0], a[1]),
+    "TrueDivide": lambda a, c: np.divide(a[0], a[1]),
+    "Power": lambda a, c: np.power(a[0], a[1]),
+    "Reshape": lambda a, c: np.reshape(a[0], c.get("newshape", c.get("new_shape"))),
+    "Transpose": lambda a, c: np.transpose(a[0], c.get("axes")),
+    "ExpandDims": lambda a, c: np.expand_dims(a[0], c["axis"]),
+    "Squeeze": lambda a, c: np.squeeze(a[0], axis=c.get("axis")),
+}
+
+
 def _weight(builder: Any, own: Scope, ref: dict[str, Any], name: str) -> np.ndarray:
-    arrays = list((builder.weights.cache.get(own[:-1]) or {}).values())
+    """A weight reference as its array: a weight of the traced layer, or an expression of them."""
     config = ref.get("config") or {}
+    if "op" in config:
+        op = config.get("op")
+        fn = WEIGHT_FUNCTIONS.get(op) if isinstance(op, str) else None
+        if fn is None:
+            raise UnsupportedLayerError(
+                f"{op} on weights alone is not computed at compile time",
+                file=builder.file,
+                layer=name,
+                hint="supported on weights alone: " + ", ".join(WEIGHT_FUNCTIONS),
+            )
+        args = [_weight(builder, own, a, name) if uses_variables([a]) else a for a in config.get("args") or []]
+        try:
+            with np.errstate(all="ignore"):
+                value = np.asarray(fn(args, config.get("attrs") or {}), dtype=np.float32)
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise FormatError(f"{op} on weights: {exc}", file=builder.file, layer=name) from None
+        if list(value.shape) != list(config.get("shape") or value.shape):
+            raise FormatError(f"{op} on weights gives shape {value.shape}, not {config.get('shape')}", layer=name)
+        return value
+    arrays = list((builder.weights.cache.get(own[:-1]) or {}).values())
     index = config.get("index")
     if not isinstance(index, int) or not 0 <= index < len(arrays):
         raise FormatError(
@@ -202,7 +258,7 @@ def _as_constants(ctx: LayerContext, cls: str, values: list[Any], hint: str) -> 
 def weight_affine(ctx: LayerContext, x: Node, scale: np.ndarray, shift: np.ndarray) -> Node:
     """x·scale + shift with arrays that broadcast over x's trailing axes (never over the batch)."""
     rank = len(x.shape)
-    while scale.ndim >= rank and scale.ndim > 0 and scale.shape[0] == 1:  # a leading batch axis of 1
+    while scale.ndim > 0 and scale.shape[0] == 1:  # leading axes of 1 (the batch's among them) broadcast alike
         scale, shift = scale[0], shift[0]
     if scale.ndim > rank - 1:
         raise UnsupportedLayerError(

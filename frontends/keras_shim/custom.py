@@ -149,9 +149,51 @@ def trace_config(
     input); weights stay references; every other tensor must come from a call made in between.
     """
     boundary = {id(t): i for i, t in enumerate(inputs)}
+    memo: dict[int, bool] = {}
+
+    def derived(t: KerasTensor) -> bool:
+        """A value computed from the layer's weights alone (``ops.exp(self.log_scale)``): the
+        trace writes it as an expression of the weights, computed when the weights are known."""
+        if isinstance(t, Variable):
+            return True
+        if id(t) in boundary:
+            return False
+        if id(t) not in memo:
+            layer, index, _ = t._keras_history
+            parents = layer.calls[index]["inputs"] if isinstance(layer, Operation) else []
+            memo[id(t)] = bool(parents) and all(derived(p) for p in parents)
+        return memo[id(t)]
+
+    def expression(value: Any) -> Any:
+        if isinstance(value, Variable):
+            if value.owner is not owner:
+                raise rec.error(f"'{owner.name}': uses weight '{value.path}' of another layer", UnsupportedLayerError)
+            return value.ref()
+        if isinstance(value, KerasTensor):
+            layer, index, _ = value._keras_history
+            call = layer.calls[index]
+            attrs = {k: v for k, v in _json_like(layer.config).items() if k != "name"}
+            config = {"op": layer._keras_class, "attrs": attrs, "args": expression(call["values"])}
+            config.update(kwargs=call["kwargs"], shape=list(value.shape))
+            return {"class_name": VARIABLE_CLASS, "config": config}
+        if isinstance(value, list | tuple):
+            return [expression(v) for v in value]
+        return _json_like(value)
+
+    def refuse_weights_only(t: KerasTensor) -> None:
+        raise rec.error(
+            f"'{owner.name}': call() returns a value computed from its weights alone",
+            UnsupportedLayerError,
+            hint="return a computation on the input tensor",
+        )
+
     order: list[tuple[Any, int]] = []
     seen: set[tuple[int, int]] = set()
-    stack = [t for t in reversed(outputs) if id(t) not in boundary and not isinstance(t, Variable)]
+    derived_refs: dict[tuple[str, int, int], Any] = {}
+    for t in outputs:
+        if id(t) not in boundary and derived(t):
+            refuse_weights_only(t)
+    stack = [t for t in reversed(outputs) if id(t) not in boundary]
     while stack:
         tensor = stack.pop()
         layer, index, _ = tensor._keras_history
@@ -165,26 +207,20 @@ def trace_config(
             )
         seen.add(key)
         order.append((layer, index))
-        parents = layer.calls[index]["inputs"]
-        if parents and all(isinstance(p, Variable) for p in parents):
-            raise rec.error(
-                f"'{owner.name}': {layer._keras_class} computes on the weight '{parents[0].path}' alone, "
-                "which a traced layer does not hold",
-                UnsupportedLayerError,
-                hint="compute with the weight on the input tensor (x * w, x + w, x @ w)",
-            )
-        for parent in parents:
-            if isinstance(parent, Variable):
+        for parent in layer.calls[index]["inputs"]:
+            if derived(parent):
                 if not isinstance(layer, Operation):
+                    what = parent.path if isinstance(parent, Variable) else "a value computed from weights"
                     raise rec.error(
-                        f"'{owner.name}': weight '{parent.path}' is passed to layer '{layer.name}'",
+                        f"'{owner.name}': weight '{what}' is passed to layer '{layer.name}'",
                         UnsupportedLayerError,
                         hint="use the weight in keras.ops calls or arithmetic (x * w, x + w, x @ w)",
                     )
-                if parent.owner is not owner:
-                    raise rec.error(
-                        f"'{owner.name}': uses weight '{parent.path}' of another layer", UnsupportedLayerError
-                    )
+                if not isinstance(parent, Variable):
+                    player, pindex, pk = parent._keras_history
+                    derived_refs[(player.name, pindex, pk)] = expression(parent)
+                else:
+                    expression(parent)  # the owner check
             elif id(parent) not in boundary:
                 stack.append(parent)
     order.reverse()
@@ -208,6 +244,8 @@ def trace_config(
     def remap(value: Any) -> Any:
         if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
             hist = value["config"]["keras_history"]
+            if (hist[0], hist[1], hist[2]) in derived_refs:
+                return derived_refs[(hist[0], hist[1], hist[2])]
             value = copy.deepcopy(value)
             value["config"]["keras_history"] = by_history[(hist[0], hist[1], hist[2])]
             return value
@@ -458,6 +496,11 @@ class TracedLayer(Layer):
 
     # -- calling -------------------------------------------------------------------------------------
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if "_rec" not in self.__dict__:
+            raise recorder().error(
+                f"layer class '{type(self).__name__}' was called, but its __init__ did not call super().__init__()",
+                hint="call super().__init__(**kwargs) first in __init__, as Keras requires",
+            )
         rec = self._rec
         tensors = flat_tensors(inputs)
         if not tensors:

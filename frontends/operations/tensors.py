@@ -384,6 +384,12 @@ def matmul(ctx: LayerContext, a: Any, b: Any, transpose_a: bool = False, transpo
     x, y = as_node(ctx, a), as_node(ctx, b)
     if len(x.shape) < 2 or len(y.shape) < 2:
         raise ctx.unsupported(f"matmul of shapes {x.shape} and {y.shape} (rank 2 or more is supported)")
+    if y.op == "Constant" and len(y.shape) == 2 and x.op != "Constant" and not transpose_a:
+        # x @ W with W known: a Dense on the last axis, which BatchNorm and Affine fold into and
+        # which runs on NCHW feature maps as a 1×1 convolution
+        kernel = y.params["value"].T if transpose_b else y.params["value"]
+        kernel = np.ascontiguousarray(kernel.astype(np.float32))
+        return ctx.add("Dense", [x], params={"kernel": kernel}, main=True)
     if transpose_a:
         x = _swap_last(ctx, x)
     if transpose_b:

@@ -270,6 +270,51 @@ model = keras.Model(inp, layers.Dense(5, name="head")(layers.GlobalAveragePoolin
     check_py(path, tmp_path)
 
 
+@pytest.mark.covers("custom Layer subclass", "two outputs; keras.ops.einsum with a weight; a learned token broadcast")
+def test_custom_layer_with_einsum_and_two_outputs(tmp_path):
+    path = write(
+        tmp_path,
+        """
+class Mix(layers.Layer):
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], 4), name="w")
+        self.token = self.add_weight(shape=(1, 1, 4), name="token")
+
+    def call(self, x):
+        y = ops.einsum("bnc,cd->bnd", x, self.w)
+        return y, ops.relu(y) + self.token
+
+inp = keras.Input((5, 3), name="tokens")
+a, b = Mix(name="mix")(inp)
+model = keras.Model(inp, [a, b])
+""",
+    )
+    compiled = check_py(path, tmp_path)
+    assert compiled.op_counts()["Mul"] == 0  # the token is a shift only
+
+
+@pytest.mark.covers("custom Layer subclass", "keras.ops on weights alone (softplus, reshape): computed at compile time")
+def test_operations_on_weights_alone(tmp_path):
+    path = write(
+        tmp_path,
+        """
+class PositiveScale(layers.Layer):
+    def build(self, input_shape):
+        self.raw = self.add_weight(shape=(input_shape[-1],), name="raw")
+        self.bias = self.add_weight(shape=(1, input_shape[-1]), name="bias")
+
+    def call(self, x):
+        return x * ops.softplus(self.raw) + ops.reshape(self.bias, (-1,))
+
+inp = keras.Input((6, 6, 4), name="image")
+x = layers.Conv2D(4, 3, name="conv")(inp)
+model = keras.Model(inp, PositiveScale(name="scale")(x))
+""",
+    )
+    compiled = check_py(path, tmp_path)
+    assert compiled.op_counts()["Softplus"] == 0 and compiled.op_counts()["Conv"] == 1
+
+
 DEPTH_TO_SPACE = {
     "tf.nn": "return tf.nn.depth_to_space(x, self.block)",
     "keras.ops": "return ops.nn.depth_to_space(x, self.block)",

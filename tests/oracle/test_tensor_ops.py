@@ -189,10 +189,14 @@ def test_matmul_and_einsum(tmp_path):
     result.assert_ops(MatMul=1, Einsum=2)
 
 
+@pytest.mark.covers("keras.ops.Matmul", "by a constant matrix: a Dense (a 1×1 convolution on feature maps)")
 def test_matmul_with_a_constant_matrix(tmp_path):
     a = keras.Input((5, 8), name="a")
     w = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
     check(keras.Model(a, ops.matmul(a, w)), tmp_path)
+    v = np.random.default_rng(1).normal(size=(4, 5)).astype("float32")
+    result = check(conv_model(lambda x: ops.matmul(x, v)), tmp_path / "maps")
+    result.assert_ops(Conv=2, Transpose=2, MatMul=0)  # the product runs on the NCHW data as a convolution
 
 
 @pytest.mark.covers("keras.ops.image.resize", "bilinear, nearest, to a fixed size")
@@ -313,3 +317,35 @@ def test_tf_keras_einsum_is_refused_with_the_reason(tmp_path):
     with pytest.raises(UnsupportedLayerError, match="does not record its operands") as info:
         compiler.compile(tmp_path / "model.json")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.covers("TFOpLambda tf.math.reduce_mean", "a squeeze-excite block, no Transpose inside")
+def test_tf_keras_squeeze_excite(tmp_path):
+    import tensorflow as tf
+    import tf_keras as k2
+
+    inp = k2.Input((8, 8, 6), name="image")
+    x = k2.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv")(inp)
+    s = tf.math.reduce_mean(x, axis=[1, 2], keepdims=True)
+    s = k2.layers.Conv2D(3, 1, activation="relu", name="squeeze")(s)
+    s = k2.layers.Conv2D(6, 1, activation="sigmoid", name="excite")(s)
+    model = k2.Model(inp, k2.layers.Conv2D(4, 3, name="head")(x * s))
+    randomize_tf_keras(model, 7)
+    result = check_tf_keras(model, tf_keras_sources(model, tmp_path))
+    result.assert_ops(Conv=4, ReduceMean=1, Transpose=2)
+    assert result.transposes_inside == 0
+
+
+@pytest.mark.covers("TFOpLambda tf.nn.depth_to_space", "a super-resolution head (ESPCN-style)")
+def test_tf_keras_super_resolution_depth_to_space(tmp_path):
+    import tensorflow as tf
+    import tf_keras as k2
+
+    inp = k2.Input((7, 9, 3), name="image")
+    x = k2.layers.Conv2D(8, 3, padding="same", activation="relu", name="features")(inp)
+    x = k2.layers.Conv2D(3 * 4, 3, padding="same", name="subpixel")(x)
+    model = k2.Model(inp, tf.clip_by_value(tf.nn.depth_to_space(x, 2), 0.0, 1.0))
+    randomize_tf_keras(model, 8)
+    result = check_tf_keras(model, tf_keras_sources(model, tmp_path))
+    result.assert_ops(Conv=2, DepthToSpace=1, Transpose=2)
+    assert result.transposes_inside == 0
