@@ -578,6 +578,10 @@ TF_CONSTANT = "_CONSTANT_VALUE"
 def _is_op(entry: dict[str, Any]) -> bool:
     """A Keras 3 operation recorded as a layer (``x + 3.0`` on a KerasTensor), not a Layer class,
     or its Keras 2 counterpart, a TensorFlow function wrapped in a ``TFOpLambda`` layer."""
+    if "module" not in entry and entry.get("class_name") in OPERATIONS and isinstance(entry.get("config"), dict):
+        # Keras 3's legacy .h5 drops every module; an operation's config, unlike any layer's, has no "trainable"
+        if "trainable" not in entry["config"] and isinstance((entry.get("inbound_nodes") or [None])[0], dict):
+            return True
     return str(entry.get("module") or "").startswith("keras.src.ops") or entry.get("class_name") in TF_OP_LAYERS
 
 

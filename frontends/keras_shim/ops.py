@@ -98,8 +98,8 @@ def refuse(what: str) -> UnsupportedLayerError:
     return recorder().error(
         f"{what} is not supported in model files",
         UnsupportedLayerError,
-        hint="supported on tensors: + - * / with tensors or numbers, -x, keras.ops."
-        + ", keras.ops.".join(supported_ops()),
+        hint="supported on tensors: + - * / ** @ with tensors or numbers, -x, x[...], keras.ops."
+        + ", keras.ops.".join([*supported_ops(), *(n for n in CALLS if CALLS[n][0] in OPERATIONS), "einsum"]),
     )
 
 

@@ -85,12 +85,14 @@ def test_shape_ops(fn, tmp_path):
     result.assert_ops(Conv=1, Transpose=1 if fn is SHAPE_OPS["transpose"] else 2)
 
 
+@pytest.mark.covers("keras.ops in Keras 3 legacy .h5", "operations written without their module")
 def test_every_case_from_json(tmp_path):
     """Every slicing, shape, math and reduction case above as the outputs of one model, from
-    JSON + weights: the same IR as from .keras."""
+    JSON + weights and from Keras 3's legacy .h5 (which writes operations without their module,
+    and which Keras itself cannot load back): the same IR as from .keras."""
     cases = [*SLICES.values(), *SHAPE_OPS.values(), *MATH.values(), *REDUCTIONS.values()]
     model = conv_model(lambda x: [fn(x) for fn in cases])
-    check(model, tmp_path, forms=("json+weights",))
+    check(model, tmp_path, forms=("json+weights", "h5"))
 
 
 def test_transpose_costs_no_data_movement(tmp_path):

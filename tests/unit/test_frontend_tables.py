@@ -82,21 +82,21 @@ def test_unknown_tensorflow_function_lists_the_registered_ones() -> None:
         "config": {
             "name": "m",
             "input_layers": [["x", 0, 0]],
-            "output_layers": [["tf.pow", 0, 0]],
+            "output_layers": [["tf.cumsum", 0, 0]],
             "layers": [
                 {"class_name": "InputLayer", "name": "x", "config": {"name": "x", "batch_input_shape": [None, 4]}},
                 {
                     "class_name": "TFOpLambda",
-                    "name": "tf.pow",
-                    "config": {"name": "tf.pow", "function": "math.pow"},
-                    "inbound_nodes": [["x", 0, 0, {"y": 2.0, "name": "tf.pow"}]],
+                    "name": "tf.cumsum",
+                    "config": {"name": "tf.cumsum", "function": "math.cumsum"},
+                    "inbound_nodes": [["x", 0, 0, {"axis": 1, "name": "tf.cumsum"}]],
                 },
             ],
         },
     }
     err = _error(doc)
     assert isinstance(err, UnsupportedLayerError)
-    assert err.message == "TFOpLambda: the TensorFlow function 'math.pow'"
+    assert err.message == "TFOpLambda: the TensorFlow function 'math.cumsum'"
     assert err.hint == "supported: " + ", ".join(sorted(TF_FUNCTIONS))
 
 

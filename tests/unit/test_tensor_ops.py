@@ -4,13 +4,15 @@ layer's weight) folding into the convolution before it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import compiler
 from compiler import Graph
 from frontends.layers.base import LayerContext, WeightSource
-from frontends.operations import OPERATIONS
+from frontends.operations import OPERATIONS, TF_FUNCTIONS
 from unit_kit import assert_equivalent, conv2d, onnx_ops, rand, run_graph, transformed
 
 CONV = {"strides": (1, 1), "dilations": (1, 1), "padding": "valid", "group": 1}
@@ -69,3 +71,22 @@ def test_weight_operand_becomes_an_affine_that_folds_into_the_conv():
     reference, graph, _ = transformed(build, "remove_dead", "fold_affine")
     assert reference.nodes("Affine") and not graph.nodes("Affine") and not graph.nodes("Mul")
     assert_equivalent(reference, graph, {"x": np.random.default_rng(1).normal(size=(2, 5, 6, 4)).astype(np.float32)})
+
+
+def _readme_lists() -> tuple[str, str]:
+    """The README's lists of supported operations, as the registries give them."""
+    ops = sorted(n for n in OPERATIONS if n not in ("TFOpLambda", "SlicingOpLambda"))
+    functions = sorted(n for n in TF_FUNCTIONS if not n.startswith("compat.v1."))
+    return (
+        f"Keras 3 operations ({len(ops)}): " + ", ".join(f"`{n}`" for n in ops) + ".",
+        f"tf.keras TensorFlow functions ({len(functions)}, each also under `compat.v1.`): "
+        + ", ".join(f"`{n}`" for n in functions)
+        + ".",
+    )
+
+
+def test_readme_lists_the_registered_operations():
+    """The README's Tensor operations section names exactly what the registries convert."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for line in _readme_lists():
+        assert line in text, f"README.md needs, in its Tensor operations section:\n{line}"
