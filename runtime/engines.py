@@ -48,11 +48,13 @@ AUTO = "auto"
 FP32, BF16, INT8 = "fp32", "bf16", "int8"
 PRECISIONS = (FP32, BF16, INT8)
 
-#: On a CPU, the engines ``auto`` tries per precision, fastest first (benchmarks/cpu_engines.py
-#: measured them; README "Engines and precisions" has the figures). Keys: precision, then whether
-#: the CPU has AVX-512. Without AVX-512 (AVX2 only: the machine measured here) onnxruntime's MLAS
-#: kernels were as fast as or faster than OpenVINO's in fp32 and int8; with AVX-512, OpenVINO ran
-#: kerascc's ONNX at 0.55-0.9x onnxruntime's fp32 latency (issue 16's measurement).
+#: On a CPU, the engines ``auto`` tries per precision, fastest first; keys: precision, then whether
+#: the CPU has AVX-512. benchmarks/cpu_engines.py measured the AVX2 rows (README "Engines and
+#: precisions"): fp32, OpenVINO took 1.83x onnxruntime's latency at batch 1 (median of four
+#: models; it lost most on the depthwise ones) and 0.9x at batch 8, and a session does not know
+#: its batch size, so onnxruntime first; int8, onnxruntime was faster in 6 of 8 cells. The AVX-512
+#: rows follow issue 16's measurement there (OpenVINO at 0.55-0.9x onnxruntime in fp32), not
+#: verified on this machine.
 CPU_ORDER: dict[tuple[str, bool], list[str]] = {
     (FP32, False): [ONNXRUNTIME, OPENVINO],
     (FP32, True): [OPENVINO, ONNXRUNTIME],
