@@ -345,6 +345,8 @@ for _name, _kind, _fields in (
     ("BatchNorm", Kind.ELEMENTWISE, {}),  # per channel: y = x·scale + shift
     ("Affine", Kind.ELEMENTWISE, {}),
     ("LayerNorm", Kind.NONE, {}),
+    ("GroupNorm", Kind.NONE, {}),  # statistics per group of channels and sample
+    ("UnitNorm", Kind.NONE, {}),  # x / max(‖x‖₂, 1e-12) over some axes
     ("PRelu", Kind.ELEMENTWISE, {}),
 ):
     define(_name, same_shape, _kind, **_fields)

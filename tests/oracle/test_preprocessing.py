@@ -181,13 +181,12 @@ REFUSED = {
     "resizing_area": (lambda: layers.Resizing(4, 4, interpolation="area", name="r"), "interpolation 'area'"),
     "resizing_bicubic": (lambda: layers.Resizing(4, 4, interpolation="bicubic", name="r"), "interpolation 'bicubic'"),
     "resizing_antialias": (lambda: layers.Resizing(4, 4, antialias=True, name="r"), "antialias"),
-    "layer_norm_two_axes": (lambda: layers.LayerNormalization(axis=[1, 2], name="r"), "axis"),
 }
 
 
 @pytest.mark.covers(
     "unsupported options",
-    "Resizing area/bicubic/antialias, LayerNormalization over several axes: refused by name",
+    "Resizing area/bicubic/antialias: refused by name",
 )
 @pytest.mark.parametrize("make, words", list(REFUSED.values()), ids=list(REFUSED))
 def test_unsupported_options_are_refused(make, words, tmp_path):

@@ -265,7 +265,7 @@ def _all_layers_file() -> str:
         "height": "3",
         "width": "4",
     }
-    extra = {"Normalization": ["mean=0.5", "variance=2.0"]}
+    extra = {"Normalization": ["mean=0.5", "variance=2.0"], "GroupNormalization": ["groups=3"]}
     merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}
     lines = [
         "import keras",
