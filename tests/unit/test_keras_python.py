@@ -264,6 +264,9 @@ def _all_layers_file() -> str:
         "target_shape": "(108,)",
         "height": "3",
         "width": "4",
+        "factor": "(0.2, 0.5)",  # Keras writes a single factor as a range of its own choosing
+        "height_factor": "0.2",
+        "width_factor": "0.2",
     }
     extra = {"Normalization": ["mean=0.5", "variance=2.0"], "GroupNormalization": ["groups=3"]}
     merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}
@@ -276,8 +279,12 @@ def _all_layers_file() -> str:
         "vol = keras.Input((4, 6, 6, 3))",
         "outs = []",
     ]
-    for k, (name, spec) in enumerate(LAYER_TABLE.items()):
-        call_args = ", ".join([args[p] for p in spec["required"]] + extra.get(name, []))
+    own = {"RandomPosterization": {"factor": "(1, 4)"}}  # bits, not a fraction
+    # RandAugment and AugMix build augmentation layers of their own, which take Keras's automatic
+    # names; Keras 3 declares RandomCrop's output the crop but returns the whole image at inference
+    table = {name: spec for name, spec in LAYER_TABLE.items() if name not in ("RandAugment", "AugMix", "RandomCrop")}
+    for k, (name, spec) in enumerate(table.items()):
+        call_args = ", ".join([{**args, **own.get(name, {})}[p] for p in spec["required"]] + extra.get(name, []))
         x = "seq" if "1D" in name else "vol" if "3D" in name else "img"
         ref = [f"keras.layers.{name}", f"tf.keras.layers.{name}", name, f"layers.{name}", name][k % 5]
         if k % 5 == 2:
