@@ -59,8 +59,31 @@ def _prelu(em: Emitter, node: Node) -> Value:
 
 @emitter("Softmax", "LogSoftmax")
 def _softmax(em: Emitter, node: Node) -> Value:
+    """The ONNX op over one axis; over several, exp(x − max) / Σ exp(x − max) with the
+    reductions over those axes (LogSoftmax: x − max − log Σ exp(x − max))."""
     v = em.value(node.inputs[0])
-    return Value(em.op(node.op, [v.name], node.name, axis=v.axis(node.attrs["axis"])), v.rank, v.perm, v.rows)
+    axis = node.attrs["axis"]
+    if isinstance(axis, int):
+        return Value(em.op(node.op, [v.name], node.name, axis=v.axis(axis)), v.rank, v.perm, v.rows)
+    x = em.ensure(v, v.perm)
+    phys = sorted(v.axis(a) for a in axis)
+    top = reduce_over(em, "ReduceMax", x, phys, f"{node.name}_max")
+    shifted = em.op("Sub", [x, top], f"{node.name}_shifted")
+    exp = em.op("Exp", [shifted], f"{node.name}_exp")
+    total = reduce_over(em, "ReduceSum", exp, phys, f"{node.name}_sum")
+    if node.op == "LogSoftmax":
+        out = em.op("Sub", [shifted, em.op("Log", [total], f"{node.name}_log")], node.name)
+    else:
+        out = em.op("Div", [exp, total], node.name)
+    return Value(out, v.rank, v.perm)
+
+
+def reduce_over(em: Emitter, op_type: str, x: str, axes: list[int], base: str) -> str:
+    """A Reduce* over ``axes``, keeping them; opset 18 moved ``axes`` from attribute to input
+    (ReduceSum already at 13)."""
+    if em.opset >= 18 or op_type == "ReduceSum":
+        return em.op(op_type, [x, em.const("axes", np.asarray(axes, np.int64))], base, keepdims=1)
+    return em.op(op_type, [x], base, axes=list(axes), keepdims=1)
 
 
 @emitter("Swish")

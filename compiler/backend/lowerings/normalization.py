@@ -10,6 +10,7 @@ import numpy as np
 from ...ir import Node
 from ...ops import batchnorm_scale_shift
 from ..emitter import Emitter, Value, canon, emitter
+from .elementwise import reduce_over
 
 
 @emitter("BatchNorm")
@@ -69,13 +70,6 @@ def _axes(node: Node) -> tuple[int, ...]:
     return (axis,) if isinstance(axis, int) else tuple(axis)
 
 
-def _reduce(em: Emitter, op_type: str, x: str, axes: list[int], base: str) -> str:
-    """A Reduce* over ``axes``, keeping them; opset 18 moved ``axes`` from attribute to input."""
-    if em.opset >= 18:
-        return em.op(op_type, [x, em.const("axes", np.asarray(axes, np.int64))], base, keepdims=1)
-    return em.op(op_type, [x], base, axes=list(axes), keepdims=1)
-
-
 def _operand(em: Emitter, node: Node, axes: tuple[int, ...]) -> tuple[str, Value]:
     """The operand and its layout; a 2-D tensor whose features are permuted (after Flatten) is
     read as it is when the op works over all the features, whose statistics ignore the order."""
@@ -119,12 +113,12 @@ def _layer_norm(em: Emitter, node: Node) -> Value:
         return Value(out, rank, layout.perm, layout.rows)
     name = node.name
     if rms == "square":
-        power = _reduce(em, "ReduceMean", em.op("Mul", [x, x], f"{name}_sq"), phys, f"{name}_ms")
+        power = reduce_over(em, "ReduceMean", em.op("Mul", [x, x], f"{name}_sq"), phys, f"{name}_ms")
         top = x
     else:
-        mean = _reduce(em, "ReduceMean", x, phys, f"{name}_mean")
+        mean = reduce_over(em, "ReduceMean", x, phys, f"{name}_mean")
         centred = em.op("Sub", [x, mean], f"{name}_centred")
-        power = _reduce(em, "ReduceMean", em.op("Mul", [centred, centred], f"{name}_sq"), phys, f"{name}_var")
+        power = reduce_over(em, "ReduceMean", em.op("Mul", [centred, centred], f"{name}_sq"), phys, f"{name}_var")
         top = x if rms == "variance" else centred
     std = em.op("Sqrt", [em.op("Add", [power, em.scalar(eps)], f"{name}_var_eps")], f"{name}_std")
     scaled, shifted = bool(np.any(gamma != 1)), bool(np.any(beta))
@@ -167,6 +161,6 @@ def _unit_norm(em: Emitter, node: Node) -> Value:
     axes = _axes(node)
     x, layout = _operand(em, node, axes)
     phys = sorted(layout.axis(a) for a in axes)
-    norm = em.op("Sqrt", [_reduce(em, "ReduceSumSquare", x, phys, f"{node.name}_ss")], f"{node.name}_norm")
+    norm = em.op("Sqrt", [reduce_over(em, "ReduceSumSquare", x, phys, f"{node.name}_ss")], f"{node.name}_norm")
     floor = em.op("Max", [norm, em.scalar(1e-12)], f"{node.name}_floor")
     return Value(em.op("Div", [x, floor], node.name), layout.rank, layout.perm, layout.rows)
