@@ -369,6 +369,15 @@ def _nary(node: Node, ins: list[Shape]) -> Shape:
 
 
 define("FusedAddRelu", _nary, Kind.ELEMENTWISE | Kind.NON_NEGATIVE)  # Relu(Add(…)), from passes.fuse_add_relu
+define("BiasGelu", same_shape)  # gelu(x + bias), the bias over the last axis, from passes.fuse_bias_gelu
+
+
+@op("SkipLayerNorm")
+def _skip_layer_norm(node: Node, ins: list[Shape]) -> Shape:
+    """LayerNorm(a + b [+ bias]) over the last axis, from passes.fuse_skip_layernorm: no broadcasting."""
+    if len(ins) != 2 or ins[0] != ins[1]:
+        raise ShapeError(f"SkipLayerNorm needs two operands of one shape, got {ins}")
+    return ins[0]
 
 
 @op("Concat")

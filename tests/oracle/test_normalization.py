@@ -351,3 +351,34 @@ def test_layer_norm_axes_keras2(tmp_path):
         layer.set_weights([rng.normal(0.5, 0.4, w.shape).astype("float32") for w in layer.get_weights()])
     result = check_tf_keras(model, tf_keras_sources(model, tmp_path))
     result.assert_ops(LayerNormalization=2)
+
+
+# --------------------------------------------------------------------------
+# Transformer fusions: a Dense's bias into gelu, a residual Add into LayerNormalization
+
+
+@pytest.mark.covers(
+    "Dense + gelu, Add + LayerNormalization",
+    "fused (passes fuse_bias_gelu, fuse_skip_layernorm; onnxruntime's BiasGelu, FastGelu and "
+    "SkipLayerNormalization for --target ort), and with the fusions off",
+)
+@pytest.mark.parametrize("target", ["onnx", "ort"])
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "unfused"])
+def test_transformer_mlp_fusions(target, fused, tmp_path):
+    inp = keras.Input((6, 8), name="tokens")
+    h = layers.Dense(16, activation="gelu", name="fc1")(inp)
+    h = layers.Dense(8, name="fc2")(h)
+    x = layers.LayerNormalization(epsilon=1e-6, name="ln1")(layers.Add(name="join")([inp, h]))
+    h = keras.ops.gelu(layers.Dense(16, name="fc3")(x))  # the tanh form
+    h = layers.Dense(8, name="fc4")(h)
+    out = layers.LayerNormalization(name="ln2")(x + h)
+    model = randomize_norms(randomize(keras.Model(inp, out), 49), 49)
+    passes = None if fused else "-fuse_bias_gelu,-fuse_skip_layernorm"
+    x_in = (np.random.default_rng(49).standard_normal((3, 6, 8)) * 2).astype("float32")
+    result = check(model, tmp_path, inputs=[x_in], target=target, passes=passes)
+    ir = result["keras"].compiled.graph.op_counts()
+    assert (ir.get("BiasGelu", 0), ir.get("SkipLayerNorm", 0)) == ((2, 2) if fused else (0, 0))
+    if fused and target == "ort":
+        result.assert_ops(BiasGelu=1, FastGelu=1, SkipLayerNormalization=2, Erf=0, Tanh=0, LayerNormalization=0)
+    elif target == "onnx":
+        result.assert_ops(LayerNormalization=2, Erf=1, Tanh=1, SkipLayerNormalization=0, BiasGelu=0)

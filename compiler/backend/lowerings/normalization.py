@@ -100,18 +100,32 @@ def _layer_norm(em: Emitter, node: Node) -> Value:
     "square" (RMSNormalization) by √(mean(x²) + ε)."""
     axes = _axes(node)
     x, layout = _operand(em, node, axes)
-    rank, eps, rms = layout.rank, float(node.attrs["epsilon"]), node.attrs.get("rms")
-    gamma = _laid_out(node.params["gamma"], axes, layout)
-    beta = _laid_out(node.params["beta"], axes, layout)
+    eps, rms = float(node.attrs["epsilon"]), node.attrs.get("rms")
+    return _normalize(em, node.name, x, layout, axes, node.params, eps, rms)
+
+
+def _normalize(
+    em: Emitter,
+    name: str,
+    x: str,
+    layout: Value,
+    axes: tuple[int, ...],
+    params: dict[str, np.ndarray],
+    eps: float,
+    rms: str | None = None,
+) -> Value:
+    """Layer normalization of ``x`` (laid out as ``layout``) over the logical ``axes``."""
+    rank = layout.rank
+    gamma = _laid_out(params["gamma"], axes, layout)
+    beta = _laid_out(params["beta"], axes, layout)
     phys = sorted(layout.axis(a) for a in axes)
     first = rank - len(phys)
     if rms is None and phys == list(range(first, rank)):
-        names = [em.const(f"{node.name}.gamma", gamma.reshape(gamma.shape[first:]))]
+        names = [em.const(f"{name}.gamma", gamma.reshape(gamma.shape[first:]))]
         if np.any(beta):
-            names.append(em.const(f"{node.name}.beta", beta.reshape(beta.shape[first:])))
-        out = em.op("LayerNormalization", [x, *names], node.name, axis=-len(phys), epsilon=eps)
+            names.append(em.const(f"{name}.beta", beta.reshape(beta.shape[first:])))
+        out = em.op("LayerNormalization", [x, *names], name, axis=-len(phys), epsilon=eps)
         return Value(out, rank, layout.perm, layout.rows)
-    name = node.name
     if rms == "square":
         power = reduce_over(em, "ReduceMean", em.op("Mul", [x, x], f"{name}_sq"), phys, f"{name}_ms")
         top = x
@@ -128,6 +142,27 @@ def _layer_norm(em: Emitter, node: Node) -> Value:
     if shifted:
         y = em.op("Add", [y, em.const(f"{name}.beta", beta)], name)
     return Value(y, rank, layout.perm, layout.rows)
+
+
+@emitter("SkipLayerNorm")
+def _skip_layer_norm(em: Emitter, node: Node) -> Value:
+    """LayerNorm(a + b [+ bias]) over the last axis (passes.fuse_skip_layernorm): the target's
+    one-node form where both operands are in Keras's own layout, else the Adds and the norm."""
+    va, vb = (em.value(i) for i in node.inputs)
+    rank, last, eps = va.rank, (va.rank - 1,), float(node.attrs["epsilon"])
+    bias = node.params.get("bias")
+    if va.perm is None and vb.perm is None and va.rows is None and vb.rows is None:
+        fused = em.target.skip_layer_norm(em, va.name, vb.name, node.params, eps, rank, node.name)
+        if fused is not None:
+            return Value(fused, rank)
+    if va.perm == vb.perm and va.rows == vb.rows:
+        a, b, layout = va.name, vb.name, Value("", rank, va.perm, va.rows)
+    else:
+        a, b, layout = em.ensure(va, None), em.ensure(vb, None), Value("", rank)
+    total = em.op("Add", [a, b], f"{node.name}_sum")
+    if bias is not None:
+        total = em.op("Add", [total, em.const(f"{node.name}.bias", _laid_out(bias, last, layout))], f"{node.name}_bias")
+    return _normalize(em, node.name, total, layout, last, node.params, eps)
 
 
 @emitter("GroupNorm")
