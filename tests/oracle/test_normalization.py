@@ -234,21 +234,22 @@ def offset_inputs(model: keras.Model, seed: int, batch: int = 3) -> list[np.ndar
 
 
 LN_AXES = {
-    # (input shape after a Dense/Conv, axis, expected LayerNormalization ops): trailing in the
-    # physical layout → the ONNX op, otherwise the exact ReduceMean form
-    "seq_last_two": ((5, 6), [-2, -1], 1),
-    "seq_steps": ((5, 6), 1, 0),
-    "image_all": ((4, 5, 6), [1, 2, 3], 1),
-    "image_spatial": ((4, 5, 6), [1, 2], 1),  # H, W are physically last in NCHW
-    "image_mixed_signs": ((4, 5, 6), [-1, 1], 0),
-    "image_height_channels": ((4, 5, 6), [1, 3], 0),
+    # (input shape after a Dense/Conv, axis, options, expected LayerNormalization ops): trailing in
+    # the physical layout → the ONNX op, otherwise the exact ReduceMean form
+    "seq_last_two": ((5, 6), [-2, -1], {}, 1),
+    "seq_steps": ((5, 6), 1, {"center": False, "epsilon": 0.05}, 0),
+    "image_all": ((4, 5, 6), [1, 2, 3], {"center": False}, 1),
+    "image_spatial": ((4, 5, 6), [1, 2], {"epsilon": 0.05}, 1),  # H, W are physically last in NCHW
+    "image_mixed_signs": ((4, 5, 6), [-1, 1], {}, 0),
+    "image_height_channels": ((4, 5, 6), [1, 3], {"scale": False, "epsilon": 0.05}, 0),
 }
 
 
-@pytest.mark.covers("LayerNormalization", "axis: a list of axes, negative axes, over steps, pixels or whole maps")
-@pytest.mark.parametrize("shape, axis, ln_ops", list(LN_AXES.values()), ids=list(LN_AXES))
-@pytest.mark.parametrize("kwargs", [{}, {"center": False, "epsilon": 0.05}], ids=["default", "no_center_eps"])
-def test_layer_norm_over_axes(shape, axis, ln_ops, kwargs, tmp_path):
+@pytest.mark.covers(
+    "LayerNormalization", "axis: a list of axes, negative axes, over steps, pixels or whole maps; with center, scale"
+)
+@pytest.mark.parametrize("shape, axis, kwargs, ln_ops", list(LN_AXES.values()), ids=list(LN_AXES))
+def test_layer_norm_over_axes(shape, axis, kwargs, ln_ops, tmp_path):
     inp = keras.Input(shape, name="x")
     if len(shape) == 3:
         x = layers.Conv2D(shape[-1], 3, padding="same", name="conv")(inp)
