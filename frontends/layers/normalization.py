@@ -153,7 +153,9 @@ def group_norm(ctx: LayerContext, inputs: list[Node]) -> Node:
 
 @keras_layer("UnitNormalization")
 def unit_norm(ctx: LayerContext, inputs: list[Node]) -> Node:
-    """x / max(‖x‖₂, 1e-12) over ``axis`` (Keras: x · min(1/‖x‖₂, 1e12), the same numbers)."""
+    """x / max(‖x‖₂, floor) over ``axis``: Keras 3 computes x · min(1/‖x‖₂, 1e12) (a floor of
+    1e-12), tf.keras's l2_normalize x / √max(Σx², 1e-12) (a floor of 1e-6)."""
     (x,) = inputs
     _, axes = _axes(ctx, x, sort=True, sized=False)
-    return ctx.add("UnitNorm", [x], attrs={"axis": axes[0] if len(axes) == 1 else axes}, main=True)
+    attrs = {"axis": axes[0] if len(axes) == 1 else axes, "floor": 1e-12 if ctx.keras_major >= 3 else 1e-6}
+    return ctx.add("UnitNorm", [x], attrs=attrs, main=True)

@@ -1,8 +1,12 @@
 """Normalization layers against Keras: BatchNormalization folded into the Conv/Dense before it (or
-kept where folding would be wrong) and LayerNormalization on vectors, sequences and feature maps.
-Normalization (the preprocessing layer) is in test_preprocessing.py."""
+kept where folding would be wrong), on images and sequences; LayerNormalization on vectors,
+sequences and feature maps, over any axes, with rms_scaling; RMS, Group and Unit normalization;
+the transformer fusions around them, on and off. Normalization (the preprocessing layer) is in
+test_preprocessing.py."""
 
 from __future__ import annotations
+
+import json
 
 import keras
 import numpy as np
@@ -337,21 +341,29 @@ def test_batchnorm_on_sequences(tmp_path):
     result.assert_ops(BatchNormalization=0, Mul=at_most(1), Add=at_most(2))
 
 
-def test_layer_norm_axes_keras2(tmp_path):
-    """tf.keras keeps the axes in the order given (counted from 0) and shapes γ and β by it."""
+@pytest.mark.covers(
+    "LayerNormalization, GroupNormalization, UnitNormalization (tf.keras)",
+    "axes in tf.keras's order, groups, l2_normalize's floor on tiny vectors",
+)
+def test_normalizations_keras2(tmp_path):
+    """tf.keras keeps the axes in the order given (counted from 0) and shapes γ and β by it; its
+    UnitNormalization floors the squared norm at 1e-12, not the norm."""
     import tf_keras as k2  # heavy, and only this test needs Keras 2
 
     inp = k2.Input((4, 5, 3))
     x = k2.layers.Conv2D(6, 3, padding="same")(inp)
     x = k2.layers.LayerNormalization(axis=[2, 1], epsilon=1e-2)(x)
     x = k2.layers.LayerNormalization(axis=-1, center=False)(x)
-    out = k2.layers.LayerNormalization(axis=(1, 2, 3), scale=False)(x)
+    x = k2.layers.LayerNormalization(axis=(1, 2, 3), scale=False)(x)
+    x = k2.layers.GroupNormalization(groups=3, epsilon=1e-2)(x)
+    tiny = k2.layers.UnitNormalization()(k2.layers.Dense(4, use_bias=False)(k2.layers.Rescaling(1e-7)(x)))
+    out = k2.layers.Concatenate()([x, tiny])
     model = k2.Model(inp, out)
     rng = np.random.default_rng(48)
     for layer in model.layers:
         layer.set_weights([rng.normal(0.5, 0.4, w.shape).astype("float32") for w in layer.get_weights()])
     result = check_tf_keras(model, tf_keras_sources(model, tmp_path))
-    result.assert_ops(LayerNormalization=2)
+    result.assert_ops(LayerNormalization=2, InstanceNormalization=1)
 
 
 # --------------------------------------------------------------------------
@@ -383,3 +395,22 @@ def test_transformer_mlp_fusions(target, fused, tmp_path):
         result.assert_ops(BiasGelu=1, FastGelu=1, SkipLayerNormalization=2, Erf=0, Tanh=0, LayerNormalization=0)
     elif target == "onnx":
         result.assert_ops(LayerNormalization=2, Erf=1, Tanh=1, SkipLayerNormalization=0, BiasGelu=0)
+
+
+@pytest.mark.covers("GroupNormalization, LayerNormalization", "refused in one line: groups not dividing, repeated axes")
+@pytest.mark.parametrize(
+    "layer, key, value, words",
+    [("gn", "groups", 4, "groups 4 for 6 channels"), ("ln", "axis", [1, -2], "name each non-batch axis at most once")],
+    ids=["groups", "axes"],
+)
+def test_bad_normalization_configs_are_refused(layer, key, value, words, tmp_path):
+    inp = keras.Input((5, 6), name="x")
+    x = layers.GroupNormalization(groups=2, name="gn")(inp)
+    model = keras.Model(inp, layers.LayerNormalization(name="ln")(x))
+    doc = json.loads(model.to_json())
+    next(entry for entry in doc["config"]["layers"] if entry["name"] == layer)["config"][key] = value
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(compiler.CompileError) as info:
+        compiler.compile(path)
+    assert f"'{layer}'" in str(info.value) and words in str(info.value), str(info.value)

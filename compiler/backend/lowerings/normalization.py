@@ -192,10 +192,10 @@ def _group_norm(em: Emitter, node: Node) -> Value:
 
 @emitter("UnitNorm")
 def _unit_norm(em: Emitter, node: Node) -> Value:
-    """x / max(√Σx², 1e-12) over the axes, in whatever layout the data has."""
+    """x / max(√Σx², floor) over the axes, in whatever layout the data has."""
     axes = _axes(node)
     x, layout = _operand(em, node, axes)
     phys = sorted(layout.axis(a) for a in axes)
     norm = em.op("Sqrt", [reduce_over(em, "ReduceSumSquare", x, phys, f"{node.name}_ss")], f"{node.name}_norm")
-    floor = em.op("Max", [norm, em.scalar(1e-12)], f"{node.name}_floor")
+    floor = em.op("Max", [norm, em.scalar(float(node.attrs.get("floor", 1e-12)))], f"{node.name}_floor")
     return Value(em.op("Div", [x, floor], node.name), layout.rank, layout.perm, layout.rows)
