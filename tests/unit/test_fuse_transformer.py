@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 
 import compiler
@@ -146,3 +148,18 @@ def test_bias_gelu_on_channels_first_data_keeps_the_layout():
     x = rand((2, 6, 3), 16)
     want = run_model(compiler.to_onnx(build(), target="onnx"), {"x": x}, "none")[0]
     np.testing.assert_allclose(run_model(compiler.to_onnx(g, target="ort"), {"x": x}, "none")[0], want, rtol=1e-5)
+
+
+def test_portable_forms_are_what_onnxruntimes_own_fusions_recognize(tmp_path):
+    """The onnx target writes the erf gelu and the bias/residual Adds in the order onnxruntime's
+    session optimizer fuses (BiasGelu, SkipLayerNormalization), so that file gets the kernels too."""
+    build, _ = mlp((4, 5), approximate=False)
+    _, g, _ = transformed(build, "fuse_bias_gelu", "fuse_skip_layernorm")
+    model = compiler.to_onnx(g, target="onnx")
+    assert {"BiasGelu", "SkipLayerNormalization"}.isdisjoint(onnx_ops(model))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    optimized = onnx_ops(onnx.load(str(tmp_path / "optimized.onnx")))
+    assert optimized.count("BiasGelu") == 1 and optimized.count("SkipLayerNormalization") == 1, optimized

@@ -134,13 +134,12 @@ def gelu(em: Emitter, x: str, bias: np.ndarray | None, approximate: bool, name: 
         x = em.op("Add", [x, em.const(f"{name}.bias", bias)], f"{name}_biased")
     if em.opset >= 20:
         return em.op("Gelu", [x], name, approximate="tanh" if approximate else "none")
-    if approximate:  # 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))
+    if approximate:  # x·(0.5·(1 + tanh(√(2/π)(x + 0.044715x³))))
         cube = em.op("Mul", [em.op("Mul", [x, x], f"{name}_sq"), x], f"{name}_cube")
         inner = em.op("Add", [x, em.op("Mul", [cube, em.scalar(0.044715)], f"{name}_c")], f"{name}_in")
         arg = em.op("Mul", [inner, em.scalar(float(np.sqrt(2 / np.pi)))], f"{name}_arg")
         one_plus = em.op("Add", [em.op("Tanh", [arg], f"{name}_tanh"), em.scalar(1.0)], f"{name}_1p")
-        half_x = em.op("Mul", [x, em.scalar(0.5)], f"{name}_hx")
-        return em.op("Mul", [half_x, one_plus], name)
+        return em.op("Mul", [x, em.op("Mul", [one_plus, em.scalar(0.5)], f"{name}_half")], name)
     # x·(1 + erf(x/√2))·0.5
     core = em.op("Erf", [em.op("Div", [x, em.scalar(float(np.sqrt(2)))], f"{name}_arg")], f"{name}_erf")
     one_plus = em.op("Add", [core, em.scalar(1.0)], f"{name}_1p")

@@ -159,9 +159,9 @@ def _skip_layer_norm(em: Emitter, node: Node) -> Value:
         a, b, layout = va.name, vb.name, Value("", rank, va.perm, va.rows)
     else:
         a, b, layout = em.ensure(va, None), em.ensure(vb, None), Value("", rank)
+    if bias is not None:  # back on the Dense's product first: the order onnxruntime's own fusion looks for
+        a = em.op("Add", [a, em.const(f"{node.name}.bias", _laid_out(bias, last, layout))], f"{node.name}_bias")
     total = em.op("Add", [a, b], f"{node.name}_sum")
-    if bias is not None:
-        total = em.op("Add", [total, em.const(f"{node.name}.bias", _laid_out(bias, last, layout))], f"{node.name}_bias")
     return _normalize(em, node.name, total, layout, last, node.params, eps)
 
 
