@@ -4,7 +4,17 @@ Importing a pass module registers its passes by name; the order they run in is
 :data:`DEFAULT_PIPELINE`, not the order of the imports below.
 """
 
-from . import cleanup, fold_affine, fold_batchnorm, fold_constants, fuse_add_relu, fuse_conv, resolve_padding  # noqa: F401  (register)
+from . import (  # noqa: F401  (each module registers its passes)
+    cleanup,
+    fold_affine,
+    fold_batchnorm,
+    fold_constants,
+    fuse_add_relu,
+    fuse_bias_gelu,
+    fuse_conv,
+    fuse_skip_layernorm,
+    resolve_padding,
+)
 
 #: The standard pipeline, in order. Each step prepares the patterns of the next ones:
 DEFAULT_PIPELINE: tuple[str, ...] = (
@@ -17,4 +27,6 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "fold_affine",  # leftover per-channel scale/shift folded into neighbouring weights
     "fuse_add_relu",  # Relu(Add(a, b)) → FusedAddRelu (residual joins)
     "fuse_conv",  # residual joins (FusedAddRelu or Add) and activations into the convolution
+    "fuse_bias_gelu",  # a Dense's bias into the gelu after it, once folding has settled the biases
+    "fuse_skip_layernorm",  # residual Add (and a Dense's bias) into the LayerNorm after it
 )

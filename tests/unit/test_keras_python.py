@@ -268,8 +268,11 @@ def _all_layers_file() -> str:
         "output_dim": "3",
         "n": "2",
         "layer": "keras.layers.Dense(2)",
+        "factor": "(0.2, 0.5)",  # Keras writes a single factor as a range of its own choosing
+        "height_factor": "0.2",
+        "width_factor": "0.2",
     }
-    extra = {"Normalization": ["mean=0.5", "variance=2.0"]}
+    extra = {"Normalization": ["mean=0.5", "variance=2.0"], "GroupNormalization": ["groups=3"]}
     merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}
     lines = [
         "import keras",
@@ -281,8 +284,12 @@ def _all_layers_file() -> str:
         "vec = keras.Input((5,))",
         "outs = []",
     ]
-    for k, (name, spec) in enumerate(LAYER_TABLE.items()):
-        call_args = ", ".join([args[p] for p in spec["required"]] + extra.get(name, []))
+    own = {"RandomPosterization": {"factor": "(1, 4)"}}  # bits, not a fraction
+    # RandAugment and AugMix build augmentation layers of their own, which take Keras's automatic
+    # names; Keras 3 declares RandomCrop's output the crop but returns the whole image at inference
+    table = {name: spec for name, spec in LAYER_TABLE.items() if name not in ("RandAugment", "AugMix", "RandomCrop")}
+    for k, (name, spec) in enumerate(table.items()):
+        call_args = ", ".join([{**args, **own.get(name, {})}[p] for p in spec["required"]] + extra.get(name, []))
         x = "vec" if name == "RepeatVector" else "seq" if "1D" in name else "vol" if "3D" in name else "img"
         ref = [f"keras.layers.{name}", f"tf.keras.layers.{name}", name, f"layers.{name}", name][k % 5]
         if k % 5 == 2:

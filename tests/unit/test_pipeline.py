@@ -26,6 +26,8 @@ DEFAULT_PIPELINE = [
     "fold_affine",
     "fuse_add_relu",
     "fuse_conv",
+    "fuse_bias_gelu",
+    "fuse_skip_layernorm",
 ]
 
 
@@ -121,6 +123,8 @@ def test_default_pipeline_on_resnet50_step_by_step():
         "fold_affine: folded 0 constant scale/shift (0 from BatchNorm)",
         "fuse_add_relu: fused 16 Add+Relu",
         "fuse_conv: fused 16 residual Add, 33 activations into Conv/Dense",
+        "fuse_bias_gelu: fused 0 Dense bias+Gelu",
+        "fuse_skip_layernorm: fused 0 Add+LayerNorm",
     ]
     assert not {"BatchNorm", "FusedAddRelu", "Relu"} & set(graph.op_counts())
 
