@@ -47,6 +47,21 @@ _SHIM_DIR = str(Path(__file__).resolve().parent)
 #: ``negate``, ``refuse`` and ``activation``. ``keras_shim/__init__`` imports both modules.
 TENSOR_OPERATIONS: dict[str, Callable[..., Any]] = {}
 _ACTIVE: ContextVar[Recorder | None] = ContextVar("kerascc_recorder", default=None)
+#: Model methods of the training side of a script (``fit``, ``evaluate``, ``save`` …): name → a
+#: function of (model, name) giving the bound method; filled by :mod:`.tutorial`.
+MODEL_METHODS: dict[str, Callable[[Any, str], Any]] = {}
+#: Strings a layer accepts for a regularizer or constraint (``"l2"``) → the factory of the object
+#: Keras records for it; filled by :mod:`.tutorial`.
+NAMED_OBJECTS: dict[str, Callable[[], Any]] = {}
+#: Types of values that code which did not run produced (``model.evaluate(...)``): a layer argument
+#: holding one is refused through its ``needed(what)`` error; filled by :mod:`.tutorial`.
+UNRUN_VALUES: list[type] = []
+
+
+def _refuse_unrun(class_name: str, key: str, value: Any) -> None:
+    for item in value if isinstance(value, list | tuple) else (value,):
+        if UNRUN_VALUES and isinstance(item, tuple(UNRUN_VALUES)):
+            raise item.needed(f"{class_name}({key}=...)")
 
 
 class ModelCodeError(CompileError):
@@ -326,6 +341,8 @@ def serialize_activation(value: Any, rec: Recorder) -> Any:
 
 
 def serialize_other(value: Any) -> Any:
+    if isinstance(value, str) and value in NAMED_OBJECTS:  # Keras makes the object a name stands for
+        value = NAMED_OBJECTS[value]()
     if isinstance(value, Serializable):
         return value.serialize()
     return value
@@ -505,6 +522,7 @@ class Layer:
             config = {key: self.name if key == "name" else copy.deepcopy(value) for key, value in spec["base"].items()}
         config.update(copy.deepcopy(spec["config"]))
         for key, value in bound.items():
+            _refuse_unrun(cls, key, value)
             config[key] = _standardize(cls, key, value, rec)
         if cls == "LayerNormalization":  # its build() turns the axis into a sorted list
             axis = config["axis"]
@@ -938,8 +956,9 @@ class Model:
                 yield layer
 
     def summary(self, *args: Any, print_fn: Callable[[str], None] | None = None, **kwargs: Any) -> None:
-        """Print layers, output shapes and parameter counts, as Keras's summary does."""
-        emit = print_fn or print
+        """Print layers, output shapes and parameter counts, as Keras's summary does; to stderr
+        unless ``print_fn`` says otherwise, so what a command writes to stdout stays its own."""
+        emit = print_fn or (lambda line: print(line, file=sys.stderr))
         emit(f'Model: "{self.name}"')
         rows = [
             (
@@ -971,6 +990,8 @@ class Model:
         return refuse
 
     def __getattr__(self, name: str) -> Any:
+        if name in MODEL_METHODS:
+            return MODEL_METHODS[name](self, name)
         if name in (
             "fit",
             "fit_generator",
