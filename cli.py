@@ -412,7 +412,7 @@ def run_cmd(
     info = runner.info
     out.print(
         f"[bold]{shown(model)}[/] on {info.provider}  (preprocess {shown(runner.preprocess)}, "
-        f"layout {runner.layout}, "
+        f"layout {runner.layout}, {runner.conversion}, "
         f"{len(sources)} image{'s' if len(sources) != 1 else ''})"
     )
     for note in [*info.fallbacks, *info.notes]:

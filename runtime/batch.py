@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import RuntimeInputError
-from .images import _resized, read_rgb
+from .images import CHANNEL_MODES, _resized, conversion_text, image_mode, pixel_array, read_image
 from .preprocess import LAYOUTS, MODES, apply
 from .providers import GpuSettings, SessionInfo, create_session
 
@@ -46,6 +46,7 @@ INPUT_DTYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
     "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8,  # raw pixels, 0..255, as the photo holds them
 }
 
 
@@ -102,14 +103,14 @@ def model_input(session: Session, layout: str, file: str | Path) -> InputSpec:
         )
     if inp.type not in INPUT_DTYPES:
         raise RuntimeInputError(
-            f"input '{inp.name}' is {inp.type}; image inputs must be floating point",
+            f"input '{inp.name}' is {inp.type}; image inputs must be floating point or uint8",
             file=str(file),
         )
     dims = [d if isinstance(d, int) and d > 0 else None for d in inp.shape]
     n, h, w, c = dims if layout == "nhwc" else (dims[0], dims[2], dims[3], dims[1])
-    if c not in (None, 3):
+    if c not in (None, *CHANNEL_MODES):
         raise RuntimeInputError(
-            f"input '{inp.name}' takes {c} channels ({layout}); images are read as RGB (3)",
+            f"input '{inp.name}' takes {c} channels ({layout}); images are read as grayscale (1), RGB (3) or RGBA (4)",
             file=str(file),
             hint="check the model's input layout metadata",
         )
@@ -249,6 +250,13 @@ class BatchRunner:
         self.preprocess = _setting(meta, PREPROCESS_KEY, "none", MODES, model)
         self.layout = _setting(meta, LAYOUT_KEY, "nhwc", LAYOUTS, model)
         self.spec: InputSpec = model_input(self.info.session, self.layout, model)
+        #: Pillow mode photos are read in for this input (grayscale, RGB, RGBA), and what the header says.
+        self.image_mode = image_mode(self.spec.channels)
+        self.conversion = conversion_text(self.spec.channels, self.spec.dtype)
+        if self.spec.dtype == np.uint8 and self.preprocess != "none":
+            raise RuntimeInputError(
+                f"the model takes uint8 pixels but records preprocessing '{self.preprocess}'", file=str(model)
+            )
         self.output_names = [o.name for o in self.info.session.get_outputs()]
 
     def stream(
@@ -291,7 +299,7 @@ class BatchRunner:
         self, source: ImageSource, stats: RunStats, on_skip: Callable[[Path, str], None] | None
     ) -> Image.Image | None:
         try:
-            return read_rgb(source.path)
+            return read_image(source.path, self.image_mode)
         except RuntimeInputError as exc:
             if source.explicit:
                 raise
@@ -317,11 +325,11 @@ class BatchRunner:
 
     def prepare(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Images already at the model's size → the model's input batch."""
-        return self.prepare_pixels(np.stack([np.asarray(im, dtype=np.float32) for im in images]))
+        return self.prepare_pixels(pixel_array(images, self.image_mode))
 
     def prepare_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        """RGB pixels (N, H, W, 3), 0..255 → the model's input: preprocessing as the metadata
-        says, layout, element type."""
+        """Pixels (N, H, W, C), 0..255, in the model's channels → the model's input: preprocessing
+        as the metadata says, layout, element type."""
         x = apply(pixels, self.preprocess)
         if self.layout == "nchw":
             x = x.transpose(0, 3, 1, 2)

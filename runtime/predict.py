@@ -56,7 +56,7 @@ def predict(
     check_batch_size(batch_size)  # before any session is made
     settings = GpuSettings(cache_dir=Path(cache_dir)) if cache_dir is not None else None
     runner = BatchRunner(model_path, provider, optimization=optimization, threads=threads, settings=settings)
-    x = runner.prepare_pixels(load_images(image_paths, runner.spec.height, runner.spec.width))
+    x = runner.prepare_pixels(load_images(image_paths, runner.spec.height, runner.spec.width, runner.spec.channels))
     outputs = run_batches(runner, x, batch_size)
     return Prediction(
         outputs=outputs,

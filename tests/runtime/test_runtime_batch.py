@@ -74,14 +74,14 @@ def test_only_one_batch_of_pixels_is_decoded_at_a_time(model_factory, folder: Pa
     import runtime.batch as batch_mod
 
     live = {"now": 0, "peak": 0}
-    real = batch_mod.read_rgb
+    real = batch_mod.read_image
 
-    def counting(path):
+    def counting(path, mode="RGB"):
         live["now"] += 1
         live["peak"] = max(live["peak"], live["now"])
-        return real(path)
+        return real(path, mode)
 
-    monkeypatch.setattr(batch_mod, "read_rgb", counting)
+    monkeypatch.setattr(batch_mod, "read_image", counting)
     runner = BatchRunner(model_factory(["N", 4, 4, 3]), "cpu")
     for batch in runner.stream(expand_inputs([folder]), batch_size=2):
         live["now"] -= len(batch.paths)  # the consumer drops each batch
