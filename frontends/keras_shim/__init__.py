@@ -20,7 +20,7 @@ import numpy as np
 from compiler.errors import UnsupportedLayerError
 
 from . import core, tutorial
-from .applications import resnet50_factory
+from .applications import application_modules
 from .core import (
     Activation,
     Input,
@@ -211,10 +211,8 @@ def build_modules() -> dict[str, ModuleType]:
     inert = {name: mod for name, mod in training.items() if "." not in name}
     inert["constraints"] = constraints
     inert["random"] = _module("keras.random", tutorial.random_attrs())
-    resnet50 = resnet50_factory(layers)
-    applications = _module("keras.applications", {"ResNet50": resnet50})
-    applications.resnet50 = _module("keras.applications.resnet50", {"ResNet50": resnet50})
-    inert["applications"] = applications
+    app_modules = application_modules(layers, _module)  # keras.applications and its family modules
+    inert["applications"] = app_modules["keras.applications"]
     keras = _module(
         "keras",
         {
@@ -237,7 +235,7 @@ def build_modules() -> dict[str, ModuleType]:
     mods: dict[str, ModuleType] = {"keras": keras}
     for sub in ("layers", "models", "backend", "utils", "initializers", "regularizers", "activations", "ops", *inert):
         mods[f"keras.{sub}"] = getattr(keras, sub)
-    mods["keras.applications.resnet50"] = applications.resnet50
+    mods.update(app_modules)
     mods.update({f"keras.{name}": mod for name, mod in training.items() if "." in name})
     for legacy in ("core", "convolutional", "pooling", "normalization", "merge"):  # Keras 2 module paths
         mods[f"keras.layers.{legacy}"] = layers
