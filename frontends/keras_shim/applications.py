@@ -7,10 +7,11 @@ automatic names where Keras leaves them out, so weights saved from the real appl
 onto it. Pretrained weights are not downloaded: ``weights='imagenet'`` is noted and ``--weights``
 supplies them.
 
-Families: ResNet50/101/152, ResNet50V2/101V2/152V2, VGG16/19, MobileNet, MobileNetV2 and
-DenseNet121/169/201, each with ``include_top``, ``input_tensor``, ``input_shape``, ``pooling``,
-``classes`` and ``classifier_activation`` as Keras reads them. The other applications Keras has
-are refused at the line that asks for one, with the way to compile them instead (their JSON).
+Families: ResNet50/101/152, ResNet50V2/101V2/152V2, VGG16/19, MobileNet, MobileNetV2,
+DenseNet121/169/201, Xception and EfficientNetB0-B7, each with ``include_top``, ``input_tensor``,
+``input_shape``, ``pooling``, ``classes`` and ``classifier_activation`` as Keras reads them. The
+other applications Keras has are refused at the line that asks for one, with the way to compile
+them instead (their JSON).
 
 ``preprocess_input`` of each family is recorded as Keras records it on a symbolic tensor: "tf"
 (``x / 127.5 - 1``, MobileNet, MobileNetV2, ResNetV2) as the two operations Keras records.
@@ -23,13 +24,14 @@ an identity ``preprocess_input``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 from compiler.errors import UnsupportedLayerError
 
-from .core import InputLayer, KerasTensor, Model, recorder
+from .core import InputLayer, KerasTensor, Model, initializer_class, recorder
 from .tutorial import Skipped
 
 #: The stand-in ``keras.layers`` module the networks are built from.
@@ -431,6 +433,215 @@ def _densenet(layers: Layers, depth: int) -> Callable[..., Model]:
     return build
 
 
+# -- Xception (keras/src/applications/xception.py) -----------------------------------------------------
+def _xception(layers: Layers) -> Callable[..., Model]:
+    def sep(x: Any, filters: int, name: str) -> Any:
+        x = layers.SeparableConv2D(filters, (3, 3), padding="same", use_bias=False, name=name)(x)
+        return layers.BatchNormalization(axis=-1, name=f"{name}_bn")(x)
+
+    def shortcut(x: Any, filters: int) -> Any:  # Keras leaves these unnamed: conv2d, batch_normalization …
+        residual = layers.Conv2D(filters, (1, 1), strides=(2, 2), padding="same", use_bias=False)(x)
+        return layers.BatchNormalization(axis=-1)(residual)
+
+    def Xception(
+        include_top: bool = True,
+        weights: Any = "imagenet",
+        input_tensor: Any = None,
+        input_shape: Any = None,
+        pooling: Any = None,
+        classes: int = 1000,
+        classifier_activation: Any = "softmax",
+        name: str = "xception",
+    ) -> Model:
+        _note_weights("Xception", weights)
+        x, inputs = _image_input(layers, input_tensor, _input_shape(input_shape, include_top, 299))
+        x = layers.Conv2D(32, (3, 3), strides=(2, 2), use_bias=False, name="block1_conv1")(x)
+        x = layers.BatchNormalization(axis=-1, name="block1_conv1_bn")(x)
+        x = layers.Activation("relu", name="block1_conv1_act")(x)
+        x = layers.Conv2D(64, (3, 3), use_bias=False, name="block1_conv2")(x)
+        x = layers.BatchNormalization(axis=-1, name="block1_conv2_bn")(x)
+        x = layers.Activation("relu", name="block1_conv2_act")(x)
+        for block, filters in ((2, 128), (3, 256), (4, 728)):
+            residual = shortcut(x, filters)
+            if block > 2:
+                x = layers.Activation("relu", name=f"block{block}_sepconv1_act")(x)
+            x = sep(x, filters, f"block{block}_sepconv1")
+            x = layers.Activation("relu", name=f"block{block}_sepconv2_act")(x)
+            x = sep(x, filters, f"block{block}_sepconv2")
+            x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name=f"block{block}_pool")(x)
+            x = layers.add([x, residual])
+        for i in range(8):
+            residual = x
+            prefix = f"block{i + 5}"
+            for k in (1, 2, 3):
+                x = layers.Activation("relu", name=f"{prefix}_sepconv{k}_act")(x)
+                x = sep(x, 728, f"{prefix}_sepconv{k}")
+            x = layers.add([x, residual])
+        residual = shortcut(x, 1024)
+        x = layers.Activation("relu", name="block13_sepconv1_act")(x)
+        x = sep(x, 728, "block13_sepconv1")
+        x = layers.Activation("relu", name="block13_sepconv2_act")(x)
+        x = sep(x, 1024, "block13_sepconv2")
+        x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name="block13_pool")(x)
+        x = layers.add([x, residual])
+        x = sep(x, 1536, "block14_sepconv1")
+        x = layers.Activation("relu", name="block14_sepconv1_act")(x)
+        x = sep(x, 2048, "block14_sepconv2")
+        x = layers.Activation("relu", name="block14_sepconv2_act")(x)
+        if include_top:
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+        else:
+            x = _top(layers, x, False, pooling, classes, classifier_activation, pool_names=(None, None))
+        return Model(inputs, x, name=name)
+
+    return Xception
+
+
+# -- EfficientNet B0-B7 (keras/src/applications/efficientnet.py) ---------------------------------------
+#: (kernel, repeats, filters in, filters out, expand ratio, strides) of the seven stages; SE ratio 0.25
+EFFICIENTNET_STAGES = (
+    (3, 1, 32, 16, 1, 1),
+    (3, 2, 16, 24, 6, 2),
+    (5, 2, 24, 40, 6, 2),
+    (3, 3, 40, 80, 6, 2),
+    (5, 3, 80, 112, 6, 1),
+    (5, 4, 112, 192, 6, 2),
+    (3, 1, 192, 320, 6, 1),
+)
+#: width, depth, default size, dropout of B0 … B7
+EFFICIENTNET_SCALING = (
+    (1.0, 1.0, 224, 0.2),
+    (1.0, 1.1, 240, 0.2),
+    (1.1, 1.2, 260, 0.3),
+    (1.2, 1.4, 300, 0.3),
+    (1.4, 1.8, 380, 0.4),
+    (1.6, 2.2, 456, 0.4),
+    (1.8, 2.6, 528, 0.5),
+    (2.0, 3.1, 600, 0.5),
+)
+#: EfficientNet's kernel initializers, passed as dicts and recorded by Keras as initializer objects
+_CONV_INIT = {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"}
+_DENSE_INIT = {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"}
+_IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
+
+
+def _efficientnet(layers: Layers, variant: int) -> Callable[..., Model]:
+    width, depth, default_size, dropout_rate = EFFICIENTNET_SCALING[variant]
+    app = f"EfficientNetB{variant}"
+
+    def conv_init() -> Any:
+        return initializer_class("VarianceScaling")(**_CONV_INIT)
+
+    def round_filters(filters: float, divisor: int = 8) -> int:
+        filters *= width
+        new = max(divisor, int(filters + divisor / 2) // divisor * divisor)
+        return int(new + divisor if new < 0.9 * filters else new)
+
+    def repeats(n: int) -> int:
+        return int(math.ceil(depth * n))
+
+    def block(inputs: Any, drop_rate: float, name: str, f_in: int, f_out: int, kernel: int, strides: int, expand: int):
+        filters = f_in * expand
+        x = inputs
+        if expand != 1:
+            x = layers.Conv2D(
+                filters, 1, padding="same", use_bias=False, kernel_initializer=conv_init(), name=f"{name}expand_conv"
+            )(x)
+            x = layers.BatchNormalization(axis=3, name=f"{name}expand_bn")(x)
+            x = layers.Activation("swish", name=f"{name}expand_activation")(x)
+        if strides == 2:
+            x = layers.ZeroPadding2D(padding=_correct_pad(x, kernel), name=f"{name}dwconv_pad")(x)
+        x = layers.DepthwiseConv2D(
+            kernel,
+            strides=strides,
+            padding="valid" if strides == 2 else "same",
+            use_bias=False,
+            depthwise_initializer=conv_init(),
+            name=f"{name}dwconv",
+        )(x)
+        x = layers.BatchNormalization(axis=3, name=f"{name}bn")(x)
+        x = layers.Activation("swish", name=f"{name}activation")(x)
+        filters_se = max(1, int(f_in * 0.25))
+        se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(x)
+        se = layers.Reshape((1, 1, filters), name=f"{name}se_reshape")(se)
+        se = layers.Conv2D(
+            filters_se, 1, padding="same", activation="swish", kernel_initializer=conv_init(), name=f"{name}se_reduce"
+        )(se)
+        se = layers.Conv2D(
+            filters, 1, padding="same", activation="sigmoid", kernel_initializer=conv_init(), name=f"{name}se_expand"
+        )(se)
+        x = layers.multiply([x, se], name=f"{name}se_excite")
+        x = layers.Conv2D(
+            f_out, 1, padding="same", use_bias=False, kernel_initializer=conv_init(), name=f"{name}project_conv"
+        )(x)
+        x = layers.BatchNormalization(axis=3, name=f"{name}project_bn")(x)
+        if strides == 1 and f_in == f_out:
+            if drop_rate > 0:
+                x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=f"{name}drop")(x)
+            x = layers.add([x, inputs], name=f"{name}add")
+        return x
+
+    def build(
+        include_top: bool = True,
+        weights: Any = "imagenet",
+        input_tensor: Any = None,
+        input_shape: Any = None,
+        pooling: Any = None,
+        classes: int = 1000,
+        classifier_activation: Any = "softmax",
+        name: str = app.lower(),
+    ) -> Model:
+        _note_weights(app, weights)
+        x, inputs = _image_input(layers, input_tensor, _input_shape(input_shape, include_top, default_size))
+        x = layers.Rescaling(1.0 / 255.0)(x)
+        x = layers.Normalization(axis=3)(x)
+        if weights == "imagenet":  # the graph the ImageNet weights were saved from has this layer
+            x = layers.Rescaling([1.0 / math.sqrt(s) for s in _IMAGENET_STDDEV_RGB])(x)
+        x = layers.ZeroPadding2D(padding=_correct_pad(x, 3), name="stem_conv_pad")(x)
+        x = layers.Conv2D(
+            round_filters(32),
+            3,
+            strides=2,
+            padding="valid",
+            use_bias=False,
+            kernel_initializer=conv_init(),
+            name="stem_conv",
+        )(x)
+        x = layers.BatchNormalization(axis=3, name="stem_bn")(x)
+        x = layers.Activation("swish", name="stem_activation")(x)
+        total = float(sum(repeats(stage[1]) for stage in EFFICIENTNET_STAGES))
+        b = 0
+        for i, (kernel, n, f_in, f_out, expand, strides) in enumerate(EFFICIENTNET_STAGES):
+            f_in, f_out = round_filters(f_in), round_filters(f_out)
+            for j in range(repeats(n)):
+                if j > 0:
+                    strides, f_in = 1, f_out
+                x = block(x, 0.2 * b / total, f"block{i + 1}{chr(j + 97)}_", f_in, f_out, kernel, strides, expand)
+                b += 1
+        x = layers.Conv2D(
+            round_filters(1280), 1, padding="same", use_bias=False, kernel_initializer=conv_init(), name="top_conv"
+        )(x)
+        x = layers.BatchNormalization(axis=3, name="top_bn")(x)
+        x = layers.Activation("swish", name="top_activation")(x)
+        if include_top:
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            if dropout_rate > 0:
+                x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+            x = layers.Dense(
+                classes,
+                activation=classifier_activation,
+                kernel_initializer=initializer_class("VarianceScaling")(**_DENSE_INIT),
+                name="predictions",
+            )(x)
+        else:
+            x = _top(layers, x, False, pooling, classes, classifier_activation)
+        return Model(inputs, x, name=name)
+
+    build.__name__ = app
+    return build
+
+
 # -- preprocess_input ---------------------------------------------------------------------------------
 def preprocess(mode: str) -> Callable[..., Any]:
     """``preprocess_input`` of a family: Keras's operations on a model's tensor."""
@@ -464,14 +675,12 @@ def _identity_preprocess(x: Any, data_format: Any = None) -> Any:
 
 #: The applications Keras has that the stand-ins do not build, with their families' module names.
 NOT_BUILT = {
-    "Xception": "xception",
     "InceptionV3": "inception_v3",
     "InceptionResNetV2": "inception_resnet_v2",
     "NASNetMobile": "nasnet",
     "NASNetLarge": "nasnet",
     "MobileNetV3Small": "mobilenet_v3",
     "MobileNetV3Large": "mobilenet_v3",
-    **{f"EfficientNetB{i}": "efficientnet" for i in range(8)},
     **{f"EfficientNetV2{s}": "efficientnet_v2" for s in ("B0", "B1", "B2", "B3", "S", "M", "L")},
     **{f"ConvNeXt{s}": "convnext" for s in ("Tiny", "Small", "Base", "Large", "XLarge")},
 }
@@ -484,7 +693,7 @@ def _not_built(app: str) -> Callable[..., Any]:
             UnsupportedLayerError,
             hint=f"compile its JSON instead: open('{app.lower()}.json', 'w').write("
             f"keras.applications.{app}(weights=None).to_json()), then compile with --weights; "
-            "in .py files: ResNet, ResNetV2, VGG, MobileNet, MobileNetV2, DenseNet",
+            "in .py files: ResNet, ResNetV2, VGG, MobileNet, MobileNetV2, DenseNet, Xception, EfficientNet",
         )
 
     refuse.__name__ = app
@@ -501,6 +710,9 @@ def application_modules(layers: Layers, module: Callable[[str, dict[str, Any]], 
     builders["MobileNet"], builders["MobileNetV2"] = _mobilenet(layers), _mobilenet_v2(layers)
     for depth in DENSENET_BLOCKS:
         builders[f"DenseNet{depth}"] = _densenet(layers, depth)
+    builders["Xception"] = _xception(layers)
+    for variant in range(len(EFFICIENTNET_SCALING)):
+        builders[f"EfficientNetB{variant}"] = _efficientnet(layers, variant)
     refused = {app: _not_built(app) for app in NOT_BUILT}
     caffe, tf, torch = preprocess("caffe"), preprocess("tf"), preprocess("torch")
     families = {
@@ -512,12 +724,12 @@ def application_modules(layers: Layers, module: Callable[[str, dict[str, Any]], 
         "mobilenet": ({"MobileNet": builders["MobileNet"]}, tf),
         "mobilenet_v2": ({"MobileNetV2": builders["MobileNetV2"]}, tf),
         "densenet": ({k: v for k, v in builders.items() if k.startswith("DenseNet")}, torch),
-        "xception": ({}, tf),
+        "xception": ({"Xception": builders["Xception"]}, tf),
         "inception_v3": ({}, tf),
         "inception_resnet_v2": ({}, tf),
         "nasnet": ({}, tf),
         "mobilenet_v3": ({}, _identity_preprocess),
-        "efficientnet": ({}, _identity_preprocess),
+        "efficientnet": ({k: v for k, v in builders.items() if k.startswith("EfficientNetB")}, _identity_preprocess),
         "efficientnet_v2": ({}, _identity_preprocess),
         "convnext": ({}, _identity_preprocess),
     }

@@ -324,13 +324,17 @@ def serialize_initializer(value: Any, rec: Recorder) -> Any:
     raise rec.error(f"unknown initializer {value!r}", hint="one of " + ", ".join(INITIALIZER_ALIASES))
 
 
+#: Activation names Keras records by the function they name (``keras.activations.swish is silu``).
+ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+
+
 def serialize_activation(value: Any, rec: Recorder) -> Any:
     if value is None:
         return "linear"
     if isinstance(value, str):
-        return value
+        return ACTIVATION_ALIASES.get(value, value)
     if isinstance(value, Activation):
-        return value.__name__
+        return ACTIVATION_ALIASES.get(value.__name__, value.__name__)
     if isinstance(value, Layer):  # Keras accepts a layer instance, e.g. activation=LeakyReLU()
         return value.serialize()
     raise rec.error(
@@ -527,6 +531,8 @@ class Layer:
         if cls == "LayerNormalization":  # its build() turns the axis into a sorted list
             axis = config["axis"]
             config["axis"] = sorted(axis) if isinstance(axis, list | tuple) else [axis]
+        if cls == "Normalization" and (config["axis"] is None or isinstance(config["axis"], int)):
+            config["axis"] = () if config["axis"] is None else (config["axis"],)  # Keras keeps a tuple
         if "pool_size" in config and bound.get("strides") is None:
             config["strides"] = config["pool_size"]
         self.config = config

@@ -4,8 +4,8 @@ Each family's stand-in must record the document real Keras's ``to_json()`` gives
 call (layer names, configs, automatic names, the model's name) for ``include_top`` with a small
 ``classes`` and ``classifier_activation=None``, and for the features with ``pooling``; then real
 Keras's weights (BatchNorm statistics randomised) load onto the compiled model by ``--weights``
-and onnxruntime must give what ``model.predict`` gives. Inputs are 32×32, the smallest size the
-applications accept; the deeper variants of a family are compared by document only.
+and onnxruntime must give what ``model.predict`` gives. Inputs are about 32×32, the smallest size the
+applications accept (71 for Xception); the deeper variants of a family are compared by document only.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ CASES = [
     ("DenseNet121", "input_shape=(32, 32, 3), classes=3", True),
     ("DenseNet169", "include_top=False, input_shape=(32, 32, 3), pooling='avg'", False),
     ("DenseNet201", "include_top=False, input_shape=(32, 32, 3)", False),
+    ("Xception", "input_shape=(71, 71, 3), classes=3", True),
+    ("EfficientNetB0", "include_top=False, input_shape=(32, 32, 3), pooling='avg'", True),
+    ("EfficientNetB3", "input_shape=(33, 33, 3), classes=4", False),
 ]
 
 
@@ -47,7 +50,7 @@ def _write(tmp_path: Path, app: str, kwargs: str) -> Path:
     return path
 
 
-FAST = ("MobileNet", "MobileNetV2", "VGG19")  # the rest are full-depth networks: slow
+FAST = ("MobileNet", "MobileNetV2", "VGG19", "EfficientNetB3")  # the rest are full-depth networks: slow
 
 
 def _case(app: str, kwargs: str, run: bool) -> object:
@@ -71,6 +74,21 @@ def test_application_in_a_python_file_is_the_real_one(app: str, kwargs: str, run
     _, got = run_onnx(onnx_path, {model.inputs[0]._keras_history.operation.name: x[0]})
     want = keras_predict(model, x)
     assert rel_error(got[0], want[0]) <= 1e-4
+
+
+def test_activation_aliases_and_normalization_axis_are_recorded_as_keras_records_them(tmp_path: Path) -> None:
+    """EfficientNet's ``Activation("swish")`` is stored as "silu"; ``Normalization(axis=3)`` as [3]."""
+    path = tmp_path / "model.py"
+    path.write_text(
+        "import keras\nfrom keras import layers\ninputs = keras.Input((8, 8, 3))\n"
+        "x = layers.Normalization(axis=3, mean=0.5, variance=4.0)(inputs)\n"
+        "x = layers.Conv2D(4, 3, activation='swish')(x)\nx = layers.Activation('hard_swish')(x)\n"
+        "model = keras.Model(inputs, layers.Dense(2, activation=keras.activations.swish)(x))\n"
+    )
+    keras.backend.clear_session()
+    model = runpy.run_path(str(path))["model"]
+    ours, _ = model_config(path)
+    assert ours == json.loads(model.to_json())
 
 
 def test_tf_preprocess_input_is_recorded_as_keras_records_it(tmp_path: Path) -> None:
