@@ -8,7 +8,7 @@ onto it. Pretrained weights are not downloaded: ``weights='imagenet'`` is noted 
 supplies them.
 
 Families: ResNet50/101/152, ResNet50V2/101V2/152V2, VGG16/19, MobileNet, MobileNetV2,
-DenseNet121/169/201, Xception and EfficientNetB0-B7, each with ``include_top``, ``input_tensor``,
+DenseNet121/169/201, Xception, InceptionV3 and EfficientNetB0-B7, each with ``include_top``, ``input_tensor``,
 ``input_shape``, ``pooling``, ``classes`` and ``classifier_activation`` as Keras reads them. The
 other applications Keras has are refused at the line that asks for one, with the way to compile
 them instead (their JSON).
@@ -642,6 +642,80 @@ def _efficientnet(layers: Layers, variant: int) -> Callable[..., Model]:
     return build
 
 
+# -- InceptionV3 (keras/src/applications/inception_v3.py) ----------------------------------------------
+def _inception_v3(layers: Layers) -> Callable[..., Model]:
+    def cbn(x: Any, filters: int, rows: int, cols: int, padding: str = "same", strides: tuple = (1, 1)) -> Any:
+        """Conv, BatchNorm without scale, ReLU: all three auto-named, as Keras leaves them."""
+        x = layers.Conv2D(filters, (rows, cols), strides=strides, padding=padding, use_bias=False)(x)
+        x = layers.BatchNormalization(axis=3, scale=False)(x)
+        return layers.Activation("relu")(x)
+
+    def avg_branch(x: Any, filters: int) -> Any:
+        return cbn(layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x), filters, 1, 1)
+
+    def block_35(x: Any, pool_filters: int, name: str) -> Any:
+        b1 = cbn(x, 64, 1, 1)
+        b5 = cbn(cbn(x, 48, 1, 1), 64, 5, 5)
+        b3 = cbn(cbn(cbn(x, 64, 1, 1), 96, 3, 3), 96, 3, 3)
+        return layers.concatenate([b1, b5, b3, avg_branch(x, pool_filters)], axis=3, name=name)
+
+    def block_17(x: Any, mid: int, name: str) -> Any:
+        b1 = cbn(x, 192, 1, 1)
+        b7 = cbn(cbn(cbn(x, mid, 1, 1), mid, 1, 7), 192, 7, 1)
+        d = cbn(x, mid, 1, 1)
+        for filters, rows, cols in ((mid, 7, 1), (mid, 1, 7), (mid, 7, 1), (192, 1, 7)):
+            d = cbn(d, filters, rows, cols)
+        return layers.concatenate([b1, b7, d, avg_branch(x, 192)], axis=3, name=name)
+
+    def InceptionV3(
+        include_top: bool = True,
+        weights: Any = "imagenet",
+        input_tensor: Any = None,
+        input_shape: Any = None,
+        pooling: Any = None,
+        classes: int = 1000,
+        classifier_activation: Any = "softmax",
+        name: str = "inception_v3",
+    ) -> Model:
+        _note_weights("InceptionV3", weights)
+        x, inputs = _image_input(layers, input_tensor, _input_shape(input_shape, include_top, 299))
+        x = cbn(x, 32, 3, 3, strides=(2, 2), padding="valid")
+        x = cbn(x, 32, 3, 3, padding="valid")
+        x = cbn(x, 64, 3, 3)
+        x = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)
+        x = cbn(x, 80, 1, 1, padding="valid")
+        x = cbn(x, 192, 3, 3, padding="valid")
+        x = layers.MaxPooling2D((3, 3), strides=(2, 2))(x)
+        x = block_35(x, 32, "mixed0")
+        x = block_35(x, 64, "mixed1")
+        x = block_35(x, 64, "mixed2")
+        b3 = cbn(x, 384, 3, 3, strides=(2, 2), padding="valid")
+        d = cbn(cbn(cbn(x, 64, 1, 1), 96, 3, 3), 96, 3, 3, strides=(2, 2), padding="valid")
+        x = layers.concatenate([b3, d, layers.MaxPooling2D((3, 3), strides=(2, 2))(x)], axis=3, name="mixed3")
+        x = block_17(x, 128, "mixed4")
+        for i in range(2):
+            x = block_17(x, 160, f"mixed{5 + i}")
+        x = block_17(x, 192, "mixed7")
+        b3 = cbn(cbn(x, 192, 1, 1), 320, 3, 3, strides=(2, 2), padding="valid")
+        b7 = cbn(cbn(cbn(cbn(x, 192, 1, 1), 192, 1, 7), 192, 7, 1), 192, 3, 3, strides=(2, 2), padding="valid")
+        x = layers.concatenate([b3, b7, layers.MaxPooling2D((3, 3), strides=(2, 2))(x)], axis=3, name="mixed8")
+        for i in range(2):
+            b1 = cbn(x, 320, 1, 1)
+            b3 = cbn(x, 384, 1, 1)
+            b3 = layers.concatenate([cbn(b3, 384, 1, 3), cbn(b3, 384, 3, 1)], axis=3, name=f"mixed9_{i}")
+            d = cbn(cbn(x, 448, 1, 1), 384, 3, 3)
+            d = layers.concatenate([cbn(d, 384, 1, 3), cbn(d, 384, 3, 1)], axis=3)
+            x = layers.concatenate([b1, b3, d, avg_branch(x, 192)], axis=3, name=f"mixed{9 + i}")
+        if include_top:
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+            x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+        else:
+            x = _top(layers, x, False, pooling, classes, classifier_activation, pool_names=(None, None))
+        return Model(inputs, x, name=name)
+
+    return InceptionV3
+
+
 # -- preprocess_input ---------------------------------------------------------------------------------
 def preprocess(mode: str) -> Callable[..., Any]:
     """``preprocess_input`` of a family: Keras's operations on a model's tensor."""
@@ -675,7 +749,6 @@ def _identity_preprocess(x: Any, data_format: Any = None) -> Any:
 
 #: The applications Keras has that the stand-ins do not build, with their families' module names.
 NOT_BUILT = {
-    "InceptionV3": "inception_v3",
     "InceptionResNetV2": "inception_resnet_v2",
     "NASNetMobile": "nasnet",
     "NASNetLarge": "nasnet",
@@ -693,7 +766,7 @@ def _not_built(app: str) -> Callable[..., Any]:
             UnsupportedLayerError,
             hint=f"compile its JSON instead: open('{app.lower()}.json', 'w').write("
             f"keras.applications.{app}(weights=None).to_json()), then compile with --weights; "
-            "in .py files: ResNet, ResNetV2, VGG, MobileNet, MobileNetV2, DenseNet, Xception, EfficientNet",
+            "in .py files: ResNet, ResNetV2, VGG, MobileNet(V2), DenseNet, Xception, InceptionV3, EfficientNet",
         )
 
     refuse.__name__ = app
@@ -711,6 +784,7 @@ def application_modules(layers: Layers, module: Callable[[str, dict[str, Any]], 
     for depth in DENSENET_BLOCKS:
         builders[f"DenseNet{depth}"] = _densenet(layers, depth)
     builders["Xception"] = _xception(layers)
+    builders["InceptionV3"] = _inception_v3(layers)
     for variant in range(len(EFFICIENTNET_SCALING)):
         builders[f"EfficientNetB{variant}"] = _efficientnet(layers, variant)
     refused = {app: _not_built(app) for app in NOT_BUILT}
@@ -725,7 +799,7 @@ def application_modules(layers: Layers, module: Callable[[str, dict[str, Any]], 
         "mobilenet_v2": ({"MobileNetV2": builders["MobileNetV2"]}, tf),
         "densenet": ({k: v for k, v in builders.items() if k.startswith("DenseNet")}, torch),
         "xception": ({"Xception": builders["Xception"]}, tf),
-        "inception_v3": ({}, tf),
+        "inception_v3": ({"InceptionV3": builders["InceptionV3"]}, tf),
         "inception_resnet_v2": ({}, tf),
         "nasnet": ({}, tf),
         "mobilenet_v3": ({}, _identity_preprocess),

@@ -4,8 +4,9 @@ Each family's stand-in must record the document real Keras's ``to_json()`` gives
 call (layer names, configs, automatic names, the model's name) for ``include_top`` with a small
 ``classes`` and ``classifier_activation=None``, and for the features with ``pooling``; then real
 Keras's weights (BatchNorm statistics randomised) load onto the compiled model by ``--weights``
-and onnxruntime must give what ``model.predict`` gives. Inputs are about 32×32, the smallest size the
-applications accept (71 for Xception); the deeper variants of a family are compared by document only.
+and onnxruntime must give what ``model.predict`` gives. Inputs are about 32×32, the smallest size
+the applications accept (71 for Xception, 75 for InceptionV3); the deeper variants of a family are
+compared by document only.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ CASES = [
     ("DenseNet169", "include_top=False, input_shape=(32, 32, 3), pooling='avg'", False),
     ("DenseNet201", "include_top=False, input_shape=(32, 32, 3)", False),
     ("Xception", "input_shape=(71, 71, 3), classes=3", True),
+    ("InceptionV3", "include_top=False, input_shape=(75, 75, 3), pooling='max'", True),
     ("EfficientNetB0", "include_top=False, input_shape=(32, 32, 3), pooling='avg'", True),
     ("EfficientNetB3", "input_shape=(33, 33, 3), classes=4", False),
 ]
@@ -117,6 +119,6 @@ def test_caffe_and_torch_preprocess_input_are_refused_with_the_option(family: st
 
 
 def test_an_application_not_built_in_python_files_says_how_to_compile_it(tmp_path: Path) -> None:
-    path = _write(tmp_path, "InceptionV3", "include_top=False")
-    with pytest.raises(CompileError, match=r"model.py:2: keras.applications.InceptionV3 is not available.*to_json"):
+    path = _write(tmp_path, "ConvNeXtTiny", "include_top=False")
+    with pytest.raises(CompileError, match=r"model.py:2: keras.applications.ConvNeXtTiny is not available.*to_json"):
         model_config(path)
