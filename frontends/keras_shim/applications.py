@@ -8,10 +8,10 @@ onto it. Pretrained weights are not downloaded: ``weights='imagenet'`` is noted 
 supplies them.
 
 Families: ResNet50/101/152, ResNet50V2/101V2/152V2, VGG16/19, MobileNet, MobileNetV2,
-DenseNet121/169/201, Xception, InceptionV3 and EfficientNetB0-B7, each with ``include_top``, ``input_tensor``,
-``input_shape``, ``pooling``, ``classes`` and ``classifier_activation`` as Keras reads them. The
-other applications Keras has are refused at the line that asks for one, with the way to compile
-them instead (their JSON).
+MobileNetV3Small/Large, DenseNet121/169/201, Xception, InceptionV3 and EfficientNetB0-B7, each
+with ``include_top``, ``input_tensor``, ``input_shape``, ``pooling``, ``classes`` and
+``classifier_activation`` as Keras reads them. The other applications Keras has are refused at
+the line that asks for one, with the way to compile them instead (their JSON).
 
 ``preprocess_input`` of each family is recorded as Keras records it on a symbolic tensor: "tf"
 (``x / 127.5 - 1``, MobileNet, MobileNetV2, ResNetV2) as the two operations Keras records.
@@ -716,6 +716,136 @@ def _inception_v3(layers: Layers) -> Callable[..., Model]:
     return InceptionV3
 
 
+# -- MobileNetV3 (keras/src/applications/mobilenet_v3.py) ----------------------------------------------
+#: (expansion, filters, kernel or None for the model's, stride, squeeze-excite, hard-swish) per block
+MOBILENET_V3_SMALL = (
+    (1, 16, 3, 2, True, False),
+    (72.0 / 16, 24, 3, 2, False, False),
+    (88.0 / 24, 24, 3, 1, False, False),
+    (4, 40, None, 2, True, True),
+    (6, 40, None, 1, True, True),
+    (6, 40, None, 1, True, True),
+    (3, 48, None, 1, True, True),
+    (3, 48, None, 1, True, True),
+    (6, 96, None, 2, True, True),
+    (6, 96, None, 1, True, True),
+    (6, 96, None, 1, True, True),
+)
+MOBILENET_V3_LARGE = (
+    (1, 16, 3, 1, False, False),
+    (4, 24, 3, 2, False, False),
+    (3, 24, 3, 1, False, False),
+    (3, 40, None, 2, True, False),
+    (3, 40, None, 1, True, False),
+    (3, 40, None, 1, True, False),
+    (6, 80, 3, 2, False, True),
+    (2.5, 80, 3, 1, False, True),
+    (2.3, 80, 3, 1, False, True),
+    (2.3, 80, 3, 1, False, True),
+    (6, 112, 3, 1, True, True),
+    (6, 112, 3, 1, True, True),
+    (6, 160, None, 2, True, True),
+    (6, 160, None, 1, True, True),
+    (6, 160, None, 1, True, True),
+)
+
+
+def _mobilenet_v3(layers: Layers, large: bool) -> Callable[..., Model]:
+    plan = MOBILENET_V3_LARGE if large else MOBILENET_V3_SMALL
+    last_point = 1280 if large else 1024
+    app = "MobileNetV3Large" if large else "MobileNetV3Small"
+    bn = {"axis": -1, "epsilon": 1e-3, "momentum": 0.999}
+
+    def relu(x: Any) -> Any:
+        return layers.ReLU()(x)
+
+    def hard_swish(x: Any) -> Any:
+        return layers.Activation("hard_swish")(x)
+
+    def hard_sigmoid(x: Any) -> Any:
+        return layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)
+
+    def se_block(inputs: Any, filters: int, prefix: str) -> Any:
+        x = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}squeeze_excite_avg_pool")(inputs)
+        x = layers.Conv2D(_make_divisible(filters * 0.25, 8), 1, padding="same", name=f"{prefix}squeeze_excite_conv")(x)
+        x = layers.ReLU(name=f"{prefix}squeeze_excite_relu")(x)
+        x = layers.Conv2D(filters, 1, padding="same", name=f"{prefix}squeeze_excite_conv_1")(x)
+        return layers.Multiply(name=f"{prefix}squeeze_excite_mul")([inputs, hard_sigmoid(x)])
+
+    def block(x: Any, expansion: float, filters: int, kernel: int, stride: int, se: bool, act: Any, block_id: int):
+        shortcut = x
+        prefix = "expanded_conv_"
+        infilters = tuple(x.shape)[-1]
+        if block_id:
+            prefix = f"expanded_conv_{block_id}_"
+            x = layers.Conv2D(
+                _make_divisible(infilters * expansion, 8), 1, padding="same", use_bias=False, name=f"{prefix}expand"
+            )(x)
+            x = act(layers.BatchNormalization(name=f"{prefix}expand_bn", **bn)(x))
+        if stride == 2:
+            x = layers.ZeroPadding2D(padding=_correct_pad(x, kernel), name=f"{prefix}depthwise_pad")(x)
+        x = layers.DepthwiseConv2D(
+            kernel,
+            strides=stride,
+            padding="same" if stride == 1 else "valid",
+            use_bias=False,
+            name=f"{prefix}depthwise",
+        )(x)
+        x = act(layers.BatchNormalization(name=f"{prefix}depthwise_bn", **bn)(x))
+        if se:
+            x = se_block(x, _make_divisible(infilters * expansion, 8), prefix)
+        x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
+        x = layers.BatchNormalization(name=f"{prefix}project_bn", **bn)(x)
+        if stride == 1 and infilters == filters:
+            x = layers.Add(name=f"{prefix}add")([shortcut, x])
+        return x
+
+    def build(
+        input_shape: Any = None,
+        alpha: float = 1.0,
+        minimalistic: bool = False,
+        include_top: bool = True,
+        weights: Any = "imagenet",
+        input_tensor: Any = None,
+        classes: int = 1000,
+        pooling: Any = None,
+        dropout_rate: float = 0.2,
+        classifier_activation: Any = "softmax",
+        include_preprocessing: bool = True,
+        name: str = app,
+    ) -> Model:
+        _note_weights(app, weights)
+        shape = tuple(input_shape) if input_shape is not None else (None, None, 3)
+        x, inputs = _image_input(layers, input_tensor, shape)
+        kernel, activation, se_ok = (3, relu, False) if minimalistic else (5, hard_swish, True)
+        if include_preprocessing:
+            x = layers.Rescaling(scale=1.0 / 127.5, offset=-1.0)(x)
+        x = layers.Conv2D(16, kernel_size=3, strides=(2, 2), padding="same", use_bias=False, name="conv")(x)
+        x = activation(layers.BatchNormalization(name="conv_bn", **bn)(x))
+        for block_id, (expansion, filters, k, stride, se, swish) in enumerate(plan):
+            act = activation if swish else relu
+            width = _make_divisible(filters * alpha, 8)
+            x = block(x, expansion, width, k or kernel, stride, se and se_ok, act, block_id)
+        last_conv = _make_divisible(tuple(x.shape)[-1] * 6, 8)
+        last = _make_divisible(last_point * alpha, 8) if alpha > 1.0 else last_point
+        x = layers.Conv2D(last_conv, kernel_size=1, padding="same", use_bias=False, name="conv_1")(x)
+        x = activation(layers.BatchNormalization(name="conv_1_bn", **bn)(x))
+        if include_top:
+            x = layers.GlobalAveragePooling2D(keepdims=True)(x)
+            x = activation(layers.Conv2D(last, kernel_size=1, padding="same", use_bias=True, name="conv_2")(x))
+            if dropout_rate > 0:
+                x = layers.Dropout(dropout_rate)(x)
+            x = layers.Conv2D(classes, kernel_size=1, padding="same", name="logits")(x)
+            x = layers.Flatten()(x)
+            x = layers.Activation(activation=classifier_activation, name="predictions")(x)
+        else:
+            x = _top(layers, x, False, pooling, classes, classifier_activation)
+        return Model(inputs, x, name=name)
+
+    build.__name__ = app
+    return build
+
+
 # -- preprocess_input ---------------------------------------------------------------------------------
 def preprocess(mode: str) -> Callable[..., Any]:
     """``preprocess_input`` of a family: Keras's operations on a model's tensor."""
@@ -752,8 +882,6 @@ NOT_BUILT = {
     "InceptionResNetV2": "inception_resnet_v2",
     "NASNetMobile": "nasnet",
     "NASNetLarge": "nasnet",
-    "MobileNetV3Small": "mobilenet_v3",
-    "MobileNetV3Large": "mobilenet_v3",
     **{f"EfficientNetV2{s}": "efficientnet_v2" for s in ("B0", "B1", "B2", "B3", "S", "M", "L")},
     **{f"ConvNeXt{s}": "convnext" for s in ("Tiny", "Small", "Base", "Large", "XLarge")},
 }
@@ -766,7 +894,7 @@ def _not_built(app: str) -> Callable[..., Any]:
             UnsupportedLayerError,
             hint=f"compile its JSON instead: open('{app.lower()}.json', 'w').write("
             f"keras.applications.{app}(weights=None).to_json()), then compile with --weights; "
-            "in .py files: ResNet, ResNetV2, VGG, MobileNet(V2), DenseNet, Xception, InceptionV3, EfficientNet",
+            "in .py files: ResNet(V2), VGG, MobileNet(V2, V3), DenseNet, Xception, InceptionV3, EfficientNet",
         )
 
     refuse.__name__ = app
@@ -785,6 +913,8 @@ def application_modules(layers: Layers, module: Callable[[str, dict[str, Any]], 
         builders[f"DenseNet{depth}"] = _densenet(layers, depth)
     builders["Xception"] = _xception(layers)
     builders["InceptionV3"] = _inception_v3(layers)
+    builders["MobileNetV3Small"] = _mobilenet_v3(layers, large=False)
+    builders["MobileNetV3Large"] = _mobilenet_v3(layers, large=True)
     for variant in range(len(EFFICIENTNET_SCALING)):
         builders[f"EfficientNetB{variant}"] = _efficientnet(layers, variant)
     refused = {app: _not_built(app) for app in NOT_BUILT}
@@ -802,7 +932,7 @@ def application_modules(layers: Layers, module: Callable[[str, dict[str, Any]], 
         "inception_v3": ({"InceptionV3": builders["InceptionV3"]}, tf),
         "inception_resnet_v2": ({}, tf),
         "nasnet": ({}, tf),
-        "mobilenet_v3": ({}, _identity_preprocess),
+        "mobilenet_v3": ({k: v for k, v in builders.items() if k.startswith("MobileNetV3")}, _identity_preprocess),
         "efficientnet": ({k: v for k, v in builders.items() if k.startswith("EfficientNetB")}, _identity_preprocess),
         "efficientnet_v2": ({}, _identity_preprocess),
         "convnext": ({}, _identity_preprocess),

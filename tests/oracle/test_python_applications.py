@@ -42,6 +42,8 @@ CASES = [
     ("Xception", "input_shape=(71, 71, 3), classes=3", True),
     ("InceptionV3", "include_top=False, input_shape=(75, 75, 3), pooling='max'", True),
     ("EfficientNetB0", "include_top=False, input_shape=(32, 32, 3), pooling='avg'", True),
+    ("MobileNetV3Small", "input_shape=(32, 32, 3), classes=5", True),
+    ("MobileNetV3Large", "include_top=False, input_shape=(32, 32, 3), minimalistic=True, alpha=0.75", False),
     ("EfficientNetB3", "input_shape=(33, 33, 3), classes=4", False),
 ]
 
@@ -52,7 +54,8 @@ def _write(tmp_path: Path, app: str, kwargs: str) -> Path:
     return path
 
 
-FAST = ("MobileNet", "MobileNetV2", "VGG19", "EfficientNetB3")  # the rest are full-depth networks: slow
+# the rest are full-depth networks: slow
+FAST = ("MobileNet", "MobileNetV2", "VGG19", "EfficientNetB3", "MobileNetV3Large")
 
 
 def _case(app: str, kwargs: str, run: bool) -> object:
