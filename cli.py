@@ -12,6 +12,7 @@ import math
 import re
 import signal
 import sys
+import tempfile
 import time
 import warnings
 from collections import Counter
@@ -39,6 +40,8 @@ from runtime.outputs import MaskWriter, cell_text, check_output_path, load_label
 from runtime.providers import GpuSettings, short_name, usable_threads
 from runtime.results import has_random_weights, run_summary, save_outputs
 from runtime.triton import build_config, export
+from runtime.verify import import_keras, load_reference
+from runtime.verify import verify as verify_outputs
 
 app = typer.Typer(
     add_completion=False,
@@ -455,7 +458,7 @@ def run_cmd(
     info = runner.info
     out.print(
         f"[bold]{shown(model)}[/] on {shown(info.label)}  (preprocess {shown(runner.preprocess)}, "
-        f"layout {runner.layout}, "
+        f"layout {runner.layout}, {runner.conversion}, "
         f"{len(sources)} image{'s' if len(sources) != 1 else ''})"
     )
     for note in [*info.fallbacks, *info.notes]:
@@ -718,6 +721,70 @@ def export_json_cmd(
         check_writable(output or model.with_suffix(".json"))
     target = compiler.export_json(model, output, entry=entry, args=arg)
     out.print(f"[bold]{shown(model)}[/] → [bold green]{shown(target)}[/]")
+
+
+@app.command("verify")
+def verify_cmd(
+    model: Annotated[Path, typer.Argument(help="The Keras model: .keras, .h5, JSON (with --weights) or a .py file.")],
+    onnx_file: Annotated[
+        Path | None, typer.Option("--onnx", help="Compare this ONNX model instead of compiling one now.")
+    ] = None,
+    inputs: Annotated[
+        Path | None, typer.Option("--inputs", help="Inputs as .npz, one array per input name (default: random).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Batch size of the random inputs.")] = 2,
+    rtol: Annotated[float, typer.Option(help="Largest relative difference that passes, per output.")] = 1e-4,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", "-w", help="Weights (.weights.h5 or legacy .h5).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random inputs.")] = 0,
+    entry: EntryOpt = None,
+    arg: ArgOpt = None,
+) -> None:
+    """Run the model in Keras and in onnxruntime on the same inputs; exit 0 when every output agrees within --rtol."""
+    _check_inputs(model, weights, [p for p in (onnx_file, inputs) if p is not None])
+    import_keras()  # without Keras: one line saying what to install, before any work
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="kerascc-verify-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        description = model
+        if model.suffix.lower() == ".py":  # Keras loads the JSON the file describes
+            description = compiler.export_json(model, scratch / "model.json", entry=entry, args=arg)
+        reference = load_reference(description, weights, scratch, label=str(model))
+        if onnx_file is not None:
+            if reference.notes and weights is None:
+                raise compiler.CompileError(
+                    "the model has no weights of its own, so the ONNX model's cannot be checked",
+                    file=str(model),
+                    hint="pass the weights it was compiled with: --weights W.weights.h5",
+                )
+            target: Path | bytes = onnx_file
+        else:
+            compiled = compiler.compile(
+                model, weights=reference.weights, entry=entry, args=arg, seed=0, on_note=lambda n: None
+            )
+            target = compiled.serialize()
+        result = verify_outputs(reference, target, inputs=inputs, batch=batch, seed=seed, rtol=rtol)
+    onnx_label = shown(onnx_file) if onnx_file is not None else "compiled now"
+    out.print(
+        f"[bold]{shown(model)}[/]: {result.keras_version} vs onnxruntime CPU ({onnx_label}), "
+        f"batch {result.batch}, inputs {shown(result.inputs_from)}"
+    )
+    for note in result.notes:
+        err.print(f"[yellow]note:[/] {shown(note)}")
+    for check in result.outputs:
+        verdict = "[green]pass[/]" if check.passed else "[bold red]FAIL[/]"
+        out.print(
+            f"  {shown(check.name):<24} {str(check.shape):<18} max abs {check.max_abs:.3g}  "
+            f"max rel {check.max_rel:.3g}  {verdict}"
+        )
+    seconds = time.perf_counter() - start
+    if result.passed:
+        out.print(f"[bold green]PASS[/]: every output within rtol {rtol:g} ({seconds:.1f} s)")
+        return
+    failed = sum(not c.passed for c in result.outputs)
+    out.print(f"[bold red]FAIL[/]: {failed} of {len(result.outputs)} outputs beyond rtol {rtol:g}")
+    raise typer.Exit(1)
 
 
 @app.command("inspect")

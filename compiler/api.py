@@ -270,13 +270,16 @@ def export_json(
 
 
 def compile(  # noqa: A001  (the verb users expect)
-    source: str | os.PathLike[str] | Graph,
+    source: str | os.PathLike[str] | Graph | Any,
     options: CompileOptions | None = None,
     *,
     on_note: Callable[[str], None] | None = None,
     **settings: Any,
 ) -> CompiledModel:
     """Compile a Keras model description (or an IR graph) to an optimized ONNX model.
+
+    ``source`` may also be a live ``keras.Model`` (Keras 3 or tf.keras): it is serialized in memory,
+    config and weights, as saving it would, so a notebook needs no files.
 
     ``settings`` are :class:`CompileOptions` fields (``weights=``, ``passes=``, ``int8=`` …) and
     override those of ``options``. ``on_note`` hears the frontend's notes as soon as the model is
@@ -295,13 +298,15 @@ def compile(  # noqa: A001  (the verb users expect)
 
 
 def _compile(
-    source: str | os.PathLike[str] | Graph, options: CompileOptions, on_note: Callable[[str], None] | None
+    source: str | os.PathLike[str] | Graph | Any, options: CompileOptions, on_note: Callable[[str], None] | None
 ) -> CompiledModel:
     times: dict[str, float] = {}
     start = time.perf_counter()
     pipeline = _pipeline(options.passes)  # a bad --passes text fails before the model is read
     if isinstance(source, Graph):
         graph = source
+    elif frontends.is_keras_model(source):  # a live keras.Model (a notebook's), serialized in memory
+        graph = frontends.load_live(source, seed=options.seed, limits=options.limits)
     else:
         graph = load(
             source,

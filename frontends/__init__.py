@@ -16,11 +16,22 @@ from compiler.ir import Graph
 from compiler.limits import DEFAULT_LIMITS, Limits
 
 from .keras_json import graph_from_config, read_model
+from .keras_live import is_keras_model, load_live
 from .layers import LAYERS, keras_layer
 from .operations import OPERATIONS, TF_FUNCTIONS, keras_op, tf_function
 from .weights import load_weights
 
-__all__ = ["LAYERS", "OPERATIONS", "TF_FUNCTIONS", "keras_layer", "keras_op", "load", "tf_function"]
+__all__ = [
+    "LAYERS",
+    "OPERATIONS",
+    "TF_FUNCTIONS",
+    "is_keras_model",
+    "keras_layer",
+    "keras_op",
+    "load",
+    "load_live",
+    "tf_function",
+]
 
 
 def load(

@@ -36,7 +36,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
@@ -125,7 +125,8 @@ def _running(path: Path) -> Iterator[_Run]:
     try:
         with stand_ins(run.rec):
             try:
-                exec(code, run.namespace)  # noqa: S102  (running the model file is the point)
+                with redirect_stdout(sys.stderr):  # the file's prints and summary(): stdout stays the command's
+                    exec(code, run.namespace)  # noqa: S102  (running the model file is the point)
                 yield run
             except (CompileError, KeyboardInterrupt):
                 raise
@@ -154,7 +155,8 @@ def _user_error(exc: BaseException, file: str) -> CompileError:
 
 def _call(run: _Run, fn: Any, name: str, kwargs: dict[str, Any]) -> Any:
     try:
-        return fn(**kwargs)
+        with redirect_stdout(sys.stderr):
+            return fn(**kwargs)
     except (CompileError, KeyboardInterrupt):
         raise
     except BaseException as exc:  # noqa: BLE001

@@ -38,7 +38,7 @@ import numpy as np
 
 from .engines import AUTO, FP32, PrecisionCheck, open_session
 from .errors import RuntimeInputError
-from .images import _resized, read_rgb
+from .images import CHANNEL_MODES, _resized, conversion_text, image_mode, pixel_array, read_image
 from .preprocess import LAYOUTS, MODES, apply
 from .providers import GpuSettings, SessionInfo
 
@@ -55,6 +55,7 @@ INPUT_DTYPES = {
     "tensor(float)": np.float32,
     "tensor(float16)": np.float16,
     "tensor(double)": np.float64,
+    "tensor(uint8)": np.uint8,  # raw pixels, 0..255, as the photo holds them
 }
 
 
@@ -113,15 +114,15 @@ def model_input(session: Session, layout: str, file: str | Path) -> InputSpec:
         )
     if inp.type not in INPUT_DTYPES:
         raise RuntimeInputError(
-            f"input '{inp.name}' is {inp.type}; image inputs must be floating point",
+            f"input '{inp.name}' is {inp.type}; image inputs must be floating point or uint8",
             file=str(file),
             hint=ARRAYS_HINT,
         )
     dims = [d if isinstance(d, int) and d > 0 else None for d in inp.shape]
     n, h, w, c = dims if layout == "nhwc" else (dims[0], dims[2], dims[3], dims[1])
-    if c not in (None, 3):
+    if c not in (None, *CHANNEL_MODES):
         raise RuntimeInputError(
-            f"input '{inp.name}' takes {c} channels ({layout}); images are read as RGB (3)",
+            f"input '{inp.name}' takes {c} channels ({layout}); images are read as grayscale (1), RGB (3) or RGBA (4)",
             file=str(file),
             hint="check the model's input layout metadata",
         )
@@ -273,6 +274,13 @@ class BatchRunner:
         self.preprocess = _setting(meta, PREPROCESS_KEY, "none", MODES, model)
         self.layout = _setting(meta, LAYOUT_KEY, "nhwc", LAYOUTS, model)
         self.spec: InputSpec = model_input(self.info.session, self.layout, model)
+        #: Pillow mode photos are read in for this input (grayscale, RGB, RGBA), and what the header says.
+        self.image_mode = image_mode(self.spec.channels)
+        self.conversion = conversion_text(self.spec.channels, self.spec.dtype)
+        if self.spec.dtype == np.uint8 and self.preprocess != "none":
+            raise RuntimeInputError(
+                f"the model takes uint8 pixels but records preprocessing '{self.preprocess}'", file=str(model)
+            )
         self.output_names = [o.name for o in self.info.session.get_outputs()]
 
     def stream(
@@ -324,7 +332,7 @@ class BatchRunner:
         """Read and resize one image (in a worker thread when pipelined); an unreadable file is
         returned as its error, for the batching loop to raise or skip in order."""
         try:
-            image = read_rgb(source.path)
+            image = read_image(source.path, self.image_mode)
         except RuntimeInputError as exc:
             return source, exc
         return source, image_entry(source.path, image, self.spec)
@@ -370,11 +378,11 @@ class BatchRunner:
 
     def prepare(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Images already at the model's size → the model's input batch."""
-        return self.prepare_pixels(np.stack([np.asarray(im, dtype=np.float32) for im in images]))
+        return self.prepare_pixels(pixel_array(images, self.image_mode))
 
     def prepare_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        """RGB pixels (N, H, W, 3), 0..255 → the model's input: preprocessing as the metadata
-        says, layout, element type."""
+        """Pixels (N, H, W, C), 0..255, in the model's channels → the model's input: preprocessing
+        as the metadata says, layout, element type."""
         x = apply(pixels, self.preprocess)
         if self.layout == "nchw":
             x = x.transpose(0, 3, 1, 2)

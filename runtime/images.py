@@ -33,8 +33,42 @@ FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 FORMAT_HINT = "use JPEG, PNG, BMP, GIF, TIFF, WebP or PPM"
 
 
-def load_images(paths: Sequence[str | Path], height: int | None = None, width: int | None = None) -> np.ndarray:
-    """Decode ``paths`` into one float32 array of shape (N, H, W, 3), RGB, values 0..255.
+#: The Pillow mode a photo is read in for a model with this many channels, as Keras's
+#: ``load_img(color_mode=...)`` reads it: "grayscale" (Pillow's L, 0.299 R + 0.587 G + 0.114 B),
+#: "rgb", "rgba" (opaque alpha, 255, for a photo without one).
+CHANNEL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+_MODE_NAMES = {"L": "grayscale", "RGB": "RGB", "RGBA": "RGBA"}
+
+
+def image_mode(channels: int | None) -> str:
+    """The Pillow mode photos are converted to for a model input of ``channels`` (None: RGB)."""
+    if channels is None:
+        return "RGB"
+    if channels not in CHANNEL_MODES:
+        raise RuntimeInputError(
+            f"the model takes {channels} channels; photos can be read as grayscale (1), RGB (3) or RGBA (4)"
+        )
+    return CHANNEL_MODES[channels]
+
+
+def conversion_text(channels: int | None, dtype: type | np.dtype) -> str:
+    """How photos are converted for the model, for the run header ("photos as grayscale, uint8")."""
+    mode = image_mode(channels)
+    return f"photos as {_MODE_NAMES[mode]}, {np.dtype(dtype).name}"
+
+
+def pixel_array(images: Sequence[Image.Image], mode: str = "RGB") -> np.ndarray:
+    """Images of one size → float32 (N, H, W, C) pixels 0..255 in ``mode`` (C = 1, 3 or 4)."""
+    arrays = [np.asarray(to_mode(im, mode), dtype=np.float32) for im in images]
+    batch = np.stack(arrays)
+    return batch[..., None] if batch.ndim == 3 else batch
+
+
+def load_images(
+    paths: Sequence[str | Path], height: int | None = None, width: int | None = None, channels: int | None = 3
+) -> np.ndarray:
+    """Decode ``paths`` into one float32 array of shape (N, H, W, C), values 0..255: RGB, or
+    grayscale or RGBA for a model of 1 or 4 channels (see :data:`CHANNEL_MODES`).
 
     ``height``/``width`` are the model's input size; each image is resized to it with bilinear
     filtering. A dimension given as None (a dynamic model input) keeps the image's own size, and
@@ -42,13 +76,19 @@ def load_images(paths: Sequence[str | Path], height: int | None = None, width: i
     """
     if not paths:
         raise RuntimeInputError("no images given", hint="pass at least one image file")
-    images = [_resized(read_rgb(p), height, width) for p in paths]
+    mode = image_mode(channels)
+    images = [_resized(read_image(p, mode), height, width) for p in paths]
     _check_same_size(images, paths)
-    return np.stack([np.asarray(im, dtype=np.float32) for im in images])
+    return pixel_array(images, mode)
 
 
 def read_rgb(path: str | Path) -> Image.Image:
-    """Open one image as upright RGB; any failure is one error naming the file.
+    """Open one image as upright RGB; any failure is one error naming the file."""
+    return read_image(path, "RGB")
+
+
+def read_image(path: str | Path, mode: str = "RGB") -> Image.Image:
+    """Open one image upright in ``mode`` (RGB, L or RGBA); any failure is one error naming the file.
 
     Pillow's warnings (a large image, damaged EXIF data) are not shown: the image either
     decodes, or this raises.
@@ -62,7 +102,7 @@ def read_rgb(path: str | Path) -> Image.Image:
             with Image.open(f, formats=FORMATS) as im:
                 im.load()  # decode now, so truncated files fail here and not later
                 upright = ImageOps.exif_transpose(im)
-                return _to_rgb(upright)
+                return to_mode(upright, mode)
     except FileNotFoundError as exc:
         raise RuntimeInputError("no such image file", file=str(path)) from exc
     except IsADirectoryError as exc:
@@ -108,15 +148,17 @@ def _open_regular(path: str | Path) -> BinaryIO:
         raise
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Grayscale, palette and alpha images become plain RGB, as Keras's ``load_img`` makes them.
+def to_mode(im: Image.Image, mode: str = "RGB") -> Image.Image:
+    """Any image in ``mode``: grayscale, palette and alpha images become plain RGB, as Keras's
+    ``load_img`` makes them; RGB photos become grayscale (L) or RGBA (alpha 255) for models of
+    1 or 4 channels, as ``load_img(color_mode="grayscale" | "rgba")`` does.
 
     Palette images go through RGBA first so their transparency entry is honoured by Pillow
     instead of producing a warning.
     """
     if im.mode == "P":
         im = im.convert("RGBA")
-    return im if im.mode == "RGB" else im.convert("RGB")
+    return im if im.mode == mode else im.convert(mode)
 
 
 def _resized(im: Image.Image, height: int | None, width: int | None) -> Image.Image:

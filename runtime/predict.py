@@ -70,7 +70,7 @@ def predict(
         engine=engine,
         precision=precision,
     )
-    x = runner.prepare_pixels(load_images(image_paths, runner.spec.height, runner.spec.width))
+    x = runner.prepare_pixels(load_images(image_paths, runner.spec.height, runner.spec.width, runner.spec.channels))
     outputs = run_batches(runner, x, batch_size)
     return Prediction(
         outputs=outputs,

@@ -29,7 +29,7 @@ import onnx
 
 from .batch import BatchRunner, ImageSource, expand_inputs, image_entry
 from .errors import RuntimeInputError
-from .images import read_rgb
+from .images import read_image
 from .outputs import classify
 from .providers import create_session
 
@@ -80,7 +80,7 @@ def _batches(runner: BatchRunner, sources: Sequence[ImageSource], skipped: list[
     """One preprocessed single-image batch per readable calibration image."""
     for source in sources:
         try:
-            image = read_rgb(source.path)
+            image = read_image(source.path, runner.image_mode)
         except RuntimeInputError:
             skipped.append(source.path)
             continue

@@ -260,3 +260,16 @@ def test_export_json_from_python(tmp_path: Path) -> None:
     assert doc["config"]["name"] == "mobilenetv2"
     convs = [layer["config"] for layer in doc["config"]["layers"] if layer["class_name"] == "Conv2D"]
     assert [conv["filters"] for conv in convs] == [2]
+
+
+def test_compile_of_an_object_that_is_not_a_keras_model_never_imports_keras() -> None:
+    """A live keras.Model is recognised by its class's module; anything else stays a path argument."""
+    code = (
+        "import sys, compiler\n"
+        "class Model:\n    pass\n"
+        "try:\n    compiler.compile(Model())\nexcept TypeError as exc:\n    print('refused', type(exc).__name__)\n"
+        "print('keras' in sys.modules, 'tf_keras' in sys.modules)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[-1] == "False False"

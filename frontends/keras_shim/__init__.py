@@ -19,8 +19,8 @@ import numpy as np
 
 from compiler.errors import UnsupportedLayerError
 
-from . import core, custom
-from .applications import resnet50_factory
+from . import core, custom, tutorial
+from .applications import application_modules
 from .core import (
     Activation,
     Input,
@@ -84,26 +84,6 @@ class StandIn(ModuleType):
         )
 
 
-class Inert(ModuleType):
-    """Training-only modules (optimizers, losses, callbacks…): anything in them builds a no-op."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return _Inert(f"{self.__name__}.{name}")
-
-
-class _Inert:
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __call__(self, *args: Any, **kwargs: Any) -> _Inert:
-        return self
-
-    def __getattr__(self, name: str) -> _Inert:
-        return _Inert(f"{self.what}.{name}")
-
-
 def _module(name: str, attrs: dict[str, Any], kind: type[ModuleType] = StandIn) -> ModuleType:
     mod = kind(name)
     mod.__dict__.update(attrs)
@@ -161,7 +141,7 @@ def _utils() -> dict[str, Any]:
         n = num_classes or int(y.max()) + 1
         return np.eye(n, dtype=dtype)[y]
 
-    return {"plot_model": plot_model, "get_file": get_file, "to_categorical": to_categorical}
+    return {"plot_model": plot_model, "get_file": get_file, "to_categorical": to_categorical, **tutorial.utils_attrs()}
 
 
 def build_modules() -> dict[str, ModuleType]:
@@ -208,6 +188,12 @@ def build_modules() -> dict[str, ModuleType]:
             "L1L2": regularizer("L1L2", {"l1": 0.0, "l2": 0.0}),
         },
     )
+    regularizers.OrthogonalRegularizer = regularizers.orthogonal_regularizer = tutorial.orthogonal_regularizer
+    regularizers.L1 = regularizers.l1 = tutorial.l1_regularizer
+    constraint_attrs = tutorial.constraints_attrs()
+    constraints = _module("keras.constraints", constraint_attrs)
+    core.NAMED_OBJECTS.clear()
+    core.NAMED_OBJECTS.update(tutorial.named_objects(regularizers, constraint_attrs))
     acts = {name: Activation(name) for name in ACTIVATIONS}
     acts["get"] = lambda name: acts.get(name, name)
     activations = _module("keras.activations", acts)
@@ -218,14 +204,11 @@ def build_modules() -> dict[str, ModuleType]:
     ops.nn = _module(
         "keras.ops.nn", {**submodule_attrs("nn"), **{k: getattr(ops, k) for k in NN_IN_OPS if hasattr(ops, k)}}
     )
-    inert = {
-        name: _module(f"keras.{name}", {}, Inert)
-        for name in ("optimizers", "losses", "metrics", "callbacks", "preprocessing", "datasets")
-    }
-    resnet50 = resnet50_factory(layers)
-    applications = _module("keras.applications", {"ResNet50": resnet50})
-    applications.resnet50 = _module("keras.applications.resnet50", {"ResNet50": resnet50})
-    inert["applications"] = applications
+    training = tutorial.training_modules()  # optimizers, losses, callbacks, data sets …: nothing of them runs
+    inert = {name: mod for name, mod in training.items() if "." not in name}
+    inert["constraints"] = constraints
+    app_modules = application_modules(layers, _module)  # keras.applications and its family modules
+    inert["applications"] = app_modules["keras.applications"]
     keras = _module(
         "keras",
         {
@@ -252,19 +235,24 @@ def build_modules() -> dict[str, ModuleType]:
         mods[f"keras.{sub}"] = getattr(keras, sub)
     for sub in ("random", "saving"):
         mods[f"keras.{sub}"] = getattr(keras, sub)
-    mods["keras.applications.resnet50"] = applications.resnet50
+    mods.update(app_modules)
+    mods.update({f"keras.{name}": mod for name, mod in training.items() if "." in name})
     for legacy in ("core", "convolutional", "pooling", "normalization", "merge"):  # Keras 2 module paths
         mods[f"keras.layers.{legacy}"] = layers
-    tf = _module("tensorflow", {"keras": keras, "__version__": TF_VERSION, **tf_functions(ops)})
+    tf_attrs = tutorial.tensorflow_attrs()  # seeds, tf.data, devices, strategies around the model
+    tf_random = _module("tensorflow.random", custom.random_attrs("tf.random"))  # draws refused, seeds noted
+    tf_random.set_seed = tf_attrs["random"].set_seed
+    tf_attrs["random"] = tf_random
+    tf = _module("tensorflow", {"keras": keras, "__version__": TF_VERSION, **tf_functions(ops), **tf_attrs})
     for sub in TF_SUBMODULES:
         setattr(tf, sub, _module(f"tensorflow.{sub}", tf_functions(ops, sub)))
         mods[f"tensorflow.{sub}"] = getattr(tf, sub)
     mods["tensorflow"] = tf
-    tf.random = mods["tensorflow.random"] = _module("tensorflow.random", custom.random_attrs("tf.random"))
     for name, mod in list(mods.items()):
         if name.startswith("keras"):
             mods["tensorflow." + name] = mod
             mods["tf_keras" + name[len("keras") :]] = mod
+    mods.update(tutorial.tensorflow_modules(tf_attrs))
     return mods
 
 

@@ -51,6 +51,21 @@ TENSOR_OPERATIONS: dict[str, Callable[..., Any]] = {}
 #: ``init``, ``call``, ``build``, ``add_weight`` and ``check`` (before its config is read).
 SUBCLASSED_MODELS: dict[str, Callable[..., Any]] = {}
 _ACTIVE: ContextVar[Recorder | None] = ContextVar("kerascc_recorder", default=None)
+#: Model methods of the training side of a script (``fit``, ``evaluate``, ``save`` …): name → a
+#: function of (model, name) giving the bound method; filled by :mod:`.tutorial`.
+MODEL_METHODS: dict[str, Callable[[Any, str], Any]] = {}
+#: Strings a layer accepts for a regularizer or constraint (``"l2"``) → the factory of the object
+#: Keras records for it; filled by :mod:`.tutorial`.
+NAMED_OBJECTS: dict[str, Callable[[], Any]] = {}
+#: Types of values that code which did not run produced (``model.evaluate(...)``): a layer argument
+#: holding one is refused through its ``needed(what)`` error; filled by :mod:`.tutorial`.
+UNRUN_VALUES: list[type] = []
+
+
+def _refuse_unrun(class_name: str, key: str, value: Any) -> None:
+    for item in value if isinstance(value, list | tuple) else (value,):
+        if UNRUN_VALUES and isinstance(item, tuple(UNRUN_VALUES)):
+            raise item.needed(f"{class_name}({key}=...)")
 
 
 class ModelCodeError(CompileError):
@@ -366,13 +381,17 @@ def serialize_initializer(value: Any, rec: Recorder) -> Any:
     raise rec.error(f"unknown initializer {value!r}", hint="one of " + ", ".join(INITIALIZER_ALIASES))
 
 
+#: Activation names Keras records by the function they name (``keras.activations.swish is silu``).
+ACTIVATION_ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
+
+
 def serialize_activation(value: Any, rec: Recorder) -> Any:
     if value is None:
         return "linear"
     if isinstance(value, str):
-        return value
+        return ACTIVATION_ALIASES.get(value, value)
     if isinstance(value, Activation):
-        return value.__name__
+        return ACTIVATION_ALIASES.get(value.__name__, value.__name__)
     if isinstance(value, Layer):  # Keras accepts a layer instance, e.g. activation=LeakyReLU()
         return value.serialize()
     raise rec.error(
@@ -383,6 +402,8 @@ def serialize_activation(value: Any, rec: Recorder) -> Any:
 
 
 def serialize_other(value: Any) -> Any:
+    if isinstance(value, str) and value in NAMED_OBJECTS:  # Keras makes the object a name stands for
+        value = NAMED_OBJECTS[value]()
     if isinstance(value, Serializable):
         return value.serialize()
     return value
@@ -564,10 +585,13 @@ class Layer:
             config = {key: self.name if key == "name" else copy.deepcopy(value) for key, value in spec["base"].items()}
         config.update(copy.deepcopy(spec["config"]))
         for key, value in bound.items():
+            _refuse_unrun(cls, key, value)
             config[key] = _standardize(cls, key, value, rec)
         if cls in ("LayerNormalization", "RMSNormalization"):  # their build() turns the axis into a sorted list
             axis = config["axis"]
             config["axis"] = sorted(axis) if isinstance(axis, list | tuple) else [axis]
+        if cls == "Normalization" and (config["axis"] is None or isinstance(config["axis"], int)):
+            config["axis"] = () if config["axis"] is None else (config["axis"],)  # Keras keeps a tuple
         if "pool_size" in config and bound.get("strides") is None:
             config["strides"] = config["pool_size"]
         self.config = config
@@ -1013,8 +1037,9 @@ class Model:
                 yield layer
 
     def summary(self, *args: Any, print_fn: Callable[[str], None] | None = None, **kwargs: Any) -> None:
-        """Print layers, output shapes and parameter counts, as Keras's summary does."""
-        emit = print_fn or print
+        """Print layers, output shapes and parameter counts, as Keras's summary does; to stderr
+        unless ``print_fn`` says otherwise, so what a command writes to stdout stays its own."""
+        emit = print_fn or (lambda line: print(line, file=sys.stderr))
         emit(f'Model: "{self.name}"')
         rows = [
             (
@@ -1054,6 +1079,8 @@ class Model:
         return refuse
 
     def __getattr__(self, name: str) -> Any:
+        if name in MODEL_METHODS:
+            return MODEL_METHODS[name](self, name)
         if name in (
             "fit",
             "fit_generator",

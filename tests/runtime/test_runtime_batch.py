@@ -77,16 +77,16 @@ def test_at_most_one_or_two_batches_of_pixels_are_held(model_factory, folder: Pa
     import runtime.batch as batch_mod
 
     live = {"now": 0, "peak": 0}
-    real = batch_mod.read_rgb
+    real = batch_mod.read_image
     lock = threading.Lock()
 
-    def counting(path):
+    def counting(path, mode="RGB"):
         with lock:
             live["now"] += 1
             live["peak"] = max(live["peak"], live["now"])
-        return real(path)
+        return real(path, mode)
 
-    monkeypatch.setattr(batch_mod, "read_rgb", counting)
+    monkeypatch.setattr(batch_mod, "read_image", counting)
     runner = BatchRunner(model_factory(["N", 4, 4, 3]), "cpu")
     seen = 0
     for batch in runner.stream(expand_inputs([folder]), batch_size=2, pipeline=pipeline):

@@ -171,10 +171,10 @@ def test_non_image_input_is_refused(model_factory, colours):
 
 
 def test_wrong_channel_count_is_refused(model_factory, colours):
-    model = model_factory(["N", 4, 4, 1], head="identity")
+    model = model_factory(["N", 4, 4, 2], head="identity")
     with pytest.raises(RuntimeInputError) as err:
         predict(model, colours)
-    assert "takes 1 channels (nhwc)" in one_line(err.value)
+    assert "takes 2 channels (nhwc); images are read as grayscale (1), RGB (3) or RGBA (4)" in one_line(err.value)
 
 
 def test_bad_metadata_is_named(model_factory, colours):

@@ -168,8 +168,9 @@ def test_seed_decoder_as_printed_fails_at_its_concatenate(tmp_path: Path) -> Non
         ("import tensorflow as tf\nx = tf.nn.conv2d\n", r":2: .*tensorflow.nn.conv2d is not available"),
         ("from keras.layers import LSTM\n", r":1: .*keras.layers.LSTM is not available"),
         (
-            "import keras\nm = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\nm.fit([], [])\n",
-            r":3: model.fit\(\) cannot run here",
+            "import keras\nm = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\nh = m.fit([], [])\n"
+            "keras.layers.Dense(int(h))\n",
+            r":4: the model needs a value from model.fit\(\), which does not run",
         ),
         ("import keras\nkeras.layers.Dense()\n", r":2: Dense\(\) missing required argument: 'units'"),
         ("import keras\nkeras.layers.Dense(3, colour=1)\n", r":2: Unrecognized keyword arguments passed to Dense"),
