@@ -310,9 +310,9 @@ def pad(ctx: LayerContext, x: Node, width: Any, mode: str, value: Any) -> Node:
 # -- math -----------------------------------------------------------------------------------------
 def elementwise(ctx: LayerContext, op: str, args: Sequence[Any], *, dtype: str | None = None) -> Node:
     """An element-wise IR op over tensors and constants (NumPy broadcasting)."""
-    nodes = [as_node(ctx, a) for a in args]
-    if not any(batched(n) for n in nodes):
+    if not any(isinstance(a, Node) for a in args):
         raise ctx.unsupported("an operation on constants only")
+    nodes = [as_node(ctx, a) for a in args]  # on Constant nodes only (a traced layer's weights) it folds
     kwargs = {"dtype": dtype} if dtype else {}
     return ctx.add(op, nodes, main=True, **kwargs)
 
