@@ -328,12 +328,13 @@ def _same_dtype(ctx: LayerContext, args: Sequence[Any]) -> list[Node]:
 
 def elementwise(ctx: LayerContext, op: str, args: Sequence[Any], *, dtype: str | None = None) -> Node:
     """An element-wise IR op over tensors and constants (NumPy broadcasting)."""
+    if not any(isinstance(a, Node) for a in args):
+        raise ctx.unsupported("an operation on constants only")
+    # operands that are all Constant nodes (a traced layer's weights) fold when compiling
     if op == "Where":  # the condition stays bool; the two branches share one type
         nodes = [as_node(ctx, args[0]), *_same_dtype(ctx, args[1:])]
     else:
         nodes = _same_dtype(ctx, args)
-    if not any(batched(n) for n in nodes):
-        raise ctx.unsupported("an operation on constants only")
     kwargs = {"dtype": dtype} if dtype else {}
     return ctx.add(op, nodes, main=True, **kwargs)
 

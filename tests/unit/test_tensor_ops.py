@@ -90,3 +90,22 @@ def test_readme_lists_the_registered_operations():
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for line in _readme_lists():
         assert line in text, f"README.md needs, in its Tensor operations section:\n{line}"
+
+
+def test_arithmetic_on_weights_alone_folds_to_one_constant():
+    """What a traced layer computes from its weights only (w / 2 + 1, rsqrt(v)) costs nothing at run time."""
+
+    def build() -> Graph:
+        g = Graph()
+        x = g.add_input("x", (None, 3, 4))
+        w = g.add("Constant", [], params={"value": rand((3, 4), 5)})
+        v = g.add("Constant", [], params={"value": rand((4,), 6) ** 2 + 1.0})
+        ctx = LayerContext(g, "Divide", "half", {}, ("half",), WeightSource(None), args=[w, v])
+        ratio = OPERATIONS["Divide"](ctx, [w, v])
+        ctx = LayerContext(g, "Add", "shifted", {}, ("shifted",), WeightSource(None), args=[x, ratio])
+        g.set_outputs([OPERATIONS["Add"](ctx, [x, ratio])])
+        return g
+
+    reference, graph, _ = transformed(build, "fold_constants", "remove_dead")
+    assert "Div" in reference.op_counts() and "Div" not in graph.op_counts()
+    assert_equivalent(reference, graph, {"x": np.random.default_rng(2).normal(size=(2, 3, 4)).astype(np.float32)})
