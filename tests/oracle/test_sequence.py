@@ -161,11 +161,16 @@ steps = pool(name="steps")(layers.Concatenate(axis=1, name="join_t")([ea, plain]
 summed = pool(name="summed")(layers.Add(name="add")([ea, eb]))
 mixed = pool(name="mixed")(layers.Multiply(name="mul")([ea, plain]))
 both = pool(name="both")(layers.Concatenate(name="join_c")([ea, layers.Dense(4, name="d")(eb)]))
-model = keras.Model([a, b], [steps, summed, mixed, both])
+product = pool(name="product")(layers.Multiply(name="mul2")([ea, eb]))
+highest = pool(name="highest")(layers.Maximum(name="max")([ea, eb]))
+lowest = pool(name="lowest")(layers.Minimum(name="min")([plain, ea]))
+model = keras.Model([a, b], [steps, summed, mixed, both, product, highest, lowest])
 """
 
 
-@pytest.mark.covers("Add", "masks as Keras 3's Merge.compute_mask joins them")
+@pytest.mark.covers(
+    "Add, Multiply, Maximum, Minimum", "masks as Keras 3 joins them (Multiply, Maximum, Minimum skip masked steps)"
+)
 @pytest.mark.covers("Concatenate", "masks along the time and the feature axis")
 def test_merged_masks(tmp_path):
     model = runpy.run_path(str(_write(tmp_path / "src.py", MERGES_CODE)))["model"]
