@@ -20,6 +20,8 @@ from frontends.keras_python import model_config
 from .harness import at_most, check, keras_predict, randomize, rel_error, run_onnx
 
 SEED = 5
+# Keras warns when a layer drops a mask; these tests drop masks on purpose, as Keras does.
+pytestmark = pytest.mark.filterwarnings("ignore:Layer .* does not support masking:UserWarning")
 
 
 def ids(batch: int, steps: int, vocab: int, seed: int = 0, dtype: str = "int32") -> np.ndarray:
