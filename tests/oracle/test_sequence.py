@@ -20,6 +20,8 @@ from frontends.keras_python import model_config
 from .harness import at_most, check, keras_predict, randomize, rel_error, run_onnx
 
 SEED = 5
+# Keras warns when a layer drops a mask; these tests drop masks on purpose, as Keras does.
+pytestmark = pytest.mark.filterwarnings("ignore:Layer .* does not support masking:UserWarning")
 
 
 def ids(batch: int, steps: int, vocab: int, seed: int = 0, dtype: str = "int32") -> np.ndarray:
@@ -161,11 +163,16 @@ steps = pool(name="steps")(layers.Concatenate(axis=1, name="join_t")([ea, plain]
 summed = pool(name="summed")(layers.Add(name="add")([ea, eb]))
 mixed = pool(name="mixed")(layers.Multiply(name="mul")([ea, plain]))
 both = pool(name="both")(layers.Concatenate(name="join_c")([ea, layers.Dense(4, name="d")(eb)]))
-model = keras.Model([a, b], [steps, summed, mixed, both])
+product = pool(name="product")(layers.Multiply(name="mul2")([ea, eb]))
+highest = pool(name="highest")(layers.Maximum(name="max")([ea, eb]))
+lowest = pool(name="lowest")(layers.Minimum(name="min")([plain, ea]))
+model = keras.Model([a, b], [steps, summed, mixed, both, product, highest, lowest])
 """
 
 
-@pytest.mark.covers("Add", "masks as Keras 3's Merge.compute_mask joins them")
+@pytest.mark.covers(
+    "Add, Multiply, Maximum, Minimum", "masks as Keras 3 joins them (Multiply, Maximum, Minimum skip masked steps)"
+)
 @pytest.mark.covers("Concatenate", "masks along the time and the feature axis")
 def test_merged_masks(tmp_path):
     model = runpy.run_path(str(_write(tmp_path / "src.py", MERGES_CODE)))["model"]
@@ -191,7 +198,7 @@ def test_global_max_pooling_ignores_the_mask(tmp_path):
     out = layers.GlobalMaxPooling1D(name="pool")(x)
     model = keras.Model(inp, out)
     result = check_every_form(model, tmp_path, [ids(3, 7, 20)])
-    result.assert_ops(Where=0, GlobalMaxPool=1)
+    result.assert_ops(Where=0, ReduceMax=1, Transpose=0)  # Gather's (batch, steps, features) as it is
 
 
 # --------------------------------------------------------------------------
@@ -387,3 +394,15 @@ def test_tf_keras_time_distributed_weights(tmp_path):
     model = tf_keras.Model(inp, L.GlobalAveragePooling1D(name="pool")(x))
     randomize_tf_keras(model, 4)
     check_tf_keras(model, tf_keras_sources(model, tmp_path), inputs=[ids(3, 6, 12)])
+
+
+@pytest.mark.covers("TimeDistributed", "Embedding inside: integer ids per step")
+def test_time_distributed_embedding(tmp_path):
+    inp = keras.Input((3, 5), dtype="int32", name="sentences")
+    x = layers.TimeDistributed(layers.Embedding(16, 4), name="words")(inp)
+    x = layers.TimeDistributed(layers.Flatten(), name="flat")(x)
+    out = layers.GlobalAveragePooling1D(name="pool")(x)
+    model = keras.Model(inp, out)
+    ids3 = np.random.default_rng(8).integers(0, 16, (2, 3, 5)).astype(np.int32)
+    result = check_every_form(model, tmp_path, [ids3])
+    result.assert_ops(Gather=1, Cast=0)
