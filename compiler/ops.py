@@ -460,3 +460,45 @@ def batchnorm_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:
     p = node.params
     scale = p["gamma"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + node.attrs["epsilon"])
     return scale, p["beta"].astype(np.float64) - p["mean"].astype(np.float64) * scale
+
+
+# -- recurrent layers (LSTM, GRU, SimpleRNN, their Bidirectional form, ConvLSTM) -----------------
+#: The recurrent ops: one node runs one Keras recurrent layer (both halves of a Bidirectional one
+#: when they are alike); its value is every step of every half, and ``RecurrentOutput`` nodes pick
+#: the parts the model reads, so dead-code removal drops the states nobody uses.
+RECURRENT_OPS = ("LSTM", "GRU", "SimpleRNN")
+
+
+@op(*RECURRENT_OPS)
+def _recurrent(node: Node, ins: list[Shape]) -> Shape:
+    """(batch, steps, halves, units): the sequence of each half, in the input's time order."""
+    s = ins[0]
+    if len(s) != 3:
+        raise ShapeError(f"{node.op} expects a 3-D input (batch, steps, features), got shape {s}")
+    if node.attrs.get("masked") and (len(ins) < 2 or len(ins[1]) != 2):
+        raise ShapeError(f"{node.op} expects a (batch, steps) mask as its second operand")
+    units = node.attrs["units"]
+    return (s[0], s[1], len(node.attrs["halves"]), units)
+
+
+@op("ConvLSTM")
+def _conv_lstm(node: Node, ins: list[Shape]) -> Shape:
+    """(batch, steps, halves, *spatial, filters), the spatial sizes as the input convolution gives them."""
+    s = ins[0]
+    kernel = node.params["kernel0"].shape[:-2]
+    if len(s) != len(kernel) + 3:
+        raise ShapeError(f"ConvLSTM with a {len(kernel)}-D kernel expects a {len(kernel) + 3}-D input, got {s}")
+    frame = _window(node, (s[0], *s[2:]), kernel, node.attrs["filters"])
+    return (s[0], s[1], len(node.attrs["halves"]), *frame[1:])
+
+
+@op("RecurrentOutput")
+def _recurrent_output(node: Node, ins: list[Shape]) -> Shape:
+    """One part of a recurrent node: ``sequences`` (batch, steps, …), or ``last``, ``h``, ``c`` (batch, …)."""
+    s = ins[0]
+    part = node.attrs["part"]
+    if part not in ("sequences", "last", "h", "c"):
+        raise ShapeError(f"unknown recurrent output part '{part}'")
+    if not 0 <= node.attrs["half"] < s[2]:
+        raise ShapeError(f"recurrent output of half {node.attrs['half']} of a node with {s[2]} halves")
+    return (s[0], s[1], *s[3:]) if part == "sequences" else (s[0], *s[3:])

@@ -130,7 +130,32 @@ def _read_keras3(
         saved.update((child_scope, child_path))
         if vars_group is not None and len(vars_group):
             out[child_scope] = _sorted_vars(vars_group, reader)
+        else:
+            inner = _sublayer_vars(child, reader)
+            if inner:
+                out[child_scope] = inner
         _read_keras3(child, child_scope, out, reader, saved, child_path)
+
+
+#: Sub-objects a wrapper creates first (Keras lists the forward layer's weights before the backward's).
+_FIRST_SUBLAYERS = ("forward_layer", "backward_layer")
+
+
+def _sublayer_vars(group: Any, reader: _Reader, depth: int = 0) -> list[np.ndarray]:
+    """The variables of a layer that keeps them in sub-objects (an RNN's ``cell``, Bidirectional's
+    ``forward_layer``/``backward_layer``, a wrapper's ``layer``), in Keras's variable order."""
+    if depth > 4:
+        return []
+    keys = [k for k in group.keys() if k not in ("vars", "layers") and hasattr(group[k], "keys")]
+    keys.sort(key=lambda k: (_FIRST_SUBLAYERS.index(k) if k in _FIRST_SUBLAYERS else len(_FIRST_SUBLAYERS), k))
+    found: list[np.ndarray] = []
+    for key in keys:
+        sub = group[key]
+        own = sub.get("vars")
+        if own is not None and len(own):
+            found += _sorted_vars(own, reader)
+        found += _sublayer_vars(sub, reader, depth + 1)
+    return found
 
 
 def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]], reader: _Reader) -> None:

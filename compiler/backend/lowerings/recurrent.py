@@ -1,0 +1,367 @@
+"""Lowerings of the recurrent ops: LSTM, GRU and SimpleRNN as ONNX ``LSTM``/``GRU``/``RNN``,
+ConvLSTM as unrolled convolutions, and ``RecurrentOutput`` as the part of them a model reads.
+
+Gate orders. Keras keeps a cell's gates side by side in its kernel's columns: LSTM ``i, f, c, o``,
+GRU ``z, r, h``. ONNX keeps them in the rows of ``W`` (gates·units, features): LSTM ``i, o, f, c``,
+GRU ``z, r, h``; so ``W = reorder(kernel)ᵀ``, ``R = reorder(recurrent_kernel)ᵀ`` and
+``B = [input bias, recurrent bias]``. Keras's GRU ``reset_after=True`` applies the reset gate to
+``h·R_h + b_rh`` — ONNX's ``linear_before_reset=1`` — and keeps its biases as rows (input, recurrent)
+of a (2, 3·units) array; ``reset_after=False`` has the input bias alone.
+
+Layout. ONNX's recurrent ops take time-major data (steps, batch, features) (onnxruntime has no
+``layout=1`` kernels), and a time-major tensor is the physical layout ``perm=(1, 0, 2)`` of the
+emitter: the input is transposed once, the sequence outputs stay time-major, and a stack of
+recurrent layers has no transpose between them.
+
+Masks. Keras skips a masked step: the states carry over and the step outputs the previous
+output (zeros with ``zero_output_for_mask``). ONNX's ``sequence_lens`` only skips the steps at the
+end, so the valid steps of each row are first moved to the front in their order (a ``TopK`` on
+``(1 - m)·T + t`` gives the gather order; for a right-padded mask it is the identity), the op runs
+with ``sequence_lens = Σ m``, which gives exact final states for any mask, and each step's output
+is gathered back: at step ``t`` the forward half outputs compacted step ``Σ_{s≤t} m_s - 1``, the
+backward half compacted step ``Σ_{s<t} m_s``, zero where no such valid step exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from onnx import TensorProto, helper
+
+from ...errors import UnsupportedLayerError
+from ...ir import Node
+from ...ops import same_pads, spatial_pads
+from ..emitter import Emitter, Value, emitter
+
+TIME_MAJOR = (1, 0, 2)
+#: Keras LSTM gate i, f, c, o → ONNX i, o, f, c.
+LSTM_ORDER = (0, 3, 1, 2)
+ONNX_OP = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
+
+
+def part_key(node: Node, part: str, half: int) -> str:
+    """Where a recurrent node's lowering leaves one of its parts among the emitter's values."""
+    return f"{node.name}\x00{part}\x00{half}"
+
+
+def _multi(em: Emitter, op_type: str, inputs: list[str], base: str, outputs: list[bool], **attrs: Any) -> list[str]:
+    """An ONNX node with several outputs; those not ``wanted`` are left unnamed."""
+    names = [em.fresh(f"{base}_{i}") if want else "" for i, want in enumerate(outputs)]
+    while names and names[-1] == "":
+        names.pop()
+    em.nodes.append(helper.make_node(op_type, inputs, names, name=em.fresh(base), **attrs))
+    return names + [""] * (len(outputs) - len(names))
+
+
+def _ints(em: Emitter, base: str, values: Any) -> str:
+    return em.const(base, np.asarray(values, np.int64))
+
+
+def _reverse_time(em: Emitter, x: str, base: str) -> str:
+    """The steps of a time-major tensor, last first."""
+    big = np.iinfo(np.int64).min
+    args = [x, _ints(em, "rev.start", [-1]), _ints(em, "rev.end", [big]), _ints(em, "axis0", [0])]
+    return em.op("Slice", [*args, _ints(em, "rev.step", [-1])], base)
+
+
+# -- weights ---------------------------------------------------------------------------------------
+def _gates(array: np.ndarray, gates: int, order: tuple[int, ...] | None) -> np.ndarray:
+    """(…, gates·units) in Keras's gate order → the same in ONNX's."""
+    if order is None:
+        return array
+    split = array.reshape(*array.shape[:-1], gates, -1)
+    return split[..., list(order), :].reshape(array.shape)
+
+
+def onnx_weights(node: Node, half: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """One half's (W, R, B) as ONNX wants them: (gates·units, features), (gates·units, units), (2·gates·units)."""
+    p, a = node.params, node.attrs
+    gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[node.op]
+    order = LSTM_ORDER if node.op == "LSTM" else None
+    w = _gates(p[f"kernel{half}"], gates, order).T
+    r = _gates(p[f"recurrent_kernel{half}"], gates, order).T
+    bias = p.get(f"bias{half}")
+    if bias is None:
+        return w, r, None
+    bias = np.asarray(bias, np.float32)
+    if bias.ndim == 1:  # an input bias alone (LSTM, SimpleRNN, GRU with reset_after=False)
+        bias = np.stack([bias, np.zeros_like(bias)])
+    elif node.op == "GRU" and not a["reset_after"]:
+        raise UnsupportedLayerError("a GRU with reset_after=False has one bias row", layer=node.layer)
+    b = np.concatenate([_gates(bias[0], gates, order), _gates(bias[1], gates, order)])
+    return w, r, b
+
+
+def _activations(node: Node, slots: int) -> dict[str, Any]:
+    """The ``activations`` attribute and the alphas/betas of the functions that take them, per direction."""
+    act, rec = node.attrs["activation"], node.attrs["recurrent_activation"]
+    funcs = {"LSTM": [rec, act, act], "GRU": [rec, act], "SimpleRNN": [act]}[node.op] * slots
+    attrs: dict[str, Any] = {"activations": [f[0] for f in funcs]}
+    alphas = [f[1] for f in funcs if f[1] is not None]
+    betas = [f[2] for f in funcs if f[2] is not None]
+    if alphas:
+        attrs["activation_alpha"] = [float(v) for v in alphas]
+    if betas:
+        attrs["activation_beta"] = [float(v) for v in betas]
+    return attrs
+
+
+# -- the ONNX recurrent ops ------------------------------------------------------------------------
+def _slot(node: Node, half: int) -> int:
+    """Which ONNX direction a half runs in: 0 forward, 1 reverse (one half alone: 0)."""
+    halves = node.attrs["halves"]
+    return 0 if len(halves) == 1 else int(halves[half])
+
+
+def _direction(node: Node) -> str:
+    halves = node.attrs["halves"]
+    if len(halves) == 2:
+        return "bidirectional"
+    return "reverse" if halves[0] else "forward"
+
+
+def _pick(em: Emitter, tensor: str, axis: int, index: int, slots: int, base: str) -> str:
+    if slots == 1:
+        return em.op("Squeeze", [tensor, _ints(em, f"axis{axis}", [axis])], base)
+    return em.op("Gather", [tensor, em.const("index", np.asarray(index, np.int64))], base, axis=axis)
+
+
+class _Mask:
+    """The step mask, time-major, and what the compaction and its inverse need of it."""
+
+    def __init__(self, em: Emitter, mask: Node, x: str, base: str) -> None:
+        self.em = em
+        self.base = base
+        m = em.ensure(em.value(mask), (1, 0))
+        self.mf = em.op("Cast", [m], f"{base}_maskf", to=TensorProto.FLOAT)
+        self.steps = em.op("Shape", [x], f"{base}_steps", start=0, end=1)
+        self.lens_f = em.op("ReduceSum", [self.mf, _ints(em, "axis0", [0])], f"{base}_lensf", keepdims=0)
+        self.lens = em.op("Cast", [self.lens_f], f"{base}_lens", to=TensorProto.INT32)
+        self.cin = em.op("CumSum", [self.mf, em.const("axis0s", np.asarray(0, np.int64))], f"{base}_cumsum")
+        self.last_step = em.op(
+            "Sub", [em.op("Cast", [self.steps], f"{base}_stepsf", to=TensorProto.FLOAT), em.scalar(1.0)], f"{base}_tm1"
+        )
+
+    def compact(self, x: str) -> str:
+        """The valid steps of each row first, in their order (time-major x)."""
+        em, base = self.em, self.base
+        t = em.op("Squeeze", [self.steps, _ints(em, "axis0", [0])], f"{base}_t")
+        index = em.op(
+            "Range", [em.const("zero64", np.asarray(0, np.int64)), t, em.const("one64", np.asarray(1, np.int64))], base
+        )
+        index_f = em.op("Cast", [index], f"{base}_idxf", to=TensorProto.FLOAT)
+        index_f = em.op("Unsqueeze", [index_f, _ints(em, "axis1", [1])], f"{base}_col")
+        steps_f = em.op("Cast", [self.steps], f"{base}_nf", to=TensorProto.FLOAT)
+        masked = em.op("Sub", [em.scalar(1.0), self.mf], f"{base}_masked")
+        key = em.op("Add", [em.op("Mul", [masked, steps_f], f"{base}_late"), index_f], f"{base}_key")
+        _, order = _multi(em, "TopK", [key, self.steps], f"{base}_order", [False, True], axis=0, largest=0, sorted=1)
+        return self._gather(x, order, f"{base}_compact")
+
+    def _gather(self, x: str, index: str, base: str) -> str:
+        em = self.em
+        wide = em.op("Unsqueeze", [index, _ints(em, "axis2", [2])], f"{base}_idx")
+        wide = em.op("Expand", [wide, em.op("Shape", [x], f"{base}_shape")], f"{base}_wide")
+        return em.op("GatherElements", [x, wide], base, axis=0)
+
+    def expand(self, y: str, backward: bool, zero_masked: bool, base: str) -> str:
+        """Compacted outputs (time-major) back at each step, as Keras outputs them."""
+        em = self.em
+        if backward:  # the next valid step at or after t
+            j = em.op("Sub", [self.cin, self.mf], f"{base}_j")
+            valid = em.op("Less", [j, self.lens_f], f"{base}_valid")
+        else:  # the last valid step at or before t
+            j = em.op("Sub", [self.cin, em.scalar(1.0)], f"{base}_j")
+            valid = em.op("Greater", [self.cin, em.scalar(0.5)], f"{base}_valid")
+        j = em.op("Min", [em.op("Max", [j, em.scalar(0.0)], f"{base}_j0"), self.last_step], f"{base}_jc")
+        index = em.op("Cast", [j], f"{base}_index", to=TensorProto.INT64)
+        gathered = self._gather(y, index, f"{base}_back")
+        keep = em.op("Cast", [valid], f"{base}_keep", to=TensorProto.FLOAT)
+        if zero_masked:
+            keep = em.op("Mul", [keep, self.mf], f"{base}_keepm")
+        return em.op("Mul", [gathered, em.op("Unsqueeze", [keep, _ints(em, "axis2", [2])], f"{base}_k3")], base)
+
+    def at(self, step: int, base: str) -> str:
+        """The mask of one step, (batch, 1) float."""
+        em = self.em
+        m = em.op("Gather", [self.mf, em.const("index", np.asarray(step, np.int64))], f"{base}_m", axis=0)
+        return em.op("Unsqueeze", [m, _ints(em, "axis1", [1])], f"{base}_m2")
+
+
+@emitter("LSTM", "GRU", "SimpleRNN")
+def _recurrent(em: Emitter, node: Node) -> Value:
+    a = node.attrs
+    halves, flips = a["halves"], a["flips"]
+    slots = len(halves)
+    ins = node.inputs
+    x = em.ensure(em.value(ins[0]), TIME_MAJOR)
+    mask = _Mask(em, ins[1], x, node.name) if a["masked"] else None
+    states = [em.ensure(em.value(s), None) for s in ins[1 + int(a["masked"]) :]]
+    per_half = 2 if node.op == "LSTM" else 1
+
+    wanted = {(u.attrs["part"], u.attrs["half"]) for u in node.users if u.op == "RecurrentOutput"}
+    need_y = any(p == "sequences" for p, _ in wanted)
+    need_h = any(p in ("h", "last") for p, _ in wanted)
+    need_c = any(p == "c" for p, _ in wanted)
+
+    by_slot = sorted(range(slots), key=lambda k: _slot(node, k))
+    weights = [onnx_weights(node, k) for k in by_slot]
+    w = em.const(f"{node.name}.W", np.stack([wt[0] for wt in weights]).astype(np.float32))
+    r = em.const(f"{node.name}.R", np.stack([wt[1] for wt in weights]).astype(np.float32))
+    b = ""
+    if weights[0][2] is not None:
+        b = em.const(f"{node.name}.B", np.stack([wt[2] for wt in weights]).astype(np.float32))
+    initial = ["", ""]
+    if states:
+        for which in range(per_half):
+            parts = [
+                em.op("Unsqueeze", [states[k * per_half + which], _ints(em, "axis0", [0])], f"{node.name}_s{which}{k}")
+                for k in by_slot
+            ]
+            initial[which] = parts[0] if len(parts) == 1 else em.op("Concat", parts, f"{node.name}_s{which}", axis=0)
+    x_in = mask.compact(x) if mask is not None else x
+    inputs = [x_in, w, r, b, mask.lens if mask is not None else "", initial[0]]
+    if node.op == "LSTM":
+        inputs.append(initial[1])
+    attrs = {"hidden_size": a["units"], "direction": _direction(node), **_activations(node, slots)}
+    if node.op == "GRU":
+        attrs["linear_before_reset"] = int(a["reset_after"])
+    while inputs and inputs[-1] == "":
+        inputs.pop()
+    outputs = [need_y, need_h or not (need_y or need_c)] + ([need_c] if node.op == "LSTM" else [])
+    names = _multi(em, ONNX_OP[node.op], inputs, node.name, outputs, **attrs)
+    y, y_h = names[0], names[1]
+    y_c = names[2] if node.op == "LSTM" else ""
+
+    for part, k in sorted(wanted):
+        d = _slot(node, k)
+        base = f"{node.name}_{part}{k}"
+        if part == "sequences":
+            seq = _pick(em, y, 1, d, slots, base)
+            backward = bool(halves[k])
+            if mask is not None:
+                seq = mask.expand(seq, backward, bool(a["zero_output_for_mask"]), f"{base}_masked")
+            if backward != bool(flips[k]):
+                seq = _reverse_time(em, seq, f"{base}_keras")
+            value = Value(seq, 3, TIME_MAJOR)
+        else:
+            state = _pick(em, y_c if part == "c" else y_h, 0, d, slots, base)
+            if mask is not None and part != "last" and states:
+                # onnxruntime zeroes the states of a row with no valid step; Keras keeps the initial ones
+                some = em.op("Greater", [mask.lens_f, em.scalar(0.5)], f"{base}_any")
+                some = em.op("Unsqueeze", [some, _ints(em, "axis1", [1])], f"{base}_any2")
+                state = em.op("Where", [some, state, states[k * per_half + (part == "c")]], f"{base}_kept")
+            if mask is not None and part == "last" and a["zero_output_for_mask"]:
+                state = em.op("Mul", [state, mask.at(0 if halves[k] else -1, base)], f"{base}_zeroed")
+            value = Value(state, 2)
+        em.values[part_key(node, part, k)] = value
+    return Value(y or y_h, 4)
+
+
+@emitter("RecurrentOutput")
+def _recurrent_output(em: Emitter, node: Node) -> Value:
+    source = node.inputs[0]
+    return em.values[part_key(source, node.attrs["part"], node.attrs["half"])]
+
+
+# -- ConvLSTM: unrolled convolutions ----------------------------------------------------------------
+def _act(em: Emitter, x: str, spec: tuple, base: str) -> str:
+    """One of the recurrent activations (:data:`frontends.layers.rnn.ONNX_ACTIVATIONS`) as its own ONNX op."""
+    name, alpha, beta = spec
+    if name == "Affine":
+        return em.op("Add", [em.op("Mul", [x, em.scalar(alpha)], f"{base}_a"), em.scalar(beta)], base)
+    attrs = {k: float(v) for k, v in (("alpha", alpha), ("beta", beta)) if v is not None}
+    return em.op(name, [x], base, **attrs)
+
+
+def _onnx_conv_kernel(kernel: np.ndarray) -> np.ndarray:
+    """A Keras kernel (…spatial, cin, cout) as ONNX's (cout, cin, kh, kw); 1-D kernels get height 1."""
+    spatial = kernel.ndim - 2
+    k = kernel.transpose(spatial + 1, spatial, *range(spatial))
+    return np.ascontiguousarray(k.reshape(k.shape[0], k.shape[1], 1, *k.shape[2:]) if spatial == 1 else k, np.float32)
+
+
+@emitter("ConvLSTM")
+def _conv_lstm(em: Emitter, node: Node) -> Value:
+    """Keras's ConvLSTMCell step by step: the frame convolutions of every step are one Conv on
+    (steps·batch) frames, then each step adds the state's convolution and applies the gates."""
+    a = node.attrs
+    src = node.inputs[0].shape
+    rank = len(src) - 3
+    steps, sizes = src[1], src[2:-1]
+    if steps is None or None in sizes:
+        raise UnsupportedLayerError(
+            f"ConvLSTM{rank}D with {'an unknown number of steps' if steps is None else 'unknown frame sizes'}: "
+            "the steps are unrolled",
+            layer=node.layer,
+            hint="fix the input shape (compile with --input-shape, e.g. 1x10x64x64x1)",
+        )
+    filters = a["filters"]
+    kernel = node.params["kernel0"]
+    window = kernel.shape[:-2]
+    channels = src[-1]
+    # (steps, batch, channels, *frame) physically, then every step's frame as one batch of images
+    x = em.ensure(em.value(node.inputs[0]), (1, 0, rank + 2, *range(2, rank + 2)))
+    flat = [-1, channels, *([1] if rank == 1 else []), *sizes]
+    frames = em.op("Reshape", [x, _ints(em, f"{node.name}.frames", flat)], f"{node.name}_frames")
+    pads = spatial_pads(a["padding"], sizes, window, a["strides"], a["dilations"])
+    out_sizes = node.shape[3:-1]
+    pads2 = [(0, 0), *pads] if rank == 1 else pads
+    conv_attrs = {
+        "kernel_shape": [1, *window] if rank == 1 else list(window),
+        "strides": [1, *a["strides"]] if rank == 1 else list(a["strides"]),
+        "dilations": [1, *a["dilations"]] if rank == 1 else list(a["dilations"]),
+        "pads": [p[0] for p in pads2] + [p[1] for p in pads2],
+    }
+    conv_in = [frames, em.const(f"{node.name}.kernel", _onnx_conv_kernel(kernel))]
+    if "bias0" in node.params:
+        conv_in.append(em.const(f"{node.name}.bias", np.asarray(node.params["bias0"], np.float32)))
+    xz = em.op("Conv", conv_in, f"{node.name}_xconv", **conv_attrs)
+    frame = [*([1] if rank == 1 else []), *out_sizes]
+    xz = em.op("Reshape", [xz, _ints(em, f"{node.name}.steps", [steps, -1, 4 * filters, *frame])], f"{node.name}_xz")
+
+    rpads = [(0, 0)] * (2 - rank) + [same_pads(s, k, 1) for s, k in zip(out_sizes, window, strict=True)]
+    rec_attrs = {
+        "kernel_shape": [1, *window] if rank == 1 else list(window),
+        "pads": [p[0] for p in rpads] + [p[1] for p in rpads],
+    }
+    rk = em.const(f"{node.name}.recurrent_kernel", _onnx_conv_kernel(node.params["recurrent_kernel0"]))
+    split = _ints(em, f"{node.name}.split", [filters] * 4)
+    act, rec = a["activation"], a["recurrent_activation"]
+    order = range(steps - 1, -1, -1) if a["halves"][0] else range(steps)
+    h = c = ""
+    hs = []
+    for i, t in enumerate(order):
+        base = f"{node.name}_t{i}"
+        z = em.op("Gather", [xz, em.const("index", np.asarray(t, np.int64))], f"{base}_x", axis=0)
+        if h:
+            z = em.op("Add", [z, em.op("Conv", [h, rk], f"{base}_hconv", **rec_attrs)], f"{base}_z")
+        gi, gf, gc, go = _multi(em, "Split", [z, split], f"{base}_gates", [True] * 4, axis=1)
+        i_, o_ = _act(em, gi, rec, f"{base}_i"), _act(em, go, rec, f"{base}_o")
+        new = em.op("Mul", [i_, _act(em, gc, act, f"{base}_g")], f"{base}_ig")
+        if c:
+            new = em.op("Add", [em.op("Mul", [_act(em, gf, rec, f"{base}_f"), c], f"{base}_fc"), new], f"{base}_c")
+        c = new
+        h = em.op("Mul", [o_, _act(em, c, act, f"{base}_ac")], f"{base}_h")
+        hs.append(h)
+
+    def frame_value(t: str, base: str) -> Value:
+        if rank == 1:  # (batch, filters, 1, width) → (batch, filters, width): NCW of (batch, width, filters)
+            t = em.op("Squeeze", [t, _ints(em, "axis2", [2])], base)
+            return Value(t, 3, (0, 2, 1))
+        return Value(t, 4, (0, 3, 1, 2))
+
+    wanted = {u.attrs["part"] for u in node.users if u.op == "RecurrentOutput"}
+    if "sequences" in wanted:
+        stacked = [em.op("Unsqueeze", [t, _ints(em, "axis0", [0])], f"{node.name}_y{i}") for i, t in enumerate(hs)]
+        seq = em.op("Concat", stacked, f"{node.name}_seq", axis=0) if len(stacked) > 1 else stacked[0]
+        if rank == 1:
+            seq = em.op("Squeeze", [seq, _ints(em, "axis3", [3])], f"{node.name}_seq1")
+            value = Value(seq, 4, (1, 0, 3, 2))
+        else:
+            value = Value(seq, 5, (1, 0, 4, 2, 3))
+        em.values[part_key(node, "sequences", 0)] = value
+    for part, t in (("last", h), ("h", h), ("c", c)):
+        if part in wanted:
+            em.values[part_key(node, part, 0)] = frame_value(t, f"{node.name}_{part}")
+    return Value(h, 4)

@@ -1,0 +1,192 @@
+"""Recurrent layers against Keras: LSTM, GRU, SimpleRNN, Bidirectional, ConvLSTM, states and masks.
+
+Keras starts recurrent biases at zero (the LSTM's forget gate at one): ``randomize`` draws them,
+and the inputs are standard normal, so every gate is exercised away from its trivial point.
+"""
+
+from __future__ import annotations
+
+import keras
+import pytest
+from keras import layers
+
+from .harness import check, randomize
+
+STEPS, FEATURES = 6, 5
+
+
+def named(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    """A layer's second or third output as a model output of its own name (ONNX names are unique)."""
+    return layers.Activation("linear", name=name)(x)
+
+
+def seq_input(name: str = "seq", steps: int | None = STEPS, features: int = FEATURES) -> keras.KerasTensor:
+    return keras.Input((steps, features), name=name)
+
+
+@pytest.mark.covers("LSTM", "units, return_sequences, go_backwards, use_bias, recurrent_activation, unroll")
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"return_sequences": True},
+        {"go_backwards": True, "return_sequences": True},
+        {"go_backwards": True, "use_bias": False},
+        {"recurrent_activation": "hard_sigmoid", "activation": "relu", "unroll": True, "dropout": 0.3},
+    ],
+    ids=["last", "sequences", "backwards", "nobias", "hardsigmoid"],
+)
+def test_lstm(options, tmp_path):
+    inp = seq_input()
+    out = layers.LSTM(7, name="lstm", **options)(inp)
+    result = check(randomize(keras.Model(inp, out), 1), tmp_path, batch=3)
+    result.assert_ops(LSTM=1, Transpose=at_most_edges(options))
+
+
+def at_most_edges(options: dict) -> range:
+    """The input's transpose to time-major, and the sequence's back (the edges only)."""
+    return range(0, 3 if options.get("return_sequences") else 2)
+
+
+@pytest.mark.covers("GRU", "units, reset_after, return_sequences, go_backwards, activation")
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"reset_after": False, "return_sequences": True},
+        {"reset_after": False, "go_backwards": True},
+        {"return_sequences": True, "go_backwards": True, "activation": "softsign", "recurrent_dropout": 0.2},
+    ],
+    ids=["reset_after", "reset_before", "backwards", "softsign"],
+)
+def test_gru(options, tmp_path):
+    inp = seq_input()
+    out = layers.GRU(6, name="gru", **options)(inp)
+    result = check(randomize(keras.Model(inp, out), 2), tmp_path, batch=3)
+    result.assert_ops(GRU=1)
+
+
+@pytest.mark.covers("SimpleRNN", "units, activation, return_sequences, go_backwards, use_bias")
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"return_sequences": True, "activation": "relu"}, {"go_backwards": True, "use_bias": False}],
+    ids=["last", "relu", "backwards"],
+)
+def test_simple_rnn(options, tmp_path):
+    inp = seq_input()
+    out = layers.SimpleRNN(4, name="rnn", **options)(inp)
+    result = check(randomize(keras.Model(inp, out), 3), tmp_path, batch=3)
+    result.assert_ops(RNN=1)
+
+
+@pytest.mark.covers("LSTM", "return_state, stacked layers, initial_state (encoder-decoder)")
+def test_lstm_encoder_decoder(tmp_path):
+    """A seq2seq model: the encoder's final states start the decoder; states are outputs too."""
+    enc_in = seq_input("encoder")
+    dec_in = keras.Input((4, 3), name="decoder")
+    x = layers.LSTM(8, return_sequences=True, name="enc1")(enc_in)
+    _, h, c = layers.LSTM(8, return_state=True, name="enc2")(x)
+    y, dh, _ = layers.LSTM(8, return_sequences=True, return_state=True, name="dec")(dec_in, initial_state=[h, c])
+    out = layers.Dense(3, name="head")(y)
+    result = check(randomize(keras.Model([enc_in, dec_in], [out, dh]), 4), tmp_path, batch=3)
+    # the decoder's final c is read by nobody: no output for it; no transposes between the layers
+    result.assert_ops(LSTM=3)
+    assert result.transposes_inside == 0
+
+
+@pytest.mark.covers("GRU", "initial_state, return_state")
+def test_gru_initial_state(tmp_path):
+    inp = seq_input()
+    state = keras.Input((5,), name="state")
+    y, h = layers.GRU(5, return_sequences=True, return_state=True, name="gru")(inp, initial_state=[state])
+    check(randomize(keras.Model([inp, state], [y, named(h, "h")]), 5), tmp_path, batch=3)
+
+
+@pytest.mark.covers("Bidirectional", "merge_mode concat/sum/mul/ave/None, return_sequences, return_state")
+@pytest.mark.parametrize("merge", ["concat", "sum", "mul", "ave", None])
+def test_bidirectional(merge, tmp_path):
+    inp = seq_input()
+    outs = layers.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode=merge, name="bi")(inp)
+    outs = [outs[0], named(outs[1], "backward")] if isinstance(outs, list | tuple) else [outs]
+    result = check(randomize(keras.Model(inp, outs), 6), tmp_path, batch=3)
+    result.assert_ops(LSTM=1)  # one ONNX op, direction="bidirectional"
+
+
+@pytest.mark.covers("Bidirectional", "backward_layer, GRU, return_state")
+def test_bidirectional_backward_layer(tmp_path):
+    inp = seq_input()
+    forward = layers.GRU(4, reset_after=False, return_state=True)
+    backward = layers.GRU(4, reset_after=False, go_backwards=True, return_state=True)
+    y, hf, hb = layers.Bidirectional(forward, backward_layer=backward, name="bi")(inp)
+    result = check(randomize(keras.Model(inp, [y, named(hf, "hf"), named(hb, "hb")]), 7), tmp_path, batch=3)
+    result.assert_ops(GRU=1)
+
+
+@pytest.mark.covers("Bidirectional", "unlike halves (LSTM forward, SimpleRNN backward)")
+def test_bidirectional_unlike_halves(tmp_path):
+    inp = seq_input()
+    out = layers.Bidirectional(
+        layers.LSTM(3, return_sequences=True),
+        backward_layer=layers.SimpleRNN(3, return_sequences=True, go_backwards=True),
+        name="bi",
+    )(inp)
+    result = check(randomize(keras.Model(inp, out), 8), tmp_path, batch=3)
+    result.assert_ops(LSTM=1, RNN=1)
+
+
+@pytest.mark.covers("LSTM", "stateful=True is refused")
+def test_stateful_refused(tmp_path):
+    inp = keras.Input((STEPS, FEATURES), batch_size=2, name="seq")
+    model = keras.Model(inp, layers.LSTM(3, stateful=True, name="lstm")(inp))
+    path = tmp_path / "model.json"
+    path.write_text(model.to_json())
+    import compiler
+    from compiler.errors import UnsupportedLayerError
+
+    with pytest.raises(UnsupportedLayerError, match="stateful=True"):
+        compiler.compile(path)
+
+
+@pytest.mark.covers("ConvLSTM2D", "filters, kernel_size, padding, return_sequences (next-frame model)")
+def test_conv_lstm2d_next_frame(tmp_path):
+    """The shape of Keras's next-frame example: stacked ConvLSTM2D over frames, a Conv3D head."""
+    inp = keras.Input((4, 7, 7, 1), name="frames")
+    x = layers.ConvLSTM2D(6, 3, padding="same", return_sequences=True, name="clstm1")(inp)
+    x = layers.ConvLSTM2D(4, (3, 2), padding="same", return_sequences=True, name="clstm2")(x)
+    out = layers.Conv3D(1, 3, padding="same", activation="sigmoid", name="head")(x)
+    result = check(randomize(keras.Model(inp, out), 9), tmp_path, batch=2)
+    result.assert_ops(Conv=2 + 2 * 3 + 1)  # per layer: the frames in one Conv, one per step after the first
+
+
+@pytest.mark.covers("ConvLSTM2D", "strides, padding valid, go_backwards, return_state")
+def test_conv_lstm2d_states(tmp_path):
+    inp = keras.Input((3, 8, 7, 2), name="frames")
+    y, h, c = layers.ConvLSTM2D(3, 3, strides=2, go_backwards=True, return_state=True, name="clstm")(inp)
+    check(randomize(keras.Model(inp, [y, named(h, "h"), named(c, "c")]), 10), tmp_path, batch=2)
+
+
+@pytest.mark.covers("ConvLSTM1D", "filters, kernel_size, dilation_rate, return_sequences")
+def test_conv_lstm1d(tmp_path):
+    inp = keras.Input((4, 11, 3), name="signal")
+    out = layers.ConvLSTM1D(5, 3, dilation_rate=2, return_sequences=True, name="clstm")(inp)
+    check(randomize(keras.Model(inp, out), 11), tmp_path, batch=2)
+
+
+@pytest.mark.covers("LSTM", "tf.keras (Keras 2) .h5, hard_sigmoid")
+@pytest.mark.covers("GRU", "tf.keras (Keras 2) .h5, reset_after=False")
+@pytest.mark.covers("Bidirectional", "tf.keras (Keras 2) .h5")
+def test_tf_keras_h5(tmp_path):
+    """A Keras 2 model: legacy .h5, JSON + .h5 weights, JSON + .weights.h5; Keras 2's hard_sigmoid
+    is clip(0.2·x + 0.5, 0, 1)."""
+    import tf_keras
+
+    from .harness import check_tf_keras, randomize_tf_keras, tf_keras_sources
+
+    tl = tf_keras.layers
+    inp = tf_keras.Input((STEPS, FEATURES), name="seq")
+    x = tl.Bidirectional(tl.LSTM(6, return_sequences=True, recurrent_activation="hard_sigmoid"), name="bi")(inp)
+    x = tl.GRU(4, reset_after=False, go_backwards=True, name="gru")(x)
+    model = tf_keras.Model(inp, tl.Dense(2, name="head")(x))
+    randomize_tf_keras(model, 12)
+    result = check_tf_keras(model, tf_keras_sources(model, tmp_path))
+    assert result.max_error < 1e-4
