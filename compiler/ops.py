@@ -502,3 +502,32 @@ def _recurrent_output(node: Node, ins: list[Shape]) -> Shape:
     if not 0 <= node.attrs["half"] < s[2]:
         raise ShapeError(f"recurrent output of half {node.attrs['half']} of a node with {s[2]} halves")
     return (s[0], s[1], *s[3:]) if part == "sequences" else (s[0], *s[3:])
+
+
+#: Activations the ONNX recurrent ops run (onnxruntime's kernels have every one), by ONNX name.
+ONNX_RECURRENT_ACTIVATIONS = (
+    "Tanh",
+    "Sigmoid",
+    "Relu",
+    "Affine",
+    "Softsign",
+    "Softplus",
+    "Elu",
+    "LeakyRelu",
+    "HardSigmoid",
+)
+
+
+def recurrent_path(node: Node) -> tuple[str, str]:
+    """How a recurrent node is lowered, and in words why: ``onnx`` (the ONNX LSTM/GRU/RNN op),
+    ``scan`` (Keras's cell in an ONNX Scan, for what the op cannot express) or ``unrolled``."""
+    if node.op == "ConvLSTM":
+        return "unrolled", "convolutions unrolled over the steps"
+    a = node.attrs
+    used = [a["activation"]] + ([a["recurrent_activation"]] if node.op != "SimpleRNN" else [])
+    odd = [spec[0] for spec in used if spec[0] not in ONNX_RECURRENT_ACTIVATIONS]
+    if odd:
+        return "scan", f"Scan of the Keras cell (ONNX's {node.op} has no {odd[0]} activation)"
+    onnx_op = {"SimpleRNN": "RNN"}.get(node.op, node.op)
+    kind = "bidirectional " if len(a["halves"]) == 2 else ""
+    return "onnx", f"ONNX {kind}{onnx_op}" + (", mask → sequence_lens" if a.get("masked") else "")

@@ -53,6 +53,9 @@ ONNX_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
     "leaky_relu": ("LeakyRelu", 0.2, None),
 }
 
+#: Keras activations the ONNX recurrent ops lack: a layer using one runs its cell in a Scan.
+SCAN_ACTIVATIONS = ("gelu", "silu", "selu", "relu6", "exponential", "mish", "hard_tanh", "hard_silu")
+
 
 @dataclass(frozen=True)
 class Half:
@@ -85,10 +88,13 @@ def activation_spec(ctx: LayerContext, spec: Any, key: str) -> tuple[str, float 
     if name == "hard_sigmoid":  # Keras 2: clip(0.2x + 0.5); Keras 3: relu6(x + 3) / 6
         attrs = hard_sigmoid_attrs(ctx)
         return ("HardSigmoid", attrs["alpha"], attrs["beta"])
+    name = {"swish": "silu", "hard_swish": "hard_silu"}.get(name, name)
+    if name in SCAN_ACTIVATIONS:
+        return (name, None, None)  # the ONNX ops lack it: the layer runs as a Scan of its cell
     if name not in ONNX_ACTIVATIONS:
         raise ctx.unsupported(
             f"{key} '{name}' in a recurrent layer",
-            hint="supported: hard_sigmoid, " + ", ".join(sorted(ONNX_ACTIVATIONS)),
+            hint="supported: hard_sigmoid, " + ", ".join(sorted((*ONNX_ACTIVATIONS, *SCAN_ACTIVATIONS))),
         )
     return ONNX_ACTIVATIONS[name]
 

@@ -41,6 +41,13 @@ def test_lstm(options, tmp_path):
     out = layers.LSTM(7, name="lstm", **options)(inp)
     result = check(randomize(keras.Model(inp, out), 1), tmp_path, batch=3)
     result.assert_ops(LSTM=1, Transpose=at_most_edges(options))
+    assert path_report(result) == "lstm: ONNX LSTM"
+
+
+def path_report(result) -> str:
+    """What the compile report says of the recurrent layers' lowering."""
+    (report,) = [r for r in result["keras"].compiled.report if r.name == "recurrent_paths"]
+    return report.summary
 
 
 def at_most_edges(options: dict) -> range:
@@ -190,3 +197,24 @@ def test_tf_keras_h5(tmp_path):
     randomize_tf_keras(model, 12)
     result = check_tf_keras(model, tf_keras_sources(model, tmp_path))
     assert result.max_error < 1e-4
+
+
+@pytest.mark.covers("LSTM", "activations the ONNX op lacks (gelu, swish, selu, relu6, mish): a Scan of the cell")
+@pytest.mark.covers("GRU", "activation gelu, reset_after True/False: a Scan of the cell")
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda: layers.LSTM(5, activation="gelu", return_sequences=True, name="rec"),
+        lambda: layers.LSTM(5, recurrent_activation="swish", go_backwards=True, name="rec"),
+        lambda: layers.GRU(5, activation="gelu", return_sequences=True, name="rec"),
+        lambda: layers.GRU(5, activation="mish", reset_after=False, go_backwards=True, name="rec"),
+        lambda: layers.SimpleRNN(5, activation="selu", return_sequences=True, name="rec"),
+        lambda: layers.Bidirectional(layers.LSTM(3, activation="relu6", return_sequences=True), name="rec"),
+    ],
+    ids=["lstm_gelu", "lstm_swish_backwards", "gru_gelu", "gru_mish_reset_before", "rnn_selu", "bi_relu6"],
+)
+def test_scan_fallback(layer, tmp_path):
+    inp = seq_input()
+    result = check(randomize(keras.Model(inp, layer()(inp)), 13), tmp_path, batch=3)
+    result.assert_ops(Scan=range(1, 3), LSTM=0, GRU=0, RNN=0)
+    assert "rec: Scan of the Keras cell" in path_report(result)

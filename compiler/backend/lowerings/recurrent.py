@@ -31,7 +31,7 @@ from onnx import TensorProto, helper
 
 from ...errors import UnsupportedLayerError
 from ...ir import Node
-from ...ops import same_pads, spatial_pads
+from ...ops import recurrent_path, same_pads, spatial_pads
 from ..emitter import Emitter, Value, emitter
 
 TIME_MAJOR = (1, 0, 2)
@@ -190,6 +190,8 @@ class _Mask:
 
 @emitter("LSTM", "GRU", "SimpleRNN")
 def _recurrent(em: Emitter, node: Node) -> Value:
+    if recurrent_path(node)[0] == "scan":
+        return _scan(em, node)
     a = node.attrs
     halves, flips = a["halves"], a["flips"]
     slots = len(halves)
@@ -365,3 +367,170 @@ def _conv_lstm(em: Emitter, node: Node) -> Value:
         if part in wanted:
             em.values[part_key(node, part, 0)] = frame_value(t, f"{node.name}_{part}")
     return Value(h, 4)
+
+
+# -- the exact fallback: Keras's cell in an ONNX Scan ----------------------------------------------
+def _keras_act(em: Emitter, x: str, spec: tuple, base: str) -> str:
+    """A recurrent activation, the ONNX ops' own or one of those they lack (Keras's definitions)."""
+    name = spec[0]
+    if name[0].isupper():
+        return _act(em, x, spec, base)
+    if name == "gelu":  # Keras's default gelu is the exact one: x·(1 + erf(x/√2))/2
+        erf = em.op("Erf", [em.op("Mul", [x, em.scalar(2**-0.5)], f"{base}_s")], f"{base}_erf")
+        half = em.op("Mul", [x, em.scalar(0.5)], f"{base}_h")
+        return em.op("Mul", [half, em.op("Add", [erf, em.scalar(1.0)], f"{base}_1")], base)
+    if name == "silu":
+        return em.op("Mul", [x, em.op("Sigmoid", [x], f"{base}_sig")], base)
+    if name == "hard_silu":
+        return em.op("Mul", [x, em.op("HardSigmoid", [x], f"{base}_hs", alpha=1 / 6, beta=0.5)], base)
+    if name == "mish":
+        return em.op("Mul", [x, em.op("Tanh", [em.op("Softplus", [x], f"{base}_sp")], f"{base}_t")], base)
+    if name in ("relu6", "hard_tanh"):
+        low, high = (0.0, 6.0) if name == "relu6" else (-1.0, 1.0)
+        return em.op("Clip", [x, em.scalar(low), em.scalar(high)], base)
+    if name == "selu":
+        return em.op("Selu", [x], base, alpha=1.6732632423543772, gamma=1.0507009873554805)
+    if name == "exponential":
+        return em.op("Exp", [x], base)
+    raise UnsupportedLayerError(f"no lowering for the recurrent activation {name}")
+
+
+def _cell_step(em: Emitter, node: Node, k: int, xz: str, h: str, c: str, base: str) -> tuple[str, str]:
+    """One step of Keras's cell: ``xz`` is the input's projection (x·kernel + input bias), already
+    computed for every step; returns the new (h, c)."""
+    a, p = node.attrs, node.params
+    units = a["units"]
+    act, rec = a["activation"], a["recurrent_activation"]
+    kernel = np.asarray(p[f"recurrent_kernel{k}"], np.float32)
+    bias = p.get(f"bias{k}")
+    rec_bias = np.asarray(bias[1], np.float32) if bias is not None and np.ndim(bias) == 2 else None
+    if node.op == "SimpleRNN":
+        z = em.op("Add", [xz, em.op("MatMul", [h, em.const(f"{node.name}.R{k}", kernel)], f"{base}_hr")], f"{base}_z")
+        return _keras_act(em, z, act, f"{base}_h"), ""
+    if node.op == "LSTM":
+        hz = em.op("MatMul", [h, em.const(f"{node.name}.R{k}", kernel)], f"{base}_hr")
+        if rec_bias is not None:  # CuDNN's second bias
+            hz = em.op("Add", [hz, em.const(f"{node.name}.Rb{k}", rec_bias)], f"{base}_hrb")
+        z = em.op("Add", [xz, hz], f"{base}_z")
+        gi, gf, gc, go = _multi(em, "Split", [z, _ints(em, "split4", [units] * 4)], f"{base}_g", [True] * 4, axis=1)
+        i_ = _keras_act(em, gi, rec, f"{base}_i")
+        f_ = _keras_act(em, gf, rec, f"{base}_f")
+        o_ = _keras_act(em, go, rec, f"{base}_o")
+        g_ = _keras_act(em, gc, act, f"{base}_c")
+        c2 = em.op("Add", [em.op("Mul", [f_, c], f"{base}_fc"), em.op("Mul", [i_, g_], f"{base}_ig")], f"{base}_cn")
+        return em.op("Mul", [o_, _keras_act(em, c2, act, f"{base}_ac")], f"{base}_hn"), c2
+    # GRU
+    xs = _multi(em, "Split", [xz, _ints(em, "split3", [units] * 3)], f"{base}_xs", [True] * 3, axis=1)
+    if a["reset_after"]:
+        hz = em.op("MatMul", [h, em.const(f"{node.name}.R{k}", kernel)], f"{base}_hr")
+        if rec_bias is not None:
+            hz = em.op("Add", [hz, em.const(f"{node.name}.Rb{k}", rec_bias)], f"{base}_hrb")
+        hs = _multi(em, "Split", [hz, _ints(em, "split3", [units] * 3)], f"{base}_hs", [True] * 3, axis=1)
+        z = _keras_act(em, em.op("Add", [xs[0], hs[0]], f"{base}_zz"), rec, f"{base}_z")
+        r = _keras_act(em, em.op("Add", [xs[1], hs[1]], f"{base}_rr"), rec, f"{base}_r")
+        cand = em.op("Add", [xs[2], em.op("Mul", [r, hs[2]], f"{base}_rh")], f"{base}_hh")
+    else:
+        zr = em.op("MatMul", [h, em.const(f"{node.name}.Rzr{k}", kernel[:, : 2 * units])], f"{base}_hzr")
+        hz, hr = _multi(em, "Split", [zr, _ints(em, "split2", [units] * 2)], f"{base}_hs", [True] * 2, axis=1)
+        z = _keras_act(em, em.op("Add", [xs[0], hz], f"{base}_zz"), rec, f"{base}_z")
+        r = _keras_act(em, em.op("Add", [xs[1], hr], f"{base}_rr"), rec, f"{base}_r")
+        rh = em.op(
+            "MatMul",
+            [em.op("Mul", [r, h], f"{base}_rxh"), em.const(f"{node.name}.Rh{k}", kernel[:, 2 * units :])],
+            f"{base}_rhr",
+        )
+        cand = em.op("Add", [xs[2], rh], f"{base}_hh")
+    hh = _keras_act(em, cand, act, f"{base}_cand")
+    # h = z·h_prev + (1 - z)·hh = hh + z·(h_prev - hh)
+    return em.op("Add", [hh, em.op("Mul", [z, em.op("Sub", [h, hh], f"{base}_d")], f"{base}_zd")], f"{base}_hn"), ""
+
+
+def _scan(em: Emitter, node: Node) -> Value:
+    """Each half as a Scan over the steps whose body is Keras's cell; a mask is applied as Keras
+    does (states carried over, the previous output or zeros at a masked step)."""
+    a = node.attrs
+    units = a["units"]
+    ins = node.inputs
+    x = em.ensure(em.value(ins[0]), TIME_MAJOR)
+    masked = a["masked"]
+    m = ""
+    if masked:
+        mb = em.ensure(em.value(ins[1]), (1, 0))
+        m = em.op(
+            "Unsqueeze",
+            [em.op("Cast", [mb], f"{node.name}_mf", to=TensorProto.FLOAT), _ints(em, "axis2", [2])],
+            f"{node.name}_m3",
+        )
+    states = [em.ensure(em.value(s), None) for s in ins[1 + int(masked) :]]
+    per_half = 2 if node.op == "LSTM" else 1
+    batch = em.op("Shape", [x], f"{node.name}_batch", start=1, end=2)
+    zeros = em.op(
+        "ConstantOfShape",
+        [em.op("Concat", [batch, _ints(em, f"{node.name}.units", [units])], f"{node.name}_zshape", axis=0)],
+        f"{node.name}_zeros",
+    )
+    wanted = {(u.attrs["part"], u.attrs["half"]) for u in node.users if u.op == "RecurrentOutput"}
+    for k, backward in enumerate(a["halves"]):
+        base = f"{node.name}_scan{k}"
+        kernel = np.asarray(node.params[f"kernel{k}"], np.float32)
+        xz = em.op("MatMul", [x, em.const(f"{node.name}.K{k}", kernel)], f"{base}_xk")
+        bias = node.params.get(f"bias{k}")
+        if bias is not None:
+            in_bias = np.asarray(bias[0] if np.ndim(bias) == 2 else bias, np.float32)
+            xz = em.op("Add", [xz, em.const(f"{node.name}.b{k}", in_bias)], f"{base}_xz")
+        own = states[k * per_half : (k + 1) * per_half] if states else [zeros] * per_half
+        init = list(own) + ([zeros] if masked else [])
+
+        # the body, built in a list of its own; constants stay in the main graph (outer scope)
+        outer = em.nodes
+        em.nodes = []
+        h_in, c_in = em.fresh(f"{base}_h"), em.fresh(f"{base}_c") if per_half == 2 else ""
+        out_in = em.fresh(f"{base}_out") if masked else ""
+        x_in = em.fresh(f"{base}_xt")
+        m_in = em.fresh(f"{base}_mt") if masked else ""
+        h2, c2 = _cell_step(em, node, k, x_in, h_in, c_in, f"{base}_step")
+        out = h2
+        if masked:
+            keep = em.op("Cast", [m_in], f"{base}_keep", to=TensorProto.BOOL)
+            h2 = em.op("Where", [keep, h2, h_in], f"{base}_hk")
+            if c2:
+                c2 = em.op("Where", [keep, c2, c_in], f"{base}_ck")
+            zero = a["zero_output_for_mask"]
+            fill = em.op("Mul", [out_in, em.scalar(0.0)], f"{base}_zero") if zero else out_in
+            out = em.op("Where", [keep, out, fill], f"{base}_ok")
+        body_outputs = [em.op("Identity", [h2], f"{base}_ho")]
+        if c2:
+            body_outputs.append(em.op("Identity", [c2], f"{base}_co"))
+        if masked:
+            body_outputs.append(em.op("Identity", [out], f"{base}_oo"))
+        body_outputs.append(em.op("Identity", [out], f"{base}_yo"))
+        body_nodes, em.nodes = em.nodes, outer
+        value_info = lambda n: helper.make_tensor_value_info(n, TensorProto.FLOAT, None)  # noqa: E731
+        body_in = [h_in] + ([c_in] if c_in else []) + ([out_in] if masked else []) + [x_in] + ([m_in] if masked else [])
+        body = helper.make_graph(
+            body_nodes, f"{base}_body", [value_info(n) for n in body_in], [value_info(n) for n in body_outputs]
+        )
+        n_states = len(init)
+        scan_in = [xz] + ([m] if masked else [])
+        flip = bool(a["flips"][k])
+        results = _multi(
+            em,
+            "Scan",
+            [*init, *scan_in],
+            base,
+            [True] * (n_states + 1),
+            body=body,
+            num_scan_inputs=len(scan_in),
+            scan_input_directions=[int(backward)] * len(scan_in),
+            scan_output_directions=[int(flip)],
+        )
+        finals, seq = results[:n_states], results[n_states]
+        parts = {"h": finals[0], "sequences": seq, "last": finals[-1] if masked else finals[0]}
+        if per_half == 2:
+            parts["c"] = finals[1]
+        for part, name in parts.items():
+            if (part, k) in wanted:
+                em.values[part_key(node, part, k)] = (
+                    Value(name, 3, TIME_MAJOR) if part == "sequences" else Value(name, 2)
+                )
+    return Value(x, 3, TIME_MAJOR)
