@@ -172,8 +172,7 @@ def _kernels(ctx: LayerContext, halves: Sequence[Half], attrs: Sequence[dict[str
             bias = arrays[f"{prefix}bias"]
             units = a["units"]
             if ctx.weights.random and half.cell == "LSTM" and _flag(ctx, half.cfg, "unit_forget_bias", True):
-                bias = bias.copy()  # Keras's unit_forget_bias: the forget gate's bias starts at one
-                bias[..., units : 2 * units] = 1.0
+                bias[..., units : 2 * units] = 1.0  # Keras's unit_forget_bias: the forget gate starts at one
             if half.cudnn:
                 bias = bias.reshape(2, -1)  # the input's bias, then the recurrent product's
             params[f"bias{k}"] = bias
@@ -188,8 +187,15 @@ def _halves_alike(halves: Sequence[Half], attrs: Sequence[dict[str, Any]]) -> bo
 
 
 def _mask(ctx: LayerContext) -> Node | None:
-    masks = getattr(ctx, "masks", None) or []
-    return masks[0] if masks else None
+    """The mask of the steps (the first input's); initial states carry none."""
+    return ctx.masks[0] if ctx.masks else None
+
+
+def _set_masks(ctx: LayerContext, outputs: int, sequences: int) -> None:
+    """Keras's ``compute_mask`` of a recurrent layer: the steps' mask stays on the sequences it
+    returns (``sequences`` of them, first), no mask on last outputs and states."""
+    mask = _mask(ctx) if sequences else None
+    ctx.output_masks = [mask] * sequences + [None] * (outputs - sequences)
 
 
 def _recurrent_node(
@@ -238,6 +244,10 @@ def _run(
                 layer=ctx.name,
             )
     mask = _mask(ctx)
+    if initial and ctx.keras_major >= 3:
+        # Keras 3's Layer.__call__ passes the input's mask only to a call with one tensor argument:
+        # given initial states, the layer runs on every step (tf.keras masks it).
+        mask = None
     sequences = _flag(ctx, halves[0].cfg, "return_sequences")
     part = "sequences" if sequences else "last"
     if len(halves) == 1 or _halves_alike(halves, attrs):
@@ -277,9 +287,9 @@ def _layer_config(ctx: LayerContext, spec: Any, what: str) -> tuple[str, dict[st
 def recurrent(ctx: LayerContext, inputs: list[Node]) -> Node | list[Node]:
     half = Half(CELLS[ctx.class_name], ctx.class_name, ctx.cfg, _flag(ctx, ctx.cfg, "go_backwards"))
     outs, states = _run(ctx, inputs, [half])
-    if _flag(ctx, ctx.cfg, "return_state"):
-        return [outs[0], *states]
-    return outs[0]
+    result = [outs[0], *states] if _flag(ctx, ctx.cfg, "return_state") else [outs[0]]
+    _set_masks(ctx, len(result), int(_flag(ctx, ctx.cfg, "return_sequences")))
+    return result if len(result) > 1 else result[0]
 
 
 @keras_layer("Bidirectional")
@@ -316,9 +326,9 @@ def bidirectional(ctx: LayerContext, inputs: list[Node]) -> Node | list[Node]:
             merged = [ctx.add("Concat", [y, y_rev], attrs={"axis": len(y.shape) - 1}, main=True)]
         else:
             merged = [ctx.add({"sum": "Add", "mul": "Mul", "ave": "Mean"}[merge], [y, y_rev], main=True)]
-    if _flag(ctx, fcfg, "return_state"):
-        return [*merged, *states]
-    return merged if len(merged) > 1 else merged[0]
+    result = [*merged, *states] if _flag(ctx, fcfg, "return_state") else merged
+    _set_masks(ctx, len(result), len(merged) if sequences else 0)
+    return result if len(result) > 1 else result[0]
 
 
 # -- ConvLSTM ------------------------------------------------------------------------------------
@@ -367,8 +377,7 @@ def conv_lstm(ctx: LayerContext, inputs: list[Node]) -> Node | list[Node]:
     arrays = ctx.params(specs)
     params = {f"{k}0": v for k, v in arrays.items()}
     if "bias0" in params and ctx.weights.random and _flag(ctx, cfg, "unit_forget_bias", True):
-        params["bias0"] = params["bias0"].copy()
-        params["bias0"][filters : 2 * filters] = 1.0
+        params["bias0"][filters : 2 * filters] = 1.0  # drawn arrays: the cache shows what is compiled
     # The spatial rank of the IR's convolutions is 2: a 1-D ConvLSTM runs on frames of height 1.
     node = ctx.add(
         "ConvLSTM",
@@ -392,6 +401,7 @@ def conv_lstm(ctx: LayerContext, inputs: list[Node]) -> Node | list[Node]:
         rank_out = len(outs[0].shape)
         back = (0, *((1,) if sequences else ()), rank_out - 1, *range(2 if sequences else 1, rank_out - 1))
         outs = [ctx.add("Transpose", outs, attrs={"perm": back}, main=True)]
+    ctx.output_masks = [None, None, None]
     if _flag(ctx, cfg, "return_state"):
         states = [_part(ctx, node, "h", 0), _part(ctx, node, "c", 0)]
         if first:

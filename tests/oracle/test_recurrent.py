@@ -7,10 +7,11 @@ and the inputs are standard normal, so every gate is exercised away from its tri
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 from keras import layers
 
-from .harness import check, randomize
+from .harness import at_most, check, randomize
 
 STEPS, FEATURES = 6, 5
 
@@ -218,3 +219,100 @@ def test_scan_fallback(layer, tmp_path):
     result = check(randomize(keras.Model(inp, layer()(inp)), 13), tmp_path, batch=3)
     result.assert_ops(Scan=range(1, 3), LSTM=0, GRU=0, RNN=0)
     assert "rec: Scan of the Keras cell" in path_report(result)
+
+
+# --------------------------------------------------------------------------
+# masks: Keras skips masked steps (states carried, the previous output repeated or zeros)
+
+STACK_VOCAB = 17
+
+
+def token_stack() -> keras.Model:
+    """The issue's stack: masked Embedding → Bidirectional(LSTM, sequences) → GRU(reset_after=False,
+    go_backwards) → Dense."""
+    tokens = keras.Input((7,), dtype="int32", name="tokens")
+    x = layers.Embedding(STACK_VOCAB, 6, mask_zero=True, name="embed")(tokens)
+    x = layers.Bidirectional(layers.LSTM(5, return_sequences=True), name="bi")(x)
+    x = layers.GRU(4, reset_after=False, go_backwards=True, name="gru")(x)
+    return keras.Model(tokens, layers.Dense(3, name="head")(x))
+
+
+def padded_ids(batch: int = 4, steps: int = 7) -> np.ndarray:
+    """Right padding, left padding (pad_sequences' default), a gap inside, and a row of padding only."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, STACK_VOCAB, (batch, steps)).astype(np.int32)
+    x[0, 5:] = 0
+    x[1, :3] = 0
+    x[2, [1, 4]] = 0
+    x[3, :] = 0
+    return x
+
+
+@pytest.mark.covers(
+    "Bidirectional", "masked Embedding → Bidirectional(LSTM, return_sequences) → GRU(reset_after=False, go_backwards)"
+)
+@pytest.mark.covers("LSTM", "masks: right/left padded, gaps, all masked (sequence_lens on compacted steps)")
+def test_masked_token_stack(tmp_path):
+    from .test_sequence import check_every_form
+
+    model = randomize(token_stack(), 14)
+    result = check_every_form(model, tmp_path, [padded_ids()])
+    result.assert_ops(LSTM=1, GRU=1, Transpose=at_most(2), Scan=0)
+    report = path_report(result)
+    assert "bi: ONNX bidirectional LSTM, mask → sequence_lens" in report
+    print("stack nodes:", sum(result.ops.values()), dict(sorted(result.ops.items())))
+
+
+MASKED_CODE = """
+import keras
+from keras import layers
+
+tokens = keras.Input((6,), dtype="int32", name="tokens")
+x = layers.Embedding(11, 4, mask_zero=True, name="embed")(tokens)
+x = layers.LSTM(5, return_sequences=True, name="lstm")(x)
+x = layers.SimpleRNN(3, return_sequences=True, go_backwards=True, name="rnn")(x)
+x = layers.GRU(4, return_sequences=True, name="gru")(x)
+model = keras.Model(tokens, layers.GlobalAveragePooling1D(name="pool")(x))
+"""
+
+
+@pytest.mark.covers("GRU", "masks through return_sequences to GlobalAveragePooling1D; JSON alone, .py")
+@pytest.mark.covers("SimpleRNN", "masks, go_backwards with return_sequences; JSON alone, .py")
+def test_masked_sequences_every_form(tmp_path):
+    """Masked sequences keep their mask (the pooling skips masked steps); from .keras, JSON + weights,
+    JSON alone with drawn weights and the Keras code itself."""
+    import runpy
+
+    from .test_sequence import check_every_form
+
+    src = tmp_path / "src.py"
+    src.write_text(MASKED_CODE)
+    model = randomize(runpy.run_path(str(src))["model"], 15)
+    x = padded_ids(4, 6) % 11
+    x[3, 2] = 5  # GlobalAveragePooling1D of a row with no valid step is 0/0 in Keras
+    check_every_form(model, tmp_path, [x], code=MASKED_CODE)
+
+
+@pytest.mark.covers("LSTM", "masked input with initial_state (Keras 3 then runs every step); zero_output_for_mask")
+def test_masked_states(tmp_path):
+    """Keras 3 passes a mask only to a call with one tensor argument, so an LSTM given initial
+    states runs unmasked (its sequences keep the mask); the GRU beside it skips the masked steps."""
+    tokens = keras.Input((7,), dtype="int32", name="tokens")
+    h0, c0 = keras.Input((4,), name="h0"), keras.Input((4,), name="c0")
+    x = layers.Embedding(STACK_VOCAB, 5, mask_zero=True, name="embed")(tokens)
+    y, h, c = layers.LSTM(4, return_sequences=True, return_state=True, name="lstm")(x, initial_state=[h0, c0])
+    z = layers.GRU(3, zero_output_for_mask=True, return_sequences=True, go_backwards=True, name="gru")(x)
+    model = keras.Model([tokens, h0, c0], [y, named(h, "h"), named(c, "c"), z])
+    rng = np.random.default_rng(4)
+    states = [rng.standard_normal((4, 4)).astype(np.float32) for _ in range(2)]
+    check(randomize(model, 16), tmp_path, inputs=[padded_ids(), *states])
+
+
+@pytest.mark.covers("LSTM", "masked, activation gelu (Scan), go_backwards")
+def test_masked_scan(tmp_path):
+    tokens = keras.Input((7,), dtype="int32", name="tokens")
+    x = layers.Embedding(STACK_VOCAB, 5, mask_zero=True, name="embed")(tokens)
+    x = layers.Bidirectional(layers.LSTM(4, activation="gelu", return_sequences=True), name="bi")(x)
+    out = layers.LSTM(3, recurrent_activation="hard_silu", go_backwards=True, name="lstm")(x)
+    result = check(randomize(keras.Model(tokens, out), 17), tmp_path, inputs=[padded_ids()])
+    result.assert_ops(Scan=3)

@@ -268,6 +268,8 @@ def _all_layers_file() -> str:
         "target_shape": "(108,)",
         "height": "3",
         "width": "4",
+        "input_dim": "10",
+        "output_dim": "3",
     }
     extra = {"Normalization": ["mean=0.5", "variance=2.0"]}
     merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}

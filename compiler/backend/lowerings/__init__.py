@@ -1,4 +1,4 @@
 """One module per op family; importing this package registers every lowering with
 :func:`compiler.backend.emitter.emitter`. A new family is a new module listed here."""
 
-from . import conv, elementwise, normalization, pooling, recurrent, tensor  # noqa: F401  (registration)
+from . import conv, elementwise, normalization, pooling, recurrent, sequence, tensor  # noqa: F401  (registration)

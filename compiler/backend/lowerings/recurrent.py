@@ -155,7 +155,7 @@ class _Mask:
         steps_f = em.op("Cast", [self.steps], f"{base}_nf", to=TensorProto.FLOAT)
         masked = em.op("Sub", [em.scalar(1.0), self.mf], f"{base}_masked")
         key = em.op("Add", [em.op("Mul", [masked, steps_f], f"{base}_late"), index_f], f"{base}_key")
-        _, order = _multi(em, "TopK", [key, self.steps], f"{base}_order", [False, True], axis=0, largest=0, sorted=1)
+        _, order = _multi(em, "TopK", [key, self.steps], f"{base}_order", [True, True], axis=0, largest=0, sorted=1)
         return self._gather(x, order, f"{base}_compact")
 
     def _gather(self, x: str, index: str, base: str) -> str:
