@@ -555,6 +555,8 @@ def recurrent_path(node: Node) -> tuple[str, str]:
     """How a recurrent node is lowered, and in words why: ``onnx`` (the ONNX LSTM/GRU/RNN op),
     ``scan`` (Keras's cell in an ONNX Scan, for what the op cannot express) or ``unrolled``."""
     if node.op == "ConvLSTM":
+        if node.inputs[0].shape[1] is None:
+            return "scan", "Scan of the convolutional cell (the number of steps is not fixed)"
         return "unrolled", "convolutions unrolled over the steps"
     a = node.attrs
     used = [a["activation"]] + ([a["recurrent_activation"]] if node.op != "SimpleRNN" else [])

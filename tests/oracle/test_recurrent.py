@@ -316,3 +316,24 @@ def test_masked_scan(tmp_path):
     out = layers.LSTM(3, recurrent_activation="hard_silu", go_backwards=True, name="lstm")(x)
     result = check(randomize(keras.Model(tokens, out), 17), tmp_path, inputs=[padded_ids()])
     result.assert_ops(Scan=3)
+
+
+@pytest.mark.covers(
+    "ConvLSTM2D", "steps unknown (None, as in Keras's next-frame example): a Scan; with BatchNormalization"
+)
+def test_conv_lstm2d_any_steps(tmp_path):
+    """Keras's next-frame model: Input((None, h, w, 1)), ConvLSTM2D + BatchNormalization blocks, a
+    Conv3D head; one compiled file serves every number of frames."""
+    from .harness import check_inputs
+
+    inp = keras.Input((None, 6, 6, 1), name="frames")
+    x = layers.ConvLSTM2D(4, 3, padding="same", return_sequences=True, name="clstm1")(inp)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.ConvLSTM2D(3, 1, padding="same", return_sequences=True, go_backwards=True, name="clstm2")(x)
+    out = layers.Conv3D(1, 3, padding="same", activation="sigmoid", name="head")(x)
+    model = randomize(keras.Model(inp, out), 18)
+    rng = np.random.default_rng(5)
+    frames = [[rng.standard_normal((2, t, 6, 6, 1)).astype(np.float32)] for t in (3, 5)]
+    result = check_inputs(model, tmp_path, frames)
+    ops = next(iter(result.forms.values())).ops
+    assert ops["Scan"] == 2 and "BatchNormalization" not in ops

@@ -285,18 +285,18 @@ def _onnx_conv_kernel(kernel: np.ndarray) -> np.ndarray:
 
 @emitter("ConvLSTM")
 def _conv_lstm(em: Emitter, node: Node) -> Value:
-    """Keras's ConvLSTMCell step by step: the frame convolutions of every step are one Conv on
-    (steps·batch) frames, then each step adds the state's convolution and applies the gates."""
+    """Keras's ConvLSTMCell: the frame convolutions of every step are one Conv on (steps·batch)
+    frames; then each step adds the state's convolution and applies the gates, unrolled when
+    the number of steps is known, in a Scan when it is not."""
     a = node.attrs
     src = node.inputs[0].shape
     rank = len(src) - 3
     steps, sizes = src[1], src[2:-1]
-    if steps is None or None in sizes:
+    if None in sizes:
         raise UnsupportedLayerError(
-            f"ConvLSTM{rank}D with {'an unknown number of steps' if steps is None else 'unknown frame sizes'}: "
-            "the steps are unrolled",
+            f"ConvLSTM{rank}D with unknown frame sizes {tuple(sizes)}",
             layer=node.layer,
-            hint="fix the input shape (compile with --input-shape, e.g. 1x10x64x64x1)",
+            hint="fix the input shape (compile with --input-shape, e.g. 1,10,64,64,1)",
         )
     filters = a["filters"]
     kernel = node.params["kernel0"]
@@ -320,7 +320,9 @@ def _conv_lstm(em: Emitter, node: Node) -> Value:
         conv_in.append(em.const(f"{node.name}.bias", np.asarray(node.params["bias0"], np.float32)))
     xz = em.op("Conv", conv_in, f"{node.name}_xconv", **conv_attrs)
     frame = [*([1] if rank == 1 else []), *out_sizes]
-    xz = em.op("Reshape", [xz, _ints(em, f"{node.name}.steps", [steps, -1, 4 * filters, *frame])], f"{node.name}_xz")
+    lead = em.op("Shape", [x], f"{node.name}_lead", start=0, end=2)  # (steps, batch)
+    dims = em.op("Concat", [lead, _ints(em, f"{node.name}.gates", [4 * filters, *frame])], f"{node.name}_dims", axis=0)
+    xz = em.op("Reshape", [xz, dims], f"{node.name}_xz")
 
     rpads = [(0, 0)] * (2 - rank) + [same_pads(s, k, 1) for s, k in zip(out_sizes, window, strict=True)]
     rec_attrs = {
@@ -330,12 +332,9 @@ def _conv_lstm(em: Emitter, node: Node) -> Value:
     rk = em.const(f"{node.name}.recurrent_kernel", _onnx_conv_kernel(node.params["recurrent_kernel0"]))
     split = _ints(em, f"{node.name}.split", [filters] * 4)
     act, rec = a["activation"], a["recurrent_activation"]
-    order = range(steps - 1, -1, -1) if a["halves"][0] else range(steps)
-    h = c = ""
-    hs = []
-    for i, t in enumerate(order):
-        base = f"{node.name}_t{i}"
-        z = em.op("Gather", [xz, em.const("index", np.asarray(t, np.int64))], f"{base}_x", axis=0)
+
+    def step(z: str, h: str, c: str, base: str) -> tuple[str, str]:
+        """One step from the frame's gate convolutions ``z``; no ``h``/``c``: the zero state."""
         if h:
             z = em.op("Add", [z, em.op("Conv", [h, rk], f"{base}_hconv", **rec_attrs)], f"{base}_z")
         gi, gf, gc, go = _multi(em, "Split", [z, split], f"{base}_gates", [True] * 4, axis=1)
@@ -343,9 +342,48 @@ def _conv_lstm(em: Emitter, node: Node) -> Value:
         new = em.op("Mul", [i_, _act(em, gc, act, f"{base}_g")], f"{base}_ig")
         if c:
             new = em.op("Add", [em.op("Mul", [_act(em, gf, rec, f"{base}_f"), c], f"{base}_fc"), new], f"{base}_c")
-        c = new
-        h = em.op("Mul", [o_, _act(em, c, act, f"{base}_ac")], f"{base}_h")
-        hs.append(h)
+        return em.op("Mul", [o_, _act(em, new, act, f"{base}_ac")], f"{base}_h"), new
+
+    wanted = {u.attrs["part"] for u in node.users if u.op == "RecurrentOutput"}
+    backward = bool(a["halves"][0])
+    if steps is not None:
+        h = c = ""
+        hs = []
+        for i, t in enumerate(range(steps - 1, -1, -1) if backward else range(steps)):
+            z = em.op("Gather", [xz, em.const("index", np.asarray(t, np.int64))], f"{node.name}_t{i}_x", axis=0)
+            h, c = step(z, h, c, f"{node.name}_t{i}")
+            hs.append(h)
+        seq = ""
+        if "sequences" in wanted:
+            stacked = [em.op("Unsqueeze", [t, _ints(em, "axis0", [0])], f"{node.name}_y{i}") for i, t in enumerate(hs)]
+            seq = em.op("Concat", stacked, f"{node.name}_seq", axis=0) if len(stacked) > 1 else stacked[0]
+    else:
+        batch = em.op("Shape", [x], f"{node.name}_batch", start=1, end=2)
+        state = em.op("Concat", [batch, _ints(em, f"{node.name}.state", [filters, *frame])], f"{node.name}_s", axis=0)
+        zeros = em.op("ConstantOfShape", [state], f"{node.name}_zeros")
+        outer, em.nodes = em.nodes, []
+        h_in, c_in, z_in = (em.fresh(f"{node.name}_{n}") for n in ("h_in", "c_in", "z_in"))
+        h2, c2 = step(z_in, h_in, c_in, f"{node.name}_step")
+        outs = [em.op("Identity", [h2], f"{node.name}_ho"), em.op("Identity", [c2], f"{node.name}_co")]
+        outs.append(em.op("Identity", [h2], f"{node.name}_yo"))
+        body_nodes, em.nodes = em.nodes, outer
+        info = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in (h_in, c_in, z_in)]
+        body = helper.make_graph(
+            body_nodes,
+            f"{node.name}_body",
+            info,
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outs],
+        )
+        h, c, seq = _multi(
+            em,
+            "Scan",
+            [zeros, zeros, xz],
+            f"{node.name}_scan",
+            [True] * 3,
+            body=body,
+            num_scan_inputs=1,
+            scan_input_directions=[int(backward)],
+        )
 
     def frame_value(t: str, base: str) -> Value:
         if rank == 1:  # (batch, filters, 1, width) → (batch, filters, width): NCW of (batch, width, filters)
@@ -353,10 +391,7 @@ def _conv_lstm(em: Emitter, node: Node) -> Value:
             return Value(t, 3, (0, 2, 1))
         return Value(t, 4, (0, 3, 1, 2))
 
-    wanted = {u.attrs["part"] for u in node.users if u.op == "RecurrentOutput"}
     if "sequences" in wanted:
-        stacked = [em.op("Unsqueeze", [t, _ints(em, "axis0", [0])], f"{node.name}_y{i}") for i, t in enumerate(hs)]
-        seq = em.op("Concat", stacked, f"{node.name}_seq", axis=0) if len(stacked) > 1 else stacked[0]
         if rank == 1:
             seq = em.op("Squeeze", [seq, _ints(em, "axis3", [3])], f"{node.name}_seq1")
             value = Value(seq, 4, (1, 0, 3, 2))
