@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from keras import layers
 
-from .harness import at_most, check, randomize
+import compiler
+from compiler.errors import UnsupportedLayerError
+
+from .harness import at_most, check, randomize, rel_error, run_onnx
 
 STEPS, FEATURES = 6, 5
 
@@ -148,9 +151,6 @@ def test_stateful_refused(tmp_path):
     model = keras.Model(inp, layers.LSTM(3, stateful=True, name="lstm")(inp))
     path = tmp_path / "model.json"
     path.write_text(model.to_json())
-    import compiler
-    from compiler.errors import UnsupportedLayerError
-
     with pytest.raises(UnsupportedLayerError, match="stateful=True"):
         compiler.compile(path)
 
@@ -337,3 +337,49 @@ def test_conv_lstm2d_any_steps(tmp_path):
     result = check_inputs(model, tmp_path, frames)
     ops = next(iter(result.forms.values())).ops
     assert ops["Scan"] == 2 and "BatchNormalization" not in ops
+
+
+@pytest.mark.covers("LSTM", "CuDNNLSTM (tf.keras 1.x): bias for the input and for the recurrent product")
+@pytest.mark.covers("GRU", "CuDNNGRU (tf.keras 1.x)")
+def test_cudnn_layers(tmp_path):
+    """A file of tf.keras 1.x's CuDNN layers (no TensorFlow today builds them on a CPU): the JSON
+    and HDF5 weights of a tf-keras LSTM/GRU model, rewritten as CuDNNLSTM/CuDNNGRU wrote them
+    (8·units and 6·units biases, the input's and the recurrent product's), against that model."""
+    import json
+
+    import h5py
+    import tf_keras
+
+    from .harness import randomize_tf_keras
+
+    tl = tf_keras.layers
+    inp = tf_keras.Input((STEPS, FEATURES), name="seq")
+    x = tl.LSTM(4, return_sequences=True, name="lstm")(inp)
+    model = tf_keras.Model(inp, tl.GRU(3, name="gru")(x))
+    randomize_tf_keras(model, 19)
+    doc = json.loads(model.to_json())
+    for layer in doc["config"]["layers"]:
+        if layer["class_name"] in ("LSTM", "GRU"):
+            cfg = layer["config"]
+            keep = ("name", "trainable", "dtype", "units", "return_sequences", "return_state", "go_backwards")
+            layer["class_name"] = "CuDNN" + layer["class_name"]
+            layer["config"] = {k: v for k, v in cfg.items() if k in keep} | {"stateful": False}
+    (tmp_path / "model.json").write_text(json.dumps(doc))
+    model.save_weights(tmp_path / "weights.h5")
+    with h5py.File(tmp_path / "weights.h5", "r+") as f:
+        for layer in ("lstm", "gru"):
+            group = f[layer]
+            (name,) = [
+                n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"] if "bias" in str(n)
+            ]
+            bias = np.asarray(group[name])
+            share = np.random.default_rng(20).uniform(0, 1, bias.shape[-1])
+            split = np.concatenate([bias * share, bias * (1 - share)]) if bias.ndim == 1 else bias.reshape(-1)
+            del group[name]
+            group[name] = split.astype(np.float32)
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((3, STEPS, FEATURES)).astype(np.float32)
+    res = compiler.compile(tmp_path / "model.json", weights=tmp_path / "weights.h5")
+    (got,) = run_onnx(res.onnx, {"seq": x})[1]
+    want = model.predict(x, verbose=0)
+    assert rel_error(got, want) < 1e-4
