@@ -30,6 +30,7 @@ import compiler
 from compiler.draw import onnx_to_dot, render_svg
 from compiler.io import check_input_file, check_writable, load_structure, refuse_inputs_as_outputs
 from compiler.limits import format_size, parse_size
+from runtime.arrays import describe, is_array_source, run_array_files, save_array_outputs
 from runtime.batch import BatchRunner, RunStats, describe_stats, expand_inputs
 from runtime.bench import benchmark_many
 from runtime.outputs import MaskWriter, cell_text, check_output_path, load_labels, result_rows, write_results
@@ -362,7 +363,11 @@ def _gpu_settings(
 def run_cmd(
     model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
     images: Annotated[
-        list[str], typer.Argument(help="Image files, folders (searched recursively) or quoted glob patterns.")
+        list[str],
+        typer.Argument(
+            help="Image files, folders (searched recursively) or quoted glob patterns; or, for token ids and "
+            "other arrays, .npy files (one per input), one .npz keyed by input name, or a .txt of ids."
+        ),
     ],
     provider: Annotated[str, typer.Option(help="auto, tensorrt, cuda or cpu.")] = "auto",
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to show per image.")] = 5,
@@ -387,7 +392,8 @@ def run_cmd(
     trt_cache: TrtCache = None,
     cudnn_search: CudnnSearch = "EXHAUSTIVE",
 ) -> None:
-    """Run a compiled model on images, folders or globs; print, and optionally save, the results."""
+    """Run a compiled model on images, folders or globs, or on .npy/.npz arrays or a .txt of token
+    ids (one sequence a line, padded with 0); print, and optionally save, the results."""
     _check_inputs(model, others=[labels, trt_calibration_table])
     threads = _threads(threads)
     if output is not None:
@@ -400,6 +406,9 @@ def run_cmd(
     settings = _gpu_settings(
         device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache, cudnn_search
     )
+    if is_array_source(images):  # token ids, series: .npy/.npz/.txt instead of images
+        _run_on_arrays(model, images, provider, top_k, batch_size, save, show, threads, settings, output, masks)
+        return
     sources = expand_inputs(images)
     # results are checked now, not after the inference they would be lost to
     refuse_inputs_as_outputs(
@@ -465,6 +474,58 @@ def run_cmd(
         out.print(f"saved {shown(save)}")
 
 
+def _run_on_arrays(
+    model: Path,
+    args: list[str],
+    provider: str,
+    top_k: int,
+    batch_size: int,
+    save: Path | None,
+    show: int,
+    threads: int | None,
+    settings: GpuSettings,
+    output: Path | None,
+    masks: Path | None,
+) -> None:
+    """``run`` on array files: one row per sample, class scores or a summary per output."""
+    if output is not None or masks is not None:
+        raise compiler.CompileError(
+            "--output and --masks are for image runs", hint="--save outputs.npz keeps every output of array inputs"
+        )
+    refuse_inputs_as_outputs([save], [model, compiler.external_data_path(model), *map(Path, args)])
+    res = run_array_files(
+        model,
+        args,
+        provider=None if provider == "auto" else provider,
+        batch_size=batch_size,
+        threads=threads,
+        settings=settings,
+    )
+    fed = ", ".join(f"{i.name} {i.shown}" for i in res.inputs)
+    out.print(f"[bold]{shown(model)}[/] on {res.info.provider}  ({res.samples} samples; {shown(fed)})")
+    for note in [*res.info.fallbacks, *res.info.notes]:
+        err.print(f"[yellow]note:[/] {shown(note)}")
+    table = Table(show_edge=False)
+    table.add_column("sample", justify="right")
+    for name in res.outputs:
+        table.add_column(shown(name), overflow="fold")
+    for i in range(min(res.samples, show)):
+        cells = describe(res.outputs, i, top_k)
+        table.add_row(str(i), *(shown(cells[n]) for n in res.outputs))
+    if show > 0:
+        out.print(table)
+    if res.samples > show:
+        out.print(f"… {res.samples - show} more samples" + ("" if save else " (--save outputs.npz keeps them all)"))
+    rate = res.samples / res.seconds if res.seconds > 0 else 0.0
+    out.print(f"{res.samples} samples in {res.seconds:.2f} s ({rate:.1f}/s) on {shown(res.info.provider)}")
+    meta = dict(res.info.session.get_modelmeta().custom_metadata_map)
+    if has_random_weights(meta):
+        err.print("[yellow]note:[/] this model was compiled with RANDOM weights: its predictions are meaningless")
+    if save is not None:
+        save_array_outputs(res.outputs, save)
+        out.print(f"saved {shown(save)}")
+
+
 @app.command("bench")
 def bench_cmd(
     model: Annotated[Path, typer.Argument(help="Compiled .onnx model.")],
@@ -501,6 +562,7 @@ def bench_cmd(
     for col in ("provider", "batch", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
         table.add_column(col, justify="right")
     total = len(providers) * len(sizes) * (runs + warmup)
+    noted: set[str] = set()
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("benchmark", total=total)
         for res in benchmark_many(
@@ -514,8 +576,9 @@ def bench_cmd(
             settings=settings,
             on_run=lambda: bar.advance(task),
         ):
-            for note in res.fallbacks:
+            for note in [*res.fallbacks, *(n for n in res.notes if n not in noted)]:
                 err.print(f"[yellow]note:[/] {shown(note)}")
+            noted.update(res.notes)  # the inputs' notes are the same for every batch size
             table.add_row(
                 short_name(res.provider),
                 str(res.batch),

@@ -636,3 +636,17 @@ def _tile(node: Node, ins: list[Shape]) -> Shape:
     if len(reps) != len(ins[0]) or reps[0] != 1:
         raise ShapeError(f"Tile repeats {reps} do not fit shape {ins[0]}")
     return tuple(None if d is None else d * r for d, r in zip(ins[0], reps, strict=True))
+
+
+@op("FoldTime")  # not Kind.RESHAPE: the batch axis changes, merge_shape_ops must keep it
+def _fold_time(node: Node, ins: list[Shape]) -> Shape:
+    """(batch, time, ...) → (batch·time, ...): TimeDistributed runs its layer on every step at once."""
+    if len(ins[0]) < 3:
+        raise ShapeError(f"FoldTime expects (batch, time, ...), got shape {ins[0]}")
+    return (None, *ins[0][2:])
+
+
+@op("SplitTime")
+def _split_time(node: Node, ins: list[Shape]) -> Shape:
+    """(batch·time, ...) back to (batch, time, ...), batch and time read from slot 1 (the folded input)."""
+    return (ins[1][0], ins[1][1], *ins[0][1:])

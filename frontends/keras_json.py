@@ -30,7 +30,7 @@ from compiler.ir import Graph, Node
 from compiler.limits import DEFAULT_LIMITS, MAX_DIMENSION, MAX_NESTING, Limits
 
 from .layers import LAYERS, LayerContext, WeightSource
-from .layers.base import INPUT_DTYPES, INTEGER_INPUTS, INTEGER_OPERATIONS, default_output_masks
+from .layers.base import INPUT_DTYPES, INTEGER_INPUTS, INTEGER_OPERATIONS, default_output_masks, float_inputs
 from .operations import OPERATIONS
 from .weights import Scope, WeightStore, keras_snake_case, load_weights, probe_h5, read_h5
 
@@ -407,7 +407,7 @@ class ModelBuilder:
         )
         try:
             if cls not in (INTEGER_OPERATIONS if args is not None else INTEGER_INPUTS):
-                inputs, ctx.args = _as_float(ctx, inputs, args)
+                inputs, ctx.args = float_inputs(ctx, inputs, args)
             outs = fn(ctx, inputs)
             return outs, self._output_masks(ctx, inputs, outs)
         except CompileError as err:
@@ -432,24 +432,6 @@ class ModelBuilder:
                     f"{ctx.class_name}: internal error: a mask of dtype {mask.dtype}", file=self.file, layer=ctx.name
                 )
         return found
-
-
-def _as_float(ctx: LayerContext, inputs: list[Node], args: list[Any] | None) -> tuple[list[Node], list[Any] | None]:
-    """Integer and bool tensors as float32 for an entry written for floats: Keras's float ops
-    promote an integer operand (Dense on int ids computes on float32), and an entry that wants
-    integers again (Embedding) casts back."""
-    cast: dict[str, Node] = {}
-
-    def as_float(x: Node) -> Node:
-        if x.dtype.startswith("float"):
-            return x
-        if x.name not in cast:
-            cast[x.name] = ctx.graph.add("Cast", [x], name=f"{ctx.name}/cast", layer=ctx.name, attrs={"to": "float32"})
-        return cast[x.name]
-
-    new_inputs = [as_float(x) for x in inputs]
-    new_args = None if args is None else [as_float(a) if isinstance(a, Node) else a for a in args]
-    return new_inputs, new_args
 
 
 def unknown_layer(cls: str, entry: dict[str, Any], file: str | None, name: str) -> UnsupportedLayerError:

@@ -134,6 +134,10 @@ def _read_keras3(
             inner = _sublayer_vars(child, reader)
             if inner:
                 out[child_scope] = inner
+        wrapped = child.get("layer")  # a wrapper (TimeDistributed) saves its layer's variables under "layer"
+        wrapped_vars = wrapped.get("vars") if wrapped is not None and hasattr(wrapped, "get") else None
+        if wrapped_vars is not None and len(wrapped_vars) and child_scope not in out:
+            out[child_scope] = _sorted_vars(wrapped_vars, reader)
         _read_keras3(child, child_scope, out, reader, saved, child_path)
 
 

@@ -39,6 +39,8 @@ from .preprocess import LAYOUTS, MODES, apply
 from .providers import GpuSettings, SessionInfo, create_session
 
 PREPROCESS_KEY = "kerascc.preprocess"
+#: What a model that is not an image model runs on (see :mod:`runtime.arrays`).
+ARRAYS_HINT = "run it on arrays: .npy files (one per input), an .npz keyed by input name, or a .txt of token ids"
 LAYOUT_KEY = "kerascc.input_layout"
 
 #: onnxruntime's names of the floating-point input types, and the arrays that feed them.
@@ -93,17 +95,20 @@ def model_input(session: Session, layout: str, file: str | Path) -> InputSpec:
         raise RuntimeInputError(
             f"the model has {len(inputs)} inputs ({names}); only single-input image models can be run on image files",
             file=str(file),
+            hint=ARRAYS_HINT,
         )
     (inp,) = inputs
     if len(inp.shape) != 4:
         raise RuntimeInputError(
             f"input '{inp.name}' has shape {inp.shape}; an image batch needs 4 dimensions",
             file=str(file),
+            hint=ARRAYS_HINT,
         )
     if inp.type not in INPUT_DTYPES:
         raise RuntimeInputError(
             f"input '{inp.name}' is {inp.type}; image inputs must be floating point",
             file=str(file),
+            hint=ARRAYS_HINT,
         )
     dims = [d if isinstance(d, int) and d > 0 else None for d in inp.shape]
     n, h, w, c = dims if layout == "nhwc" else (dims[0], dims[2], dims[3], dims[1])

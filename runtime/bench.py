@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .arrays import model_inputs, random_inputs
 from .batch import INPUT_DTYPES, Session
 from .errors import RuntimeInputError
 from .providers import GpuSettings, SessionInfo, create_session
@@ -30,6 +31,8 @@ class BenchResult:
     session_seconds: float
     latencies_ms: np.ndarray
     fallbacks: list[str]
+    #: what random inputs were fed where it is a choice (token ids: which range)
+    notes: list[str] = field(default_factory=list)
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q))
@@ -46,6 +49,20 @@ class BenchResult:
 
 def random_feeds(session: Session, batch: int, file: str, seed: int = 0) -> dict[str, np.ndarray]:
     """One random array per model input; the batch dimension (dynamic or not) becomes ``batch``."""
+    return random_feeds_noted(session, batch, file, seed)[0]
+
+
+def random_feeds_noted(
+    session: Session, batch: int, file: str, seed: int = 0
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """:func:`random_feeds` and what was fed to inputs that are not floating point (token ids
+    below the vocabulary size, see :func:`.arrays.random_inputs`)."""
+    if any(inp.type not in INPUT_DTYPES for inp in session.get_inputs()):
+        meta = dict(session.get_modelmeta().custom_metadata_map)
+        try:
+            return random_inputs(model_inputs(session, file), batch, meta, seed)
+        except RuntimeInputError as exc:
+            raise exc.with_context(file=file) from None
     rng = np.random.default_rng(seed)
     feeds = {}
     for inp in session.get_inputs():
@@ -62,7 +79,7 @@ def random_feeds(session: Session, batch: int, file: str, seed: int = 0) -> dict
         if dtype is None:
             raise RuntimeInputError(f"input '{inp.name}' has type {inp.type}, not floating point", file=file)
         feeds[inp.name] = rng.random(dims, dtype=np.float32).astype(dtype) * 255
-    return feeds
+    return feeds, []
 
 
 def benchmark(
@@ -121,7 +138,7 @@ def benchmark_many(
         )
         session_seconds = time.perf_counter() - start
         for batch in batches:
-            feeds = random_feeds(info.session, batch, label)
+            feeds, notes = random_feeds_noted(info.session, batch, label)
             for _ in range(warmup):
                 info.session.run(None, feeds)
                 tick()
@@ -131,4 +148,4 @@ def benchmark_many(
                 info.session.run(None, feeds)
                 times[i] = (time.perf_counter() - t0) * 1000.0
                 tick()
-            yield BenchResult(info.provider, batch, runs, session_seconds, times, list(info.fallbacks))
+            yield BenchResult(info.provider, batch, runs, session_seconds, times, list(info.fallbacks), notes)

@@ -268,3 +268,73 @@ def test_max_config_bounds_a_py_model_file_too(tmp_path: Path) -> None:
     proc = cli("compile", "m.py", "--max-config", "1KB", cwd=tmp_path)
     assert_one_line_error(proc, "m.py: the model file would take 3.", "over the limit of 1.0 KB")
     assert not marker.exists() and not (tmp_path / "m.onnx").exists()
+
+
+TOKEN_MODEL = """
+import keras
+from keras import layers
+
+ids = keras.Input((6,), dtype="int32", name="tokens")
+x = layers.Embedding(20, 4, mask_zero=True, name="embed")(ids)
+x = layers.GlobalAveragePooling1D(name="pool")(x)
+out = layers.Dense(3, activation="softmax", name="classes")(x)
+model = keras.Model(ids, out)
+"""
+
+
+@pytest.fixture(scope="module")
+def token_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("tokens")
+    (d / "text.py").write_text(TOKEN_MODEL)
+    assert cli("compile", "text.py", "-o", "text.onnx", cwd=d).returncode == 0
+    return d / "text.onnx"
+
+
+def _reference(model: Path, ids: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return session.run(None, {"tokens": ids.astype(np.int32)})[0]
+
+
+def test_run_on_token_arrays(token_model: Path, tmp_path: Path) -> None:
+    """.npy, .npz (by input name) and a text file of ids give the same per-sample class scores,
+    in batches, and --save keeps them."""
+    ids = np.array([[3, 4, 5, 0, 0, 0], [7, 1, 0, 0, 0, 0], [2, 2, 2, 2, 9, 19]], np.int32)
+    np.save(tmp_path / "ids.npy", ids)
+    np.savez(tmp_path / "ids.npz", tokens=ids.astype(np.int64))
+    (tmp_path / "ids.txt").write_text("3 4 5\n7 1\n\n2 2 2 2 9 19\n")
+    want = _reference(token_model, ids)
+    for source in ("ids.npy", "ids.npz", "ids.txt"):
+        saved = tmp_path / f"{source}.out.npz"
+        proc = cli("run", str(token_model), source, "--batch-size", "2", "--save", str(saved), cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "3 samples" in proc.stdout and "tokens (?, 6) int32" in proc.stdout
+        best = int(np.argmax(want[2]))
+        assert f"{best}: {want[2][best]:.4f}" in proc.stdout
+        np.testing.assert_allclose(np.load(saved)["classes"], want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "needles"),
+    [
+        ("floats.npy", lambda p: np.save(p, np.zeros((2, 6), np.float32)), ["float32", "'tokens'", "integer ids"]),
+        ("short.npy", lambda p: np.save(p, np.zeros((2, 5), np.int32)), ["shape (2, 5)", "(?, 6) int32"]),
+        ("named.npz", lambda p: np.savez(p, ids=np.zeros((2, 6), np.int32)), ["no array named 'tokens'", "ids"]),
+        ("long.txt", lambda p: p.write_text("1 2\n1 2 3 4 5 6 7\n"), ["sequence 2 has 7 ids", "takes 6"]),
+        ("words.txt", lambda p: p.write_text("1 two 3\n"), ["line 1", "'two'"]),
+    ],
+)
+def test_run_on_bad_arrays_is_one_line(token_model: Path, tmp_path: Path, name: str, make, needles) -> None:
+    make(tmp_path / name)
+    assert_one_line_error(cli("run", str(token_model), name, cwd=tmp_path), name, *needles)
+
+
+def test_run_images_on_a_token_model_says_to_pass_arrays(token_model: Path, small_model: dict[str, Path]) -> None:
+    assert_one_line_error(cli("run", str(token_model), str(small_model["image"])), "tokens", ".npy")
+
+
+def test_bench_a_token_model_uses_ids_below_the_vocabulary(token_model: Path) -> None:
+    proc = cli("bench", str(token_model), "--batch", "1,4", "--runs", "3", "--warmup", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "random ids 0..19" in proc.stderr and "input_dim" in proc.stderr

@@ -464,6 +464,8 @@ def _standardize(class_name: str, key: str, value: Any, rec: Recorder) -> Any:
         return serialize_other(value)
     if key in ("target_shape", "dims") and isinstance(value, list | tuple):
         return tuple(value)
+    if key == "layer" and isinstance(value, Layer):  # a wrapper's layer: TimeDistributed(Dense(8))
+        return value.serialize()
     return value
 
 
@@ -577,6 +579,10 @@ class Layer:
         if self.built_shape is None:
             shapes = [list(t.shape) for t in tensors]
             self.built_shape = shapes[0] if isinstance(inputs, KerasTensor) else shapes
+            wrapped = self.config.get("layer") if self._keras_class == "TimeDistributed" else None
+            if isinstance(wrapped, dict) and wrapped.get("class_name") not in NO_BUILD_CONFIG:
+                # Keras builds the wrapped layer on one step: (batch, *step)
+                wrapped.setdefault("build_config", {"input_shape": [None, *shapes[0][2:]]})
         recorded = {**CALL_KWARGS.get(self._keras_class, {}), **kwargs}
         self.calls.append(
             {"args": [_serialize_args(inputs)], "kwargs": _json_like(recorded), "inputs": tensors, "outputs": [out]}

@@ -52,6 +52,8 @@ PLACEHOLDERS: dict[str, Any] = {
     "width": 1,
     "input_dim": 1,
     "output_dim": 1,
+    "n": 1,
+    "layer": ("keras.layers.Dense", 1),  # a wrapper's layer: made by _placeholder
 }
 #: the initializers a config may name, and the strings Keras resolves to them
 INITIALIZERS = (
@@ -123,7 +125,16 @@ def _instance(name: str, cls: type, required: list[str]) -> Any:
     unknown = [p for p in required if p not in PLACEHOLDERS]
     if unknown:
         raise SystemExit(f"{name}: no placeholder for required arguments {unknown}; add them to PLACEHOLDERS")
-    return cls(**{p: PLACEHOLDERS[p] for p in required})
+    return cls(**{p: _placeholder(PLACEHOLDERS[p]) for p in required})
+
+
+def _placeholder(value: Any) -> Any:
+    """A placeholder value; ``("keras.layers.X", arg)`` is a Keras layer instance (a wrapper's layer)."""
+    if isinstance(value, tuple) and value and isinstance(value[0], str) and value[0].startswith("keras.layers."):
+        import keras  # heavy and optional: only this generator imports it, when run
+
+        return getattr(keras.layers, value[0].rsplit(".", 1)[1])(*value[1:])
+    return value
 
 
 def layer_entry(name: str, cls: type) -> dict[str, Any]:

@@ -208,6 +208,24 @@ INTEGER_OPERATIONS: set[str] = {
 }
 
 
+def float_inputs(ctx: LayerContext, inputs: list[Node], args: list[Any] | None = None) -> tuple[list[Node], Any]:
+    """Integer and bool tensors as float32 for an entry written for floats: Keras's float ops
+    promote an integer operand (Dense on int ids computes on float32), and an entry that wants
+    integers again (Embedding) casts back. ``args``, an operation's arguments, the same."""
+    cast: dict[str, Node] = {}
+
+    def as_float(x: Node) -> Node:
+        if x.dtype.startswith("float"):
+            return x
+        if x.name not in cast:
+            cast[x.name] = ctx.graph.add("Cast", [x], name=f"{ctx.name}/cast", layer=ctx.name, attrs={"to": "float32"})
+        return cast[x.name]
+
+    new_inputs = [as_float(x) for x in inputs]
+    new_args = None if args is None else [as_float(a) if isinstance(a, Node) else a for a in args]
+    return new_inputs, new_args
+
+
 def default_output_masks(ctx: LayerContext, n_outputs: int) -> list[Node | None]:
     """Keras's ``Layer.compute_mask`` for a layer that computes none of its own."""
     passing = ctx.class_name in MASK_PASSING or (ctx.keras_major >= 3 and ctx.class_name in KERAS3_MASK_PASSING)
@@ -238,12 +256,14 @@ def merged_mask(ctx: LayerContext) -> Node | None:
 
 
 def concatenated_mask(ctx: LayerContext, inputs: Sequence[Node], axis: int) -> Node | None:
-    """Concatenate's ``compute_mask`` (Keras 2 and 3 alike): each input's mask broadcast over its
-    last axis (all True when it has none), joined along ``axis``, then any() over the last axis.
+    """Concatenate's ``compute_mask``: each input's mask broadcast over its last axis (all True
+    when it has none), joined along ``axis``, then any() (Keras 3) or all() (tf.keras) over the
+    last axis.
 
-    Along the last axis that is the OR of the masks, and all True (the same as no mask to every
-    consumer) as soon as one input is unmasked; along the time axis it is the masks joined, an
-    unmasked input contributing any(ones_like(x), -1), computed here as any(x != NaN, -1).
+    Along the last axis that is, in Keras 3, the OR of the masks, all True (the same as no mask
+    to every consumer) as soon as one input is unmasked; in tf.keras the AND of the masks there
+    are. Along the time axis it is the masks joined, an unmasked input contributing
+    any(ones_like(x), -1), computed here as any(x != NaN, -1).
     """
     if all(m is None for m in ctx.masks):
         return None
@@ -252,9 +272,10 @@ def concatenated_mask(ctx: LayerContext, inputs: Sequence[Node], axis: int) -> N
         if m is not None and len(m.shape) != len(x.shape) - 1:
             raise ctx.unsupported(f"a mask of shape {m.shape} on an input of shape {x.shape}")
     if axis == rank - 1:
-        if any(m is None for m in ctx.masks):
+        present = [m for m in ctx.masks if m is not None]
+        if ctx.keras_major >= 3 and len(present) < len(ctx.masks):
             return None
-        return ctx.masks[0] if len(ctx.masks) == 1 else ctx.add("Or", list(ctx.masks))
+        return present[0] if len(present) == 1 else ctx.add("Or" if ctx.keras_major >= 3 else "And", present)
     parts = []
     for x, m in zip(inputs, ctx.masks, strict=False):
         if m is None:

@@ -2,7 +2,7 @@
 
 One definition per kind serves every rank: :func:`conv` is Conv1D/2D/3D, :func:`depthwise_conv`
 DepthwiseConv1D/2D, :func:`separable_conv` SeparableConv1D/2D, :func:`conv_transpose`
-Conv2DTranspose. Their window is read and checked once (:func:`conv_config`), their input
+Conv1DTranspose/Conv2DTranspose. Their window is read and checked once (:func:`conv_config`), their input
 channels too (:func:`input_channels`). A 1-D convolution runs as the 2-D op on a height-1 image
 (:func:`~.base.height1`), so TensorFlow's 'same' rule and the bias/BatchNorm folding are the 2-D
 ones; its weights keep Keras's 1-D shapes (what a weights file holds) and gain a leading 1.
@@ -194,8 +194,8 @@ def separable_conv(rank: int) -> LayerFn:
 
 
 def conv_transpose(rank: int) -> LayerFn:
-    """Conv2DTranspose: the gradient of a convolution; ``output_padding`` adds to the output's
-    size, as Keras computes it."""
+    """Conv1DTranspose/Conv2DTranspose: the gradient of a convolution; ``output_padding`` adds to
+    the output's size, as Keras computes it. 1-D runs as the 2-D op on a height-1 image."""
 
     def convert(ctx: LayerContext, inputs: list[Node]) -> Node:
         (x,) = inputs
@@ -212,7 +212,10 @@ def conv_transpose(rank: int) -> LayerFn:
                 [("kernel", (*cfg.kernel, filters, input_channels(ctx, t)), ctx.get("kernel_initializer"))],
                 filters,
             )
-            attrs = {**cfg.window(), "padding": cfg.padding, "output_padding": output_padding}
+            extra = output_padding
+            if extra is not None and cfg.lifted:  # the height-1 image's own axis gains nothing
+                extra = (0, *extra)
+            attrs = {**cfg.window(), "padding": cfg.padding, "output_padding": extra}
             return _linear(ctx, cfg, "ConvTranspose", t, attrs, specs)
 
         return _spatial(ctx, x, cfg, build)
@@ -227,4 +230,5 @@ keras_layer("DepthwiseConv1D")(depthwise_conv(1))
 keras_layer("DepthwiseConv2D")(depthwise_conv(2))
 keras_layer("SeparableConv1D", "SeparableConvolution1D")(separable_conv(1))
 keras_layer("SeparableConv2D", "SeparableConvolution2D")(separable_conv(2))
+keras_layer("Conv1DTranspose", "Convolution1DTranspose")(conv_transpose(1))
 keras_layer("Conv2DTranspose", "Convolution2DTranspose")(conv_transpose(2))

@@ -48,6 +48,7 @@ def embedding(ctx: LayerContext, inputs: list[Node]) -> Node:
     init = ctx.get("embeddings_initializer") or {"class_name": "RandomUniform", "config": {}}
     table = ctx.params([("embeddings", (input_dim, output_dim), init)])["embeddings"]
     out = ctx.add("Gather", [ids], params={"table": table}, main=True)
+    _record_vocabulary(ctx, ids, input_dim)
     if ctx.get("mask_zero", False):
         ctx.output_masks = [ctx.add("NotEqual", [ids], attrs={"value": 0})]
     else:
@@ -68,3 +69,20 @@ def masking(ctx: LayerContext, inputs: list[Node]) -> Node:
     out = zero_masked(ctx, x, mask, main=True)
     ctx.output_masks = [mask]
     return out
+
+
+#: The model metadata key, per input, of the number of ids it may hold (bench draws ids below it).
+VOCABULARY_KEY = "kerascc.vocabulary."
+
+
+def _record_vocabulary(ctx: LayerContext, ids: Node, input_dim: int) -> None:
+    """Remember that a graph input holds ids below ``input_dim`` (the smallest, if it feeds several
+    Embeddings), so ``bench`` can feed valid random ids."""
+    source = ids
+    while source.op in ("Cast", "Reshape", "FoldTime", "Identity") and source.inputs:
+        source = source.inputs[0]
+    if source.op != "Input":
+        return
+    key = VOCABULARY_KEY + source.name
+    known = ctx.graph.meta.get(key)
+    ctx.graph.meta[key] = str(min(input_dim, int(known)) if known and known.isdigit() else input_dim)

@@ -102,3 +102,15 @@ def reshape(ctx: LayerContext, inputs: list[Node]) -> Node:
 def permute(ctx: LayerContext, inputs: list[Node]) -> Node:
     dims = tuple(whole(d, "dims", 1) for d in ctx.get("dims"))
     return ctx.add("Transpose", inputs, attrs={"perm": (0, *dims)}, main=True)
+
+
+@keras_layer("RepeatVector")
+def repeat_vector(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """(batch, features) → (batch, n, features): the vector as one step, tiled n times."""
+    (x,) = inputs
+    if len(x.shape) != 2:
+        raise ctx.unsupported(f"an input of shape {x.shape} (RepeatVector takes (batch, features))")
+    n = whole(ctx.get("n"), "n", 1)
+    features = -1 if x.shape[1] is None else x.shape[1]
+    step = ctx.add("Reshape", [x], attrs={"shape": (1, features)})
+    return ctx.add("Tile", [step], attrs={"repeats": (1, n, 1)}, main=True)

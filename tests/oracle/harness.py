@@ -607,11 +607,18 @@ def tf_keras_sources(model: Any, tmp_path: Path) -> list[tuple[str, dict[str, st
 
 
 def check_tf_keras(
-    model: Any, sources: Sequence[tuple[str, dict[str, str]]], batch: int = 3, rtol: float = RTOL
+    model: Any,
+    sources: Sequence[tuple[str, dict[str, str]]],
+    batch: int = 3,
+    rtol: float = RTOL,
+    inputs: Sequence[np.ndarray] | None = None,
 ) -> OracleResult:
-    """Compile each tf-keras source and compare onnxruntime's outputs with tf-keras's ``predict``."""
+    """Compile each tf-keras source and compare onnxruntime's outputs with tf-keras's ``predict``
+    (on ``inputs``, by default seeded normal ones)."""
     rng = np.random.default_rng(0)
-    inputs = [rng.normal(size=(batch, *t.shape[1:])).astype(np.float32) for t in model.inputs]
+    if inputs is None:
+        inputs = [rng.normal(size=(batch, *t.shape[1:])).astype(np.float32) for t in model.inputs]
+    inputs = list(inputs)
     want = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
     want = want if isinstance(want, list) else [want]
     result = OracleResult()

@@ -17,7 +17,7 @@ import compiler
 from frontends.keras_json import graph_from_config, read_model
 from frontends.keras_python import model_config
 
-from .harness import check, keras_predict, rel_error, run_onnx
+from .harness import at_most, check, keras_predict, randomize, rel_error, run_onnx
 
 SEED = 5
 
@@ -182,3 +182,154 @@ def test_uint8_image_input(tmp_path):
     x = np.random.default_rng(3).integers(0, 256, (2, 8, 8, 3)).astype(np.uint8)
     result = check(model, tmp_path, inputs=[x])
     assert input_types(result["keras"].proto) == {"pixels": onnx.TensorProto.UINT8}
+
+
+@pytest.mark.covers("GlobalMaxPooling1D", "ignores a mask, as Keras does")
+def test_global_max_pooling_ignores_the_mask(tmp_path):
+    inp = keras.Input((7,), dtype="int32", name="ids")
+    x = layers.Embedding(20, 6, mask_zero=True, name="embed")(inp)
+    out = layers.GlobalMaxPooling1D(name="pool")(x)
+    model = keras.Model(inp, out)
+    result = check_every_form(model, tmp_path, [ids(3, 7, 20)])
+    result.assert_ops(Where=0, GlobalMaxPool=1)
+
+
+# --------------------------------------------------------------------------
+# tf.keras (Keras 2) masks
+
+
+def test_tf_keras_masks(tmp_path):
+    """tf.keras joins masks with AND (Merge.compute_mask) and multiplies plainly; its GlobalAveragePooling1D
+    divides the masked sum by the count, as Keras 3 does."""
+    import tf_keras  # heavy and only needed here
+
+    from .harness import check_tf_keras, randomize_tf_keras, tf_keras_sources
+
+    L = tf_keras.layers
+    a = tf_keras.Input((6,), dtype="int32", name="a")
+    b = tf_keras.Input((6,), dtype="int32", name="b")
+    ea = L.Embedding(10, 4, mask_zero=True, name="ea")(a)
+    eb = L.Embedding(10, 4, mask_zero=True, name="eb")(b)
+    plain = L.Dense(4, name="plain")(L.Embedding(10, 4, name="ec")(b))
+    outs = [
+        L.GlobalAveragePooling1D(name="summed")(L.Add(name="add")([ea, eb])),
+        L.GlobalAveragePooling1D(name="mixed")(L.Multiply(name="mul")([ea, plain])),
+        L.GlobalAveragePooling1D(name="joined")(L.Concatenate(name="join")([ea, eb])),
+        L.GlobalAveragePooling1D(name="masked")(L.Masking(0.0, name="masking")(L.Dense(4, name="d")(ea))),
+    ]
+    model = tf_keras.Model([a, b], outs)
+    randomize_tf_keras(model, 3)
+    inputs = [ids(3, 6, 10, seed=1), ids(3, 6, 10, seed=2)[::-1].copy()]
+    check_tf_keras(model, tf_keras_sources(model, tmp_path), inputs=inputs)
+
+
+# --------------------------------------------------------------------------
+# sequence shape layers, TimeDistributed, Conv1DTranspose
+
+
+@pytest.mark.covers("RepeatVector", "n; a vector repeated as steps (no transposes)")
+def test_repeat_vector(tmp_path):
+    inp = keras.Input((5,), name="code")
+    x = layers.Dense(3, name="dense")(inp)
+    x = layers.RepeatVector(4, name="repeat")(x)
+    x = layers.Conv1D(2, 3, padding="same", name="conv")(x)
+    out = layers.Dense(2, name="head")(x)
+    model = keras.Model(inp, out)
+    result = check_every_form(model, tmp_path, [np.random.default_rng(2).standard_normal((3, 5)).astype(np.float32)])
+    result.assert_ops(Tile=1)
+    assert result.transposes_inside == 0
+
+
+@pytest.mark.covers("Permute, Reshape", "on sequences; they drop the mask, as Keras's do")
+def test_permute_reshape_drop_the_mask(tmp_path):
+    inp = keras.Input((6,), dtype="int32", name="ids")
+    x = layers.Embedding(12, 4, mask_zero=True, name="embed")(inp)
+    swapped = layers.Permute((2, 1), name="swap")(x)  # (4, 6): 4 steps of 6 features
+    flat = layers.Reshape((3, 8), name="regroup")(x)
+    out_a = layers.GlobalAveragePooling1D(name="pool_a")(swapped)
+    out_b = layers.GlobalAveragePooling1D(name="pool_b")(flat)
+    model = keras.Model(inp, [out_a, out_b])
+    check_every_form(model, tmp_path, [ids(3, 6, 12)])
+
+
+TD_CODE = """
+import keras
+from keras import layers
+
+inp = keras.Input((5, 8, 8, 2), name="frames")
+x = layers.TimeDistributed(layers.Conv2D(4, 3, activation="relu"), name="conv")(inp)
+x = layers.TimeDistributed(layers.MaxPooling2D(2), name="pool")(x)
+x = layers.TimeDistributed(layers.Conv2D(3, 1), name="mix")(x)
+x = layers.TimeDistributed(layers.Flatten(), name="flat")(x)
+out = layers.TimeDistributed(layers.Dense(4, activation="softmax"), name="head")(x)
+model = keras.Model(inp, out)
+"""
+
+
+@pytest.mark.covers("TimeDistributed", "Conv2D, MaxPooling2D, Flatten, Dense inside (one op per step-less op)")
+def test_time_distributed_vision(tmp_path):
+    model = runpy.run_path(str(_write(tmp_path / "src.py", TD_CODE)))["model"]
+    x = np.random.default_rng(4).standard_normal((2, 5, 8, 8, 2)).astype(np.float32)
+    result = check_every_form(model, tmp_path, [x], code=TD_CODE)
+    result.assert_ops(Conv=2, MaxPool=1, Gemm=at_most(1), Transpose=at_most(2))
+
+
+TD_MASK_CODE = """
+import keras
+from keras import layers
+
+inp = keras.Input((7,), dtype="int32", name="ids")
+x = layers.Embedding(15, 4, mask_zero=True, name="embed")(inp)
+x = layers.TimeDistributed(layers.Dense(6, activation="relu"), name="td")(x)
+out = layers.GlobalAveragePooling1D(name="pool")(x)
+model = keras.Model(inp, out)
+"""
+
+
+@pytest.mark.covers("TimeDistributed", "Dense inside; the mask passes through")
+def test_time_distributed_passes_the_mask(tmp_path):
+    model = runpy.run_path(str(_write(tmp_path / "src.py", TD_MASK_CODE)))["model"]
+    result = check_every_form(model, tmp_path, [ids(3, 7, 15)], code=TD_MASK_CODE)
+    result.assert_ops(Where=1)
+
+
+@pytest.mark.covers("Conv1DTranspose", "kernel_size, strides, padding, output_padding")
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"kernel_size": 3, "strides": 2, "padding": "same"},
+        {"kernel_size": 4, "strides": 3, "padding": "valid"},
+        {"kernel_size": 3, "strides": 2, "padding": "same", "output_padding": 1},
+    ],
+)
+def test_conv1d_transpose(options, tmp_path):
+    inp = keras.Input((9, 3), name="series")
+    x = layers.Conv1DTranspose(4, name="up", **options)(inp)
+    out = layers.Conv1D(2, 3, name="conv")(x)
+    model = keras.Model(inp, out)
+    x = np.random.default_rng(6).standard_normal((2, 9, 3)).astype(np.float32)
+    result = check_every_form(model, tmp_path, [x])
+    result.assert_ops(ConvTranspose=1)
+    assert result.transposes_inside == 0
+
+
+# --------------------------------------------------------------------------
+# passes on sequence graphs
+
+
+@pytest.mark.covers("BatchNormalization", "after Dense on sequences: folded into the Dense weights")
+def test_passes_on_sequences(tmp_path):
+    inp = keras.Input((8,), dtype="int32", name="ids")
+    x = layers.Embedding(30, 6, name="embed")(inp)
+    x = layers.Conv1D(5, 3, padding="same", name="conv")(x)
+    x = layers.Dense(7, name="dense")(x)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Dropout(0.2, name="drop")(x)
+    x = layers.Conv1D(4, 3, name="conv2")(x)
+    out = layers.Dense(3, name="head")(x)
+    model = keras.Model(inp, out)
+    randomize(model, 7)
+    result = check_every_form(model, tmp_path, [ids(3, 8, 30)])
+    result.assert_ops(BatchNormalization=0, Mul=0, Add=0, Gather=1, Transpose=2)
+    # Gather's (batch, steps, features) to the first Conv1D's channels-first, once; none after it
+    assert result.transposes_inside == 1

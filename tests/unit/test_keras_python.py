@@ -270,6 +270,8 @@ def _all_layers_file() -> str:
         "width": "4",
         "input_dim": "10",
         "output_dim": "3",
+        "n": "2",
+        "layer": "keras.layers.Dense(2)",
     }
     extra = {"Normalization": ["mean=0.5", "variance=2.0"]}
     merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}
@@ -280,11 +282,12 @@ def _all_layers_file() -> str:
         "seq = keras.Input((8, 4))",
         "img = keras.Input((6, 6, 3))",
         "vol = keras.Input((4, 6, 6, 3))",
+        "vec = keras.Input((5,))",
         "outs = []",
     ]
     for k, (name, spec) in enumerate(LAYER_TABLE.items()):
         call_args = ", ".join([args[p] for p in spec["required"]] + extra.get(name, []))
-        x = "seq" if "1D" in name else "vol" if "3D" in name else "img"
+        x = "vec" if name == "RepeatVector" else "seq" if "1D" in name else "vol" if "3D" in name else "img"
         x = RANK_OF.get(name, x)
         ref = [f"keras.layers.{name}", f"tf.keras.layers.{name}", name, f"layers.{name}", name][k % 5]
         if k % 5 == 2:
@@ -292,7 +295,7 @@ def _all_layers_file() -> str:
         elif k % 5 == 4:
             lines.append(f"from tensorflow.keras.layers import {name}")
         lines.append(f"outs.append({ref}({call_args})({f'[{x}, {x}]' if name in merges else x}))")
-    return "\n".join([*lines, "model = keras.Model([seq, img, vol], outs)", ""])
+    return "\n".join([*lines, "model = keras.Model([seq, img, vol, vec], outs)", ""])
 
 
 ARGUMENT_FORMS = """

@@ -129,9 +129,13 @@ def _dense(em: Emitter, node: Node) -> Value:
 def _dense_linear(em: Emitter, node: Node) -> Value:
     v = em.value(node.inputs[0])
     kernel, bias = node.params["kernel"], node.params.get("bias")
-    if v.rank == 4 and v.perm == NCHW:  # a Dense over the channels of a feature map is a 1x1 conv
-        w = em.const(f"{node.name}.weight", kernel.T[:, :, None, None])
-        return Value(em.op("Conv", [v.name, w, *bias_inputs(em, node)], node.name, kernel_shape=[1, 1]), 4, NCHW)
+    if v.rank >= 3 and v.rows is None and v.perm is not None and v.perm == channels_first(v.rank):
+        # A Dense over the channels of channels-first data (a feature map, a sequence after a
+        # Conv1D, a volume) is a 1x1 convolution that keeps the layout: no transposes around it.
+        spatial = v.rank - 2
+        w = em.const(f"{node.name}.weight", kernel.T.reshape(*kernel.T.shape, *(1,) * spatial))
+        out = em.op("Conv", [v.name, w, *bias_inputs(em, node)], node.name, kernel_shape=[1] * spatial)
+        return Value(out, v.rank, v.perm)
     if v.rank == 2:
         rows = kernel[np.asarray(v.rows)] if v.rows is not None else kernel
         w = em.const(f"{node.name}.weight", rows)

@@ -12,7 +12,7 @@ import numpy as np
 from onnx import helper
 
 from ...ir import Node
-from ..emitter import Emitter, Perm, Value, canon, emitter
+from ..emitter import Emitter, Perm, Value, canon, channels_first, emitter
 
 
 def onnx_type(dtype: str) -> int:
@@ -99,6 +99,11 @@ def _reduce(em: Emitter, node: Node) -> Value:
 @emitter("Tile")
 def _tile(em: Emitter, node: Node) -> Value:
     v = em.value(node.inputs[0])
+    src = node.inputs[0].shape
+    if v.rank == 3 and v.perm is None and src[1] == 1 and None not in src[1:]:
+        # RepeatVector's one step: channels-first costs a Reshape here and saves the Conv1D or
+        # Dense after it a Transpose.
+        v = Value(em.ensure(v, channels_first(3)), 3, channels_first(3))
     x = em.ensure(v, v.perm)
     reps = node.attrs["repeats"]
     physical = [reps[a] for a in (v.perm or range(v.rank))]
@@ -114,3 +119,38 @@ def _fill(em: Emitter, node: Node) -> Value:
     shape = em.op("Shape", [x], f"{node.name}_shape")
     value = helper.make_tensor("value", onnx_type(node.dtype), [1], [node.attrs["value"]])
     return Value(em.op("ConstantOfShape", [shape], node.name, value=value), v.rank, v.perm)
+
+
+def _shape_of(em: Emitter, v: Value, axes: list[int], base: str) -> str:
+    """The sizes of logical ``axes`` of ``v``, read from its physical tensor (an int64 vector)."""
+    shape = em.op("Shape", [v.name], f"{base}_shape")
+    idx = em.const(f"{base}.axes", np.asarray([v.axis(a) for a in axes], np.int64))
+    return em.op("Gather", [shape, idx], f"{base}_dims", axis=0)
+
+
+@emitter("FoldTime")
+def _fold_time(em: Emitter, node: Node) -> Value:
+    """(batch, time, ...) → (batch·time, ...) in the physical layout the data has, as long as
+    batch and time lead it (a TimeDistributed chain of convolutions stays channels-first)."""
+    v = em.value(node.inputs[0])
+    p = v.perm or tuple(range(v.rank))
+    if p[:2] != (0, 1):
+        v = Value(em.ensure(v, None), v.rank, None, shape=v.shape)
+        p = tuple(range(v.rank))
+    rest = em.op("Shape", [v.name], f"{node.name}_rest", start=2)
+    lead = em.const(f"{node.name}.lead", np.asarray([-1], np.int64))
+    dims = em.op("Concat", [lead, rest], f"{node.name}_dims", axis=0)
+    return Value(em.op("Reshape", [v.name, dims], node.name), v.rank - 1, canon([0, *(a - 1 for a in p[2:])]))
+
+
+@emitter("SplitTime")
+def _split_time(em: Emitter, node: Node) -> Value:
+    """(batch·time, ...) → (batch, time, ...), batch and time read from the folded input."""
+    y, x = (em.value(i) for i in node.inputs)
+    q = y.perm or tuple(range(y.rank))
+    if y.rows is not None:
+        y = Value(em.ensure(y, y.perm), y.rank, y.perm)
+    lead = _shape_of(em, x, [0, 1], f"{node.name}_lead")
+    rest = em.op("Shape", [y.name], f"{node.name}_rest", start=1)
+    dims = em.op("Concat", [lead, rest], f"{node.name}_dims", axis=0)
+    return Value(em.op("Reshape", [y.name, dims], node.name), y.rank + 1, canon([0, 1, *(a + 1 for a in q[1:])]))

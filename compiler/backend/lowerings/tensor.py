@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import Node
+from ...ops import Kind, is_a
 from ..emitter import NCHW, Emitter, Value, canon, channels_first, emitter, onnx_pads
 
 
@@ -64,13 +65,27 @@ def _squeeze_layout(em: Emitter, node: Node, v: Value) -> Value | None:
     return Value(out, rank, canon(perm))
 
 
+def _feeds_channels_first(node: Node) -> bool:
+    """Whether every reader of ``node`` computes on channels-first data (convolutions, pools)."""
+    users = node.users
+    return bool(users) and not node.is_output and all(is_a(u, Kind.WINDOW) or u.op == "ConvTranspose" for u in users)
+
+
 @emitter("Reshape")
 def _reshape(em: Emitter, node: Node) -> Value:
     src = node.inputs[0].shape
     if tuple(node.shape) == tuple(src) and sum(d is None for d in src[1:]) <= 1:
         # A 1-D layer's way back to (N, L, C) merged with the next one's way to (N, 1, L, C).
         return em.value(node.inputs[0])
-    kept = _squeeze_layout(em, node, em.value(node.inputs[0]))
+    v = em.value(node.inputs[0])
+    if v.perm is None and v.rows is None and len(node.shape) > len(src) >= 3 and _feeds_channels_first(node):
+        # A 1-D layer's (N, L, C) → (N, 1, L, C) for a convolution or pool: move the data to
+        # channels-first before the reshape, where the Transpose is the graph input's own.
+        moved = Value(em.ensure(v, channels_first(len(src))), v.rank, channels_first(len(src)), shape=v.shape)
+        kept = _squeeze_layout(em, node, moved)
+        if kept is not None:
+            return kept
+    kept = _squeeze_layout(em, node, v)
     if kept is not None:
         return kept
     x = em.ensure(em.value(node.inputs[0]), None)
