@@ -383,3 +383,16 @@ def test_cudnn_layers(tmp_path):
     (got,) = run_onnx(res.onnx, {"seq": x})[1]
     want = model.predict(x, verbose=0)
     assert rel_error(got, want) < 1e-4
+
+
+@pytest.mark.covers("LSTM", "refused in one line: an activation no lowering has, a wrapped ConvLSTM")
+def test_refusals_name_layer_and_option(tmp_path):
+    from .harness import compile_error
+
+    inp = seq_input()
+    err = compile_error(keras.Model(inp, layers.LSTM(3, activation="softmax", name="lstm")(inp)), tmp_path)
+    assert err.layer == "lstm" and "activation 'softmax'" in str(err) and "gelu" in (err.hint or "")
+    frames = keras.Input((3, 5, 5, 1), name="frames")
+    wrapped = layers.Bidirectional(layers.ConvLSTM2D(2, 3), name="bi")(frames)
+    err = compile_error(keras.Model(frames, wrapped), tmp_path)
+    assert err.layer == "bi" and "ConvLSTM2D" in str(err)
