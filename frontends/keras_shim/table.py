@@ -21,6 +21,7 @@ from typing import Any
 NOT_TABULATED: dict[str, str] = {
     "Lambda": "runs arbitrary Python code, which cannot be compiled; the stand-in refuses it at its line",
     "Bidirectional": "wraps a layer object; compile the model's JSON or .keras file instead",
+    "RNN": "wraps a cell object; compile the model's JSON or .keras file instead",
 }
 
 # fmt: off

@@ -116,8 +116,6 @@ def _check_half(ctx: LayerContext, half: Half) -> None:
         )
     if _flag(ctx, cfg, "time_major"):
         raise ctx.unsupported("time_major=True is not supported", hint="use batch-major inputs (batch, steps, ...)")
-    if cfg.get("cell") is not None and half.class_name == "RNN":
-        raise ctx.unsupported("a generic RNN layer with a custom cell")
 
 
 def _cell_attrs(ctx: LayerContext, half: Half, conv: bool = False) -> dict[str, Any]:
@@ -276,6 +274,8 @@ def _layer_config(ctx: LayerContext, spec: Any, what: str) -> tuple[str, dict[st
     if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
         raise ctx.unsupported(f"the {what} is not a serialized Keras layer")
     cls = str(spec.get("class_name"))
+    if cls == "RNN":
+        return _generic_rnn(ctx, spec["config"])
     if cls not in CELLS:
         raise ctx.unsupported(
             f"the {what} is a {cls}", hint="Bidirectional wraps LSTM, GRU or SimpleRNN (ConvLSTM: not yet)"
@@ -285,11 +285,38 @@ def _layer_config(ctx: LayerContext, spec: Any, what: str) -> tuple[str, dict[st
 
 @keras_layer(*CELLS)
 def recurrent(ctx: LayerContext, inputs: list[Node]) -> Node | list[Node]:
-    half = Half(CELLS[ctx.class_name], ctx.class_name, ctx.cfg, _flag(ctx, ctx.cfg, "go_backwards"))
+    return _single(ctx, inputs, ctx.class_name, ctx.cfg)
+
+
+def _single(ctx: LayerContext, inputs: list[Node], class_name: str, cfg: dict[str, Any]) -> Node | list[Node]:
+    half = Half(CELLS[class_name], class_name, cfg, _flag(ctx, cfg, "go_backwards"))
     outs, states = _run(ctx, inputs, [half])
-    result = [outs[0], *states] if _flag(ctx, ctx.cfg, "return_state") else [outs[0]]
-    _set_masks(ctx, len(result), int(_flag(ctx, ctx.cfg, "return_sequences")))
+    result = [outs[0], *states] if _flag(ctx, cfg, "return_state") else [outs[0]]
+    _set_masks(ctx, len(result), int(_flag(ctx, cfg, "return_sequences")))
     return result if len(result) > 1 else result[0]
+
+
+#: Keras's cell classes, for the generic ``RNN`` layer around one of them.
+CELL_CLASSES = {"LSTMCell": "LSTM", "GRUCell": "GRU", "SimpleRNNCell": "SimpleRNN"}
+#: What the ``RNN`` wrapper decides itself (the rest of the config is the cell's).
+RNN_FLAGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask")
+
+
+def _generic_rnn(ctx: LayerContext, cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``RNN(LSTMCell(…))`` and its kin: the cell's config with the wrapper's flags, as the layer the
+    cell's own class (LSTM, GRU, SimpleRNN) would be."""
+    cell = cfg.get("cell")
+    cls = cell.get("class_name") if isinstance(cell, dict) else None
+    if cls not in CELL_CLASSES or not isinstance(cell.get("config"), dict):
+        what = "a list of cells (StackedRNNCells)" if isinstance(cell, list) else f"a {cls or 'custom'} cell"
+        raise ctx.unsupported(f"an RNN layer with {what}", hint="RNN wraps one LSTMCell, GRUCell or SimpleRNNCell")
+    return CELL_CLASSES[cls], {**cell["config"], **{k: cfg[k] for k in RNN_FLAGS if k in cfg}}
+
+
+@keras_layer("RNN")
+def generic_rnn(ctx: LayerContext, inputs: list[Node]) -> Node | list[Node]:
+    cls, cfg = _generic_rnn(ctx, ctx.cfg)
+    return _single(ctx, inputs, cls, cfg)
 
 
 @keras_layer("Bidirectional")

@@ -396,3 +396,18 @@ def test_refusals_name_layer_and_option(tmp_path):
     wrapped = layers.Bidirectional(layers.ConvLSTM2D(2, 3), name="bi")(frames)
     err = compile_error(keras.Model(frames, wrapped), tmp_path)
     assert err.layer == "bi" and "ConvLSTM2D" in str(err)
+
+
+@pytest.mark.covers("RNN", "one LSTMCell, GRUCell or SimpleRNNCell; inside Bidirectional; stacked cells refused")
+def test_generic_rnn_with_a_cell(tmp_path):
+    from .harness import compile_error
+
+    inp = seq_input()
+    x = layers.RNN(layers.GRUCell(4, reset_after=False), return_sequences=True, name="rnn_gru")(inp)
+    x = layers.Bidirectional(layers.RNN(layers.LSTMCell(3), return_sequences=True), name="bi")(x)
+    out = layers.RNN(layers.SimpleRNNCell(2, activation="relu"), go_backwards=True, name="rnn_simple")(x)
+    result = check(randomize(keras.Model(inp, out), 22), tmp_path, batch=3)
+    result.assert_ops(GRU=1, LSTM=1, RNN=1)
+    stacked = layers.RNN([layers.LSTMCell(2), layers.LSTMCell(2)], name="stacked")(inp)
+    err = compile_error(keras.Model(inp, stacked), tmp_path)
+    assert err.layer == "stacked" and "StackedRNNCells" in str(err)
