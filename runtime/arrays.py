@@ -235,6 +235,23 @@ def check_array(array: np.ndarray, inp: ArrayInput, file: str | Path) -> np.ndar
     )
 
 
+def check_vocabulary(array: np.ndarray, inp: ArrayInput, metadata: dict[str, str], file: str | Path) -> None:
+    """Ids an Embedding has no row for are refused before the run, in one line: onnxruntime would
+    stop at the first batch holding one (ids in [-input_dim, input_dim) are rows)."""
+    vocabulary = metadata.get(VOCABULARY_KEY + inp.name, "")
+    if inp.dtype.kind not in "iu" or not vocabulary.isdigit() or array.size == 0:
+        return
+    size = int(vocabulary)
+    bad = (array >= size) | (array < -size)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise RuntimeInputError(
+            f"id {array[where]} at {where} of input '{inp.name}' is outside the Embedding's {size} rows",
+            file=str(file),
+            hint=f"ids run from 0 to {size - 1} (negative ones count from the end)",
+        )
+
+
 def batches(arrays: Sequence[np.ndarray], size: int) -> Iterator[tuple[int, list[np.ndarray]]]:
     """(first sample index, one slice per input) for every run of ``size`` samples."""
     if size < 1:
@@ -333,6 +350,9 @@ def run_array_files(
     info = create_session(model, provider, "all", threads, settings=settings)
     inputs = model_inputs(info.session, model)
     arrays = load_arrays(args, inputs)
+    meta = dict(info.session.get_modelmeta().custom_metadata_map)
+    for inp, array in zip(inputs, arrays, strict=True):
+        check_vocabulary(array, inp, meta, args[0] if len(args) == 1 else args[inputs.index(inp)])
     start = time.perf_counter()
     outputs = run_arrays(info.session, inputs, arrays, batch_size, model)
     return ArrayRun(info, inputs, outputs, len(arrays[0]), time.perf_counter() - start)

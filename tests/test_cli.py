@@ -338,3 +338,10 @@ def test_bench_a_token_model_uses_ids_below_the_vocabulary(token_model: Path) ->
     proc = cli("bench", str(token_model), "--batch", "1,4", "--runs", "3", "--warmup", "1")
     assert proc.returncode == 0, proc.stderr
     assert "random ids 0..19" in proc.stderr and "input_dim" in proc.stderr
+
+
+def test_run_ids_outside_the_table_is_one_line(token_model: Path, tmp_path: Path) -> None:
+    """An id the Embedding has no row for (onnxruntime's Gather would stop on it) is refused first."""
+    np.save(tmp_path / "big.npy", np.array([[1, 2, 20, 0, 0, 0]], np.int32))
+    proc = cli("run", str(token_model), "big.npy", cwd=tmp_path)
+    assert_one_line_error(proc, "big.npy", "id 20 at (0, 2)", "'tokens'", "20 rows")

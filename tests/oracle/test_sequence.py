@@ -161,11 +161,16 @@ steps = pool(name="steps")(layers.Concatenate(axis=1, name="join_t")([ea, plain]
 summed = pool(name="summed")(layers.Add(name="add")([ea, eb]))
 mixed = pool(name="mixed")(layers.Multiply(name="mul")([ea, plain]))
 both = pool(name="both")(layers.Concatenate(name="join_c")([ea, layers.Dense(4, name="d")(eb)]))
-model = keras.Model([a, b], [steps, summed, mixed, both])
+product = pool(name="product")(layers.Multiply(name="mul2")([ea, eb]))
+highest = pool(name="highest")(layers.Maximum(name="max")([ea, eb]))
+lowest = pool(name="lowest")(layers.Minimum(name="min")([plain, ea]))
+model = keras.Model([a, b], [steps, summed, mixed, both, product, highest, lowest])
 """
 
 
-@pytest.mark.covers("Add", "masks as Keras 3's Merge.compute_mask joins them")
+@pytest.mark.covers(
+    "Add, Multiply, Maximum, Minimum", "masks as Keras 3 joins them (Multiply, Maximum, Minimum skip masked steps)"
+)
 @pytest.mark.covers("Concatenate", "masks along the time and the feature axis")
 def test_merged_masks(tmp_path):
     model = runpy.run_path(str(_write(tmp_path / "src.py", MERGES_CODE)))["model"]
@@ -333,3 +338,57 @@ def test_passes_on_sequences(tmp_path):
     result.assert_ops(BatchNormalization=0, Mul=0, Add=0, Gather=1, Transpose=2)
     # Gather's (batch, steps, features) to the first Conv1D's channels-first, once; none after it
     assert result.transposes_inside == 1
+
+
+# --------------------------------------------------------------------------
+# masks across model structure, and ids at the edges of the table
+
+
+@pytest.mark.covers("Embedding", "negative ids count from the end of the table, as Keras's take does")
+def test_negative_ids(tmp_path):
+    inp = keras.Input((4,), dtype="int32", name="ids")
+    out = layers.Flatten(name="flat")(layers.Embedding(9, 3, name="embed")(inp))
+    model = keras.Model(inp, out)
+    check(model, tmp_path, inputs=[np.array([[-1, -9, 0, 8], [3, -4, 2, -2]], np.int32)])
+
+
+@pytest.mark.covers("GlobalAveragePooling1D", "with a mask and keepdims")
+@pytest.mark.covers("Sequential", "masks from Embedding(mask_zero) through Dense")
+def test_sequential_masked_keepdims(tmp_path):
+    model = keras.Sequential(
+        [
+            keras.Input((6,), dtype="int64", name="ids"),
+            layers.Embedding(11, 4, mask_zero=True, name="embed"),
+            layers.Dense(3, name="dense"),
+            layers.GlobalAveragePooling1D(keepdims=True, name="pool"),
+        ]
+    )
+    check_every_form(model, tmp_path, [ids(3, 6, 11, dtype="int64")])
+
+
+def test_mask_crosses_nested_models(tmp_path):
+    """A nested model's output keeps its mask (Keras's Functional passes masks in and out)."""
+    inner_in = keras.Input((7,), dtype="int32", name="inner_ids")
+    inner_out = layers.Dense(5, name="inner_dense")(layers.Embedding(13, 4, mask_zero=True, name="embed")(inner_in))
+    encoder = keras.Model(inner_in, inner_out, name="encoder")
+    outer_in = keras.Input((7,), dtype="int32", name="ids")
+    out = layers.GlobalAveragePooling1D(name="pool")(encoder(outer_in))
+    model = keras.Model(outer_in, out)
+    result = check(model, tmp_path, inputs=[ids(3, 7, 13)])
+    result.assert_ops(Where=1)
+
+
+def test_tf_keras_time_distributed_weights(tmp_path):
+    """tf.keras files keep a TimeDistributed layer's weights under the wrapper: .h5, JSON + HDF5
+    weights and JSON + .weights.h5."""
+    import tf_keras  # heavy and only needed here
+
+    from .harness import check_tf_keras, randomize_tf_keras, tf_keras_sources
+
+    L = tf_keras.layers
+    inp = tf_keras.Input((6,), dtype="int32", name="ids")
+    x = L.Embedding(12, 4, mask_zero=True, name="embed")(inp)
+    x = L.TimeDistributed(L.Dense(5, activation="tanh"), name="td")(x)
+    model = tf_keras.Model(inp, L.GlobalAveragePooling1D(name="pool")(x))
+    randomize_tf_keras(model, 4)
+    check_tf_keras(model, tf_keras_sources(model, tmp_path), inputs=[ids(3, 6, 12)])
