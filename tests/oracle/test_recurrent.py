@@ -411,3 +411,28 @@ def test_generic_rnn_with_a_cell(tmp_path):
     stacked = layers.RNN([layers.LSTMCell(2), layers.LSTMCell(2)], name="stacked")(inp)
     err = compile_error(keras.Model(inp, stacked), tmp_path)
     assert err.layer == "stacked" and "StackedRNNCells" in str(err)
+
+
+@pytest.mark.covers("GRU", "tf.keras (Keras 2) .h5: masked, initial_state (tf.keras masks such a call), go_backwards")
+def test_tf_keras_masked_h5(tmp_path):
+    """A tf.keras token model: masked Embedding → Bidirectional(LSTM) → GRU given an initial state
+    (tf.keras, unlike Keras 3, passes it the mask) → masked average."""
+    import tf_keras
+
+    tl = tf_keras.layers
+    tokens = tf_keras.Input((7,), dtype="int32", name="tokens")
+    h0 = tf_keras.Input((4,), name="h0")
+    x = tl.Embedding(STACK_VOCAB, 6, mask_zero=True, name="embed")(tokens)
+    x = tl.Bidirectional(tl.LSTM(5, return_sequences=True), name="bi")(x)
+    x = tl.GRU(4, go_backwards=True, return_sequences=True, name="gru")(x, initial_state=[h0])
+    model = tf_keras.Model([tokens, h0], tl.GlobalAveragePooling1D(name="pool")(x))
+    rng = np.random.default_rng(23)
+    model.set_weights([rng.normal(0, 0.4, w.shape) for w in model.get_weights()])
+    model.save(tmp_path / "model.h5")
+    ids = padded_ids()
+    ids[3, 2] = 4  # a masked average of a row with no valid step is 0/0
+    state = rng.standard_normal((4, 4)).astype(np.float32)
+    want = model.predict([ids, state], verbose=0)
+    res = compiler.compile(tmp_path / "model.h5")
+    (got,) = run_onnx(res.onnx, {"tokens": ids, "h0": state})[1]
+    assert rel_error(got, want) < 1e-4
