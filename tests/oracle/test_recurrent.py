@@ -113,14 +113,15 @@ def test_gru_initial_state(tmp_path):
     check(randomize(keras.Model([inp, state], [y, named(h, "h")]), 5), tmp_path, batch=3)
 
 
-@pytest.mark.covers("Bidirectional", "merge_mode concat/sum/mul/ave/None, return_sequences, return_state")
-@pytest.mark.parametrize("merge", ["concat", "sum", "mul", "ave", None])
-def test_bidirectional(merge, tmp_path):
+@pytest.mark.covers("Bidirectional", "merge_mode concat/sum/mul/ave/None, return_sequences")
+def test_bidirectional_merge_modes(tmp_path):
     inp = seq_input()
-    outs = layers.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode=merge, name="bi")(inp)
-    outs = [outs[0], named(outs[1], "backward")] if isinstance(outs, list | tuple) else [outs]
-    result = check(randomize(keras.Model(inp, outs), 6), tmp_path, batch=3)
-    result.assert_ops(LSTM=1)  # one ONNX op, direction="bidirectional"
+    outs = []
+    for merge in ("concat", "sum", "mul", "ave"):
+        outs.append(layers.Bidirectional(layers.LSTM(4, return_sequences=True), merge_mode=merge, name=merge)(inp))
+    forward, backward = layers.Bidirectional(layers.GRU(3), merge_mode=None, name="none")(inp)
+    result = check(randomize(keras.Model(inp, [*outs, forward, named(backward, "backward")]), 6), tmp_path, batch=3)
+    result.assert_ops(LSTM=4, GRU=1)  # one ONNX op per layer, direction="bidirectional"
 
 
 @pytest.mark.covers("Bidirectional", "backward_layer, GRU, return_state")

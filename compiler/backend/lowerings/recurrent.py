@@ -128,35 +128,47 @@ def _pick(em: Emitter, tensor: str, axis: int, index: int, slots: int, base: str
 
 
 class _Mask:
-    """The step mask, time-major, and what the compaction and its inverse need of it."""
+    """The step mask, time-major, and what the compaction and its inverse need of it.
 
-    def __init__(self, em: Emitter, mask: Node, x: str, base: str) -> None:
+    Computed once per mask: the recurrent layers of a stack that share a mask share these
+    tensors (kept among the emitter's values under the mask's name)."""
+
+    FIELDS = ("mf", "steps", "lens_f", "lens", "cin", "last_step", "order")
+
+    def __init__(self, em: Emitter, mask: Node, base: str) -> None:
         self.em = em
         self.base = base
+        key = f"{mask.name}\x00mask\x00"
+        if key + "mf" in em.values:
+            for name in self.FIELDS:
+                setattr(self, name, em.values[key + name].name)
+            return
         m = em.ensure(em.value(mask), (1, 0))
         self.mf = em.op("Cast", [m], f"{base}_maskf", to=TensorProto.FLOAT)
-        self.steps = em.op("Shape", [x], f"{base}_steps", start=0, end=1)
+        self.steps = em.op("Shape", [m], f"{base}_steps", start=0, end=1)
         self.lens_f = em.op("ReduceSum", [self.mf, _ints(em, "axis0", [0])], f"{base}_lensf", keepdims=0)
         self.lens = em.op("Cast", [self.lens_f], f"{base}_lens", to=TensorProto.INT32)
         self.cin = em.op("CumSum", [self.mf, em.const("axis0s", np.asarray(0, np.int64))], f"{base}_cumsum")
-        self.last_step = em.op(
-            "Sub", [em.op("Cast", [self.steps], f"{base}_stepsf", to=TensorProto.FLOAT), em.scalar(1.0)], f"{base}_tm1"
-        )
-
-    def compact(self, x: str) -> str:
-        """The valid steps of each row first, in their order (time-major x)."""
-        em, base = self.em, self.base
+        steps_f = em.op("Cast", [self.steps], f"{base}_stepsf", to=TensorProto.FLOAT)
+        self.last_step = em.op("Sub", [steps_f, em.scalar(1.0)], f"{base}_tm1")
+        # the gather order that puts each row's valid steps first: ascending (1 - m)·T + t
         t = em.op("Squeeze", [self.steps, _ints(em, "axis0", [0])], f"{base}_t")
         index = em.op(
             "Range", [em.const("zero64", np.asarray(0, np.int64)), t, em.const("one64", np.asarray(1, np.int64))], base
         )
         index_f = em.op("Cast", [index], f"{base}_idxf", to=TensorProto.FLOAT)
         index_f = em.op("Unsqueeze", [index_f, _ints(em, "axis1", [1])], f"{base}_col")
-        steps_f = em.op("Cast", [self.steps], f"{base}_nf", to=TensorProto.FLOAT)
         masked = em.op("Sub", [em.scalar(1.0), self.mf], f"{base}_masked")
-        key = em.op("Add", [em.op("Mul", [masked, steps_f], f"{base}_late"), index_f], f"{base}_key")
-        _, order = _multi(em, "TopK", [key, self.steps], f"{base}_order", [True, True], axis=0, largest=0, sorted=1)
-        return self._gather(x, order, f"{base}_compact")
+        late = em.op("Add", [em.op("Mul", [masked, steps_f], f"{base}_late"), index_f], f"{base}_key")
+        _, self.order = _multi(
+            em, "TopK", [late, self.steps], f"{base}_order", [True, True], axis=0, largest=0, sorted=1
+        )
+        for name in self.FIELDS:
+            em.values[key + name] = Value(getattr(self, name), 2)
+
+    def compact(self, x: str) -> str:
+        """The valid steps of each row first, in their order (time-major x)."""
+        return self._gather(x, self.order, f"{self.base}_compact")
 
     def _gather(self, x: str, index: str, base: str) -> str:
         em = self.em
@@ -197,7 +209,7 @@ def _recurrent(em: Emitter, node: Node) -> Value:
     slots = len(halves)
     ins = node.inputs
     x = em.ensure(em.value(ins[0]), TIME_MAJOR)
-    mask = _Mask(em, ins[1], x, node.name) if a["masked"] else None
+    mask = _Mask(em, ins[1], node.name) if a["masked"] else None
     states = [em.ensure(em.value(s), None) for s in ins[1 + int(a["masked"]) :]]
     per_half = 2 if node.op == "LSTM" else 1
 
