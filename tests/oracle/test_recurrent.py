@@ -63,12 +63,11 @@ def at_most_edges(options: dict) -> range:
 @pytest.mark.parametrize(
     "options",
     [
-        {},
         {"reset_after": False, "return_sequences": True},
         {"reset_after": False, "go_backwards": True},
         {"return_sequences": True, "go_backwards": True, "activation": "softsign", "recurrent_dropout": 0.2},
     ],
-    ids=["reset_after", "reset_before", "backwards", "softsign"],
+    ids=["reset_before", "backwards", "softsign"],
 )
 def test_gru(options, tmp_path):
     inp = seq_input()
@@ -80,8 +79,8 @@ def test_gru(options, tmp_path):
 @pytest.mark.covers("SimpleRNN", "units, activation, return_sequences, go_backwards, use_bias")
 @pytest.mark.parametrize(
     "options",
-    [{}, {"return_sequences": True, "activation": "relu"}, {"go_backwards": True, "use_bias": False}],
-    ids=["last", "relu", "backwards"],
+    [{"return_sequences": True, "activation": "relu"}, {"go_backwards": True, "use_bias": False}],
+    ids=["relu", "backwards"],
 )
 def test_simple_rnn(options, tmp_path):
     inp = seq_input()
