@@ -436,3 +436,11 @@ def test_tf_keras_masked_h5(tmp_path):
     res = compiler.compile(tmp_path / "model.h5")
     (got,) = run_onnx(res.onnx, {"tokens": ids, "h0": state})[1]
     assert rel_error(got, want) < 1e-4
+
+
+@pytest.mark.covers("TimeDistributed", "an LSTM over each group of steps (the cell's weights under the wrapper)")
+def test_time_distributed_lstm(tmp_path):
+    inp = keras.Input((3, 5, 4), name="groups")
+    x = layers.TimeDistributed(layers.LSTM(6), name="td")(inp)
+    result = check(randomize(keras.Model(inp, layers.GRU(3, name="gru")(x)), 24), tmp_path, batch=2)
+    result.assert_ops(LSTM=1, GRU=1)
