@@ -20,6 +20,8 @@ from frontends.keras_python import model_config
 from .harness import at_most, check, keras_predict, randomize, rel_error, run_onnx
 
 SEED = 5
+# Keras warns when a layer drops a mask; these tests drop masks on purpose, as Keras does.
+pytestmark = pytest.mark.filterwarnings("ignore:Layer .* does not support masking:UserWarning")
 
 
 def ids(batch: int, steps: int, vocab: int, seed: int = 0, dtype: str = "int32") -> np.ndarray:
@@ -196,7 +198,7 @@ def test_global_max_pooling_ignores_the_mask(tmp_path):
     out = layers.GlobalMaxPooling1D(name="pool")(x)
     model = keras.Model(inp, out)
     result = check_every_form(model, tmp_path, [ids(3, 7, 20)])
-    result.assert_ops(Where=0, GlobalMaxPool=1)
+    result.assert_ops(Where=0, ReduceMax=1, Transpose=0)  # Gather's (batch, steps, features) as it is
 
 
 # --------------------------------------------------------------------------
@@ -392,3 +394,15 @@ def test_tf_keras_time_distributed_weights(tmp_path):
     model = tf_keras.Model(inp, L.GlobalAveragePooling1D(name="pool")(x))
     randomize_tf_keras(model, 4)
     check_tf_keras(model, tf_keras_sources(model, tmp_path), inputs=[ids(3, 6, 12)])
+
+
+@pytest.mark.covers("TimeDistributed", "Embedding inside: integer ids per step")
+def test_time_distributed_embedding(tmp_path):
+    inp = keras.Input((3, 5), dtype="int32", name="sentences")
+    x = layers.TimeDistributed(layers.Embedding(16, 4), name="words")(inp)
+    x = layers.TimeDistributed(layers.Flatten(), name="flat")(x)
+    out = layers.GlobalAveragePooling1D(name="pool")(x)
+    model = keras.Model(inp, out)
+    ids3 = np.random.default_rng(8).integers(0, 16, (2, 3, 5)).astype(np.int32)
+    result = check_every_form(model, tmp_path, [ids3])
+    result.assert_ops(Gather=1, Cast=0)

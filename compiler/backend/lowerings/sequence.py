@@ -123,8 +123,11 @@ def _fill(em: Emitter, node: Node) -> Value:
 
 def _shape_of(em: Emitter, v: Value, axes: list[int], base: str) -> str:
     """The sizes of logical ``axes`` of ``v``, read from its physical tensor (an int64 vector)."""
+    physical = [v.axis(a) for a in axes]
+    if physical == list(range(physical[0], physical[0] + len(physical))):
+        return em.op("Shape", [v.name], f"{base}_dims", start=physical[0], end=physical[0] + len(physical))
     shape = em.op("Shape", [v.name], f"{base}_shape")
-    idx = em.const(f"{base}.axes", np.asarray([v.axis(a) for a in axes], np.int64))
+    idx = em.const(f"{base}.axes", np.asarray(physical, np.int64))
     return em.op("Gather", [shape, idx], f"{base}_dims", axis=0)
 
 
@@ -132,7 +135,10 @@ def _shape_of(em: Emitter, v: Value, axes: list[int], base: str) -> str:
 def _fold_time(em: Emitter, node: Node) -> Value:
     """(batch, time, ...) → (batch·time, ...) in the physical layout the data has, as long as
     batch and time lead it (a TimeDistributed chain of convolutions stays channels-first)."""
-    v = em.value(node.inputs[0])
+    src = node.inputs[0]
+    if src.op == "SplitTime":  # TimeDistributed after TimeDistributed: the steps are folded already
+        return em.value(src.inputs[0])
+    v = em.value(src)
     p = v.perm or tuple(range(v.rank))
     if p[:2] != (0, 1):
         v = Value(em.ensure(v, None), v.rank, None, shape=v.shape)
