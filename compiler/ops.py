@@ -506,6 +506,79 @@ def batchnorm_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:
     return scale, p["beta"].astype(np.float64) - p["mean"].astype(np.float64) * scale
 
 
+# -- recurrent layers (LSTM, GRU, SimpleRNN, their Bidirectional form, ConvLSTM) -----------------
+#: The recurrent ops: one node runs one Keras recurrent layer (both halves of a Bidirectional one
+#: when they are alike); its value is every step of every half, and ``RecurrentOutput`` nodes pick
+#: the parts the model reads, so dead-code removal drops the states nobody uses.
+RECURRENT_OPS = ("LSTM", "GRU", "SimpleRNN")
+
+
+@op(*RECURRENT_OPS)
+def _recurrent(node: Node, ins: list[Shape]) -> Shape:
+    """(batch, steps, halves, units): the sequence of each half, in the input's time order."""
+    s = ins[0]
+    if len(s) != 3:
+        raise ShapeError(f"{node.op} expects a 3-D input (batch, steps, features), got shape {s}")
+    if node.attrs.get("masked") and (len(ins) < 2 or len(ins[1]) != 2):
+        raise ShapeError(f"{node.op} expects a (batch, steps) mask as its second operand")
+    units = node.attrs["units"]
+    return (s[0], s[1], len(node.attrs["halves"]), units)
+
+
+@op("ConvLSTM")
+def _conv_lstm(node: Node, ins: list[Shape]) -> Shape:
+    """(batch, steps, halves, *spatial, filters), the spatial sizes as the input convolution gives them."""
+    s = ins[0]
+    kernel = node.params["kernel0"].shape[:-2]
+    if len(s) != len(kernel) + 3:
+        raise ShapeError(f"ConvLSTM with a {len(kernel)}-D kernel expects a {len(kernel) + 3}-D input, got {s}")
+    frame = _window(node, (s[0], *s[2:]), kernel, node.attrs["filters"])
+    return (s[0], s[1], len(node.attrs["halves"]), *frame[1:])
+
+
+@op("RecurrentOutput")
+def _recurrent_output(node: Node, ins: list[Shape]) -> Shape:
+    """One part of a recurrent node: ``sequences`` (batch, steps, …), or ``last``, ``h``, ``c`` (batch, …)."""
+    s = ins[0]
+    part = node.attrs["part"]
+    if part not in ("sequences", "last", "h", "c"):
+        raise ShapeError(f"unknown recurrent output part '{part}'")
+    if not 0 <= node.attrs["half"] < s[2]:
+        raise ShapeError(f"recurrent output of half {node.attrs['half']} of a node with {s[2]} halves")
+    return (s[0], s[1], *s[3:]) if part == "sequences" else (s[0], *s[3:])
+
+
+#: Activations the ONNX recurrent ops run (onnxruntime's kernels have every one), by ONNX name.
+ONNX_RECURRENT_ACTIVATIONS = (
+    "Tanh",
+    "Sigmoid",
+    "Relu",
+    "Affine",
+    "Softsign",
+    "Softplus",
+    "Elu",
+    "LeakyRelu",
+    "HardSigmoid",
+)
+
+
+def recurrent_path(node: Node) -> tuple[str, str]:
+    """How a recurrent node is lowered, and in words why: ``onnx`` (the ONNX LSTM/GRU/RNN op),
+    ``scan`` (Keras's cell in an ONNX Scan, for what the op cannot express) or ``unrolled``."""
+    if node.op == "ConvLSTM":
+        if node.inputs[0].shape[1] is None:
+            return "scan", "Scan of the convolutional cell (the number of steps is not fixed)"
+        return "unrolled", "convolutions unrolled over the steps"
+    a = node.attrs
+    used = [a["activation"]] + ([a["recurrent_activation"]] if node.op != "SimpleRNN" else [])
+    odd = [spec[0] for spec in used if spec[0] not in ONNX_RECURRENT_ACTIVATIONS]
+    if odd:
+        return "scan", f"Scan of the Keras cell (ONNX's {node.op} has no {odd[0]} activation)"
+    onnx_op = {"SimpleRNN": "RNN"}.get(node.op, node.op)
+    kind = "bidirectional " if len(a["halves"]) == 2 else ""
+    return "onnx", f"ONNX {kind}{onnx_op}" + (", mask → sequence_lens" if a.get("masked") else "")
+
+
 # -- integer ids, masks and sequences ---------------------------------------------------------------
 # Keras masks are ordinary tensors of the IR: bool, shaped (batch, time), built and combined by
 # the ops below (frontends/keras_json.py carries them beside the layers' outputs).

@@ -525,6 +525,7 @@ def _call_refs(call: Any) -> list[TensorKey]:
                     walk(v)
 
         walk(call.get("args", []))
+        walk((call.get("kwargs") or {}).get("initial_state") or [])  # a recurrent layer's states follow its input
         return found
     if isinstance(call, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
         try:

@@ -140,6 +140,10 @@ def _read_keras3(
         saved.update((child_scope, child_path))
         if vars_group is not None and len(vars_group):
             out[child_scope] = _sorted_vars(vars_group, reader)
+        else:
+            inner = _sublayer_vars(child, reader)
+            if inner:
+                out[child_scope] = inner
         wrapped = child.get("layer")  # a wrapper (TimeDistributed) saves its layer's variables under "layer"
         wrapped_vars = wrapped.get("vars") if wrapped is not None and hasattr(wrapped, "get") else None
         if wrapped_vars is not None and len(wrapped_vars) and child_scope not in out:
@@ -162,6 +166,27 @@ def _read_attributes(root: Any, out: dict[tuple[str, ...], list[np.ndarray]], re
             child = group[key]
             if key != "vars" and hasattr(child, "keys"):
                 stack.append((child, (*path, str(key)), path[-1:] == ("layers",)))
+
+
+#: Sub-objects a wrapper creates first (Keras lists the forward layer's weights before the backward's).
+_FIRST_SUBLAYERS = ("forward_layer", "backward_layer")
+
+
+def _sublayer_vars(group: Any, reader: _Reader, depth: int = 0) -> list[np.ndarray]:
+    """The variables of a layer that keeps them in sub-objects (an RNN's ``cell``, Bidirectional's
+    ``forward_layer``/``backward_layer``, a wrapper's ``layer``), in Keras's variable order."""
+    if depth > 4:
+        return []
+    keys = [k for k in group.keys() if k not in ("vars", "layers") and hasattr(group[k], "keys")]
+    keys.sort(key=lambda k: (_FIRST_SUBLAYERS.index(k) if k in _FIRST_SUBLAYERS else len(_FIRST_SUBLAYERS), k))
+    found: list[np.ndarray] = []
+    for key in keys:
+        sub = group[key]
+        own = sub.get("vars")
+        if own is not None and len(own):
+            found += _sorted_vars(own, reader)
+        found += _sublayer_vars(sub, reader, depth + 1)
+    return found
 
 
 def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]], reader: _Reader) -> None:

@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (each module registers its passes)
     fuse_bias_gelu,
     fuse_conv,
     fuse_skip_layernorm,
+    recurrent_paths,
     resolve_padding,
 )
 
@@ -29,4 +30,5 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "fuse_conv",  # residual joins (FusedAddRelu or Add) and activations into the convolution
     "fuse_bias_gelu",  # a Dense's bias into the gelu after it, once folding has settled the biases
     "fuse_skip_layernorm",  # residual Add (and a Dense's bias) into the LayerNorm after it
+    "recurrent_paths",  # last, on the final graph: which lowering each recurrent layer takes
 )

@@ -20,6 +20,7 @@ from . import (  # noqa: F401  (each module registers its layers)
     preprocessing,
     regularization,
     reshaping,
+    rnn,
     wrappers,
 )
 from .base import LAYERS, LayerContext, LayerFn, WeightSource, apply_activation, keras_layer

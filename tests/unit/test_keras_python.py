@@ -166,7 +166,7 @@ def test_seed_decoder_as_printed_fails_at_its_concatenate(tmp_path: Path) -> Non
     "code, message",
     [
         ("import tensorflow as tf\nx = tf.nn.conv2d\n", r":2: .*tensorflow.nn.conv2d is not available"),
-        ("from keras.layers import LSTM\n", r":1: .*keras.layers.LSTM is not available"),
+        ("from keras.layers import Bidirectional\n", r":1: .*keras.layers.Bidirectional is not available"),
         (
             "import keras\nm = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\nh = m.fit([], [])\n"
             "keras.layers.Dense(int(h))\n",
@@ -250,6 +250,10 @@ def _keras_json_and_shapes(path: Path) -> tuple[dict, list[tuple]]:
     return json.loads(model.to_json()), [tuple(t.shape) for t in model.outputs]
 
 
+#: Classes whose input is not of the rank their name suggests (recurrent layers read sequences).
+RANK_OF = {"LSTM": "seq", "GRU": "seq", "SimpleRNN": "seq", "ConvLSTM1D": "img", "ConvLSTM2D": "vol"}
+
+
 def _all_layers_file() -> str:
     """Every class of the table once, under each import path in turn, on an input of its rank."""
     args = {
@@ -292,6 +296,7 @@ def _all_layers_file() -> str:
     for k, (name, spec) in enumerate(table.items()):
         call_args = ", ".join([{**args, **own.get(name, {})}[p] for p in spec["required"]] + extra.get(name, []))
         x = "vec" if name == "RepeatVector" else "seq" if "1D" in name else "vol" if "3D" in name else "img"
+        x = RANK_OF.get(name, x)
         ref = [f"keras.layers.{name}", f"tf.keras.layers.{name}", name, f"layers.{name}", name][k % 5]
         if k % 5 == 2:
             lines.append(f"from keras.layers import {name}")

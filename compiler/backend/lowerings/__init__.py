@@ -1,4 +1,13 @@
 """One module per op family; importing this package registers every lowering with
 :func:`compiler.backend.emitter.emitter`. A new family is a new module listed here."""
 
-from . import conv, elementwise, normalization, pooling, sequence, tensor, tensor_ops  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    conv,
+    elementwise,
+    normalization,
+    pooling,
+    recurrent,
+    sequence,
+    tensor,
+    tensor_ops,
+)

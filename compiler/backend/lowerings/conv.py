@@ -142,8 +142,10 @@ def _dense_linear(em: Emitter, node: Node) -> Value:
         if bias is not None:
             return Value(em.op("Gemm", [v.name, w, em.const(f"{node.name}.bias", bias)], node.name), 2)
         return Value(em.op("MatMul", [v.name, w], node.name), 2)
-    x = em.ensure(v, None)
+    # A layout that keeps the features last (a recurrent layer's time-major steps) stays as it is.
+    keep = v.perm if v.rows is None and v.perm is not None and v.perm[-1] == v.rank - 1 else None
+    x = em.ensure(v, keep)
     y = em.op("MatMul", [x, em.const(f"{node.name}.weight", kernel)], node.name)
     if bias is not None:
         y = em.op("Add", [y, em.const(f"{node.name}.bias", bias)], f"{node.name}_bias")
-    return Value(y, v.rank)
+    return Value(y, v.rank, keep)
