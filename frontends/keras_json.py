@@ -235,9 +235,11 @@ class ModelBuilder:
             if not all(r in tensors for r in refs):  # a call that never made the output read here
                 waiting.append(position)
                 continue
-            ins = [tensors[r] for r in refs]
-            args = _call_args(call, tensors) if _is_op(entry) else None
-            outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args)
+            op = _is_op(entry)
+            ins = [tensors[r] for r in (refs if op else _call_refs(call, positional=True))]
+            args = _call_args(call, tensors) if op else None
+            kwargs = None if op else _call_kwargs(call, tensors)
+            outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args, kwargs=kwargs)
             for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
                 tensors[(name, node_index, t)] = out
         if waiting:
@@ -351,6 +353,7 @@ class ModelBuilder:
         scope: Scope,
         multi: bool = False,
         args: list[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
     ) -> Any:
         name = str(cfg.get("name") or entry.get("name") or cls.lower())
         own = self.shared.get((*scope, name), (*scope, name))
@@ -367,7 +370,18 @@ class ModelBuilder:
                 layer=name,
                 hint="Keras takes 'channels_last' or 'channels_first'",
             )
-        ctx = LayerContext(self.graph, cls, name, cfg, own, self.weights, self.file, self.keras_major, args=args)
+        ctx = LayerContext(
+            self.graph,
+            cls,
+            name,
+            cfg,
+            own,
+            self.weights,
+            self.file,
+            self.keras_major,
+            args=args,
+            call_kwargs=kwargs or {},
+        )
         try:
             return fn(ctx, inputs)
         except CompileError as err:
@@ -419,8 +433,10 @@ def _refs(value: Any) -> list[TensorKey]:
     return [ref for item in value for ref in _refs(item)]
 
 
-def _call_refs(call: Any) -> list[TensorKey]:
-    """The tensors one layer call reads, in argument order, in either Keras generation's format."""
+def _call_refs(call: Any, positional: bool = False) -> list[TensorKey]:
+    """The tensors one layer call reads, in argument order, in either Keras generation's format:
+    the positional arguments' then the keyword arguments' (``key=``, ``attention_mask=``), or
+    with ``positional`` the positional ones only (a layer's inputs)."""
     if isinstance(call, dict):  # Keras 3
         found: list[TensorKey] = []
 
@@ -436,12 +452,17 @@ def _call_refs(call: Any) -> list[TensorKey]:
                     walk(v)
 
         walk(call.get("args", []))
+        if not positional:
+            walk(call.get("kwargs", {}))
         return found
     if isinstance(call, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
         try:
             if call and isinstance(call[0], str):  # a TFOpLambda call: [name, node, tensor, {"y": ref}]
                 return [_tf_op_ref(call)] + [_tf_op_ref(v) for v in _tf_op_kwargs(call).values() if _is_tf_ref(v)]
-            return [(str(c[0]), int(c[1]), int(c[2])) for c in call]
+            refs = [(str(c[0]), int(c[1]), int(c[2])) for c in call]
+            if not positional:  # tf.keras writes the other tensor arguments as {"value": [name, node, tensor]}
+                refs += [_tf_op_ref(v) for c in call for v in _legacy_kwargs(c).values() if _is_tf_ref(v)]
+            return refs
         except (TypeError, ValueError, IndexError, KeyError):
             raise FormatError(f"unreadable inbound node {call!r:.80}") from None
     raise FormatError(f"unreadable inbound node {call!r:.80}")
@@ -474,6 +495,32 @@ def _tf_op_kwargs(call: list[Any]) -> dict[str, Any]:
     """A TFOpLambda call's keyword arguments (``y``, ...), without Keras's own ``name``."""
     kwargs = call[3] if len(call) > 3 and isinstance(call[3], dict) else {}
     return {k: v for k, v in kwargs.items() if k != "name"}
+
+
+def _legacy_kwargs(entry: Any) -> dict[str, Any]:
+    """The keyword arguments of one tf.keras inbound entry ``[name, node, tensor, {kwargs}]``."""
+    return entry[3] if isinstance(entry, list) and len(entry) > 3 and isinstance(entry[3], dict) else {}
+
+
+def _call_kwargs(call: Any, tensors: dict[TensorKey, Node]) -> dict[str, Any]:
+    """A layer call's keyword arguments (``key=``, ``attention_mask=``, ``use_causal_mask=``):
+    tensors as nodes, constants as written, in either Keras generation's format."""
+    if isinstance(call, dict):
+        raw = call.get("kwargs") or {}
+        if not isinstance(raw, dict):
+            return {}
+        out = {}
+        for key, value in raw.items():
+            if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+                out[key] = tensors[_history(value)]
+            else:
+                out[key] = value
+        return out
+    out = {}
+    for entry in call if isinstance(call, list) else []:
+        for key, value in _legacy_kwargs(entry).items():
+            out[key] = tensors[_tf_op_ref(value)] if _is_tf_ref(value) else value
+    return out
 
 
 def _call_args(call: Any, tensors: dict[TensorKey, Node]) -> list[Any]:

@@ -4,7 +4,15 @@ Importing a pass module registers its passes by name; the order they run in is
 :data:`DEFAULT_PIPELINE`, not the order of the imports below.
 """
 
-from . import cleanup, fold_affine, fold_batchnorm, fuse_add_relu, fuse_conv, resolve_padding  # noqa: F401  (register)
+from . import (  # noqa: F401  (register)
+    cleanup,
+    fold_affine,
+    fold_batchnorm,
+    fuse_add_relu,
+    fuse_attention,
+    fuse_conv,
+    resolve_padding,
+)
 
 #: The standard pipeline, in order. Each step prepares the patterns of the next ones:
 DEFAULT_PIPELINE: tuple[str, ...] = (
@@ -16,4 +24,5 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "fold_affine",  # leftover per-channel scale/shift folded into neighbouring weights
     "fuse_add_relu",  # Relu(Add(a, b)) → FusedAddRelu (residual joins)
     "fuse_conv",  # residual joins (FusedAddRelu or Add) and activations into the convolution
+    "fuse_attention",  # scores and their use on the values as one op, for the targets' fused kernels
 )

@@ -50,6 +50,8 @@ PLACEHOLDERS: dict[str, Any] = {
     "target_shape": (1,),
     "height": 1,
     "width": 1,
+    "num_heads": 1,
+    "key_dim": 1,
 }
 #: the initializers a config may name, and the strings Keras resolves to them
 INITIALIZERS = (

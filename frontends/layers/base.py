@@ -81,6 +81,9 @@ class LayerContext:
     file: str | None = None
     keras_major: int = 3
     args: list[Any] | None = None  # a Keras 3 operation's arguments: nodes and constants
+    #: The call's keyword arguments (``key=``, ``attention_mask=``, ``use_causal_mask=``): tensors
+    #: as nodes, constants as written; the positional tensors are the entry's inputs.
+    call_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.cfg.get(key, default)

@@ -264,6 +264,8 @@ def _all_layers_file() -> str:
         "target_shape": "(108,)",
         "height": "3",
         "width": "4",
+        "num_heads": "2",
+        "key_dim": "4",
     }
     extra = {"Normalization": ["mean=0.5", "variance=2.0"]}
     merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}
@@ -276,7 +278,11 @@ def _all_layers_file() -> str:
         "vol = keras.Input((4, 6, 6, 3))",
         "outs = []",
     ]
-    for k, (name, spec) in enumerate(LAYER_TABLE.items()):
+    attention = {"Attention": "[seq, seq]", "AdditiveAttention": "[seq, seq]", "MultiHeadAttention": "seq, seq"}
+    for name, operands in attention.items():
+        call_args = ", ".join(args[p] for p in LAYER_TABLE[name]["required"])
+        lines.append(f"outs.append(layers.{name}({call_args})({operands}))")
+    for k, (name, spec) in enumerate(item for item in LAYER_TABLE.items() if item[0] not in attention):
         call_args = ", ".join([args[p] for p in spec["required"]] + extra.get(name, []))
         x = "seq" if "1D" in name else "vol" if "3D" in name else "img"
         ref = [f"keras.layers.{name}", f"tf.keras.layers.{name}", name, f"layers.{name}", name][k % 5]
