@@ -20,7 +20,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import GraphError
-from .ops import infer_shape
+from .ops import DTYPES, infer_dtype, infer_shape
 
 Shape = tuple[int | None, ...]
 
@@ -95,7 +95,8 @@ class Node:
         attrs = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(self.attrs.items()) if v is not None)
         params = ", ".join(f"{k}:{tuple(v.shape)}" for k, v in self.params.items())
         extra = "".join(f"[{s}]" for s in (attrs, params) if s)
-        return f"%{self.name} = {self.op}{extra}({args}) : {_fmt(self.shape)}"
+        kind = "" if self.dtype == "float32" else f" {self.dtype}"
+        return f"%{self.name} = {self.op}{extra}({args}) : {_fmt(self.shape)}{kind}"
 
 
 def _fmt(value: Any) -> str:
@@ -130,10 +131,10 @@ class Graph:
         params: dict[str, np.ndarray] | None = None,
         layer: str | None = None,
         shape: Shape | None = None,
-        dtype: str = "float32",
+        dtype: str | None = None,
         infer: bool = True,
     ) -> Node:
-        """Create a node; its shape is inferred from its inputs unless given."""
+        """Create a node; its shape and element type are inferred from its inputs unless given."""
         node = Node(
             self,
             self.unique_name(name or layer or op.lower()),
@@ -142,13 +143,15 @@ class Graph:
             dict(params or {}),
             layer,
             shape,
-            dtype,
+            dtype or "float32",
             next(self._counter),
         )
         self._g.add_node(node.name, node=node)
         for index, src in enumerate(inputs):
             self._g.add_edge(src.name, node.name, index=index)
         self._topo = None
+        if dtype is None:
+            node.dtype = infer_dtype(node)
         if infer and shape is None:
             try:
                 node.shape = infer_shape(node)
@@ -167,6 +170,9 @@ class Graph:
         raise AssertionError("unreachable")
 
     def add_input(self, name: str, shape: Shape, dtype: str = "float32") -> Node:
+        """A graph input of Keras's element type (float32 images, int32/int64 token ids, uint8 pixels…)."""
+        if dtype not in DTYPES:
+            raise GraphError(f"input '{name}' has the element type '{dtype}', not one of {', '.join(DTYPES)}")
         node = self.add("Input", name=name, layer=name, shape=tuple(shape), dtype=dtype)
         self.inputs.append(node)
         return node
@@ -309,6 +315,10 @@ class Graph:
                 if tuple(expected) != tuple(node.shape or ()):
                     raise GraphError(
                         f"node '{node.name}' ({node.op}) records shape {node.shape}, inputs give {expected}"
+                    )
+                if node.dtype != infer_dtype(node):
+                    raise GraphError(
+                        f"node '{node.name}' ({node.op}) records dtype {node.dtype}, inputs give {infer_dtype(node)}"
                     )
 
     def __str__(self) -> str:

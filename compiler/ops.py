@@ -108,6 +108,9 @@ class OpDef:
     residual: bool = False
     #: For ops whose output is non-negative only for some attributes (Clip with min ≥ 0).
     non_negative_if: Callable[[Node], bool] | None = None
+    #: The output's element type when it is not the first operand's (``"bool"`` for a comparison,
+    #: the ``to`` of a Cast, the table's for a Gather of integer ids).
+    dtype: Callable[[Node], str] | None = None
 
 
 #: The table, in definition order.
@@ -176,6 +179,36 @@ def infer_shape(node: Node) -> Shape:
         return tuple(spec.shape(node, [i.shape for i in node.inputs]))
     except ShapeError as err:
         raise err.with_context(layer=node.layer) from err
+
+
+#: The element types a tensor of the IR may have, as numpy (and Keras) spell them.
+DTYPES = (
+    "float32",
+    "float16",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+)
+
+
+def infer_dtype(node: Node) -> str:
+    """A node's element type: its op's rule, else its first operand's (float32 for a source)."""
+    spec = OPS.get(node.op)
+    if spec is not None and spec.dtype is not None:
+        return spec.dtype(node)
+    ins = node.inputs
+    return ins[0].dtype if ins else "float32"
+
+
+def is_float(dtype: str) -> bool:
+    return dtype.startswith("float")
 
 
 # -- padding arithmetic shared by shape inference, passes and the backend ----------------------
@@ -460,6 +493,76 @@ def batchnorm_scale_shift(node: Node) -> tuple[np.ndarray, np.ndarray]:
     p = node.params
     scale = p["gamma"].astype(np.float64) / np.sqrt(p["var"].astype(np.float64) + node.attrs["epsilon"])
     return scale, p["beta"].astype(np.float64) - p["mean"].astype(np.float64) * scale
+
+
+# -- integer ids, masks and sequences ---------------------------------------------------------------
+# Keras masks are ordinary tensors of the IR: bool, shaped (batch, time), built and combined by
+# the ops below (frontends/keras_json.py carries them beside the layers' outputs).
+def _bool(node: Node) -> str:
+    return "bool"
+
+
+def _cast_to(node: Node) -> str:
+    return str(node.attrs["to"])
+
+
+def _table_dtype(node: Node) -> str:
+    return str(node.params["table"].dtype)
+
+
+@op("Gather", dtype=_table_dtype)
+def _gather(node: Node, ins: list[Shape]) -> Shape:
+    """Rows of ``params["table"]`` picked by integer ids (Embedding): the ids' shape plus a row's."""
+    return (*ins[0], *node.params["table"].shape[1:])
+
+
+define("Cast", same_shape, Kind.NONE, dtype=_cast_to)
+define("Fill", same_shape, Kind.NONE, dtype=lambda node: str(node.attrs["dtype"]))  # attrs["value"] everywhere
+define("NotEqual", same_shape, Kind.NONE, dtype=_bool)  # x != attrs["value"], element-wise
+define("Not", same_shape, Kind.NONE, dtype=_bool)
+define("And", _nary, Kind.NONE, dtype=_bool)
+define("Or", _nary, Kind.NONE, dtype=_bool)
+define("Div", _nary, Kind.NONE)
+
+
+def _second_dtype(node: Node) -> str:
+    return node.inputs[1].dtype
+
+
+@op("Where", dtype=_second_dtype)
+def _where(node: Node, ins: list[Shape]) -> Shape:
+    """``x`` (slot 1) where ``cond`` (slot 0) holds, else ``y`` (slot 2) or the constant
+    ``attrs["other"]``; the operands broadcast."""
+    return _nary(node, ins)
+
+
+@op("ReduceAny", dtype=_bool)
+def _reduce_bool(node: Node, ins: list[Shape]) -> Shape:
+    return _reduced(node, ins[0])
+
+
+@op("ReduceSum", "ReduceMax", "ReduceMean")
+def _reduce(node: Node, ins: list[Shape]) -> Shape:
+    return _reduced(node, ins[0])
+
+
+def _reduced(node: Node, shape: Shape) -> Shape:
+    """One axis (``attrs["axis"]``, never the batch) reduced, kept as size 1 with ``keepdims``."""
+    axis = node.attrs["axis"]
+    if not 0 < axis < len(shape):
+        raise ShapeError(f"{node.op} over axis {axis} of shape {shape}")
+    if node.attrs.get("keepdims"):
+        return (*shape[:axis], 1, *shape[axis + 1 :])
+    return (*shape[:axis], *shape[axis + 1 :])
+
+
+@op("Tile")
+def _tile(node: Node, ins: list[Shape]) -> Shape:
+    """Each axis repeated ``attrs["repeats"]`` times (one count per axis, the batch's is 1)."""
+    reps = node.attrs["repeats"]
+    if len(reps) != len(ins[0]) or reps[0] != 1:
+        raise ShapeError(f"Tile repeats {reps} do not fit shape {ins[0]}")
+    return tuple(None if d is None else d * r for d, r in zip(ins[0], reps, strict=True))
 
 
 # -- attention (frontends/layers/attention.py, compiler/backend/lowerings/attention.py) ----------

@@ -30,6 +30,7 @@ from compiler.ir import Graph, Node
 from compiler.limits import DEFAULT_LIMITS, MAX_DIMENSION, MAX_NESTING, Limits
 
 from .layers import LAYERS, LayerContext, WeightSource
+from .layers.base import INPUT_DTYPES, INTEGER_INPUTS, INTEGER_OPERATIONS, default_output_masks
 from .operations import OPERATIONS
 from .weights import Scope, WeightStore, keras_snake_case, load_weights, probe_h5, read_h5
 
@@ -99,6 +100,7 @@ class ModelBuilder:
         self.file = file
         self.keras_major = keras_major
         self.shared: dict[Scope, Scope] = {}  # a later occurrence of a shared object -> its first
+        self.output_masks: list[Node | None] = []  # the Keras masks of the model built last
 
     # -- entry points --------------------------------------------------------------------------
     def build_top(self, doc: dict[str, Any]) -> None:
@@ -111,8 +113,15 @@ class ModelBuilder:
         self.graph.set_outputs(outputs, _dedupe(names))
 
     def build_model(
-        self, cls: str, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope
+        self,
+        cls: str,
+        cfg: dict[str, Any],
+        inputs: list[Node] | None,
+        scope: Scope,
+        masks: list[Node | None] | None = None,
     ) -> tuple[list[Node], list[str]]:
+        """The model's outputs and their names; the outputs' Keras masks are left in
+        :attr:`output_masks` (a nested model passes masks in and out, as Keras's Functional does)."""
         if len(scope) > MAX_NESTING:
             raise FormatError(
                 f"models are nested more than {MAX_NESTING} deep",
@@ -121,8 +130,8 @@ class ModelBuilder:
                 hint="a Keras model nests a few models; this description is not one",
             )
         if cls == "Sequential":
-            return self._sequential(cfg, inputs, scope)
-        return self._functional(cfg, inputs, scope)
+            return self._sequential(cfg, inputs, scope, masks)
+        return self._functional(cfg, inputs, scope, masks)
 
     def _walk_saved_objects(
         self, cfg: dict[str, Any], scope: Scope, path: Scope, first: dict[tuple[str, str, str], Scope]
@@ -167,12 +176,15 @@ class ModelBuilder:
                 self._walk_saved_objects(lcfg, own, attr, first)
 
     # -- Sequential ------------------------------------------------------------------------------
-    def _sequential(self, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
+    def _sequential(
+        self, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope, masks: list[Node | None] | None = None
+    ) -> tuple[list[Node], list[str]]:
         layers = cfg.get("layers")
         if not isinstance(layers, list):
             raise FormatError("Sequential config has no 'layers' list", file=self.file)
         _unique_names(layers, self.file)
         x: Node | None = inputs[0] if inputs else None
+        mask: Node | None = masks[0] if masks else None
         last_name = None
         for entry in layers:
             cls, lcfg = _unwrap(entry)
@@ -190,18 +202,22 @@ class ModelBuilder:
                     )
                 name = f"{lcfg.get('name') or entry.get('name') or cls.lower()}_input"  # Keras 2's naming
                 x = self._input({"name": name, "batch_shape": shape}, scope)
-            x = self._call_layer(cls, lcfg, entry, [x], scope)
+            x, (mask, *_) = self._call_layer(cls, lcfg, entry, [x], scope, masks=[mask])
             last_name = str(lcfg.get("name") or entry.get("name"))
         if x is None:
             raise FormatError("Sequential model has no layers", file=self.file)
+        self.output_masks = [mask]
         return [x], [last_name or x.name]
 
     # -- Functional -------------------------------------------------------------------------------
-    def _functional(self, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope) -> tuple[list[Node], list[str]]:
+    def _functional(
+        self, cfg: dict[str, Any], inputs: list[Node] | None, scope: Scope, in_masks: list[Node | None] | None = None
+    ) -> tuple[list[Node], list[str]]:
         layers = cfg.get("layers")
         if not isinstance(layers, list):
             raise FormatError("model config has no 'layers' list", file=self.file)
         tensors: dict[TensorKey, Node] = {}
+        masks: dict[TensorKey, Node | None] = {}  # the Keras mask of each tensor, same keys
         input_keys = _refs(cfg.get("input_layers"))
         by_name = _unique_names(layers, self.file)
 
@@ -215,6 +231,7 @@ class ModelBuilder:
                         f"nested model expects {len(input_keys)} inputs, got {len(inputs)}", file=self.file
                     )
                 tensors[key] = inputs[i]
+                masks[key] = in_masks[i] if in_masks and i < len(in_masks) else None
             else:
                 tensors[key] = self._input(_unwrap(entry)[1], scope)
 
@@ -228,7 +245,9 @@ class ModelBuilder:
             name = str(entry.get("name") or lcfg.get("name"))
             first = self._first_node_index(cls, lcfg)
             for node_index, call in enumerate(entry.get("inbound_nodes") or [], first):
-                pending.append((name, node_index, cls, lcfg, entry, _call_refs(call), call))
+                # a call waits for the masks it is given as keywords too
+                refs = _call_refs(call) + list(_mask_kwargs(call).values())
+                pending.append((name, node_index, cls, lcfg, entry, refs, call))
         order, waiting = _call_order(pending, set(tensors))
         for position in order:
             name, node_index, cls, lcfg, entry, refs, call = pending[position]
@@ -236,16 +255,25 @@ class ModelBuilder:
                 waiting.append(position)
                 continue
             op = _is_op(entry)
-            ins = [tensors[r] for r in (refs if op else _call_refs(call, positional=True))]
+            refs = refs if op else _call_refs(call, positional=True)
+            ins = [tensors[r] for r in refs]
             args = _call_args(call, tensors) if op else None
             kwargs = None if op else _call_kwargs(call, tensors)
-            outs = self._call_layer(cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args, kwargs=kwargs)
+            in_masks_here = [masks.get(r) for r in refs]
+            for i, ref in _mask_kwargs(call).items():  # Keras 3 passes masks as keywords: what it runs
+                if i < len(in_masks_here):
+                    in_masks_here[i] = tensors[ref]
+            outs, out_masks = self._call_layer(
+                cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args, kwargs=kwargs, masks=in_masks_here
+            )
             for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
                 tensors[(name, node_index, t)] = out
+                masks[(name, node_index, t)] = out_masks[t] if t < len(out_masks) else None
         if waiting:
             raise self._stuck([pending[i] for i in sorted(waiting)], tensors, by_name)
 
         outputs, names = [], []
+        model_masks: list[Node | None] = []
         classes = {name: _unwrap(entry)[0] for name, entry in by_name.items()}
         for key in _refs(cfg.get("output_layers")):
             if self.keras_major >= 3 and classes.get(key[0]) in ("Functional", "Model") and key[1] > 0:
@@ -255,9 +283,11 @@ class ModelBuilder:
             if key not in tensors:
                 raise FormatError(f"output '{key[0]}' is not produced by any layer", file=self.file)
             outputs.append(tensors[key])
+            model_masks.append(masks.get(key))
             names.append(key[0])
         if not outputs:
             raise FormatError("model has no outputs", file=self.file)
+        self.output_masks = model_masks
         return outputs, names
 
     def _stuck(self, waiting: list[Any], tensors: dict[TensorKey, Node], by_name: dict[str, Any]) -> FormatError:
@@ -322,12 +352,12 @@ class ModelBuilder:
         dtype = cfg.get("dtype") or "float32"
         if isinstance(dtype, dict):
             dtype = (dtype.get("config") or {}).get("name", "float32")
-        if dtype not in ("float32", "float16", "float64"):
+        if dtype not in INPUT_DTYPES:
             raise UnsupportedLayerError(
-                f"input dtype '{dtype}'",
+                f"input dtype {dtype!r:.40}",
                 file=self.file,
                 layer=cfg.get("name"),
-                hint="only floating-point image/vector inputs are supported",
+                hint="supported: " + ", ".join(INPUT_DTYPES) + " (strings go through a lookup layer outside the model)",
             )
         if scope:
             raise FormatError("a nested model was called without inputs", file=self.file)
@@ -342,7 +372,8 @@ class ModelBuilder:
                     layer=name,
                     hint=f"a dimension is null or a whole number from 0 to {MAX_DIMENSION}",
                 )
-        return self.graph.add_input(name, (None, *shape[1:]))
+        # Floating inputs are float32 in the graph, as Keras's float32 layers autocast them.
+        return self.graph.add_input(name, (None, *shape[1:]), "float32" if dtype.startswith("float") else dtype)
 
     def _call_layer(
         self,
@@ -354,12 +385,16 @@ class ModelBuilder:
         multi: bool = False,
         args: list[Any] | None = None,
         kwargs: dict[str, Any] | None = None,
-    ) -> Any:
+        masks: list[Node | None] | None = None,
+    ) -> tuple[Any, list[Node | None]]:
+        """Convert one call of a layer: its output(s), and the Keras mask of each output."""
         name = str(cfg.get("name") or entry.get("name") or cls.lower())
         own = self.shared.get((*scope, name), (*scope, name))
+        masks = list(masks) if masks is not None else [None] * len(inputs)
         if cls in MODEL_CLASSES:
-            outs, _ = self.build_model(cls, cfg, inputs, own)
-            return outs if multi else outs[0]
+            outs, _ = self.build_model(cls, cfg, inputs, own, masks)
+            out_masks = self.output_masks
+            return (outs, out_masks) if multi else (outs[0], out_masks[:1])
         fn = (OPERATIONS if args is not None else LAYERS).get(cls)
         if fn is None:
             raise unknown_layer(cls, entry, self.file, name)
@@ -381,9 +416,13 @@ class ModelBuilder:
             self.keras_major,
             args=args,
             call_kwargs=kwargs or {},
+            masks=masks,
         )
         try:
-            return fn(ctx, inputs)
+            if cls not in (INTEGER_OPERATIONS if args is not None else INTEGER_INPUTS):
+                inputs, ctx.args = _as_float(ctx, inputs, args)
+            outs = fn(ctx, inputs)
+            return outs, self._output_masks(ctx, inputs, outs)
         except CompileError as err:
             raise err.with_context(file=self.file, layer=name) from err
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError) as exc:
@@ -394,6 +433,36 @@ class ModelBuilder:
                 layer=name,
                 hint="compare it with the layer's Keras documentation",
             ) from None
+
+    def _output_masks(self, ctx: LayerContext, inputs: list[Node], outs: Any) -> list[Node | None]:
+        """The masks an entry set (``ctx.output_masks``), else Keras's default for its class."""
+        flat = outs if isinstance(outs, list) else [outs]
+        found = ctx.output_masks if ctx.output_masks is not None else default_output_masks(ctx, len(flat))
+        found = list(found) + [None] * (len(flat) - len(found))
+        for mask in found:
+            if mask is not None and mask.dtype != "bool":
+                raise UnsupportedLayerError(
+                    f"{ctx.class_name}: internal error: a mask of dtype {mask.dtype}", file=self.file, layer=ctx.name
+                )
+        return found
+
+
+def _as_float(ctx: LayerContext, inputs: list[Node], args: list[Any] | None) -> tuple[list[Node], list[Any] | None]:
+    """Integer and bool tensors as float32 for an entry written for floats: Keras's float ops
+    promote an integer operand (Dense on int ids computes on float32), and an entry that wants
+    integers again (Embedding) casts back."""
+    cast: dict[str, Node] = {}
+
+    def as_float(x: Node) -> Node:
+        if x.dtype.startswith("float"):
+            return x
+        if x.name not in cast:
+            cast[x.name] = ctx.graph.add("Cast", [x], name=f"{ctx.name}/cast", layer=ctx.name, attrs={"to": "float32"})
+        return cast[x.name]
+
+    new_inputs = [as_float(x) for x in inputs]
+    new_args = None if args is None else [as_float(a) if isinstance(a, Node) else a for a in args]
+    return new_inputs, new_args
 
 
 def unknown_layer(cls: str, entry: dict[str, Any], file: str | None, name: str) -> UnsupportedLayerError:
@@ -466,6 +535,29 @@ def _call_refs(call: Any, positional: bool = False) -> list[TensorKey]:
         except (TypeError, ValueError, IndexError, KeyError):
             raise FormatError(f"unreadable inbound node {call!r:.80}") from None
     raise FormatError(f"unreadable inbound node {call!r:.80}")
+
+
+#: The keyword arguments in which Keras 3 passes the masks of a call's tensors, by input position
+#: (``mask`` for a layer's one input, the attention layers' ``query_mask``, ``value_mask``, ``key_mask``).
+MASK_KWARGS = {"mask": 0, "query_mask": 0, "value_mask": 1, "key_mask": 2}
+
+
+def _mask_kwargs(call: Any) -> dict[int, TensorKey]:
+    """The masks a Keras 3 call passes as keywords, by the position of the input they mask: a
+    ``mask`` list masks the inputs in order. A null is no mask given: Keras's ``Layer.__call__``
+    then passes the input's own mask, as the frontend does."""
+    if not isinstance(call, dict) or not isinstance(call.get("kwargs"), dict):
+        return {}
+    found: dict[int, TensorKey] = {}
+    for key, position in MASK_KWARGS.items():
+        if key not in call["kwargs"]:
+            continue
+        value = call["kwargs"][key]
+        items = value if isinstance(value, list) and key == "mask" else [value]
+        for offset, item in enumerate(items):
+            if isinstance(item, dict) and item.get("class_name") == "__keras_tensor__":
+                found[position + offset] = _history(item)
+    return found
 
 
 def _history(value: dict[str, Any]) -> TensorKey:

@@ -59,7 +59,7 @@ def lower(
         shape = list(node.shape)
         if input_layout == "nchw" and len(shape) == 4:
             shape = [shape[p] for p in NCHW]
-        inputs.append(helper.make_tensor_value_info(node.name, TensorProto.FLOAT, _dims(shape, node.name)))
+        inputs.append(helper.make_tensor_value_info(node.name, _elem_type(node.dtype), _dims(shape, node.name)))
 
     outputs = []
     tensors = [em.ensure(em.value(node), None) for node in graph.outputs]
@@ -76,7 +76,7 @@ def lower(
         else:
             source = renamed.get(tensor, tensor)
             em.nodes.append(helper.make_node("Identity", [source], [name], name=f"{name}_identity"))
-        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, _dims(node.shape, name)))
+        outputs.append(helper.make_tensor_value_info(name, _elem_type(node.dtype), _dims(node.shape, name)))
     if renamed:
         for n in em.nodes:
             n.input[:] = [renamed.get(i, i) for i in n.input]
@@ -128,6 +128,11 @@ def _validate(
         onnx.checker.check_model(skeleton, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise CompileError(f"internal error: generated ONNX does not validate: {str(exc).splitlines()[0]}") from exc
+
+
+def _elem_type(dtype: str) -> int:
+    """The ONNX element type of an IR dtype: Keras's input dtypes (int32 ids, uint8 pixels) are kept."""
+    return TensorProto.FLOAT if dtype == "float32" else helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
 def _version() -> str:

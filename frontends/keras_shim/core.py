@@ -29,6 +29,7 @@ from compiler.errors import CompileError, FormatError, ShapeError, UnsupportedLa
 from compiler.ir import Graph, Node
 
 from ..layers import LAYERS, LayerContext, WeightSource
+from ..layers.base import INPUT_DTYPES
 from ..operations import OPERATIONS
 from ..weights import keras_snake_case
 from .table import (
@@ -130,7 +131,7 @@ class KerasTensor:
     def __init__(self, node: Node, layer: Layer, call_index: int, tensor_index: int = 0) -> None:
         self.node = node
         self.shape = TensorShape(node.shape)
-        self.dtype = "float32"
+        self.dtype = node.dtype
         self._keras_history = (layer, call_index, tensor_index)
         self.name = layer.name if call_index == 0 else f"{layer.name}_{call_index}"
 
@@ -846,12 +847,14 @@ class InputLayer(Layer):
         kwargs.pop("ragged", None)
         if kwargs:
             raise rec.error(f"Unrecognized keyword arguments passed to InputLayer: {kwargs}")
-        if dtype not in (None, "float32", "float16", "float64"):
+        dtype = getattr(dtype, "name", dtype)  # numpy dtypes and np.int32 spell themselves by name
+        if dtype is not None and str(dtype) not in INPUT_DTYPES:
             raise rec.error(
                 f"input dtype '{dtype}' is not supported",
                 UnsupportedLayerError,
-                hint="kerascc compiles floating-point inputs",
+                hint="supported: " + ", ".join(INPUT_DTYPES),
             )
+        dtype = str(dtype or "float32")
         if batch_shape is None:
             if shape is None:
                 raise rec.error("Input needs a shape, e.g. keras.Input(shape=(224, 224, 3))")
@@ -864,14 +867,15 @@ class InputLayer(Layer):
         self._input_shape_arg = None
         self.config = {
             "batch_shape": list(batch_shape),
-            "dtype": "float32",
+            "dtype": dtype,
             "sparse": False,
             "ragged": False,
             "name": self.name,
             "optional": bool(optional),
         }
         self.built_shape = None
-        node = rec.graph.add_input(rec.graph.unique_name(self.name), (None, *batch_shape[1:]))
+        ir_dtype = "float32" if dtype.startswith("float") else dtype  # float layers autocast float inputs
+        node = rec.graph.add_input(rec.graph.unique_name(self.name), (None, *batch_shape[1:]), ir_dtype)
         out = KerasTensor(node, self, 0)
         self.calls = [{"args": [], "kwargs": {}, "inputs": [], "outputs": [out]}]
 

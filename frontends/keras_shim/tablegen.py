@@ -52,6 +52,8 @@ PLACEHOLDERS: dict[str, Any] = {
     "width": 1,
     "num_heads": 1,
     "key_dim": 1,
+    "input_dim": 1,
+    "output_dim": 1,
 }
 #: the initializers a config may name, and the strings Keras resolves to them
 INITIALIZERS = (

@@ -84,6 +84,12 @@ class LayerContext:
     #: The call's keyword arguments (``key=``, ``attention_mask=``, ``use_causal_mask=``): tensors
     #: as nodes, constants as written; the positional tensors are the entry's inputs.
     call_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: The Keras masks of the inputs, one per input tensor in input order (None: unmasked); see
+    #: "The mask interface" below.
+    masks: list[Node | None] = field(default_factory=list)
+    #: Set by an entry that computes its outputs' masks (one per output, None for none); left
+    #: None, the frontend applies Keras's default (:func:`default_output_masks`).
+    output_masks: list[Node | None] | None = None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.cfg.get(key, default)
@@ -144,6 +150,123 @@ class LayerContext:
                 out[label] = arr
         self.weights.cache[self.scope] = out
         return out
+
+
+# -- masks ------------------------------------------------------------------------------------------
+# The mask interface. A Keras mask is an ordinary IR node of dtype "bool" and shape (batch, time)
+# (the masked tensor's shape without its last axis). The JSON frontend keeps, beside its map of
+# tensors, a map of masks with the same keys; an entry reads ``ctx.masks`` (one per input, None
+# when unmasked) and sets ``ctx.output_masks`` (one per output). An entry that sets nothing gets
+# Keras's default: a class whose Keras layer supports masking with the default ``compute_mask``
+# passes its first input's mask on unchanged (MASK_PASSING), any other drops it.
+
+#: Keras classes that pass their first input's mask on (``supports_masking`` and the default
+#: ``compute_mask`` in keras/src/layers and tf_keras/src/layers alike).
+MASK_PASSING: set[str] = {
+    "Dense",
+    "Activation",
+    "ReLU",
+    "ELU",
+    "LeakyReLU",
+    "PReLU",
+    "Softmax",
+    "ThresholdedReLU",
+    "BatchNormalization",
+    "GroupNormalization",
+    "LayerNormalization",
+    "UnitNormalization",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianDropout",
+    "GaussianNoise",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "TimeDistributed",
+}
+#: Classes that pass masks in Keras 3 only (tf.keras's versions drop them).
+KERAS3_MASK_PASSING: set[str] = {"Identity", "Rescaling", "Normalization"}
+#: The element types a Keras ``Input`` may have; the ONNX input keeps it (int32/int64 token ids,
+#: uint8 pixels, bool flags). Entries other than :data:`INTEGER_INPUTS` see such tensors as float32.
+INPUT_DTYPES = ("float32", "float16", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "bool")
+#: Classes whose entries take integer (and bool) tensors as they are; every other entry is given
+#: float32 tensors, as Keras's float ops promote integer operands (an entry may cast back).
+INTEGER_INPUTS: set[str] = {"Embedding", "Reshape", "Permute", "Flatten", "RepeatVector", "TimeDistributed"}
+#: The same for Keras 3 operations (keras.src.ops): the comparisons and boolean algebra of masks.
+INTEGER_OPERATIONS: set[str] = {
+    "NotEqual",
+    "Equal",
+    "Any",
+    "All",
+    "LogicalOr",
+    "LogicalAnd",
+    "LogicalNot",
+    "ExpandDims",
+    "Squeeze",
+    "ZerosLike",
+    "OnesLike",
+    "Cast",
+    "Concatenate",
+}
+
+
+def default_output_masks(ctx: LayerContext, n_outputs: int) -> list[Node | None]:
+    """Keras's ``Layer.compute_mask`` for a layer that computes none of its own."""
+    passing = ctx.class_name in MASK_PASSING or (ctx.keras_major >= 3 and ctx.class_name in KERAS3_MASK_PASSING)
+    first = ctx.masks[0] if ctx.masks and passing else None
+    return [first] + [None] * (n_outputs - 1)
+
+
+def mask_for(ctx: LayerContext, mask: Node, x: Node) -> Node:
+    """The (batch, time) mask reshaped to broadcast against ``x`` (batch, time, ..., channels)."""
+    dims = tuple(-1 if d is None else d for d in mask.shape[1:])
+    return ctx.add("Reshape", [mask], attrs={"shape": (*dims, *([1] * (len(x.shape) - len(mask.shape))))})
+
+
+def zero_masked(ctx: LayerContext, x: Node, mask: Node, *, main: bool = False) -> Node:
+    """``x`` with its masked steps set to 0 (Keras's ``ops.where(mask, x, 0)``)."""
+    return ctx.add("Where", [mask_for(ctx, mask, x), x], attrs={"other": 0.0}, main=main)
+
+
+def merged_mask(ctx: LayerContext) -> Node | None:
+    """The mask of an element-wise merge (Add, Multiply, Average, …): Keras 3's ``Merge.compute_mask``
+    ORs the masks when every input has one (else none); tf.keras ANDs the masks the inputs have."""
+    present = [m for m in ctx.masks if m is not None]
+    if not present or (ctx.keras_major >= 3 and len(present) < len(ctx.masks)):
+        return None
+    if len(present) == 1:
+        return present[0]
+    return ctx.add("Or" if ctx.keras_major >= 3 else "And", present)
+
+
+def concatenated_mask(ctx: LayerContext, inputs: Sequence[Node], axis: int) -> Node | None:
+    """Concatenate's ``compute_mask`` (Keras 2 and 3 alike): each input's mask broadcast over its
+    last axis (all True when it has none), joined along ``axis``, then any() over the last axis.
+
+    Along the last axis that is the OR of the masks, and all True (the same as no mask to every
+    consumer) as soon as one input is unmasked; along the time axis it is the masks joined, an
+    unmasked input contributing any(ones_like(x), -1), computed here as any(x != NaN, -1).
+    """
+    if all(m is None for m in ctx.masks):
+        return None
+    rank = len(inputs[0].shape)
+    for x, m in zip(inputs, ctx.masks, strict=False):
+        if m is not None and len(m.shape) != len(x.shape) - 1:
+            raise ctx.unsupported(f"a mask of shape {m.shape} on an input of shape {x.shape}")
+    if axis == rank - 1:
+        if any(m is None for m in ctx.masks):
+            return None
+        return ctx.masks[0] if len(ctx.masks) == 1 else ctx.add("Or", list(ctx.masks))
+    parts = []
+    for x, m in zip(inputs, ctx.masks, strict=False):
+        if m is None:
+            if not x.dtype.startswith("float"):
+                raise ctx.unsupported("an unmasked integer input joined to masked ones")
+            everywhere = ctx.add("NotEqual", [x], attrs={"value": float("nan")})
+            m = ctx.add("ReduceAny", [everywhere], attrs={"axis": rank - 1, "keepdims": False})
+        parts.append(m)
+    return ctx.add("Concat", parts, attrs={"axis": axis})
 
 
 # -- config values -------------------------------------------------------------------------------

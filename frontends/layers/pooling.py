@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from compiler.ir import Node
 
-from .base import LAYOUTS, LayerContext, LayerFn, channels_last, expect_rank, height1, ints, keras_layer, padding_mode
+from .base import (
+    LAYOUTS,
+    LayerContext,
+    LayerFn,
+    channels_last,
+    expect_rank,
+    height1,
+    ints,
+    keras_layer,
+    mask_for,
+    padding_mode,
+)
 
 
 def _pool(op: str, rank: int = 4) -> LayerFn:
@@ -40,6 +51,10 @@ def _global_pool(op: str, rank: int = 4) -> LayerFn:
     def build(ctx: LayerContext, inputs: list[Node]) -> Node:
         keep = bool(ctx.get("keepdims", False))
         expect_rank(ctx, inputs[0], rank, LAYOUTS[rank])
+        ctx.output_masks = [None]  # a global pool consumes the mask
+        mask = ctx.masks[0] if ctx.masks else None
+        if mask is not None and op == "GlobalAveragePool" and rank == 3:
+            return masked_average(ctx, inputs[0], mask, keep)
         if ctx.get("data_format", "channels_last") == "channels_first":
             x = ctx.add("Transpose", inputs, attrs={"perm": (0, *range(2, rank), 1)})
             y = ctx.add(op, [x], attrs={"keepdims": keep}, main=not keep)
@@ -48,6 +63,23 @@ def _global_pool(op: str, rank: int = 4) -> LayerFn:
         return ctx.add(op, inputs, attrs={"keepdims": keep}, main=True)
 
     return build
+
+
+def masked_average(ctx: LayerContext, x: Node, mask: Node, keep: bool) -> Node:
+    """GlobalAveragePooling1D with a mask, as Keras 3 computes it: the sum over unmasked steps
+    (masked ones replaced by 0) divided by their count, so an all-masked sample gives 0/0."""
+    first = ctx.get("data_format", "channels_last") == "channels_first"
+    if first:  # (batch, channels, steps): the mask is over the last axis
+        x = ctx.add("Transpose", [x], attrs={"perm": (0, 2, 1)})
+    steps = mask_for(ctx, mask, x)
+    kept = ctx.add("Where", [steps, x], attrs={"other": 0.0})
+    total = ctx.add("ReduceSum", [kept], attrs={"axis": 1, "keepdims": keep})
+    weights = ctx.add("Cast", [steps], attrs={"to": "float32"})
+    count = ctx.add("ReduceSum", [weights], attrs={"axis": 1, "keepdims": keep})
+    if first and keep:
+        y = ctx.add("Div", [total, count])
+        return ctx.add("Transpose", [y], attrs={"perm": (0, 2, 1)}, main=True)
+    return ctx.add("Div", [total, count], main=True)
 
 
 for _rank, _suffix in ((3, "1D"), (4, "2D"), (5, "3D")):

@@ -9,7 +9,7 @@ entry in the module of its Keras op module (and its test); importing this packag
 
 from __future__ import annotations
 
-from . import nn_ops, numpy_ops, tf_functions  # noqa: F401  (each module registers its operations)
+from . import mask_ops, nn_ops, numpy_ops, tf_functions  # noqa: F401  (each module registers its operations)
 from .base import OPERATIONS, TF_FUNCTIONS, keras_op, operand, tf_function
 
 __all__ = ["OPERATIONS", "TF_FUNCTIONS", "keras_op", "operand", "tf_function"]

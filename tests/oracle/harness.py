@@ -256,13 +256,27 @@ def io_names(model: keras.Model) -> tuple[list[str], list[str]]:
 
 
 def make_inputs(model: keras.Model, batch: int = 2, seed: int = 0) -> list[np.ndarray]:
-    """Seeded standard-normal inputs matching ``model.inputs`` (NHWC)."""
+    """Seeded standard-normal inputs matching ``model.inputs`` (NHWC); integer inputs get ids 0..4,
+    bool inputs coin flips."""
     rng = np.random.default_rng(seed)
     arrays = []
     for t in model.inputs:
         shape = (batch,) + tuple(int(d) for d in t.shape[1:])
-        arrays.append(rng.standard_normal(shape).astype(np.float32))
+        dtype = np.dtype(str(t.dtype))
+        if dtype.kind in "iu":
+            arrays.append(rng.integers(0, 5, shape).astype(dtype))
+        elif dtype.kind == "b":
+            arrays.append(rng.random(shape) < 0.5)
+        else:
+            arrays.append(rng.standard_normal(shape).astype(np.float32))
     return arrays
+
+
+def onnx_elem_type(dtype: Any) -> int:
+    """The ONNX element type a compiled model's input keeps for a Keras input dtype (float32 for
+    every floating one, as the layers compute in float32)."""
+    dtype = np.dtype(str(dtype))
+    return onnx.TensorProto.FLOAT if dtype.kind == "f" else onnx.helper.np_dtype_to_tensor_dtype(dtype)
 
 
 def keras_predict(model: keras.Model, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -437,7 +451,7 @@ def verify(
         assert len(dims) == len(keras_dims) + 1, f"{label}: input {vi.name} rank {dims}"
         assert dims[0] is None, f"{label}: input {vi.name} batch dim is fixed: {dims}"
         assert dims[1:] == keras_dims, f"{label}: input {vi.name} dims {dims} != {keras_dims}"
-        assert vi.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        assert vi.type.tensor_type.elem_type == onnx_elem_type(t.dtype), f"{label}: input {vi.name} element type"
     for vo, t in zip(proto.graph.output, model.outputs, strict=True):
         keras_dims = [None if d is None else int(d) for d in t.shape[1:]]
         dims = declared_shape(vo)

@@ -266,6 +266,8 @@ def _all_layers_file() -> str:
         "width": "4",
         "num_heads": "2",
         "key_dim": "4",
+        "input_dim": "10",
+        "output_dim": "3",
     }
     extra = {"Normalization": ["mean=0.5", "variance=2.0"]}
     merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}

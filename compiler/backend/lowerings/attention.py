@@ -24,6 +24,7 @@ com.microsoft.MultiHeadAttention for ``ort``); the portable form above is the de
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 from ...ir import Node
 from ..emitter import Emitter, Value, emitter
@@ -49,8 +50,7 @@ def _combined_mask(em: Emitter, node: Node, operands: list[Value], t: int | None
         m = em.ensure(v, None)
         src = node.inputs[len(node.inputs) - len(roles) + roles.index(role)]
         if src.dtype != "bool":  # Keras casts: any non-zero value keeps
-            zero = em.const("zero", np.asarray(0, np.float32))
-            m = em.op("Not", [em.op("Equal", [m, zero], f"{node.name}_{role}_zero")], f"{node.name}_{role}_keep")
+            m = em.op("Cast", [m], f"{node.name}_{role}_keep", to=onnx.TensorProto.BOOL)
         axes = {"attention": [1], "query": [1, 3]}.get(role, [1, 2])
         parts.append(em.op("Unsqueeze", [m, _ints(em, f"{node.name}.{role}_axes", axes)], f"{node.name}_{role}_mask"))
     if node.attrs.get("causal"):
@@ -71,6 +71,8 @@ def _additive_keep(em: Emitter, node: Node, operands: list[Value], mask: str) ->
     src = node.inputs[-1] if roles else None
     if roles == ("attention",) and not node.attrs.get("causal") and src is not None and src.dtype != "bool":
         m = em.ensure(operands[0], None)
+        if src.dtype != "float32":
+            m = em.op("Cast", [m], f"{node.name}_keep_float", to=onnx.TensorProto.FLOAT)
         return em.op("Unsqueeze", [m, _ints(em, f"{node.name}.keep_axes", [1])], f"{node.name}_keep")
     return em.op("Cast", [mask], f"{node.name}_keep", to=1)
 

@@ -149,6 +149,9 @@ emitter("Mul")(_nary("Mul", False))
 emitter("Max")(_nary("Max", True))
 emitter("Min")(_nary("Min", True))
 emitter("Mean")(_nary("Mean", True))
+emitter("Div")(_nary("Div", False))
+emitter("And")(_nary("And", False))  # combined Keras masks (bool)
+emitter("Or")(_nary("Or", False))
 
 
 @emitter("FusedAddRelu")
