@@ -378,6 +378,8 @@ for _name, _kind, _fields in (
     ("BatchNorm", Kind.ELEMENTWISE, {}),  # per channel: y = x·scale + shift
     ("Affine", Kind.ELEMENTWISE, {}),
     ("LayerNorm", Kind.NONE, {}),
+    ("GroupNorm", Kind.NONE, {}),  # statistics per group of channels and sample
+    ("UnitNorm", Kind.NONE, {}),  # x / max(‖x‖₂, 1e-12) over some axes
     ("PRelu", Kind.ELEMENTWISE, {}),
 ):
     define(_name, same_shape, _kind, **_fields)
@@ -400,6 +402,15 @@ def _nary(node: Node, ins: list[Shape]) -> Shape:
 
 
 define("FusedAddRelu", _nary, Kind.ELEMENTWISE | Kind.NON_NEGATIVE)  # Relu(Add(…)), from passes.fuse_add_relu
+define("BiasGelu", same_shape)  # gelu(x + bias), the bias over the last axis, from passes.fuse_bias_gelu
+
+
+@op("SkipLayerNorm")
+def _skip_layer_norm(node: Node, ins: list[Shape]) -> Shape:
+    """LayerNorm(a + b [+ bias]) over the last axis, from passes.fuse_skip_layernorm: no broadcasting."""
+    if len(ins) != 2 or ins[0] != ins[1]:
+        raise ShapeError(f"SkipLayerNorm needs two operands of one shape, got {ins}")
+    return ins[0]
 
 
 @op("Concat")

@@ -4,13 +4,15 @@ Importing a pass module registers its passes by name; the order they run in is
 :data:`DEFAULT_PIPELINE`, not the order of the imports below.
 """
 
-from . import (  # noqa: F401  (register)
+from . import (  # noqa: F401  (each module registers its passes)
     cleanup,
     fold_affine,
     fold_batchnorm,
     fuse_add_relu,
     fuse_attention,
+    fuse_bias_gelu,
     fuse_conv,
+    fuse_skip_layernorm,
     resolve_padding,
 )
 
@@ -24,5 +26,7 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "fold_affine",  # leftover per-channel scale/shift folded into neighbouring weights
     "fuse_add_relu",  # Relu(Add(a, b)) → FusedAddRelu (residual joins)
     "fuse_conv",  # residual joins (FusedAddRelu or Add) and activations into the convolution
+    "fuse_bias_gelu",  # a Dense's bias into the gelu after it, once folding has settled the biases
+    "fuse_skip_layernorm",  # residual Add (and a Dense's bias) into the LayerNorm after it
     "fuse_attention",  # scores and their use on the values as one op, for the targets' fused kernels
 )

@@ -16,11 +16,15 @@ PASS_THROUGH = ops_of(Kind.IDENTITY)
 def remove_identity(graph: Graph) -> tuple[Graph, str]:
     """Bypass Dropout and Identity nodes."""
     counts: dict[str, int] = {}
+    noops: dict[str, int] = {}  # Keras layers that act only in training, by class
     for node in graph.nodes(PASS_THROUGH):
         graph.bypass(node)
         counts[node.op] = counts.get(node.op, 0) + 1
-    summary = ", ".join(f"removed {n} {op}" for op, n in sorted(counts.items()))
-    return graph, summary or "nothing to remove"
+        if node.attrs.get("inference_noop"):
+            noops[node.attrs["inference_noop"]] = noops.get(node.attrs["inference_noop"], 0) + 1
+    parts = [f"removed {n} {op}" for op, n in sorted(counts.items())]
+    parts += [f"{cls}: inference no-op" + (f" (×{n})" if n > 1 else "") for cls, n in sorted(noops.items())]
+    return graph, ", ".join(parts) or "nothing to remove"
 
 
 def _merge_transposes(graph: Graph) -> int:

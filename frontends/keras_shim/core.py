@@ -517,7 +517,7 @@ class Layer:
         config.update(copy.deepcopy(spec["config"]))
         for key, value in bound.items():
             config[key] = _standardize(cls, key, value, rec)
-        if cls == "LayerNormalization":  # its build() turns the axis into a sorted list
+        if cls in ("LayerNormalization", "RMSNormalization"):  # their build() turns the axis into a sorted list
             axis = config["axis"]
             config["axis"] = sorted(axis) if isinstance(axis, list | tuple) else [axis]
         if "pool_size" in config and bound.get("strides") is None:

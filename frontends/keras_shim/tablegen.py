@@ -54,6 +54,9 @@ PLACEHOLDERS: dict[str, Any] = {
     "key_dim": 1,
     "input_dim": 1,
     "output_dim": 1,
+    "factor": 1,
+    "height_factor": 0.2,
+    "width_factor": 0.2,
 }
 #: the initializers a config may name, and the strings Keras resolves to them
 INITIALIZERS = (
@@ -132,6 +135,9 @@ def layer_entry(name: str, cls: type) -> dict[str, Any]:
     """Signature and default config of one Keras layer class."""
     params, required = _params(cls)
     full = _instance(name, cls, required).get_config()
+    again = _instance(name, cls, required).get_config()
+    # a value Keras draws afresh for every instance (RandomCrop's default seed) has no default
+    full = {k: (v if again.get(k) == v else None) for k, v in full.items()}
     config = {k: v for k, v in full.items() if k not in _BASE_CONFIG}
     base = {k: (None if k == "name" else v) for k, v in full.items() if k in _BASE_CONFIG}
     entry: dict[str, Any] = {}

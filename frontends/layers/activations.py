@@ -6,6 +6,8 @@ layers that are nothing but an activation, with their own knobs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from compiler.ir import Node
 
 from .base import LayerContext, apply_activation, keras_layer, normalize_axis, whole
@@ -50,8 +52,16 @@ def elu(ctx: LayerContext, inputs: list[Node]) -> Node:
 
 @keras_layer("Softmax")
 def softmax(ctx: LayerContext, inputs: list[Node]) -> Node:
-    axis = normalize_axis(ctx, ctx.get("axis", -1), len(inputs[0].shape))
-    return ctx.add("Softmax", inputs, attrs={"axis": axis}, main=True)
+    """Softmax over one axis or, as both Keras generations allow, several at once (one
+    distribution over all their positions). A ``mask`` call argument is refused by the caller
+    that passes it; the layer's own config has none."""
+    axis, rank = ctx.get("axis", -1), len(inputs[0].shape)
+    if isinstance(axis, Sequence) and not isinstance(axis, str) and len(axis) > 1:
+        axes = sorted({normalize_axis(ctx, a, rank) for a in axis})
+        if len(axes) != len(axis) or axes[0] < 1:
+            raise ctx.unsupported(f"axis {axis!r:.60}", hint="distinct non-batch axes")
+        return ctx.add("Softmax", inputs, attrs={"axis": tuple(axes)}, main=True)
+    return ctx.add("Softmax", inputs, attrs={"axis": normalize_axis(ctx, axis, rank)}, main=True)
 
 
 @keras_layer("PReLU")

@@ -1,5 +1,7 @@
 """Preprocessing layers (keras/src/layers/preprocessing/) that are part of inference:
-Rescaling and Normalization (a per-channel Affine, which folds) and Resizing."""
+Rescaling and Normalization (a per-channel Affine, which folds) and Resizing; and the
+augmentation layers, which are not: they compile to nothing, and the report says so.
+RandomCrop is the identity in Keras 3 at inference and tf.keras's centred crop and resize."""
 
 from __future__ import annotations
 
@@ -130,3 +132,71 @@ def resizing(ctx: LayerContext, inputs: list[Node]) -> Node:
         return ctx.add("Resize", [t], attrs={"size": (height, width), "mode": mode, "scale": None}, main=True)
 
     return channels_last(ctx, inputs[0], build)
+
+
+#: Augmentation layers that return their input unchanged at inference (``training=False``), in
+#: Keras 3 and, for the first eight, tf.keras too; RandomHeight and RandomWidth are tf.keras's.
+#: Whatever their config says (``factor``, ``seed``, ``value_range``, ``fill_mode``, ``interpolation``,
+#: ``data_format``, …) only matters in training.
+AUGMENTATIONS = (
+    "RandomFlip",
+    "RandomRotation",
+    "RandomZoom",
+    "RandomTranslation",
+    "RandomContrast",
+    "RandomBrightness",
+    "RandomHeight",
+    "RandomWidth",
+    "RandomColorDegeneration",
+    "RandomColorJitter",
+    "RandomElasticTransform",
+    "RandomErasing",
+    "RandomGaussianBlur",
+    "RandomGrayscale",
+    "RandomHue",
+    "RandomInvert",
+    "RandomPerspective",
+    "RandomPosterization",
+    "RandomSaturation",
+    "RandomSharpness",
+    "RandomShear",
+    "AugMix",
+    "CutMix",
+    "MixUp",
+    "RandAugment",
+)
+
+
+def inference_noop(ctx: LayerContext, x: Node) -> Node:
+    """The identity, marked with the layer's class so the pass that removes it names it."""
+    return ctx.add("Identity", [x], attrs={"inference_noop": ctx.class_name}, main=True)
+
+
+@keras_layer(*AUGMENTATIONS)
+def augmentation(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """Random augmentation, applied only in training."""
+    return inference_noop(ctx, inputs[0])
+
+
+@keras_layer("RandomCrop")
+def random_crop(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """Keras 3 crops only in training: at inference its output is its input, whatever size its
+    config names (``model.predict`` returns the uncropped image). tf.keras crops the largest
+    centred box of the target's aspect ratio and resizes it (bilinear) to (height, width)."""
+    height, width = positive(ctx, "height"), positive(ctx, "width")
+    if ctx.keras_major >= 3:
+        return inference_noop(ctx, inputs[0])
+
+    def build(t: Node) -> Node:
+        h, w = t.shape[1:3]
+        if None in (h, w):
+            raise ctx.unsupported("an image of unknown size (tf.keras crops it to the target's aspect ratio)")
+        (hs, he), (ws, we) = _aspect_box(h, w, height, width, False), _aspect_box(w, h, width, height, False)
+        edges = ((hs, h - hs - he), (ws, w - ws - we))
+        if (he, we) == (height, width):
+            return ctx.add("Crop", [t], attrs={"crops": edges}, main=True) if any(map(any, edges)) else t
+        t = ctx.add("Crop", [t], attrs={"crops": edges}) if any(map(any, edges)) else t
+        return ctx.add("Resize", [t], attrs={"size": (height, width), "mode": "bilinear", "scale": None}, main=True)
+
+    out = channels_last(ctx, inputs[0], build)
+    return out if out is not inputs[0] else inference_noop(ctx, out)

@@ -12,7 +12,7 @@ import onnx.numpy_helper
 import pytest
 from keras import layers, ops
 
-from .harness import at_most, check, hard_swish_relu6, randomize
+from .harness import at_most, check, check_tf_keras, hard_swish_relu6, randomize, randomize_tf_keras, tf_keras_sources
 
 # --------------------------------------------------------------------------
 # Activation and activation=
@@ -230,3 +230,61 @@ def test_hard_swish_matches_keras_activation(tmp_path):
     model = randomize(keras.Model(inp, [a, b]), 62)
     x_in = np.random.default_rng(62).normal(0.0, 3.0, (2, 6, 6, 4)).astype("float32")
     check(model, tmp_path, inputs=[x_in])
+
+
+# --------------------------------------------------------------------------
+# Transformer activations: gelu's two forms at both opsets, softmax over several axes
+
+GELU_FORMS = {
+    "layer_exact": (lambda t: layers.Activation("gelu", name="act")(t), True),
+    "ops_default_tanh": (lambda t: ops.gelu(t), False),
+    "activations_tanh": (lambda t: keras.activations.gelu(t, approximate=True), False),
+    "activations_exact": (lambda t: keras.activations.gelu(t), True),
+}
+
+
+@pytest.mark.covers(
+    "gelu",
+    "exact (erf) and tanh-approximate, from Activation, keras.ops and keras.activations; "
+    "the ONNX Gelu op at opset 20, Erf/Tanh below",
+)
+@pytest.mark.parametrize("opset", [17, 20])
+@pytest.mark.parametrize("form", list(GELU_FORMS))
+def test_gelu_forms(form, opset, tmp_path):
+    make, exact = GELU_FORMS[form]
+    inp = keras.Input((6, 8), name="tokens")
+    x = layers.Dense(8, name="dense")(inp)
+    out = layers.Dense(4, name="head")(make(x))
+    model = randomize(keras.Model(inp, out), 70)
+    x_in = (np.random.default_rng(70).standard_normal((3, 6, 8)) * 3).astype("float32")
+    result = check(model, tmp_path, inputs=[x_in], opset=opset)
+    if opset >= 20:
+        result.assert_ops(Gelu=1, Erf=0, Tanh=0)
+        gelu = next(n for n in result["keras"].proto.graph.node if n.op_type == "Gelu")
+        approximate = {a.name: a.s.decode() for a in gelu.attribute}.get("approximate", "none")
+        assert approximate == ("none" if exact else "tanh")
+    else:
+        result.assert_ops(Gelu=0, Erf=1 if exact else 0, Tanh=0 if exact else 1)
+
+
+@pytest.mark.covers("Softmax", "axis: several axes at once (one distribution over all their positions)")
+@pytest.mark.parametrize("axis", [(1, 2), (-1, 1), (1, 2, 3)], ids=["spatial", "mixed", "all"])
+def test_softmax_over_several_axes(axis, tmp_path):
+    inp = keras.Input((4, 5, 3), name="image")
+    x = layers.Conv2D(3, 3, padding="same", name="conv")(inp)
+    out = layers.Softmax(axis=axis, name="softmax")(x)
+    model = randomize(keras.Model(inp, out), 71)
+    check(model, tmp_path).assert_ops(Softmax=0, ReduceMax=1, Exp=1)
+
+
+def test_keras2_gelu_and_softmax_axes(tmp_path):
+    """tf.keras's gelu activation is the exact one; its Softmax takes an axis list too."""
+    import tf_keras as k2  # heavy, and only the Keras 2 tests need it
+
+    inp = k2.Input((5, 6))
+    x = k2.layers.Dense(6, activation="gelu")(inp)
+    a = k2.layers.Softmax(axis=1)(x)
+    b = k2.layers.Softmax(axis=[1, 2])(k2.layers.Activation("silu")(x))
+    model = k2.Model(inp, [a, b])
+    randomize_tf_keras(model, 72)
+    check_tf_keras(model, tf_keras_sources(model, tmp_path)).assert_ops(Erf=1, Softmax=1)

@@ -11,7 +11,7 @@ from keras import layers
 
 import compiler
 
-from .harness import check, randomize, randomize_norms
+from .harness import at_most, check, check_tf_keras, randomize, randomize_norms, tf_keras_sources
 
 # --------------------------------------------------------------------------
 # BatchNormalization
@@ -203,3 +203,182 @@ def test_layer_norm_on_permuted_sequence(tmp_path):
     out = layers.Dense(3, name="dense_out")(x)
     model = randomize_norms(randomize(keras.Model(inp, out), 27), 27)
     check(model, tmp_path)
+
+
+# --------------------------------------------------------------------------
+# LayerNormalization over several axes, rms_scaling; RMS, Group and Unit normalization
+
+
+def randomize_all_norms(model: keras.Model, seed: int) -> keras.Model:
+    """Every normalization weight away from its trivial start: γ (or RMSNormalization's scale)
+    around 1, β around 0, whatever their shape."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        for var in layer.weights:
+            label = var.path.split("/")[-1]
+            if label in ("gamma", "scale"):
+                var.assign(rng.normal(1.0, 0.4, tuple(var.shape)).astype("float32"))
+            elif label == "beta":
+                var.assign(rng.normal(0.0, 0.4, tuple(var.shape)).astype("float32"))
+    return model
+
+
+def offset_inputs(model: keras.Model, seed: int, batch: int = 3) -> list[np.ndarray]:
+    """Inputs with a mean far from zero and uneven spread, so a dropped centring or a statistic
+    over the wrong axes shows."""
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.normal(1.5, 1.0, (batch, *t.shape[1:])) * rng.uniform(0.5, 2.0, t.shape[1:])).astype("float32")
+        for t in model.inputs
+    ]
+
+
+LN_AXES = {
+    # (input shape after a Dense/Conv, axis, expected LayerNormalization ops): trailing in the
+    # physical layout → the ONNX op, otherwise the exact ReduceMean form
+    "seq_last_two": ((5, 6), [-2, -1], 1),
+    "seq_steps": ((5, 6), 1, 0),
+    "image_all": ((4, 5, 6), [1, 2, 3], 1),
+    "image_spatial": ((4, 5, 6), [1, 2], 1),  # H, W are physically last in NCHW
+    "image_mixed_signs": ((4, 5, 6), [-1, 1], 0),
+    "image_height_channels": ((4, 5, 6), [1, 3], 0),
+}
+
+
+@pytest.mark.covers("LayerNormalization", "axis: a list of axes, negative axes, over steps, pixels or whole maps")
+@pytest.mark.parametrize("shape, axis, ln_ops", list(LN_AXES.values()), ids=list(LN_AXES))
+@pytest.mark.parametrize("kwargs", [{}, {"center": False, "epsilon": 0.05}], ids=["default", "no_center_eps"])
+def test_layer_norm_over_axes(shape, axis, ln_ops, kwargs, tmp_path):
+    inp = keras.Input(shape, name="x")
+    if len(shape) == 3:
+        x = layers.Conv2D(shape[-1], 3, padding="same", name="conv")(inp)
+    else:
+        x = layers.Dense(shape[-1], name="dense")(inp)
+    x = layers.LayerNormalization(axis=axis, name="ln", **kwargs)(x)
+    out = layers.Dense(3, name="head")(x)
+    model = randomize_all_norms(randomize(keras.Model(inp, out), 41), 41)
+    result = check(model, tmp_path, inputs=offset_inputs(model, 41))
+    result.assert_ops(LayerNormalization=ln_ops)
+
+
+@pytest.mark.covers("LayerNormalization", "rms_scaling (Keras 3: x / √(var + ε) · γ), with and without scale")
+@pytest.mark.parametrize("axis, scale", [(-1, True), (-1, False), ([1, 2], True)], ids=["last", "last_no_scale", "two"])
+def test_layer_norm_rms_scaling(axis, scale, tmp_path):
+    inp = keras.Input((5, 6), name="x")
+    x = layers.Dense(6, name="dense")(inp)
+    out = layers.LayerNormalization(axis=axis, rms_scaling=True, scale=scale, epsilon=1e-2, name="ln")(x)
+    model = randomize_all_norms(randomize(keras.Model(inp, out), 42), 42)
+    check(model, tmp_path, inputs=offset_inputs(model, 42)).assert_ops(LayerNormalization=0, ReduceMean=2)
+
+
+@pytest.mark.covers("RMSNormalization", "axis, epsilon")
+@pytest.mark.parametrize("axis, eps", [(-1, 1e-6), ([1, 2], 0.1)], ids=["last", "two_axes_eps"])
+def test_rms_normalization(axis, eps, tmp_path):
+    inp = keras.Input((4, 6), name="x")
+    x = layers.Dense(6, name="dense")(inp)
+    out = layers.RMSNormalization(axis=axis, epsilon=eps, name="rms")(x)
+    model = randomize_all_norms(randomize(keras.Model(inp, out), 43), 43)
+    check(model, tmp_path, inputs=offset_inputs(model, 43)).assert_ops(ReduceMean=1)
+
+
+GROUPS = {
+    "groups2": dict(groups=2),
+    "instance": dict(groups=-1),
+    "one_group_eps": dict(groups=1, epsilon=0.1),
+    "no_affine": dict(groups=3, center=False, scale=False),
+}
+
+
+@pytest.mark.covers("GroupNormalization", "groups (-1, 1, n), epsilon, center, scale; on feature maps")
+@pytest.mark.parametrize("kwargs", list(GROUPS.values()), ids=list(GROUPS))
+def test_group_norm_between_convs(kwargs, tmp_path):
+    inp = keras.Input((6, 5, 3), name="image")
+    x = layers.Conv2D(6, 3, padding="same", name="conv1")(inp)
+    x = layers.GroupNormalization(name="gn", **kwargs)(x)
+    x = layers.Conv2D(4, 3, name="conv2")(x)
+    model = randomize_all_norms(randomize(keras.Model(inp, x), 44), 44)
+    result = check(model, tmp_path, inputs=offset_inputs(model, 44))
+    result.assert_ops(InstanceNormalization=1, Transpose=2)
+    assert result.transposes_inside == 0
+
+
+@pytest.mark.covers("GroupNormalization", "axis; on sequences and vectors")
+@pytest.mark.parametrize("shape, axis", [((7, 8), -1), ((7, 8), 1), ((8,), -1)], ids=["seq", "seq_axis1", "vector"])
+def test_group_norm_on_sequences(shape, axis, tmp_path):
+    inp = keras.Input(shape, name="x")
+    x = layers.Dense(8, name="dense")(inp)
+    groups = 7 if axis == 1 else 4
+    out = layers.GroupNormalization(groups=groups, axis=axis, name="gn")(x)
+    model = randomize_all_norms(randomize(keras.Model(inp, out), 45), 45)
+    check(model, tmp_path, inputs=offset_inputs(model, 45)).assert_ops(InstanceNormalization=1)
+
+
+@pytest.mark.covers("UnitNormalization", "axis (one or several)")
+@pytest.mark.parametrize("shape, axis", [((6,), -1), ((5, 6), 1), ((4, 5, 3), [1, 2])], ids=["vec", "steps", "pix"])
+def test_unit_normalization(shape, axis, tmp_path):
+    inp = keras.Input(shape, name="x")
+    x = layers.Conv2D(3, 3, padding="same", name="conv")(inp) if len(shape) == 3 else layers.Dense(6, name="d")(inp)
+    out = layers.UnitNormalization(axis=axis, name="unit")(x)
+    model = randomize(keras.Model(inp, out), 46)
+    check(model, tmp_path, inputs=offset_inputs(model, 46)).assert_ops(ReduceSumSquare=1)
+
+
+@pytest.mark.covers("BatchNormalization", "on sequences (folded into Dense/Conv1D, or an Affine on the channels)")
+def test_batchnorm_on_sequences(tmp_path):
+    inp = keras.Input((9, 4), name="seq")
+    a = layers.BatchNormalization(name="bn_in")(inp)  # nothing before it to fold into
+    x = layers.Conv1D(6, 3, padding="same", name="conv")(a)
+    x = layers.BatchNormalization(name="bn_conv")(x)
+    x = layers.Dense(5, name="dense")(x)
+    out = layers.BatchNormalization(epsilon=1e-5, name="bn_dense")(x)
+    model = randomize(keras.Model(inp, out), 47)
+    result = check(model, tmp_path, inputs=offset_inputs(model, 47))
+    result.assert_ops(BatchNormalization=0, Mul=at_most(1), Add=at_most(2))
+
+
+def test_layer_norm_axes_keras2(tmp_path):
+    """tf.keras keeps the axes in the order given (counted from 0) and shapes γ and β by it."""
+    import tf_keras as k2  # heavy, and only this test needs Keras 2
+
+    inp = k2.Input((4, 5, 3))
+    x = k2.layers.Conv2D(6, 3, padding="same")(inp)
+    x = k2.layers.LayerNormalization(axis=[2, 1], epsilon=1e-2)(x)
+    x = k2.layers.LayerNormalization(axis=-1, center=False)(x)
+    out = k2.layers.LayerNormalization(axis=(1, 2, 3), scale=False)(x)
+    model = k2.Model(inp, out)
+    rng = np.random.default_rng(48)
+    for layer in model.layers:
+        layer.set_weights([rng.normal(0.5, 0.4, w.shape).astype("float32") for w in layer.get_weights()])
+    result = check_tf_keras(model, tf_keras_sources(model, tmp_path))
+    result.assert_ops(LayerNormalization=2)
+
+
+# --------------------------------------------------------------------------
+# Transformer fusions: a Dense's bias into gelu, a residual Add into LayerNormalization
+
+
+@pytest.mark.covers(
+    "Dense + gelu, Add + LayerNormalization",
+    "fused (passes fuse_bias_gelu, fuse_skip_layernorm; onnxruntime's BiasGelu, FastGelu and "
+    "SkipLayerNormalization for --target ort), and with the fusions off",
+)
+@pytest.mark.parametrize("target", ["onnx", "ort"])
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "unfused"])
+def test_transformer_mlp_fusions(target, fused, tmp_path):
+    inp = keras.Input((6, 8), name="tokens")
+    h = layers.Dense(16, activation="gelu", name="fc1")(inp)
+    h = layers.Dense(8, name="fc2")(h)
+    x = layers.LayerNormalization(epsilon=1e-6, name="ln1")(layers.Add(name="join")([inp, h]))
+    h = keras.ops.gelu(layers.Dense(16, name="fc3")(x))  # the tanh form
+    h = layers.Dense(8, name="fc4")(h)
+    out = layers.LayerNormalization(name="ln2")(x + h)
+    model = randomize_norms(randomize(keras.Model(inp, out), 49), 49)
+    passes = None if fused else "-fuse_bias_gelu,-fuse_skip_layernorm"
+    x_in = (np.random.default_rng(49).standard_normal((3, 6, 8)) * 2).astype("float32")
+    result = check(model, tmp_path, inputs=[x_in], target=target, passes=passes)
+    ir = result["keras"].compiled.graph.op_counts()
+    assert (ir.get("BiasGelu", 0), ir.get("SkipLayerNorm", 0)) == ((2, 2) if fused else (0, 0))
+    if fused and target == "ort":
+        result.assert_ops(BiasGelu=1, FastGelu=1, SkipLayerNormalization=2, Erf=0, Tanh=0, LayerNormalization=0)
+    elif target == "onnx":
+        result.assert_ops(LayerNormalization=2, Erf=1, Tanh=1, SkipLayerNormalization=0, BiasGelu=0)

@@ -1,5 +1,6 @@
 """Preprocessing layers against Keras: Rescaling and Normalization (folded into the convolution or
-Dense next to them where that is exact), Resizing, and the options that are refused by name."""
+Dense next to them where that is exact), Resizing, the augmentation layers (nothing at inference,
+RandomCrop as each Keras computes it), and the options that are refused by name."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from .harness import channels_last_twin, check, compile_error, randomize
+from .harness import channels_last_twin, check, check_tf_keras, compile_error, randomize, tf_keras_sources
 
 # --------------------------------------------------------------------------
 # Rescaling
@@ -181,16 +182,119 @@ REFUSED = {
     "resizing_area": (lambda: layers.Resizing(4, 4, interpolation="area", name="r"), "interpolation 'area'"),
     "resizing_bicubic": (lambda: layers.Resizing(4, 4, interpolation="bicubic", name="r"), "interpolation 'bicubic'"),
     "resizing_antialias": (lambda: layers.Resizing(4, 4, antialias=True, name="r"), "antialias"),
-    "layer_norm_two_axes": (lambda: layers.LayerNormalization(axis=[1, 2], name="r"), "axis"),
 }
 
 
 @pytest.mark.covers(
     "unsupported options",
-    "Resizing area/bicubic/antialias, LayerNormalization over several axes: refused by name",
+    "Resizing area/bicubic/antialias: refused by name",
 )
 @pytest.mark.parametrize("make, words", list(REFUSED.values()), ids=list(REFUSED))
 def test_unsupported_options_are_refused(make, words, tmp_path):
     inp = keras.Input((6, 6, 3), name="image")
     err = compile_error(keras.Model(inp, make()(inp)), tmp_path)
     assert "'r'" in str(err) and words in str(err), str(err)
+
+
+# --------------------------------------------------------------------------
+# Augmentation: nothing at inference
+
+
+def noop_report(result) -> str:
+    """What the pass that removes inference no-ops said, from every compiled form."""
+    reports = {str(r) for form in result for r in form.compiled.report if r.name == "remove_identity"}
+    assert len(reports) == 1, reports
+    return reports.pop()
+
+
+AUGMENTATIONS = [
+    lambda: layers.RandomFlip("horizontal", seed=3),
+    lambda: layers.RandomRotation(0.2, fill_mode="nearest", interpolation="nearest", seed=4),
+    lambda: layers.RandomZoom(0.1, (-0.2, 0.1), fill_mode="reflect", fill_value=0.5),
+    lambda: layers.RandomTranslation(0.1, 0.2, fill_mode="constant"),
+    lambda: layers.RandomContrast(0.3, value_range=(0, 1)),
+    lambda: layers.RandomBrightness(0.2, value_range=(0, 1), seed=5),
+    lambda: layers.RandomGrayscale(0.5),
+    lambda: layers.RandomHue(0.2, value_range=(0, 1)),
+    lambda: layers.RandomSaturation(0.3, value_range=(0, 1)),
+    lambda: layers.RandomSharpness(0.3, value_range=(0, 1)),
+    lambda: layers.RandomShear(0.2),
+    lambda: layers.RandomPerspective(),
+    lambda: layers.RandomErasing(value_range=(0, 1)),
+    lambda: layers.RandomGaussianBlur(value_range=(0, 1)),
+    lambda: layers.RandomColorJitter(value_range=(0, 1), brightness_factor=0.2),
+    lambda: layers.RandomColorDegeneration(0.3, value_range=(0, 1)),
+    lambda: layers.RandomInvert(value_range=(0, 1)),
+    lambda: layers.RandomPosterization(4, value_range=(0, 1)),
+    lambda: layers.RandomElasticTransform(value_range=(0, 1)),
+    lambda: layers.RandAugment(value_range=(0, 1)),
+    lambda: layers.AugMix(value_range=(0, 1)),
+    lambda: layers.CutMix(),
+    lambda: layers.MixUp(),
+]
+
+
+@pytest.mark.covers(
+    "RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness, RandomGrayscale, "
+    "RandomHue, RandomSaturation, RandomSharpness, RandomShear, RandomPerspective, RandomErasing, RandomGaussianBlur, "
+    "RandomColorJitter, RandomColorDegeneration, RandomInvert, RandomPosterization, RandomElasticTransform, "
+    "RandAugment, AugMix, CutMix, MixUp",
+    "nothing at inference (seed, factor, value_range, fill_mode, interpolation…), named in the report",
+)
+def test_augmentation_layers_compile_to_nothing(tmp_path):
+    inp = keras.Input((8, 8, 3), name="image")
+    x = inp
+    for make in AUGMENTATIONS:
+        x = make()(x)
+    x = layers.Conv2D(4, 3, name="conv")(x)
+    out = layers.RandomFlip(name="flip_after_conv")(x)
+    model = randomize(keras.Model(inp, out), 60)
+    rng = np.random.default_rng(60)
+    result = check(model, tmp_path, inputs=[rng.uniform(0, 1, (2, 8, 8, 3)).astype("float32")])
+    result.assert_ops(only=True, Conv=1, Transpose=2)
+    report = noop_report(result)
+    for name in ("RandomFlip: inference no-op (×2)", "RandAugment: inference no-op", "MixUp: inference no-op"):
+        assert name in report, report
+
+
+@pytest.mark.covers("RandomCrop", "Keras 3: the identity at inference (predict returns the uncropped image)")
+def test_random_crop_keras3_is_identity_at_inference(tmp_path):
+    inp = keras.Input((9, 7, 3), name="image")
+    x = layers.Conv2D(4, 3, padding="same", name="conv")(inp)
+    x = layers.RandomCrop(5, 4, seed=2, name="crop")(x)
+    out = layers.GlobalAveragePooling2D(name="gap")(layers.Conv2D(3, 3, name="conv2")(x))
+    model = randomize(keras.Model(inp, out), 61)
+    result = check(model, tmp_path)
+    result.assert_ops(Slice=0, Resize=0)
+    assert "RandomCrop: inference no-op" in noop_report(result)
+
+
+@pytest.mark.covers("RandomCrop", "tf.keras: centred crop to the target's aspect ratio, then a bilinear resize")
+@pytest.mark.parametrize("size", [(6, 6), (5, 8), (12, 12), (10, 8)], ids=["crop_resize", "crop", "grow", "same"])
+def test_random_crop_keras2_centre_crop(size, tmp_path):
+    import tf_keras as k2  # heavy, and only the Keras 2 tests need it
+
+    inp = k2.Input((10, 8, 3))
+    x = k2.layers.RandomCrop(*size, seed=1)(inp)
+    out = k2.layers.Conv2D(2, 1)(x)
+    model = k2.Model(inp, out)
+    check_tf_keras(model, tf_keras_sources(model, tmp_path))
+
+
+@pytest.mark.covers("RandomHeight, RandomWidth (tf.keras)", "nothing at inference, with tf.keras's other augmentations")
+def test_keras2_augmentations_compile_to_nothing(tmp_path):
+    import tf_keras as k2  # heavy, and only the Keras 2 tests need it
+
+    inp = k2.Input((8, 8, 3))
+    x = k2.layers.RandomFlip(seed=1)(inp)
+    x = k2.layers.RandomRotation(0.1, fill_mode="wrap")(x)
+    x = k2.layers.RandomZoom(0.2)(x)
+    x = k2.layers.RandomTranslation(0.1, 0.1)(x)
+    x = k2.layers.RandomContrast(0.2)(x)
+    x = k2.layers.RandomBrightness(0.1)(x)
+    x = k2.layers.RandomHeight(0.2)(x)
+    x = k2.layers.RandomWidth(0.2, interpolation="nearest")(x)
+    out = k2.layers.GlobalAveragePooling2D()(k2.layers.Conv2D(3, 3)(x))
+    model = k2.Model(inp, out)
+    result = check_tf_keras(model, tf_keras_sources(model, tmp_path))
+    result.assert_ops(Conv=1, Resize=0)

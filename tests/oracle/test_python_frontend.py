@@ -54,6 +54,8 @@ CASES = {
     "nested_models": Case("nested_models.py", "model"),
     # 1-D and 3-D layers on two inputs, PReLU, Resizing and -x
     "sequence_and_volume": Case("sequence_and_volume.py", "model"),
+    # LayerNormalization over two axes, Group/RMS/Unit normalization, gelu both ways, augmentation
+    "transformer_norms": Case("transformer_norms.py", "model"),
     "resnet50_stage4_600": Case("resnet50_stage4_600.py", "model", slow=True),
     "resnet50_blocks": Case("resnet50_blocks.py", "ResNet50", slow=True),
     "resnet50_stack1": Case("resnet50_stack1.py", "ResNet50", slow=True),

@@ -44,3 +44,18 @@ def test_inference_time_no_ops(tmp_path):
     model = keras.Model(inp, out)
     randomize(model, 50)
     check(model, tmp_path)
+
+
+@pytest.mark.covers("SpatialDropout1D, SpatialDropout3D, AlphaDropout", "removed at inference, named in the report")
+def test_sequence_and_volume_dropouts(tmp_path):
+    seq = keras.Input((6, 4), name="seq")
+    s = layers.SpatialDropout1D(0.2, seed=1, name="sdrop1")(layers.Conv1D(3, 2, name="conv1")(seq))
+    s = layers.AlphaDropout(0.1, noise_shape=None, seed=2, name="alpha")(s)
+    vol = keras.Input((4, 4, 4, 2), name="vol")
+    v = layers.SpatialDropout3D(0.3, name="sdrop3")(layers.Conv3D(3, 2, name="conv3")(vol))
+    model = randomize(keras.Model([seq, vol], [s, v]), 51)
+    result = check(model, tmp_path)
+    result.assert_ops(Identity=0)
+    report = next(str(r) for r in result["keras"].compiled.report if r.name == "remove_identity")
+    for name in ("SpatialDropout1D", "SpatialDropout3D", "AlphaDropout"):
+        assert f"{name}: inference no-op" in report, report

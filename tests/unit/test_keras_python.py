@@ -268,8 +268,11 @@ def _all_layers_file() -> str:
         "key_dim": "4",
         "input_dim": "10",
         "output_dim": "3",
+        "factor": "(0.2, 0.5)",  # Keras writes a single factor as a range of its own choosing
+        "height_factor": "0.2",
+        "width_factor": "0.2",
     }
-    extra = {"Normalization": ["mean=0.5", "variance=2.0"]}
+    extra = {"Normalization": ["mean=0.5", "variance=2.0"], "GroupNormalization": ["groups=3"]}
     merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}
     lines = [
         "import keras",
@@ -280,12 +283,17 @@ def _all_layers_file() -> str:
         "vol = keras.Input((4, 6, 6, 3))",
         "outs = []",
     ]
+    own = {"RandomPosterization": {"factor": "(1, 4)"}}  # bits, not a fraction
     attention = {"Attention": "[seq, seq]", "AdditiveAttention": "[seq, seq]", "MultiHeadAttention": "seq, seq"}
     for name, operands in attention.items():
         call_args = ", ".join(args[p] for p in LAYER_TABLE[name]["required"])
         lines.append(f"outs.append(layers.{name}({call_args})({operands}))")
-    for k, (name, spec) in enumerate(item for item in LAYER_TABLE.items() if item[0] not in attention):
-        call_args = ", ".join([args[p] for p in spec["required"]] + extra.get(name, []))
+    # RandAugment and AugMix build augmentation layers of their own, which take Keras's automatic
+    # names; Keras 3 declares RandomCrop's output the crop but returns the whole image at inference
+    skipped = ("RandAugment", "AugMix", "RandomCrop", *attention)
+    table = {name: spec for name, spec in LAYER_TABLE.items() if name not in skipped}
+    for k, (name, spec) in enumerate(table.items()):
+        call_args = ", ".join([{**args, **own.get(name, {})}[p] for p in spec["required"]] + extra.get(name, []))
         x = "seq" if "1D" in name else "vol" if "3D" in name else "img"
         ref = [f"keras.layers.{name}", f"tf.keras.layers.{name}", name, f"layers.{name}", name][k % 5]
         if k % 5 == 2:

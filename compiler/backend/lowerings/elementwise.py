@@ -59,8 +59,31 @@ def _prelu(em: Emitter, node: Node) -> Value:
 
 @emitter("Softmax", "LogSoftmax")
 def _softmax(em: Emitter, node: Node) -> Value:
+    """The ONNX op over one axis; over several, exp(x − max) / Σ exp(x − max) with the
+    reductions over those axes (LogSoftmax: x − max − log Σ exp(x − max))."""
     v = em.value(node.inputs[0])
-    return Value(em.op(node.op, [v.name], node.name, axis=v.axis(node.attrs["axis"])), v.rank, v.perm, v.rows)
+    axis = node.attrs["axis"]
+    if isinstance(axis, int):
+        return Value(em.op(node.op, [v.name], node.name, axis=v.axis(axis)), v.rank, v.perm, v.rows)
+    x = em.ensure(v, v.perm)
+    phys = sorted(v.axis(a) for a in axis)
+    top = reduce_over(em, "ReduceMax", x, phys, f"{node.name}_max")
+    shifted = em.op("Sub", [x, top], f"{node.name}_shifted")
+    exp = em.op("Exp", [shifted], f"{node.name}_exp")
+    total = reduce_over(em, "ReduceSum", exp, phys, f"{node.name}_sum")
+    if node.op == "LogSoftmax":
+        out = em.op("Sub", [shifted, em.op("Log", [total], f"{node.name}_log")], node.name)
+    else:
+        out = em.op("Div", [exp, total], node.name)
+    return Value(out, v.rank, v.perm)
+
+
+def reduce_over(em: Emitter, op_type: str, x: str, axes: list[int], base: str) -> str:
+    """A Reduce* over ``axes``, keeping them; opset 18 moved ``axes`` from attribute to input
+    (ReduceSum already at 13)."""
+    if em.opset >= 18 or op_type == "ReduceSum":
+        return em.op(op_type, [x, em.const("axes", np.asarray(axes, np.int64))], base, keepdims=1)
+    return em.op(op_type, [x], base, axes=list(axes), keepdims=1)
 
 
 @emitter("Swish")
@@ -80,21 +103,48 @@ def _mish(em: Emitter, node: Node) -> Value:
 @emitter("Gelu")
 def _gelu(em: Emitter, node: Node) -> Value:
     v = em.value(node.inputs[0])
+    out = gelu(em, v.name, None, bool(node.attrs.get("approximate")), node.name)
+    return Value(out, v.rank, v.perm, v.rows)
+
+
+@emitter("BiasGelu")
+def _bias_gelu(em: Emitter, node: Node) -> Value:
+    """gelu(x + bias) with the bias a Dense gave up (passes.fuse_bias_gelu); the bias runs along
+    the logical last axis, which a target's one-node form needs physically last too."""
+    v = em.value(node.inputs[0])
+    bias = node.params["bias"].astype(np.float32)
+    if v.axis(v.rank - 1) == v.rank - 1:
+        if v.rows is not None:
+            bias = bias[np.asarray(v.rows)]
+        return Value(gelu(em, v.name, bias, bool(node.attrs.get("approximate")), node.name), v.rank, v.perm, v.rows)
+    x = em.ensure(v, v.perm)
+    shape = [1] * v.rank
+    shape[v.axis(v.rank - 1)] = -1
+    biased = em.op("Add", [x, em.const(f"{node.name}.bias", bias.reshape(shape))], f"{node.name}_biased")
+    return Value(gelu(em, biased, None, bool(node.attrs.get("approximate")), node.name), v.rank, v.perm)
+
+
+def gelu(em: Emitter, x: str, bias: np.ndarray | None, approximate: bool, name: str) -> str:
+    """gelu(x + bias): the target's one-node form, else the bias Add, then ONNX Gelu at opset 20
+    or the formula, spelled as onnxruntime's Gelu fusions recognize it (x / √2 for erf)."""
+    fused = em.target.gelu(em, x, bias, approximate, name)
+    if fused is not None:
+        return fused
+    if bias is not None:
+        x = em.op("Add", [x, em.const(f"{name}.bias", bias)], f"{name}_biased")
     if em.opset >= 20:
-        approx = "tanh" if node.attrs.get("approximate") else "none"
-        return Value(em.op("Gelu", [v.name], node.name, approximate=approx), v.rank, v.perm, v.rows)
-    x, name = v.name, node.name
-    if node.attrs.get("approximate"):  # 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))
+        return em.op("Gelu", [x], name, approximate="tanh" if approximate else "none")
+    if approximate:  # 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))
         cube = em.op("Mul", [em.op("Mul", [x, x], f"{name}_sq"), x], f"{name}_cube")
         inner = em.op("Add", [x, em.op("Mul", [cube, em.scalar(0.044715)], f"{name}_c")], f"{name}_in")
         arg = em.op("Mul", [inner, em.scalar(float(np.sqrt(2 / np.pi)))], f"{name}_arg")
-        core = em.op("Tanh", [arg], f"{name}_tanh")
-    else:  # 0.5x(1 + erf(x/√2))
-        scaled = em.op("Mul", [x, em.scalar(float(1 / np.sqrt(2)))], f"{name}_arg")
-        core = em.op("Erf", [scaled], f"{name}_erf")
+        one_plus = em.op("Add", [em.op("Tanh", [arg], f"{name}_tanh"), em.scalar(1.0)], f"{name}_1p")
+        half_x = em.op("Mul", [x, em.scalar(0.5)], f"{name}_hx")
+        return em.op("Mul", [half_x, one_plus], name)
+    # x·(1 + erf(x/√2))·0.5
+    core = em.op("Erf", [em.op("Div", [x, em.scalar(float(np.sqrt(2)))], f"{name}_arg")], f"{name}_erf")
     one_plus = em.op("Add", [core, em.scalar(1.0)], f"{name}_1p")
-    half_x = em.op("Mul", [x, em.scalar(0.5)], f"{name}_hx")
-    return Value(em.op("Mul", [half_x, one_plus], name), v.rank, v.perm, v.rows)
+    return em.op("Mul", [em.op("Mul", [x, one_plus], f"{name}_x1p"), em.scalar(0.5)], name)
 
 
 @emitter("KerasRelu")

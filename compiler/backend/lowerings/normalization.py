@@ -1,5 +1,7 @@
 """Lowerings of the normalizations: BatchNorm and Affine (per-channel scale and shift, whatever
-``passes.fold_affine`` could not fold) and LayerNorm."""
+``passes.fold_affine`` could not fold), LayerNorm over any axes (with its RMS forms), GroupNorm and
+UnitNorm. Each works in the operand's physical layout: weights are laid out like the data, and the
+reductions run over wherever the normalized axes physically are."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import numpy as np
 
 from ...ir import Node
 from ...ops import batchnorm_scale_shift
-from ..emitter import Emitter, Value, emitter
+from ..emitter import Emitter, Value, canon, emitter
+from .elementwise import reduce_over
 
 
 @emitter("BatchNorm")
@@ -61,30 +64,138 @@ def _scale_shift(em: Emitter, node: Node, v: Value, x: str, axis: int, scale: np
     return Value(y, v.rank, v.perm)
 
 
+def _axes(node: Node) -> tuple[int, ...]:
+    """A node's ``axis`` attribute as a tuple of logical axes: one axis or several."""
+    axis = node.attrs["axis"]
+    return (axis,) if isinstance(axis, int) else tuple(axis)
+
+
+def _operand(em: Emitter, node: Node, axes: tuple[int, ...]) -> tuple[str, Value]:
+    """The operand and its layout; a 2-D tensor whose features are permuted (after Flatten) is
+    read as it is when the op works over all the features, whose statistics ignore the order."""
+    v = em.value(node.inputs[0])
+    if v.rows is not None and axes == (1,):
+        return v.name, Value("", v.rank, v.perm, v.rows)
+    return em.ensure(v, v.perm), Value("", v.rank, v.perm)
+
+
+def _laid_out(array: np.ndarray, axes: tuple[int, ...], layout: Value) -> np.ndarray:
+    """A weight over the logical ``axes`` as a tensor that broadcasts against the physical data."""
+    logical = [1] * layout.rank
+    for a, size in zip(axes, array.shape, strict=True):
+        logical[a] = size
+    out = array.reshape(logical)
+    if layout.perm is not None:
+        out = out.transpose(layout.perm)
+    if layout.rows is not None:
+        out = out[:, np.asarray(layout.rows)]
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 @emitter("LayerNorm")
 def _layer_norm(em: Emitter, node: Node) -> Value:
-    """ONNX LayerNormalization where the normalized axis is physically last; else spelled out
-    with ReduceMean over that axis, so an NCHW tensor needs no transpose."""
+    """ONNX LayerNormalization where the normalized axes are the physically last ones; elsewhere
+    (and for the RMS forms) spelled out with ReduceMean over them, so an NCHW tensor needs no
+    transpose. ``rms`` "variance" (Keras 3's ``rms_scaling``) divides x itself by √(var + ε),
+    "square" (RMSNormalization) by √(mean(x²) + ε)."""
+    axes = _axes(node)
+    x, layout = _operand(em, node, axes)
+    eps, rms = float(node.attrs["epsilon"]), node.attrs.get("rms")
+    return _normalize(em, node.name, x, layout, axes, node.params, eps, rms)
+
+
+def _normalize(
+    em: Emitter,
+    name: str,
+    x: str,
+    layout: Value,
+    axes: tuple[int, ...],
+    params: dict[str, np.ndarray],
+    eps: float,
+    rms: str | None = None,
+) -> Value:
+    """Layer normalization of ``x`` (laid out as ``layout``) over the logical ``axes``."""
+    rank = layout.rank
+    gamma = _laid_out(params["gamma"], axes, layout)
+    beta = _laid_out(params["beta"], axes, layout)
+    phys = sorted(layout.axis(a) for a in axes)
+    first = rank - len(phys)
+    if rms is None and phys == list(range(first, rank)):
+        names = [em.const(f"{name}.gamma", gamma.reshape(gamma.shape[first:]))]
+        if np.any(beta):
+            names.append(em.const(f"{name}.beta", beta.reshape(beta.shape[first:])))
+        out = em.op("LayerNormalization", [x, *names], name, axis=-len(phys), epsilon=eps)
+        return Value(out, rank, layout.perm, layout.rows)
+    if rms == "square":
+        power = reduce_over(em, "ReduceMean", em.op("Mul", [x, x], f"{name}_sq"), phys, f"{name}_ms")
+        top = x
+    else:
+        mean = reduce_over(em, "ReduceMean", x, phys, f"{name}_mean")
+        centred = em.op("Sub", [x, mean], f"{name}_centred")
+        power = reduce_over(em, "ReduceMean", em.op("Mul", [centred, centred], f"{name}_sq"), phys, f"{name}_var")
+        top = x if rms == "variance" else centred
+    std = em.op("Sqrt", [em.op("Add", [power, em.scalar(eps)], f"{name}_var_eps")], f"{name}_std")
+    scaled, shifted = bool(np.any(gamma != 1)), bool(np.any(beta))
+    y = em.op("Div", [top, std], name if not (scaled or shifted) else f"{name}_normed")
+    if scaled:
+        y = em.op("Mul", [y, em.const(f"{name}.gamma", gamma)], name if not shifted else f"{name}_scaled")
+    if shifted:
+        y = em.op("Add", [y, em.const(f"{name}.beta", beta)], name)
+    return Value(y, rank, layout.perm, layout.rows)
+
+
+@emitter("SkipLayerNorm")
+def _skip_layer_norm(em: Emitter, node: Node) -> Value:
+    """LayerNorm(a + b [+ bias]) over the last axis (passes.fuse_skip_layernorm): the target's
+    one-node form where both operands are in Keras's own layout, else the Adds and the norm."""
+    va, vb = (em.value(i) for i in node.inputs)
+    rank, last, eps = va.rank, (va.rank - 1,), float(node.attrs["epsilon"])
+    bias = node.params.get("bias")
+    if va.perm is None and vb.perm is None and va.rows is None and vb.rows is None:
+        fused = em.target.skip_layer_norm(em, va.name, vb.name, node.params, eps, rank, node.name)
+        if fused is not None:
+            return Value(fused, rank)
+    if va.perm == vb.perm and va.rows == vb.rows:
+        a, b, layout = va.name, vb.name, Value("", rank, va.perm, va.rows)
+    else:
+        a, b, layout = em.ensure(va, None), em.ensure(vb, None), Value("", rank)
+    total = em.op("Add", [a, b], f"{node.name}_sum")
+    if bias is not None:
+        total = em.op("Add", [total, em.const(f"{node.name}.bias", _laid_out(bias, last, layout))], f"{node.name}_bias")
+    return _normalize(em, node.name, total, layout, last, node.params, eps)
+
+
+@emitter("GroupNorm")
+def _group_norm(em: Emitter, node: Node) -> Value:
+    """Each sample's channels viewed as (groups, the rest): InstanceNormalization of that view
+    computes every group's statistics in one kernel (onnxruntime and TensorRT both run it fast),
+    then γ and β per channel. The grouped axis must be physically second: where the layout has it
+    elsewhere the data is moved once, so an NCHW feature map needs no transpose."""
     v = em.value(node.inputs[0])
-    x = em.ensure(v, v.perm)
-    axis, eps = v.axis(node.attrs["axis"]), float(node.attrs["epsilon"])
-    gamma, beta = node.params["gamma"], node.params["beta"]
-    if axis == v.rank - 1:
-        names = [em.const(f"{node.name}.gamma", gamma), em.const(f"{node.name}.beta", beta)]
-        return Value(em.op("LayerNormalization", [x, *names], node.name, axis=-1, epsilon=eps), v.rank, v.perm)
-    shape = [1] * v.rank
-    shape[axis] = -1
-    mean = _reduce_mean(em, x, axis, f"{node.name}_mean")
-    centred = em.op("Sub", [x, mean], f"{node.name}_centred")
-    var = _reduce_mean(em, em.op("Mul", [centred, centred], f"{node.name}_sq"), axis, f"{node.name}_var")
-    std = em.op("Sqrt", [em.op("Add", [var, em.scalar(eps)], f"{node.name}_var_eps")], f"{node.name}_std")
-    normed = em.op("Div", [centred, std], f"{node.name}_normed")
-    scaled = em.op("Mul", [normed, em.const(f"{node.name}.gamma", gamma.reshape(shape))], f"{node.name}_scaled")
-    return Value(em.op("Add", [scaled, em.const(f"{node.name}.beta", beta.reshape(shape))], node.name), v.rank, v.perm)
+    axis, groups, name = node.attrs["axis"], node.attrs["groups"], node.name
+    if v.rows is None and v.axis(axis) == 1:
+        perm = v.perm
+    else:
+        perm = canon((0, axis, *[a for a in range(1, v.rank) if a != axis]))
+    x = em.ensure(v, perm)
+    grouped = em.op("Reshape", [x, em.const("group_shape", np.asarray([0, groups, -1], np.int64))], f"{name}_grouped")
+    ones, zeros = np.ones(groups, np.float32), np.zeros(groups, np.float32)
+    stats = [em.const(f"{name}.unit", ones), em.const(f"{name}.zero", zeros)]
+    normed = em.op("InstanceNormalization", [grouped, *stats], f"{name}_normed", epsilon=float(node.attrs["epsilon"]))
+    back = em.op("Reshape", [normed, em.op("Shape", [x], f"{name}_shape")], f"{name}_ungrouped")
+    out = Value(back, v.rank, perm)
+    p = node.params
+    if not np.any(p["gamma"] != 1) and not np.any(p["beta"]):
+        return Value(em.op("Identity", [back], name), v.rank, perm)
+    return _scale_shift(em, node, out, back, 1, p["gamma"].astype(np.float32), p["beta"].astype(np.float32))
 
 
-def _reduce_mean(em: Emitter, x: str, axis: int, base: str) -> str:
-    """ReduceMean over one axis, keeping it; opset 18 moved ``axes`` from attribute to input."""
-    if em.opset >= 18:
-        return em.op("ReduceMean", [x, em.const("axes", np.asarray([axis], np.int64))], base, keepdims=1)
-    return em.op("ReduceMean", [x], base, axes=[axis], keepdims=1)
+@emitter("UnitNorm")
+def _unit_norm(em: Emitter, node: Node) -> Value:
+    """x / max(√Σx², 1e-12) over the axes, in whatever layout the data has."""
+    axes = _axes(node)
+    x, layout = _operand(em, node, axes)
+    phys = sorted(layout.axis(a) for a in axes)
+    norm = em.op("Sqrt", [reduce_over(em, "ReduceSumSquare", x, phys, f"{node.name}_ss")], f"{node.name}_norm")
+    floor = em.op("Max", [norm, em.scalar(1e-12)], f"{node.name}_floor")
+    return Value(em.op("Div", [x, floor], node.name), layout.rank, layout.perm, layout.rows)

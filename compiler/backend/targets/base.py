@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import onnx
 
 if TYPE_CHECKING:  # the emitter and the model assembly hand themselves to these rules
@@ -34,6 +35,27 @@ class Target:
         ``inputs`` are Conv's (x, weight[, bias]) and ``attrs`` its attributes; at least one of
         ``residual`` and ``activation`` is given.
         """
+        return None
+
+    def gelu(self, em: Emitter, x: str, bias: np.ndarray | None, approximate: bool, name: str) -> str | None:
+        """One node computing gelu(x + bias) (``bias`` over the physically last axis, or None;
+        ``approximate`` the tanh form), or None to have it emitted as standard ops: ONNX Gelu
+        from opset 20, the erf or tanh formula below it."""
+        return None
+
+    def skip_layer_norm(
+        self,
+        em: Emitter,
+        x: str,
+        skip: str,
+        params: dict[str, np.ndarray],
+        epsilon: float,
+        rank: int,
+        name: str,
+    ) -> str | None:
+        """One node computing LayerNormalization(x + skip + bias) over the physically last axis
+        of rank-``rank`` operands (``params``: gamma, beta, optional bias), or None to have the
+        Adds and the LayerNormalization emitted as standard ops."""
         return None
 
     def max_pool_after_pad(self, em: Emitter, x: str, name: str, attrs: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import onnx
 
 from ...errors import CompileError
@@ -79,6 +80,36 @@ class OrtTarget(Target):
         if bias is not None:
             ins += ["", "", bias()]  # bias (packed projection biases) and key_padding_mask unused
         return em.op("MultiHeadAttention", ins, name, domain=CONTRIB_DOMAIN, num_heads=heads, scale=1.0)
+
+    def gelu(self, em: Emitter, x: str, bias: np.ndarray | None, approximate: bool, name: str) -> str | None:
+        """onnxruntime's one-pass kernels: BiasGelu (or Gelu without a bias) for the erf form,
+        FastGelu (its optional bias included) for the tanh form, instead of five to nine ops."""
+        ins = [x] if bias is None else [x, em.const(f"{name}.bias", bias)]
+        op_type = "FastGelu" if approximate else "Gelu" if bias is None else "BiasGelu"
+        return em.op(op_type, ins, name, domain=CONTRIB_DOMAIN)
+
+    def skip_layer_norm(
+        self,
+        em: Emitter,
+        x: str,
+        skip: str,
+        params: dict[str, np.ndarray],
+        epsilon: float,
+        rank: int,
+        name: str,
+    ) -> str | None:
+        """SkipLayerNormalization, the residual join, the Dense's bias and the normalization in
+        one kernel; onnxruntime's CPU kernel takes (tokens, hidden) and (batch, steps, hidden)."""
+        if rank not in (2, 3):
+            return None
+        ins = [x, skip, em.const(f"{name}.gamma", params["gamma"])]
+        beta, bias = params.get("beta"), params.get("bias")
+        shifted = beta is not None and bool(np.any(beta))
+        if shifted or bias is not None:  # optional inputs: an empty name keeps bias's slot
+            ins.append(em.const(f"{name}.beta", beta) if shifted else "")
+        if bias is not None:
+            ins.append(em.const(f"{name}.bias", bias))
+        return em.op("SkipLayerNormalization", ins, name, domain=CONTRIB_DOMAIN, epsilon=float(epsilon))
 
     def finish(self, lowered: Lowered) -> onnx.ModelProto:
         """The model as onnxruntime's CPU provider would rewrite it with every optimization on."""
