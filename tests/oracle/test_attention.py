@@ -261,3 +261,128 @@ def test_refusals_name_the_layer(tmp_path: Path) -> None:
     with pytest.raises(compiler.CompileError) as err:
         compiler.compile(path)
     assert "band" in str(err.value) and "sliding_window" in str(err.value)
+
+
+# -- whole models --------------------------------------------------------------------------------------------
+def encoder_block(x: Any, heads: int, dim: int, mlp: int, name: str, causal: bool = False) -> Any:
+    """Pre-norm transformer encoder block: x + MHA(LN(x)), then x + MLP(LN(x)) with gelu."""
+    h = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln1")(x)
+    h = layers.MultiHeadAttention(heads, dim // heads, dropout=0.1, name=f"{name}_mha")(h, h, use_causal_mask=causal)
+    x = layers.Add(name=f"{name}_res1")([x, h])
+    h = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln2")(x)
+    h = layers.Dense(mlp, activation="gelu", name=f"{name}_mlp1")(h)
+    h = layers.Dense(dim, name=f"{name}_mlp2")(layers.Dropout(0.1)(h))
+    return layers.Add(name=f"{name}_res2")([x, h])
+
+
+def vit(image: int = 16, patch: int = 4, dim: int = 32, heads: int = 4, blocks: int = 4) -> keras.Model:
+    """A small ViT: Conv2D patchify + Reshape, a learned class token joined by Concatenate, learned
+    position embeddings, pre-norm encoder blocks, the class token's LayerNorm and a head.
+
+    The class token and the position table are learned constants written with standard layers:
+    the bias of a Dense applied to zeros (a patch rescaled by 0), reshaped to the token or the table."""
+    n = (image // patch) ** 2
+    inp = keras.Input((image, image, 3), name="image")
+    x = layers.Conv2D(dim, patch, strides=patch, name="patchify")(inp)
+    x = layers.Reshape((n, dim), name="patches")(x)
+    zeros = layers.Rescaling(0.0, name="zeros")(layers.Cropping1D((0, n - 1), name="first_patch")(x))
+    cls = layers.Dense(dim, name="class_token")(zeros)
+    x = layers.Concatenate(axis=1, name="with_class")([cls, x])
+    table = layers.Dense((n + 1) * dim, name="position_table")(layers.Flatten()(zeros))
+    x = layers.Add(name="positions")([x, layers.Reshape((n + 1, dim))(table)])
+    for i in range(blocks):
+        x = encoder_block(x, heads, dim, 2 * dim, f"block{i}")
+    x = layers.LayerNormalization(epsilon=1e-6, name="final_ln")(x)
+    token = layers.Flatten()(layers.Cropping1D((0, n), name="class_out")(x))
+    return keras.Model(inp, layers.Dense(10, name="head")(token), name="vit")
+
+
+def text_transformer(vocab: int = 50, steps: int = 12, dim: int = 32, heads: int = 4, blocks: int = 2) -> keras.Model:
+    """A causal language model on token ids: Embedding(mask_zero) plus an Embedding over a
+    positions input, causal pre-norm blocks (padding and causal masks combined), logits per step."""
+    tokens = keras.Input((steps,), dtype="int32", name="tokens")
+    positions = keras.Input((steps,), dtype="int32", name="positions")
+    x = layers.Embedding(vocab, dim, mask_zero=True, name="token_embedding")(tokens)
+    x = layers.Add(name="embed")([x, layers.Embedding(steps, dim, name="position_embedding")(positions)])
+    for i in range(blocks):
+        x = encoder_block(x, heads, dim, 2 * dim, f"block{i}", causal=True)
+    x = layers.LayerNormalization(epsilon=1e-6, name="final_ln")(x)
+    return keras.Model([tokens, positions], layers.Dense(vocab, name="logits")(x), name="text")
+
+
+def token_inputs(vocab: int = 50, steps: int = 12, batch: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """Token ids with zero padding at the end of the first sequence, and the positions 0…steps-1."""
+    ids = np.random.default_rng(seed).integers(1, vocab, (batch, steps)).astype(np.int32)
+    ids[0, -3:] = 0
+    return [ids, np.tile(np.arange(steps, dtype=np.int32), (batch, 1))]
+
+
+def time_series_transformer(steps: int = 16, features: int = 5, dim: int = 16, blocks: int = 2) -> keras.Model:
+    """Keras's time-series classification transformer: post-norm blocks whose feed-forward is two
+    Conv1D of kernel 1, global average pooling over time, a softmax head."""
+    inp = keras.Input((steps, features), name="series")
+    x = layers.Dense(dim, name="embed")(inp)
+    for i in range(blocks):
+        h = layers.MultiHeadAttention(2, 8, dropout=0.1, name=f"block{i}_mha")(x, x)
+        x = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln1")(layers.Add()([x, h]))
+        h = layers.Conv1D(32, 1, activation="relu", name=f"block{i}_ff1")(x)
+        h = layers.Conv1D(dim, 1, name=f"block{i}_ff2")(layers.Dropout(0.1)(h))
+        x = layers.LayerNormalization(epsilon=1e-6, name=f"block{i}_ln2")(layers.Add()([x, h]))
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    return keras.Model(inp, layers.Dense(3, activation="softmax", name="head")(x), name="series_transformer")
+
+
+def mobilevit_block(size: int = 8, channels: int = 16, dim: int = 24, patch: int = 2) -> keras.Model:
+    """A MobileViT block: local 3×3 and 1×1 convolutions, the map unfolded into patches (pixels
+    at one position within every patch form a sequence), a transformer over each such sequence
+    (attention over the inner axis), folded back, a 1×1 projection, concatenated with the input
+    and fused by a 3×3 convolution."""
+    p, n = patch * patch, (size // patch) ** 2
+    inp = keras.Input((size, size, channels), name="features")
+    x = layers.Conv2D(channels, 3, padding="same", activation="swish", name="local3")(inp)
+    x = layers.Conv2D(dim, 1, name="local1")(x)
+    g = size // patch
+    x = layers.Reshape((g, patch, g, patch, dim), name="unfold_split")(x)
+    x = layers.Permute((2, 4, 1, 3, 5), name="unfold_order")(x)
+    x = layers.Reshape((p, n, dim), name="unfold")(x)  # (batch, pixel in patch, patch, dim)
+    for i in range(2):
+        h = layers.LayerNormalization(epsilon=1e-6, name=f"t{i}_ln1")(x)
+        h = layers.MultiHeadAttention(2, 8, attention_axes=2, name=f"t{i}_mha")(h, h)
+        x = layers.Add()([x, h])
+        h = layers.LayerNormalization(epsilon=1e-6, name=f"t{i}_ln2")(x)
+        h = layers.Dense(2 * dim, activation="swish", name=f"t{i}_mlp1")(h)
+        x = layers.Add()([x, layers.Dense(dim, name=f"t{i}_mlp2")(h)])
+    x = layers.Reshape((patch, patch, g, g, dim), name="fold_split")(x)
+    x = layers.Permute((3, 1, 4, 2, 5), name="fold_order")(x)
+    x = layers.Reshape((size, size, dim), name="fold")(x)
+    x = layers.Conv2D(channels, 1, name="project")(x)
+    x = layers.Concatenate(name="join")([inp, x])
+    return keras.Model(inp, layers.Conv2D(channels, 3, padding="same", name="fuse")(x), name="mobilevit")
+
+
+def randomize_model(model: keras.Model, seed: int = 0) -> keras.Model:
+    from .harness import randomize_norms
+
+    return randomize_norms(randomize_attention(model, seed), seed)
+
+
+WHOLE_MODELS = {
+    "vit": (vit, None),
+    "text_transformer": (text_transformer, token_inputs),
+    "time_series_transformer": (time_series_transformer, None),
+    "mobilevit_block": (mobilevit_block, None),
+}
+
+
+@pytest.mark.covers("transformer models", "WHOLE_MODELS")
+@pytest.mark.parametrize("name", list(WHOLE_MODELS))
+def test_whole_transformer_models(name: str, tmp_path: Path) -> None:
+    build, inputs = WHOLE_MODELS[name]
+    model = randomize_model(build())
+    arrays = inputs() if inputs is not None else None
+    result = check(model, tmp_path / "onnx", inputs=arrays, forms=EVERY_FORM)
+    blocks = sum(isinstance(layer, layers.MultiHeadAttention) for layer in model.layers)
+    head = int(name == "time_series_transformer")  # its classifier's softmax
+    result.assert_ops(Softmax=blocks + head, MultiHeadAttention=0)
+    fused = check(model, tmp_path / "ort", inputs=arrays, forms=("keras",), target="ort")
+    fused.assert_ops(MultiHeadAttention=blocks, Softmax=head)
