@@ -30,7 +30,13 @@ from compiler.ir import Graph, Node
 from compiler.limits import DEFAULT_LIMITS, MAX_DIMENSION, MAX_NESTING, Limits
 
 from .layers import LAYERS, LayerContext, WeightSource
-from .layers.base import INPUT_DTYPES, INTEGER_INPUTS, INTEGER_OPERATIONS, default_output_masks
+from .layers.base import (
+    INPUT_DTYPES,
+    INTEGER_INPUTS,
+    INTEGER_OPERATIONS,
+    KERAS3_CLEARS_INPUT_MASKS,
+    default_output_masks,
+)
 from .operations import OPERATIONS
 from .weights import Scope, WeightStore, keras_snake_case, load_weights, probe_h5, read_h5
 
@@ -258,7 +264,7 @@ class ModelBuilder:
             refs = refs if op else _call_refs(call, positional=True)
             ins = [tensors[r] for r in refs]
             args = _call_args(call, tensors) if op else None
-            kwargs = None if op else _call_kwargs(call, tensors)
+            kwargs = None if op else _layer_call_kwargs(call, tensors)
             in_masks_here = [masks.get(r) for r in refs]
             for i, ref in _mask_kwargs(call).items():  # Keras 3 passes masks as keywords: what it runs
                 if i < len(in_masks_here):
@@ -266,6 +272,9 @@ class ModelBuilder:
             outs, out_masks = self._call_layer(
                 cls, lcfg, entry, ins, scope, multi=cls in MODEL_CLASSES, args=args, kwargs=kwargs, masks=in_masks_here
             )
+            if self.keras_major >= 3 and cls in KERAS3_CLEARS_INPUT_MASKS:
+                for ref in _call_refs(call):
+                    masks[ref] = None
             for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
                 tensors[(name, node_index, t)] = out
                 masks[(name, node_index, t)] = out_masks[t] if t < len(out_masks) else None
@@ -415,7 +424,7 @@ class ModelBuilder:
             self.file,
             self.keras_major,
             args=args,
-            call_kwargs=kwargs or {},
+            kwargs=kwargs,
             masks=masks,
         )
         try:
@@ -594,7 +603,7 @@ def _legacy_kwargs(entry: Any) -> dict[str, Any]:
     return entry[3] if isinstance(entry, list) and len(entry) > 3 and isinstance(entry[3], dict) else {}
 
 
-def _call_kwargs(call: Any, tensors: dict[TensorKey, Node]) -> dict[str, Any]:
+def _layer_call_kwargs(call: Any, tensors: dict[TensorKey, Node]) -> dict[str, Any]:
     """A layer call's keyword arguments (``key=``, ``attention_mask=``, ``use_causal_mask=``):
     tensors as nodes, constants as written, in either Keras generation's format."""
     if isinstance(call, dict):

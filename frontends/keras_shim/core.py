@@ -675,7 +675,7 @@ class Layer:
         ctx = _ShapeContext(
             rec.graph, self._keras_class, self.name, _json_like(self.config), (self.name,), rec.weights, rec.file, 3
         )
-        ctx.call_kwargs = call_kwargs or {}
+        ctx.kwargs = call_kwargs
         ctx.counts = rec.param_counts
         try:
             return fn(ctx, inputs)

@@ -28,7 +28,7 @@ import numpy as np
 from compiler.errors import ShapeError
 from compiler.ir import Node
 
-from .base import LayerContext, is_int, keras_layer, positive
+from .base import LayerContext, is_int, keras_layer, positive, zero_masked
 
 #: What Keras 3's fast path (``dot_product_attention``) puts in dropped logits: -0.7·float32 max.
 KERAS3_FILL = -0.7 * 3.38953e38
@@ -129,10 +129,16 @@ def _masks(ctx: LayerContext) -> list[Node | None]:
 
 
 def _mask_operands(
-    ctx: LayerContext, attention_mask: Node | None, query_mask: Node | None, value_mask: Node | None
+    ctx: LayerContext,
+    attention_mask: Node | None,
+    query_mask: Node | None,
+    value_mask: Node | None,
+    key_mask: Node | None = None,
 ) -> tuple[list[Node], tuple[str, ...]]:
+    """The masks present, in the order the op takes them, and their roles."""
     nodes, roles = [], []
-    for role, m in (("attention", attention_mask), ("query", query_mask), ("value", value_mask)):
+    masks = (("attention", attention_mask), ("query", query_mask), ("value", value_mask), ("key", key_mask))
+    for role, m in masks:
         if m is not None:
             nodes.append(m)
             roles.append(role)
@@ -141,7 +147,7 @@ def _mask_operands(
 
 @keras_layer("MultiHeadAttention")
 def multi_head_attention(ctx: LayerContext, inputs: list[Node]) -> Node | list[Node]:
-    kw = ctx.call_kwargs
+    kw = ctx.kwargs or {}
     query = inputs[0]
     value = inputs[1] if len(inputs) > 1 else _node_or_none(kw.get("value"))
     key = inputs[2] if len(inputs) > 2 else _node_or_none(kw.get("key"))
@@ -174,7 +180,10 @@ def multi_head_attention(ctx: LayerContext, inputs: list[Node]) -> Node | list[N
     masks = _masks(ctx)
     query_mask = masks[0] if masks else None
     value_mask = masks[1] if len(masks) > 1 and len(inputs) > 1 else None
-    masked = attention_mask is not None or query_mask is not None or value_mask is not None or causal
+    key_mask = _node_or_none(kw.get("key_mask")) or (masks[2] if len(masks) > 2 else None)
+    if key_mask is value_mask:
+        key_mask = None  # key is value: the same mask once
+    masked = any(m is not None for m in (attention_mask, query_mask, value_mask, key_mask)) or causal
     if masked and rank != 3:
         raise ctx.unsupported(
             "masks with inputs of rank > 3",
@@ -193,7 +202,7 @@ def multi_head_attention(ctx: LayerContext, inputs: list[Node]) -> Node | list[N
     gate = _projection(ctx, q_in, "gate", heads, value_dim, activation="sigmoid") if ctx.get("use_gate") else None
     v = _projection(ctx, v_in, "value", heads, value_dim)
 
-    operands, roles = _mask_operands(ctx, attention_mask, query_mask, value_mask)
+    operands, roles = _mask_operands(ctx, attention_mask, query_mask, value_mask, key_mask)
     tf_keras = ctx.keras_major < 3
     fast = rank == 3 and not return_scores and not float(ctx.get("dropout", 0.0) or 0.0) > 0
     attrs = {
@@ -223,6 +232,7 @@ def multi_head_attention(ctx: LayerContext, inputs: list[Node]) -> Node | list[N
         params["bias"] = p["bias"].reshape(width)
     out = _dense(ctx, context, params, "attention_output")
     out = _from_sequence(ctx, out, query, attended, out_dims)
+    ctx.output_masks = [query_mask, None][: 1 + return_scores]  # the output keeps the query's mask
     if not return_scores:
         return out
     return [out, _scores_shape(ctx, scores, query, key, attended)]
@@ -286,11 +296,11 @@ def _single_head(
     ctx: LayerContext, query: Node, value: Node, key: Node, attrs: dict[str, Any], params: dict[str, np.ndarray]
 ) -> Node | list[Node]:
     """Attention and AdditiveAttention: one head, a value mask subtracting 1e9 from dropped
-    logits (Keras's ``_apply_scores``), optional causal mask, then the scores' (B, T, S)."""
-    kw = ctx.call_kwargs
+    logits (Keras's ``_apply_scores``), optional causal mask, the outputs of masked queries
+    zeroed, then the scores' (B, T, S)."""
+    kw = ctx.kwargs or {}
     masks = _masks(ctx)
-    if masks and masks[0] is not None:
-        raise ctx.unsupported("a masked query", hint="the value's mask is supported; mask the query afterwards")
+    query_mask = masks[0] if masks else None
     value_mask = masks[1] if len(masks) > 1 else None
     causal = bool(kw.get("use_causal_mask", False))
     if causal and None in (query.shape[1], key.shape[1]):
@@ -307,7 +317,10 @@ def _single_head(
     }
     scores = ctx.add("AttentionScores", [query, key, *operands], attrs=attrs, params=params)
     out = ctx.add("AttentionApply", [scores, value], attrs={"heads": 1})
+    if query_mask is not None:  # Keras zeroes the outputs of masked queries
+        out = zero_masked(ctx, out, query_mask)
     out = ctx.add("Identity", [out], main=True)
+    ctx.output_masks = [query_mask, None][: 1 + bool(kw.get("return_attention_scores"))]  # the query's
     if not kw.get("return_attention_scores"):
         return out
     t, s = scores.shape[-2:]

@@ -199,6 +199,42 @@ def test_attention_scores_output(cls: type, tmp_path: Path) -> None:
     check(model, tmp_path, forms=EVERY_FORM)
 
 
+@pytest.mark.covers("MultiHeadAttention", "masks propagated from Embedding(mask_zero=True), kept on the output")
+@pytest.mark.covers("Attention", "masks propagated from Embedding (value mask, masked queries zeroed)")
+@pytest.mark.covers("AdditiveAttention", "masks propagated from Embedding")
+@pytest.mark.parametrize("kind", ["mha", "mha_scores", "cross_mha", "attention", "additive"])
+def test_masks_from_embedding(kind: str, tmp_path: Path) -> None:
+    """Padding masks reach the attention as Keras's query/value masks; the second block sees the
+    mask the first one's output keeps (through the residual Add)."""
+    tokens = keras.Input((7,), dtype="int32", name="tokens")
+    ins = [tokens]
+    x = layers.Embedding(20, 8, mask_zero=True, name="embed")(tokens)
+    outputs: Any
+    if kind.endswith("mha"):
+        other = x
+        if kind == "cross_mha":
+            ins.append(keras.Input((5,), dtype="int32", name="context"))
+            other = layers.Embedding(20, 8, mask_zero=True, name="other")(ins[1])
+        h = layers.MultiHeadAttention(2, 4, name="mha")(x, other)
+        x = layers.Add()([x, h])
+        outputs = layers.MultiHeadAttention(2, 4, name="mha2")(x, x)
+    elif kind == "mha_scores":
+        out, probs = layers.MultiHeadAttention(2, 4, name="mha")(x, x, return_attention_scores=True)
+        outputs = [out, named(probs, "scores")]
+    else:
+        cls = layers.Attention if kind == "attention" else layers.AdditiveAttention
+        outputs = cls(name="att")([x, x])
+    model = randomize_attention(keras.Model(ins, outputs))
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(1, 20, (2, t.shape[1])).astype(np.int32) for t in ins]
+    ids[0][0, 4:] = 0
+    ids[0][1, :2] = 0
+    ids[-1][1, 3:] = 0
+    check(model, tmp_path, inputs=ids, forms=EVERY_FORM)
+    if kind != "mha_scores":
+        check(model, tmp_path / "ort", inputs=ids, forms=("keras",), target="ort")
+
+
 # -- tf.keras files and the Python frontend -----------------------------------------------------------------
 @pytest.mark.covers("MultiHeadAttention", "tf.keras .h5, JSON + weights, with attention_mask and causal")
 def test_tf_keras_multi_head_attention(tmp_path: Path) -> None:

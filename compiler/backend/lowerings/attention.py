@@ -169,6 +169,8 @@ def _multi_head_attention(em: Emitter, node: Node) -> Value:
     plain = node.attrs.get("score", "dot") == "dot" and float(node.attrs.get("scale", 1.0)) == 1.0
     # Leading axes besides the batch (attention over one inner axis) fold into the batch.
     static = all(None not in x.shape[1:-2] for x in (q, k, v)) and q.shape[1:-2] == k.shape[1:-2] == v.shape[1:-2]
+    if masks or node.attrs.get("causal"):  # the bias is spelled out (T, S)
+        static = static and None not in (q.shape[-2], k.shape[-2])
     if plain and static and not (masks and node.attrs.get("zero_masked")):
         names = [em.ensure(em.value(x), None) for x in (q, k, v)]
         if rank > 3:
@@ -182,11 +184,14 @@ def _multi_head_attention(em: Emitter, node: Node) -> Value:
             def bias() -> str:  # emitted only if the target fuses
                 operands = [em.value(m) for m in masks]
                 mask = _combined_mask(em, node, operands, q.shape[-2], k.shape[-2])
+                # The kernel broadcasts the bias over batch and heads only: (B|1, 1, T, S).
+                full = em.const(f"{node.name}.bias_shape", np.zeros((1, 1, q.shape[-2], k.shape[-2]), np.float32))
                 if node.attrs.get("additive"):  # (keep - 1)·1e9, as tf.keras adds it
                     keep = em.op("Sub", [_additive_keep(em, node, operands, mask), em.scalar(1.0)], f"{node.name}_drop")
-                    return em.op("Mul", [keep, em.scalar(1e9)], f"{node.name}_bias")
+                    penalty = em.op("Mul", [keep, em.scalar(1e9)], f"{node.name}_penalty")
+                    return em.op("Add", [penalty, full], f"{node.name}_bias")
                 fill = em.scalar(float(node.attrs["fill"]))
-                return em.op("Where", [mask, em.scalar(0.0), fill], f"{node.name}_bias")
+                return em.op("Where", [mask, full, fill], f"{node.name}_bias")
 
         base = node.name if rank == 3 else f"{node.name}_batched"
         fused = em.target.multi_head_attention(em, base, names, bias, node.attrs["heads"])
