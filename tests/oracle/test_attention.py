@@ -18,7 +18,7 @@ from keras import layers
 
 import compiler
 
-from .harness import EVERY_FORM, check, check_tf_keras, keras_predict, rel_error, run_onnx, tf_keras_sources
+from .harness import EVERY_FORM, FORMS, check, check_tf_keras, keras_predict, rel_error, run_onnx, tf_keras_sources
 
 
 def randomize_attention(model: keras.Model, seed: int = 0) -> keras.Model:
@@ -167,22 +167,21 @@ def test_attention_fusion_on_and_off(target: str, fusion: str, tmp_path: Path) -
 
 
 # -- Attention and AdditiveAttention -------------------------------------------------------------------
-ATTENTION_CASES = {
-    "dot": (layers.Attention, {}),
-    "dot_scale": (layers.Attention, {"use_scale": True, "dropout": 0.2}),
-    "concat": (layers.Attention, {"score_mode": "concat"}),
-    "concat_scale": (layers.Attention, {"score_mode": "concat", "use_scale": True}),
-    "additive": (layers.AdditiveAttention, {}),
-    "additive_no_scale": (layers.AdditiveAttention, {"use_scale": False}),
+ATTENTION_CASES = {  # (class, config, use_causal_mask)
+    "dot": (layers.Attention, {}, False),
+    "dot_scale_causal": (layers.Attention, {"use_scale": True, "dropout": 0.2}, True),
+    "concat_causal": (layers.Attention, {"score_mode": "concat"}, True),
+    "concat_scale": (layers.Attention, {"score_mode": "concat", "use_scale": True}, False),
+    "additive_causal": (layers.AdditiveAttention, {}, True),
+    "additive_no_scale": (layers.AdditiveAttention, {"use_scale": False}, False),
 }
 
 
 @pytest.mark.covers("Attention", "use_scale, score_mode dot/concat, dropout, key, use_causal_mask")
 @pytest.mark.covers("AdditiveAttention", "use_scale, key, use_causal_mask")
-@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 @pytest.mark.parametrize("case", list(ATTENTION_CASES))
-def test_attention_layers(case: str, causal: bool, tmp_path: Path) -> None:
-    cls, cfg = ATTENTION_CASES[case]
+def test_attention_layers(case: str, tmp_path: Path) -> None:
+    cls, cfg, causal = ATTENTION_CASES[case]
     q, v, k = keras.Input((5, 4), name="query"), keras.Input((5, 3), name="value"), keras.Input((5, 4), name="key")
     out = cls(**cfg, name="att")([q, v, k], use_causal_mask=causal)
     model = randomize_attention(keras.Model([q, v, k], out))
@@ -402,21 +401,21 @@ def randomize_model(model: keras.Model, seed: int = 0) -> keras.Model:
     return randomize_norms(randomize_attention(model, seed), seed)
 
 
-WHOLE_MODELS = {
-    "vit": (vit, None),
-    "text_transformer": (text_transformer, token_inputs),
-    "time_series_transformer": (time_series_transformer, None),
-    "mobilevit_block": (mobilevit_block, None),
+WHOLE_MODELS = {  # (builder, inputs, source forms)
+    "vit": (vit, None, EVERY_FORM),
+    "text_transformer": (text_transformer, token_inputs, EVERY_FORM),
+    "time_series_transformer": (time_series_transformer, None, FORMS),
+    "mobilevit_block": (mobilevit_block, None, FORMS),
 }
 
 
 @pytest.mark.covers("transformer models", "WHOLE_MODELS")
 @pytest.mark.parametrize("name", list(WHOLE_MODELS))
 def test_whole_transformer_models(name: str, tmp_path: Path) -> None:
-    build, inputs = WHOLE_MODELS[name]
+    build, inputs, forms = WHOLE_MODELS[name]
     model = randomize_model(build())
     arrays = inputs() if inputs is not None else None
-    result = check(model, tmp_path / "onnx", inputs=arrays, forms=EVERY_FORM)
+    result = check(model, tmp_path / "onnx", inputs=arrays, forms=forms)
     blocks = sum(isinstance(layer, layers.MultiHeadAttention) for layer in model.layers)
     head = int(name == "time_series_transformer")  # its classifier's softmax
     result.assert_ops(Softmax=blocks + head, MultiHeadAttention=0)
