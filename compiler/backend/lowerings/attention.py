@@ -146,8 +146,7 @@ def _apply(em: Emitter, node: Node, p: str, v_node: Node, name: str) -> Value:
 @emitter("AttentionScores")
 def _attention_scores(em: Emitter, node: Node) -> Value:
     q, k, *masks = node.inputs
-    p = _scores(em, node, q, k, masks)
-    return Value(em.op("Identity", [p], node.name), len(node.shape))
+    return Value(_scores(em, node, q, k, masks), len(node.shape))
 
 
 @emitter("AttentionApply")
