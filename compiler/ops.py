@@ -816,3 +816,66 @@ def _depth_space(node: Node, ins: list[Shape]) -> Shape:
     if (h is not None and h % b) or (w is not None and w % b):
         raise ShapeError(f"SpaceToDepth: {h}x{w} is not a multiple of the block {b}")
     return (n, None if h is None else h // b, None if w is None else w // b, None if c is None else c * b * b)
+
+
+# -- attention (frontends/layers/attention.py, compiler/backend/lowerings/attention.py) ----------
+def _heads_split(node: Node, shape: Shape, heads: int, what: str) -> int:
+    """The per-head size of a projected (batch, …, steps, heads·dim) tensor."""
+    width = shape[-1]
+    if width is None or width % heads:
+        raise ShapeError(f"{node.op}: the {what} width {width} is not a multiple of {heads} heads")
+    return width // heads
+
+
+def _attention_mask_shapes(node: Node, ins: list[Shape], t: int | None, s: int | None) -> None:
+    """The optional masks after the operands, one per role in ``attrs["masks"]``."""
+    roles = tuple(node.attrs.get("masks", ()))
+    first = len(ins) - len(roles)
+    want = {"attention": (t, s), "query": (t,), "value": (s,), "key": (s,)}
+    for role, shape in zip(roles, ins[first:], strict=False):
+        expected = want[role]
+        if len(shape) != 1 + len(expected) or any(
+            a is not None and b is not None and a != b for a, b in zip(shape[1:], expected, strict=False)
+        ):
+            raise ShapeError(f"{node.op}: the {role} mask has shape {shape}, expected (batch, {expected})")
+
+
+@op("AttentionScores")
+def _attention_scores(node: Node, ins: list[Shape]) -> Shape:
+    """softmax(q·kᵀ) per head: q (batch, …, T, heads·d), k (batch, …, S, heads·d) → (batch, …, heads, T, S).
+
+    The scale 1/√d is already in the query's projection; masks follow as extra operands.
+    """
+    q, k = ins[0], ins[1]
+    heads = node.attrs["heads"]
+    if len(q) != len(k) or len(q) < 3:
+        raise ShapeError(f"AttentionScores: query {q} and key {k} must have the same rank, at least 3")
+    if _heads_split(node, q, heads, "query") != _heads_split(node, k, heads, "key"):
+        raise ShapeError(f"AttentionScores: query {q} and key {k} differ in width")
+    _attention_mask_shapes(node, ins[2:], q[-2], k[-2])
+    return (*q[:-2], heads, q[-2], k[-2])
+
+
+@op("AttentionApply")
+def _attention_apply(node: Node, ins: list[Shape]) -> Shape:
+    """probabilities (batch, …, heads, T, S) · v (batch, …, S, heads·dv) → (batch, …, T, heads·dv)."""
+    p, v = ins
+    heads = node.attrs["heads"]
+    _heads_split(node, v, heads, "value")
+    if len(p) != len(v) + 1 or p[-3] != heads:
+        raise ShapeError(f"AttentionApply: scores {p} do not fit the value {v} with {heads} heads")
+    return (*p[:-3], p[-2], v[-1])
+
+
+@op("MultiHeadAttention")
+def _multi_head_attention(node: Node, ins: list[Shape]) -> Shape:
+    """AttentionApply(AttentionScores(q, k, masks…), v) as one op (passes.fuse_attention)."""
+    q, k, v = ins[0], ins[1], ins[2]
+    heads = node.attrs["heads"]
+    if _heads_split(node, q, heads, "query") != _heads_split(node, k, heads, "key"):
+        raise ShapeError(f"MultiHeadAttention: query {q} and key {k} differ in width")
+    _heads_split(node, v, heads, "value")
+    if k[-2] != v[-2] and None not in (k[-2], v[-2]):
+        raise ShapeError(f"MultiHeadAttention: key {k} and value {v} differ in length")
+    _attention_mask_shapes(node, ins[3:], q[-2], k[-2])
+    return (*q[:-1], v[-1])

@@ -30,7 +30,14 @@ from compiler.ir import Graph, Node
 from compiler.limits import DEFAULT_LIMITS, MAX_DIMENSION, MAX_NESTING, Limits
 
 from .layers import LAYERS, LayerContext, WeightSource
-from .layers.base import INPUT_DTYPES, INTEGER_INPUTS, INTEGER_OPERATIONS, default_output_masks, float_inputs
+from .layers.base import (
+    INPUT_DTYPES,
+    INTEGER_INPUTS,
+    INTEGER_OPERATIONS,
+    KERAS3_CLEARS_INPUT_MASKS,
+    default_output_masks,
+    float_inputs,
+)
 from .operations import OPERATIONS
 from .traced import build_traced, is_traced, uses_variables, variable_operation
 from .weights import Scope, WeightStore, keras_snake_case, load_weights, probe_h5, read_h5
@@ -255,10 +262,12 @@ class ModelBuilder:
             if not all(r in tensors for r in refs):  # a call that never made the output read here
                 waiting.append(position)
                 continue
-            refs = _call_refs(call)
+            op = _is_op(entry)
+            refs = refs if op else _call_refs(call, positional=True)
             ins = [tensors[r] for r in refs]
-            args = _call_args(call, tensors) if _is_op(entry) else None
-            kwargs = _call_kwargs(call, tensors) if _is_op(entry) else None
+            args = _call_args(call, tensors) if op else None
+            # an operation's keyword arguments, or a layer's (key=, attention_mask=, use_causal_mask=)
+            kwargs = _call_kwargs(call, tensors) if op else _layer_call_kwargs(call, tensors)
             in_masks_here = [masks.get(r) for r in refs]
             for i, ref in _mask_kwargs(call).items():  # Keras 3 passes masks as keywords: what it runs
                 if i < len(in_masks_here):
@@ -274,6 +283,9 @@ class ModelBuilder:
                 kwargs=kwargs,
                 masks=in_masks_here,
             )
+            if self.keras_major >= 3 and cls in KERAS3_CLEARS_INPUT_MASKS:
+                for ref in _call_refs(call):
+                    masks[ref] = None
             for t, out in enumerate(outs if isinstance(outs, list) else [outs]):
                 tensors[(name, node_index, t)] = out
                 masks[(name, node_index, t)] = out_masks[t] if t < len(out_masks) else None
@@ -508,8 +520,10 @@ def _refs(value: Any) -> list[TensorKey]:
     return [ref for item in value for ref in _refs(item)]
 
 
-def _call_refs(call: Any) -> list[TensorKey]:
-    """The tensors one layer call reads, in argument order, in either Keras generation's format."""
+def _call_refs(call: Any, positional: bool = False) -> list[TensorKey]:
+    """The tensors one layer call reads, in argument order, in either Keras generation's format:
+    the positional arguments' then the keyword arguments' (``key=``, ``attention_mask=``), or
+    with ``positional`` the positional ones only (a layer's inputs)."""
     if isinstance(call, dict):  # Keras 3
         found: list[TensorKey] = []
 
@@ -525,14 +539,20 @@ def _call_refs(call: Any) -> list[TensorKey]:
                     walk(v)
 
         walk(call.get("args", []))
-        walk((call.get("kwargs") or {}).get("initial_state") or [])  # a recurrent layer's states follow its input
+        if positional:  # a layer's inputs: a recurrent layer's initial states follow its input
+            walk((call.get("kwargs") or {}).get("initial_state") or [])
+        else:
+            walk(call.get("kwargs") or {})
         return found
     if isinstance(call, list):  # Keras 2: [[name, node, tensor, kwargs], ...]
         try:
             if call and isinstance(call[0], str):  # a TFOpLambda call: [name, node, tensor, {"y": ref}]
                 first = [] if call[0] == TF_CONSTANT else [_tf_op_ref(call)]
                 return first + [_tf_op_ref(v) for v in _tf_op_kwargs(call).values() if _is_tf_ref(v)]
-            return [(str(c[0]), int(c[1]), int(c[2])) for c in call]
+            refs = [(str(c[0]), int(c[1]), int(c[2])) for c in call]
+            if not positional:  # tf.keras writes the other tensor arguments as {"value": [name, node, tensor]}
+                refs += [_tf_op_ref(v) for c in call for v in _legacy_kwargs(c).values() if _is_tf_ref(v)]
+            return refs
         except (TypeError, ValueError, IndexError, KeyError):
             raise FormatError(f"unreadable inbound node {call!r:.80}") from None
     raise FormatError(f"unreadable inbound node {call!r:.80}")
@@ -604,6 +624,32 @@ def _tf_op_kwargs(call: list[Any]) -> dict[str, Any]:
     """A TFOpLambda call's keyword arguments (``y``, ...), without Keras's own ``name``."""
     kwargs = call[3] if len(call) > 3 and isinstance(call[3], dict) else {}
     return {k: v for k, v in kwargs.items() if k != "name"}
+
+
+def _legacy_kwargs(entry: Any) -> dict[str, Any]:
+    """The keyword arguments of one tf.keras inbound entry ``[name, node, tensor, {kwargs}]``."""
+    return entry[3] if isinstance(entry, list) and len(entry) > 3 and isinstance(entry[3], dict) else {}
+
+
+def _layer_call_kwargs(call: Any, tensors: dict[TensorKey, Node]) -> dict[str, Any]:
+    """A layer call's keyword arguments (``key=``, ``attention_mask=``, ``use_causal_mask=``):
+    tensors as nodes, constants as written, in either Keras generation's format."""
+    if isinstance(call, dict):
+        raw = call.get("kwargs") or {}
+        if not isinstance(raw, dict):
+            return {}
+        out = {}
+        for key, value in raw.items():
+            if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+                out[key] = tensors[_history(value)]
+            else:
+                out[key] = value
+        return out
+    out = {}
+    for entry in call if isinstance(call, list) else []:
+        for key, value in _legacy_kwargs(entry).items():
+            out[key] = tensors[_tf_op_ref(value)] if _is_tf_ref(value) else value
+    return out
 
 
 def _call_args(call: Any, tensors: dict[TensorKey, Node]) -> list[Any]:

@@ -148,6 +148,7 @@ def _read_keras3(
         wrapped_vars = wrapped.get("vars") if wrapped is not None and hasattr(wrapped, "get") else None
         if wrapped_vars is not None and len(wrapped_vars) and child_scope not in out:
             out[child_scope] = _sorted_vars(wrapped_vars, reader)
+        _read_sublayers(child, child_scope, out, reader)
         _read_keras3(child, child_scope, out, reader, saved, child_path)
 
 
@@ -187,6 +188,26 @@ def _sublayer_vars(group: Any, reader: _Reader, depth: int = 0) -> list[np.ndarr
             found += _sorted_vars(own, reader)
         found += _sublayer_vars(sub, reader, depth + 1)
     return found
+
+
+def _read_sublayers(group: Any, scope: Scope, out: dict[Scope, list[np.ndarray]], reader: _Reader) -> None:
+    """A layer's own sublayers, saved beside its ``vars`` under their attribute names
+    (MultiHeadAttention's ``query_dense/vars``): keyed by the sublayer's name under the layer's
+    scope, ``(layer, "query")``, as legacy files key ``layer/query/kernel``; tf-keras records no
+    names, and its sublayers are keyed by attribute, ``(#layer, "#_query_dense")``."""
+    for key in sorted(group.keys()):
+        if key in ("vars", "layers"):
+            continue
+        child = group[key]
+        vars_group = child.get("vars") if hasattr(child, "get") else None
+        if vars_group is None:
+            continue
+        name = vars_group.attrs.get("name", None)
+        name = "#" + key if name is None else (name.decode() if isinstance(name, bytes) else str(name))
+        sub = (*scope, name)
+        if len(vars_group):
+            out[sub] = _sorted_vars(vars_group, reader)
+        _read_sublayers(child, sub, out, reader)
 
 
 def _read_legacy(root: Any, out: dict[Scope, list[np.ndarray]], reader: _Reader) -> None:

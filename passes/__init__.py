@@ -10,6 +10,7 @@ from . import (  # noqa: F401  (each module registers its passes)
     fold_batchnorm,
     fold_constants,
     fuse_add_relu,
+    fuse_attention,
     fuse_bias_gelu,
     fuse_conv,
     fuse_skip_layernorm,
@@ -30,5 +31,6 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "fuse_conv",  # residual joins (FusedAddRelu or Add) and activations into the convolution
     "fuse_bias_gelu",  # a Dense's bias into the gelu after it, once folding has settled the biases
     "fuse_skip_layernorm",  # residual Add (and a Dense's bias) into the LayerNorm after it
+    "fuse_attention",  # scores and their use on the values as one op, for the targets' fused kernels
     "recurrent_paths",  # last, on the final graph: which lowering each recurrent layer takes
 )

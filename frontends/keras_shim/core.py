@@ -40,6 +40,16 @@ from .table import (
     NO_BUILD_CONFIG,
 )
 
+#: Layers called on several tensors, by position and by keyword (Keras's ``call`` signatures):
+#: the positional names, then the keywords a call may pass.
+TENSOR_CALLS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "MultiHeadAttention": (
+        ("query", "value", "key"),
+        ("query_mask", "value_mask", "key_mask", "attention_mask", "return_attention_scores", "use_causal_mask"),
+    ),
+    "Attention": (("inputs",), ("mask", "return_attention_scores", "use_causal_mask")),
+    "AdditiveAttention": (("inputs",), ("mask", "return_attention_scores", "use_causal_mask")),
+}
 DTYPE_POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
 _SHIM_DIR = str(Path(__file__).resolve().parent)
 
@@ -594,6 +604,8 @@ class Layer:
             config["axis"] = () if config["axis"] is None else (config["axis"],)  # Keras keeps a tuple
         if "pool_size" in config and bound.get("strides") is None:
             config["strides"] = config["pool_size"]
+        if cls == "MultiHeadAttention" and not bound.get("value_dim"):  # Keras: value_dim or key_dim
+            config["value_dim"] = config["key_dim"]
         self.config = config
         self.calls: list[dict[str, Any]] = []  # {"args", "kwargs", "inputs", "outputs"}
         self.built_shape: Any = None
@@ -635,11 +647,15 @@ class Layer:
         }
         if self.built_shape is not None and self._keras_class not in NO_BUILD_CONFIG:
             entry["build_config"] = {"input_shape": _json_like(self.built_shape)}
+            if isinstance(self.built_shape, dict):  # build(query_shape, value_shape, …) by name
+                entry["build_config"] = {"shapes_dict": _json_like(self.built_shape)}
         return entry
 
     # -- calling ---------------------------------------------------------------------------------
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         rec = self._rec
+        if self._keras_class in TENSOR_CALLS:
+            return self._tensor_call(inputs, args, kwargs)
         if args:
             raise rec.error(f"layer '{self.name}' got {len(args) + 1} positional arguments, expected the inputs only")
         extra = {k: v for k, v in kwargs.items() if k not in ("training", "mask")}
@@ -669,11 +685,75 @@ class Layer:
         )
         return out
 
+    def _tensor_call(self, inputs: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A call with several positional tensors and tensor keywords (``mha(query, value,
+        key=…, attention_mask=…)``), recorded as Keras records it; a call that returns a tuple
+        (``return_attention_scores=True``) gives one tensor per output."""
+        rec = self._rec
+        positional, keywords = TENSOR_CALLS[self._keras_class]
+        given = [inputs, *args]
+        if len(given) > len(positional):
+            raise rec.error(f"layer '{self.name}' got {len(given)} positional arguments, at most {len(positional)}")
+        extra = sorted(k for k in kwargs if k not in keywords and k not in positional and k != "training")
+        if extra:
+            raise rec.error(f"layer '{self.name}' got unexpected call arguments {extra}")
+        flat = flat_tensors(given)
+        if not flat or len(flat) != sum(len(g) if isinstance(g, list | tuple) else 1 for g in given):
+            raise rec.error(f"{self._keras_class} '{self.name}' takes Keras tensors as its {', '.join(positional)}")
+        tensor_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, KerasTensor)}
+        constants = {k: v for k, v in kwargs.items() if not isinstance(v, KerasTensor)}
+        tensors = [*flat, *tensor_kwargs.values()]
+        spec = {"positional": len(flat), "keywords": list(tensor_kwargs), "constants": constants}
+        nodes = self._build_call(spec, [t.node for t in tensors], rec)
+        call_index = len(self.calls)
+        outs = [KerasTensor(node, self, call_index, k) for k, node in enumerate(nodes)]
+        if self.built_shape is None:
+            self.built_shape = [list(t.shape) for t in flat]
+            if self._keras_class == "MultiHeadAttention":
+                self._built_attention(given, tensor_kwargs)
+        self.calls.append(
+            {
+                "args": [_serialize_args(t) for t in given],
+                "kwargs": _json_like(_serialize_args(kwargs)),
+                "inputs": tensors,
+                "outputs": outs,
+                "spec": spec,
+            }
+        )
+        return tuple(outs) if len(outs) > 1 else outs[0]
+
+    def _built_attention(self, given: list[Any], tensor_kwargs: dict[str, KerasTensor]) -> None:
+        """What MultiHeadAttention's build() leaves in its config and build_config: the
+        attention axes made explicit, and the shapes it was built for, by argument name."""
+        names = ("query", "value", "key")
+        shapes = {f"{n}_shape": list(t.shape) for n, t in zip(names, given, strict=False)}
+        if "key" in tensor_kwargs:
+            shapes["key_shape"] = list(tensor_kwargs["key"].shape)
+        self.built_shape = shapes
+        rank = len(given[0].shape) + 1  # of the projected query (…, heads, dim)
+        axes = self.config.get("attention_axes")
+        if axes is None:
+            axes = list(range(1, rank - 2))
+        else:
+            axes = [a if a >= 0 else rank - 1 + a for a in ([axes] if isinstance(axes, int) else axes)]
+        self.config["attention_axes"] = axes
+        for inner in ("Softmax", "Dropout"):  # build() makes these unnamed sublayers, taking their names
+            self._rec.auto_name(inner)
+
+    def _build_call(self, spec: dict[str, Any], nodes: list[Node], rec: Recorder) -> list[Node]:
+        n = spec["positional"]
+        call_kwargs = {**spec["constants"], **dict(zip(spec["keywords"], nodes[n:], strict=True))}
+        out = self._build_nodes(nodes[:n], rec, call_kwargs)
+        return list(out) if isinstance(out, list | tuple) else [out]
+
     def _shape_call(self, index: int, inputs: list[Node]) -> list[Node]:
         """Call ``index`` again on other inputs, recording nothing: a nested model's replay."""
+        spec = self.calls[index].get("spec")
+        if spec is not None:
+            return self._build_call(spec, inputs, self._rec)
         return [self._build_nodes(inputs, self._rec)]
 
-    def _build_nodes(self, inputs: list[Node], rec: Recorder) -> Node:
+    def _build_nodes(self, inputs: list[Node], rec: Recorder, call_kwargs: dict[str, Any] | None = None) -> Node:
         """Run the shared layer table on the scratch graph: the output shape, Keras's errors."""
         fn = LAYERS.get(self._keras_class)
         if fn is None:
@@ -681,6 +761,7 @@ class Layer:
         ctx = _ShapeContext(
             rec.graph, self._keras_class, self.name, _json_like(self.config), (self.name,), rec.weights, rec.file, 3
         )
+        ctx.kwargs = call_kwargs
         ctx.counts = rec.param_counts
         try:
             return fn(ctx, inputs)
@@ -792,7 +873,8 @@ class _ShapeContext(LayerContext):
             return cached
         out = {label: np.zeros(shape, np.float32) for label, shape, _ in specs}
         self.weights.cache[self.scope] = out
-        self.counts[self.name] = sum(math.prod(shape) for _, shape, _ in specs)
+        # a layer with sublayers (MultiHeadAttention) asks once per sublayer scope
+        self.counts[self.name] = self.counts.get(self.name, 0) + sum(math.prod(shape) for _, shape, _ in specs)
         return out
 
 
@@ -1222,7 +1304,7 @@ class Model:
             entry = op.serialize()
             entry["name"] = op.name
             entry["inbound_nodes"] = [
-                {"args": remap(call["args"]), "kwargs": call["kwargs"]}
+                {"args": remap(call["args"]), "kwargs": remap(call["kwargs"])}
                 for index, call in enumerate(op.calls)
                 if (op.name, index) in self._nodes and not isinstance(op, InputLayer)
             ]

@@ -54,6 +54,8 @@ PLACEHOLDERS: dict[str, Any] = {
     "output_dim": 1,
     "n": 1,
     "layer": ("keras.layers.Dense", 1),  # a wrapper's layer: made by _placeholder
+    "num_heads": 1,
+    "key_dim": 1,
     "factor": 1,
     "height_factor": 0.2,
     "width_factor": 0.2,

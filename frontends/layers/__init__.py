@@ -12,6 +12,7 @@ from __future__ import annotations
 from . import (  # noqa: F401  (each module registers its layers)
     activations,
     applications,
+    attention,
     convolutional,
     core,
     merging,

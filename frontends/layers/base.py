@@ -81,7 +81,9 @@ class LayerContext:
     file: str | None = None
     keras_major: int = 3
     args: list[Any] | None = None  # a Keras 3 operation's arguments: nodes and constants
-    kwargs: dict[str, Any] | None = None  # an operation call's keyword arguments, by name
+    #: A call's keyword arguments by name, an operation's or a layer's (``key=``, ``attention_mask=``,
+    #: ``use_causal_mask=``): tensors as nodes, constants as written; positional tensors are the inputs.
+    kwargs: dict[str, Any] | None = None
     #: The Keras masks of the inputs, one per input tensor in input order (None: unmasked); see
     #: "The mask interface" below.
     masks: list[Node | None] = field(default_factory=list)
@@ -185,6 +187,10 @@ MASK_PASSING: set[str] = {
 }
 #: Classes that pass masks in Keras 3 only (tf.keras's versions drop them).
 KERAS3_MASK_PASSING: set[str] = {"Identity", "Rescaling", "Normalization"}
+#: Keras 3 classes whose call deletes the masks of the tensors it is given (MultiHeadAttention's
+#: ``set_keras_mask(query, None)``, and value's and key's): a layer that reads the same tensor
+#: afterwards sees it unmasked.
+KERAS3_CLEARS_INPUT_MASKS: set[str] = {"MultiHeadAttention"}
 #: The element types a Keras ``Input`` may have; the ONNX input keeps it (int32/int64 token ids,
 #: uint8 pixels, bool flags). Entries other than :data:`INTEGER_INPUTS` see such tensors as float32.
 INPUT_DTYPES = ("float32", "float16", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "bool")

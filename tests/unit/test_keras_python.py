@@ -273,6 +273,8 @@ def _all_layers_file() -> str:
         "output_dim": "3",
         "n": "2",
         "layer": "keras.layers.Dense(2)",
+        "num_heads": "2",
+        "key_dim": "4",
         "factor": "(0.2, 0.5)",  # Keras writes a single factor as a range of its own choosing
         "height_factor": "0.2",
         "width_factor": "0.2",
@@ -290,9 +292,14 @@ def _all_layers_file() -> str:
         "outs = []",
     ]
     own = {"RandomPosterization": {"factor": "(1, 4)"}}  # bits, not a fraction
+    attention = {"Attention": "[seq, seq]", "AdditiveAttention": "[seq, seq]", "MultiHeadAttention": "seq, seq"}
+    for name, operands in attention.items():
+        call_args = ", ".join(args[p] for p in LAYER_TABLE[name]["required"])
+        lines.append(f"outs.append(layers.{name}({call_args})({operands}))")
     # RandAugment and AugMix build augmentation layers of their own, which take Keras's automatic
     # names; Keras 3 declares RandomCrop's output the crop but returns the whole image at inference
-    table = {name: spec for name, spec in LAYER_TABLE.items() if name not in ("RandAugment", "AugMix", "RandomCrop")}
+    skipped = ("RandAugment", "AugMix", "RandomCrop", *attention)
+    table = {name: spec for name, spec in LAYER_TABLE.items() if name not in skipped}
     for k, (name, spec) in enumerate(table.items()):
         call_args = ", ".join([{**args, **own.get(name, {})}[p] for p in spec["required"]] + extra.get(name, []))
         x = "vec" if name == "RepeatVector" else "seq" if "1D" in name else "vol" if "3D" in name else "img"

@@ -28,6 +28,7 @@ DEFAULT_PIPELINE = [
     "fuse_conv",
     "fuse_bias_gelu",
     "fuse_skip_layernorm",
+    "fuse_attention",
     "recurrent_paths",
 ]
 
@@ -126,6 +127,7 @@ def test_default_pipeline_on_resnet50_step_by_step():
         "fuse_conv: fused 16 residual Add, 33 activations into Conv/Dense",
         "fuse_bias_gelu: fused 0 Dense bias+Gelu",
         "fuse_skip_layernorm: fused 0 Add+LayerNorm",
+        "fuse_attention: fused 0 attention",
         "recurrent_paths: no recurrent layers",
     ]
     assert not {"BatchNorm", "FusedAddRelu", "Relu"} & set(graph.op_counts())

@@ -2,6 +2,7 @@
 :func:`compiler.backend.emitter.emitter`. A new family is a new module listed here."""
 
 from . import (  # noqa: F401  (registration)
+    attention,
     conv,
     elementwise,
     normalization,

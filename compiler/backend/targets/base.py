@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -72,3 +72,16 @@ class Target:
         """The target's last stage after lowering: the model as lowered (still streamable), or a
         whole model that replaces it."""
         return lowered
+
+    def multi_head_attention(
+        self,
+        em: Emitter,
+        name: str,
+        qkv: Sequence[str],
+        bias: Callable[[], str] | None,
+        heads: int,
+    ) -> str | None:
+        """One node computing multi-head attention of projected ``qkv`` (each (B, T|S, heads·d),
+        the query already scaled), with ``bias()`` (a (B|1, 1, T, S) tensor added to the logits)
+        when there is a mask, or None for the portable MatMul/Softmax form."""
+        return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -64,6 +64,22 @@ class OrtTarget(Target):
             if params:
                 extra["activation_params"] = [float(activation[k]) for k in params]
         return em.op("FusedConv", ins, name, domain=CONTRIB_DOMAIN, **attrs, **extra)
+
+    def multi_head_attention(
+        self,
+        em: Emitter,
+        name: str,
+        qkv: Sequence[str],
+        bias: Callable[[], str] | None,
+        heads: int,
+    ) -> str | None:
+        """com.microsoft.MultiHeadAttention on the projected query, key and value: the per-head
+        split, both MatMuls, the softmax and the merge in one kernel. Its ``attention_bias`` is
+        added to the logits; scale 1 because the query projection carries 1/√d."""
+        ins = list(qkv)
+        if bias is not None:
+            ins += ["", "", bias()]  # bias (packed projection biases) and key_padding_mask unused
+        return em.op("MultiHeadAttention", ins, name, domain=CONTRIB_DOMAIN, num_heads=heads, scale=1.0)
 
     def gelu(self, em: Emitter, x: str, bias: np.ndarray | None, approximate: bool, name: str) -> str | None:
         """onnxruntime's one-pass kernels: BiasGelu (or Gelu without a bias) for the erf form,
