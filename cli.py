@@ -438,7 +438,9 @@ def run_cmd(
         device_id, trt_fp16, trt_int8, trt_calibration_table, trt_workspace_gb, trt_cache, cudnn_search
     )
     if is_array_source(images):  # token ids, series: .npy/.npz/.txt instead of images
-        _run_on_arrays(model, images, provider, top_k, batch_size, save, show, threads, settings, output, masks)
+        _run_on_arrays(
+            model, images, provider, top_k, batch_size, save, show, threads, settings, output, masks, engine, precision
+        )
         return
     sources = expand_inputs(images)
     # results are checked now, not after the inference they would be lost to
@@ -530,6 +532,8 @@ def _run_on_arrays(
     settings: GpuSettings,
     output: Path | None,
     masks: Path | None,
+    engine: str = "auto",
+    precision: str = "fp32",
 ) -> None:
     """``run`` on array files: one row per sample, class scores or a summary per output."""
     if output is not None or masks is not None:
@@ -544,9 +548,11 @@ def _run_on_arrays(
         batch_size=batch_size,
         threads=threads,
         settings=settings,
+        engine=engine.strip().lower(),
+        precision=precision.strip().lower(),
     )
     fed = ", ".join(f"{i.name} {i.shown}" for i in res.inputs)
-    out.print(f"[bold]{shown(model)}[/] on {res.info.provider}  ({res.samples} samples; {shown(fed)})")
+    out.print(f"[bold]{shown(model)}[/] on {shown(res.info.label)}  ({res.samples} samples; {shown(fed)})")
     for note in [*res.info.fallbacks, *res.info.notes]:
         err.print(f"[yellow]note:[/] {shown(note)}")
     table = Table(show_edge=False)

@@ -31,8 +31,8 @@ import numpy as np
 
 from compiler.io import save_bytes
 
+from .engines import open_session
 from .errors import RuntimeInputError
-from .providers import create_session
 
 #: The suffixes ``run`` reads as arrays rather than images.
 ARRAY_SUFFIXES = (".npy", ".npz", ".txt")
@@ -345,9 +345,14 @@ def run_array_files(
     batch_size: int = 8,
     threads: int | None = None,
     settings: Any = None,
+    engine: str = "auto",
+    precision: str = "fp32",
 ) -> ArrayRun:
-    """Load ``args`` as the model's inputs (checked before anything runs), run them in batches."""
-    info = create_session(model, provider, "all", threads, settings=settings)
+    """Load ``args`` as the model's inputs (checked before anything runs), run them in batches on the
+    engine and precision asked for (the same choice as for images)."""
+    info = open_session(
+        model, engine=engine, precision=precision, provider=provider, threads=threads, settings=settings
+    )
     inputs = model_inputs(info.session, model)
     arrays = load_arrays(args, inputs)
     meta = dict(info.session.get_modelmeta().custom_metadata_map)

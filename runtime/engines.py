@@ -236,7 +236,21 @@ class _Meta:
     custom_metadata_map: dict[str, str] = field(default_factory=dict)
 
 
-_OV_TYPES = {"f32": "tensor(float)", "f16": "tensor(float16)", "f64": "tensor(double)"}
+#: OpenVINO element types as onnxruntime names them (token ids, uint8 pixels and bool flags too)
+_OV_TYPES = {
+    "f32": "tensor(float)",
+    "f16": "tensor(float16)",
+    "f64": "tensor(double)",
+    "i8": "tensor(int8)",
+    "i16": "tensor(int16)",
+    "i32": "tensor(int32)",
+    "i64": "tensor(int64)",
+    "u8": "tensor(uint8)",
+    "u16": "tensor(uint16)",
+    "u32": "tensor(uint32)",
+    "u64": "tensor(uint64)",
+    "boolean": "tensor(bool)",
+}
 
 
 class OpenVinoSession:
