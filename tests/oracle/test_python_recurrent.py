@@ -35,6 +35,18 @@ model = keras.Model(inputs, outputs)
 model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
 """
 
+# The same classifier as tutorials write it with Sequential, input_shape on its first layer.
+SEQUENTIAL_STACK = """
+from tensorflow import keras
+from tensorflow.keras.layers import LSTM, GRU, Bidirectional, Dense, Dropout
+
+model = keras.Sequential()
+model.add(Bidirectional(LSTM(5, return_sequences=True), input_shape=(7, 3)))
+model.add(Dropout(0.2))
+model.add(Bidirectional(GRU(4, reset_after=False), merge_mode="concat"))
+model.add(Dense(2, activation="softmax"))
+"""
+
 # keras.io's "Character-level recurrent sequence-to-sequence model": the training model.
 CHAR_SEQ2SEQ = """
 import keras
@@ -92,6 +104,7 @@ decoder_model = keras.Model([decoder_inputs] + decoder_states_inputs, [decoder_o
 
 CASES = {
     "imdb_bidirectional": (IMDB_BIDIRECTIONAL, "model"),
+    "sequential_stack": (SEQUENTIAL_STACK, "model"),
     "char_seq2seq": (CHAR_SEQ2SEQ, "model"),
     "wrappers": (WRAPPERS, "model"),
     "seq2seq_encoder_model": (SEQ2SEQ_INFERENCE, "encoder_model"),
