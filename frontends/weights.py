@@ -84,7 +84,16 @@ class WeightStore:
         return None
 
     def unused(self) -> list[str]:
-        return ["/".join(s) for s, arrs in self.arrays.items() if arrs and s not in self.used]
+        """Scopes nothing read. A Keras 3 layer whose variables live in sub-objects (an RNN's
+        ``cell``, MultiHeadAttention's ``query_dense``) is stored both ways, under its own scope
+        and under its sublayers'; the builder reads one, which covers the other."""
+
+        def covered(scope: Scope) -> bool:
+            return any(scope[:k] in self.used for k in range(1, len(scope))) or any(
+                used[: len(scope)] == scope for used in self.used
+            )
+
+        return ["/".join(s) for s, arrs in self.arrays.items() if arrs and s not in self.used and not covered(s)]
 
 
 class _Reader:

@@ -551,7 +551,7 @@ def _standardize(class_name: str, key: str, value: Any, rec: Recorder) -> Any:
         return serialize_other(value)
     if key in ("target_shape", "dims") and isinstance(value, list | tuple):
         return tuple(value)
-    if key == "layer" and isinstance(value, Layer):  # a wrapper's layer: TimeDistributed(Dense(8))
+    if key in ("layer", "backward_layer", "cell") and isinstance(value, Layer):  # TimeDistributed(Dense(8))
         return value.serialize()
     return value
 
@@ -619,7 +619,8 @@ class Layer:
 
     @property
     def output(self) -> Any:
-        return self._only_call()["outputs"][0]
+        outs = self._only_call()["outputs"]
+        return outs[0] if len(outs) == 1 else list(outs)  # return_state: Keras gives the list
 
     @property
     def input(self) -> Any:
@@ -679,11 +680,19 @@ class Layer:
             if isinstance(wrapped, dict) and wrapped.get("class_name") not in NO_BUILD_CONFIG:
                 # Keras builds the wrapped layer on one step: (batch, *step)
                 wrapped.setdefault("build_config", {"input_shape": [None, *shapes[0][2:]]})
-        recorded = {**CALL_KWARGS.get(self._keras_class, {}), **kwargs}
+        recorded = self._recorded_kwargs(kwargs, isinstance(inputs, KerasTensor))
         self.calls.append(
             {"args": [_serialize_args(inputs)], "kwargs": _json_like(recorded), "inputs": tensors, "outputs": [out]}
         )
         return out
+
+    def _recorded_kwargs(self, kwargs: dict[str, Any], one_tensor: bool) -> dict[str, Any]:
+        """The call's keywords as Keras's ``Node`` keeps them: the caller's own when it gave any (or
+        passed more than one tensor), else those ``Layer.__call__`` fills in (``training``, ``mask``),
+        as Keras fills them into the very dict it records only when it did not copy it."""
+        if kwargs or not one_tensor:
+            return _json_like(_serialize_args(kwargs))
+        return _json_like(dict(CALL_KWARGS.get(self._keras_class, {})))
 
     def _tensor_call(self, inputs: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A call with several positional tensors and tensor keywords (``mha(query, value,
@@ -751,7 +760,8 @@ class Layer:
         spec = self.calls[index].get("spec")
         if spec is not None:
             return self._build_call(spec, inputs, self._rec)
-        return [self._build_nodes(inputs, self._rec)]
+        out = self._build_nodes(inputs, self._rec)
+        return list(out) if isinstance(out, list | tuple) else [out]
 
     def _build_nodes(self, inputs: list[Node], rec: Recorder, call_kwargs: dict[str, Any] | None = None) -> Node:
         """Run the shared layer table on the scratch graph: the output shape, Keras's errors."""
@@ -878,6 +888,173 @@ class _ShapeContext(LayerContext):
         return out
 
 
+def _shapes(value: Any) -> Any:
+    """The shapes of a structure of tensors, in its structure (``initial_state_shape``)."""
+    if isinstance(value, KerasTensor):
+        return list(value.shape)
+    return [_shapes(v) for v in value]
+
+
+def _leaves(value: Any) -> int:
+    return sum(_leaves(v) for v in value) if isinstance(value, list | tuple) else 1
+
+
+class RecurrentLayer(Layer):
+    """LSTM, GRU, SimpleRNN, RNN, Bidirectional, ConvLSTM: ``layer(x, initial_state=[h, c])``
+    and, with ``return_state=True``, one tensor per output (``out, h, c = lstm(x)``).
+
+    Recorded as Keras 3 records them (``keras/src/layers/rnn/rnn.py``): the states go into the
+    call's ``kwargs`` (or its second positional argument), the layer is built on
+    ``shapes_dict`` ``{sequences_shape, initial_state_shape}``, and every output is referenced
+    as (layer, call, tensor index), so the JSON frontend reads the states as the op's inputs.
+    """
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        rec, cls = self._rec, self._keras_class
+        if len(args) > 1:
+            raise rec.error(f"layer '{self.name}' got {len(args) + 1} positional arguments, at most 2")
+        if args and "initial_state" in kwargs:
+            raise rec.error(f"{cls}.call() got multiple values for argument 'initial_state'")
+        extra = sorted(k for k in kwargs if k not in ("initial_state", "training", "mask"))
+        if extra:
+            raise rec.error(f"layer '{self.name}' got unexpected call arguments {extra}")
+        if kwargs.get("mask") is not None:
+            raise rec.error(
+                f"{cls} '{self.name}': a mask= tensor passed to a call is not supported in model files",
+                UnsupportedLayerError,
+                hint="mask the steps with Embedding(mask_zero=True) or Masking(mask_value)",
+            )
+        if not isinstance(inputs, KerasTensor):
+            raise rec.error(
+                f"{cls} '{self.name}' takes its sequences as one Keras tensor, got {type(inputs).__name__}",
+                hint="pass the states as initial_state=[h, c]",
+            )
+        states = args[0] if args else kwargs.get("initial_state")
+        state_tensors = flat_tensors(states) if states is not None else []
+        if states is not None and (not state_tensors or len(state_tensors) != _leaves(states)):
+            raise rec.error(f"{cls} '{self.name}': initial_state must be Keras tensors")
+        tensors = [inputs, *state_tensors]
+        built = self._build_nodes([t.node for t in tensors], rec)
+        nodes = list(built) if isinstance(built, list | tuple) else [built]
+        index = len(self.calls)
+        outs = [KerasTensor(node, self, index, k) for k, node in enumerate(nodes)]
+        if self.built_shape is None:
+            sequences = list(inputs.shape)
+            self.built_shape = (
+                sequences if states is None else {"sequences_shape": sequences, "initial_state_shape": _shapes(states)}
+            )
+            self._built_on(sequences)
+        self.calls.append(
+            {
+                "args": [_serialize_args(inputs)] + ([_serialize_args(states)] if args else []),
+                "kwargs": self._recorded_kwargs(kwargs, not args),
+                "inputs": tensors,
+                "outputs": outs,
+            }
+        )
+        return tuple(outs) if len(outs) > 1 else outs[0]
+
+    def _built_on(self, sequences: list[Any]) -> None:
+        """What building on the sequences' shape leaves in the configs of inner layers."""
+
+
+def _build_cell(cell: dict[str, Any], sequences: list[Any]) -> None:
+    """An RNN builds its cell on one step, (batch, features)."""
+    cell.setdefault("build_config", {"input_shape": [sequences[0], *sequences[2:]]})
+
+
+class RNNLayer(RecurrentLayer):
+    """``RNN(LSTMCell(...))``: the cell's config nested under ``cell``, built on one step."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.config.get("cell"), dict):
+            raise self._rec.error(
+                "RNN: the cell must be one LSTMCell, GRUCell or SimpleRNNCell here (a list of cells is not supported)",
+                UnsupportedLayerError,
+                hint="stack RNN layers instead: RNN(cell_1, return_sequences=True) then RNN(cell_2)",
+            )
+
+    def _built_on(self, sequences: list[Any]) -> None:
+        _build_cell(self.config["cell"], sequences)
+
+
+class BidirectionalLayer(RecurrentLayer):
+    """``Bidirectional(LSTM(...), merge_mode, backward_layer=...)`` as Keras 3 makes it
+    (``keras/src/layers/rnn/bidirectional.py``): the wrapped layer's config copied as
+    ``forward_<name>``, and as ``backward_<name>`` with ``go_backwards=True`` unless a
+    ``backward_layer`` is given; both with ``zero_output_for_mask`` = ``return_sequences``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        rec, cfg = self._rec, self.config
+        cfg.pop("weights", None)
+        layer, backward = cfg.get("layer"), cfg.get("backward_layer")
+        if not isinstance(layer, dict):
+            raise rec.error(
+                f"Please initialize `Bidirectional` layer with a `keras.layers.Layer` instance. Received: {layer!r:.60}"
+            )
+        if backward is not None and not isinstance(backward, dict):
+            raise rec.error(f"`backward_layer` need to be a `keras.layers.Layer` instance. Received: {backward!r:.60}")
+        if cfg.get("merge_mode") not in ("sum", "mul", "ave", "concat", None):
+            raise rec.error(
+                f"Invalid merge mode. Received: {cfg.get('merge_mode')}. "
+                'Merge mode should be one of {"sum", "mul", "ave", "concat", None}'
+            )
+        forward = copy.deepcopy(layer)
+        forward["config"]["name"] = "forward_" + str(layer["config"]["name"]).removeprefix("forward_")
+        if backward is None:
+            backward = copy.deepcopy(layer)
+            backward["config"]["go_backwards"] = True
+            backward["config"]["name"] = "backward_" + str(layer["config"]["name"]).removeprefix("backward_")
+        else:
+            backward = copy.deepcopy(backward)
+        f, b = forward["config"], backward["config"]
+        if f.get("go_backwards", False) == b.get("go_backwards", False):
+            raise rec.error(
+                "Forward layer and backward layer should have different `go_backwards` value. Received: "
+                f"forward_layer.go_backwards {f.get('go_backwards')}, "
+                f"backward_layer.go_backwards={b.get('go_backwards')}"
+            )
+        for key in ("stateful", "return_sequences", "return_state"):
+            if f.get(key, False) != b.get(key, False):
+                raise rec.error(
+                    f'Forward layer and backward layer are expected to have the same value for attribute "{key}", '
+                    f'got "{f.get(key)}" for forward layer and "{b.get(key)}" for backward layer'
+                )
+        for inner in (f, b):
+            if "zero_output_for_mask" in inner:
+                inner["zero_output_for_mask"] = inner.get("return_sequences", False)
+        cfg["layer"], cfg["backward_layer"] = forward, backward
+
+    def _built_on(self, sequences: list[Any]) -> None:
+        for key in ("layer", "backward_layer"):
+            inner = self.config[key]
+            inner.setdefault("build_config", {"input_shape": list(sequences)})
+            if inner.get("class_name") == "RNN" and isinstance(inner["config"].get("cell"), dict):
+                _build_cell(inner["config"]["cell"], sequences)
+
+
+class CellLayer(Layer):
+    """LSTMCell, GRUCell, SimpleRNNCell: arguments of ``RNN``, which runs them over the steps."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._rec.error(
+            f"{self._keras_class} '{self.name}' is called on one step; kerascc compiles it inside a recurrent layer",
+            UnsupportedLayerError,
+            hint=f"wrap it: keras.layers.RNN({self._keras_class}(...))(sequences)",
+        )
+
+
+#: Stand-in classes with a call or a config of their own, by Keras class.
+RECURRENT_CLASSES: dict[str, type] = {
+    "RNN": RNNLayer,
+    "Bidirectional": BidirectionalLayer,
+    **{name: RecurrentLayer for name in ("LSTM", "GRU", "SimpleRNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")},
+    **{name: CellLayer for name in ("LSTMCell", "GRUCell", "SimpleRNNCell")},
+}
+
+
 class Convolution2DLegacy:
     """Keras 1's ``Convolution2D(nb_filter, nb_row, nb_col, ...)``: three integers mean a kernel."""
 
@@ -901,7 +1078,8 @@ def layer_classes() -> dict[str, type]:
         canonical = spec.get("class", name)
         if canonical != name:
             continue
-        classes[name] = type(name, (Layer,), {"_keras_class": name, "_spec": spec, "__module__": "keras.layers"})
+        base = RECURRENT_CLASSES.get(name, Layer)
+        classes[name] = type(name, (base,), {"_keras_class": name, "_spec": spec, "__module__": "keras.layers"})
     for name, spec in LAYER_TABLE.items():
         canonical = spec.get("class", name)
         if canonical == name:

@@ -53,7 +53,8 @@ PLACEHOLDERS: dict[str, Any] = {
     "input_dim": 1,
     "output_dim": 1,
     "n": 1,
-    "layer": ("keras.layers.Dense", 1),  # a wrapper's layer: made by _placeholder
+    "layer": ("keras.layers.LSTM", 1),  # a wrapper's layer (TimeDistributed, Bidirectional): made by _placeholder
+    "cell": ("keras.layers.LSTMCell", 1),  # an RNN's cell
     "num_heads": 1,
     "key_dim": 1,
     "factor": 1,
@@ -108,11 +109,12 @@ def table_names(keras_layers: Any) -> list[str]:
 
     Operations (``frontends.operations``) are recorded by :mod:`.ops`, not built from the table;
     classes of ``NOT_TABULATED`` have their own stand-in; names Keras lacks (layers of
-    ``keras.applications`` modules such as ``LayerScale``) cannot appear in a model file.
+    ``keras.applications`` modules such as ``LayerScale``) cannot appear in a model file; the
+    ``ARGUMENT_CLASSES`` (an RNN's cells) are offered too.
     """
     return sorted(
         name
-        for name in LAYERS
+        for name in (*LAYERS, *table.ARGUMENT_CLASSES)
         if name not in table.NOT_TABULATED and isinstance(getattr(keras_layers, name, None), type)
     )
 

@@ -166,7 +166,7 @@ def test_seed_decoder_as_printed_fails_at_its_concatenate(tmp_path: Path) -> Non
     "code, message",
     [
         ("import tensorflow as tf\nx = tf.nn.conv2d\n", r":2: .*tensorflow.nn.conv2d is not available"),
-        ("from keras.layers import Bidirectional\n", r":1: .*keras.layers.Bidirectional is not available"),
+        ("from keras.layers import StackedRNNCells\n", r":1: .*keras.layers.StackedRNNCells is not available"),
         (
             "import keras\nm = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\nh = m.fit([], [])\n"
             "keras.layers.Dense(int(h))\n",
@@ -251,7 +251,15 @@ def _keras_json_and_shapes(path: Path) -> tuple[dict, list[tuple]]:
 
 
 #: Classes whose input is not of the rank their name suggests (recurrent layers read sequences).
-RANK_OF = {"LSTM": "seq", "GRU": "seq", "SimpleRNN": "seq", "ConvLSTM1D": "img", "ConvLSTM2D": "vol"}
+RANK_OF = {
+    "LSTM": "seq",
+    "GRU": "seq",
+    "SimpleRNN": "seq",
+    "Bidirectional": "seq",
+    "RNN": "seq",
+    "ConvLSTM1D": "img",
+    "ConvLSTM2D": "vol",
+}
 
 
 def _all_layers_file() -> str:
@@ -291,7 +299,12 @@ def _all_layers_file() -> str:
         "vec = keras.Input((5,))",
         "outs = []",
     ]
-    own = {"RandomPosterization": {"factor": "(1, 4)"}}  # bits, not a fraction
+    own = {
+        "RandomPosterization": {"factor": "(1, 4)"},  # bits, not a fraction
+        "Bidirectional": {"layer": "keras.layers.GRU(2)"},  # it wraps a recurrent layer
+        "RNN": {"cell": "keras.layers.SimpleRNNCell(2)"},
+    }
+    cells = ("LSTMCell", "GRUCell", "SimpleRNNCell")  # run by an RNN layer, not called on tensors
     attention = {"Attention": "[seq, seq]", "AdditiveAttention": "[seq, seq]", "MultiHeadAttention": "seq, seq"}
     for name, operands in attention.items():
         call_args = ", ".join(args[p] for p in LAYER_TABLE[name]["required"])
@@ -309,6 +322,9 @@ def _all_layers_file() -> str:
             lines.append(f"from keras.layers import {name}")
         elif k % 5 == 4:
             lines.append(f"from tensorflow.keras.layers import {name}")
+        if name in cells:
+            lines.append(f"outs.append(layers.RNN({ref}({call_args}))(seq))")
+            continue
         lines.append(f"outs.append({ref}({call_args})({f'[{x}, {x}]' if name in merges else x}))")
     return "\n".join([*lines, "model = keras.Model([seq, img, vol, vec], outs)", ""])
 
