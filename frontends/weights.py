@@ -147,9 +147,10 @@ def _read_keras3(
         child_scope = (*scope, name)
         child_path = (*path, "#" + key)
         saved.update((child_scope, child_path))
+        recurrent = any(k in child for k in _RECURRENT_SUBOBJECTS)
         if vars_group is not None and len(vars_group):
             out[child_scope] = _sorted_vars(vars_group, reader)
-        else:
+        elif recurrent:  # an RNN's cell, Bidirectional's halves: their variables are the layer's
             inner = _sublayer_vars(child, reader)
             if inner:
                 out[child_scope] = inner
@@ -157,7 +158,8 @@ def _read_keras3(
         wrapped_vars = wrapped.get("vars") if wrapped is not None and hasattr(wrapped, "get") else None
         if wrapped_vars is not None and len(wrapped_vars) and child_scope not in out:
             out[child_scope] = _sorted_vars(wrapped_vars, reader)
-        _read_sublayers(child, child_scope, out, reader)
+        if not recurrent and wrapped is None:  # sublayers of their own (MultiHeadAttention's query_dense …)
+            _read_sublayers(child, child_scope, out, reader)
         _read_keras3(child, child_scope, out, reader, saved, child_path)
 
 
@@ -180,6 +182,8 @@ def _read_attributes(root: Any, out: dict[tuple[str, ...], list[np.ndarray]], re
 
 #: Sub-objects a wrapper creates first (Keras lists the forward layer's weights before the backward's).
 _FIRST_SUBLAYERS = ("forward_layer", "backward_layer")
+#: Sub-objects whose variables Keras counts as the recurrent layer's own (read by :func:`_sublayer_vars`).
+_RECURRENT_SUBOBJECTS = ("cell", *_FIRST_SUBLAYERS)
 
 
 def _sublayer_vars(group: Any, reader: _Reader, depth: int = 0) -> list[np.ndarray]:
