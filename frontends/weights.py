@@ -84,16 +84,7 @@ class WeightStore:
         return None
 
     def unused(self) -> list[str]:
-        """Scopes nothing read. A Keras 3 layer whose variables live in sub-objects (an RNN's
-        ``cell``, MultiHeadAttention's ``query_dense``) is stored both ways, under its own scope
-        and under its sublayers'; the builder reads one, which covers the other."""
-
-        def covered(scope: Scope) -> bool:
-            return any(scope[:k] in self.used for k in range(1, len(scope))) or any(
-                used[: len(scope)] == scope for used in self.used
-            )
-
-        return ["/".join(s) for s, arrs in self.arrays.items() if arrs and s not in self.used and not covered(s)]
+        return ["/".join(s) for s, arrs in self.arrays.items() if arrs and s not in self.used]
 
 
 class _Reader:
@@ -147,18 +138,18 @@ def _read_keras3(
         child_scope = (*scope, name)
         child_path = (*path, "#" + key)
         saved.update((child_scope, child_path))
-        recurrent = any(k in child for k in _RECURRENT_SUBOBJECTS)
+        wrapped = child.get("layer")  # a wrapper (TimeDistributed) saves its layer's variables under "layer"
+        nested = wrapped is not None or any(k in child for k in _RECURRENT_SUBOBJECTS)
         if vars_group is not None and len(vars_group):
             out[child_scope] = _sorted_vars(vars_group, reader)
-        elif recurrent:  # an RNN's cell, Bidirectional's halves: their variables are the layer's
+        elif nested:  # an RNN's cell, Bidirectional's halves, a wrapper's layer: their variables are the layer's
             inner = _sublayer_vars(child, reader)
             if inner:
                 out[child_scope] = inner
-        wrapped = child.get("layer")  # a wrapper (TimeDistributed) saves its layer's variables under "layer"
         wrapped_vars = wrapped.get("vars") if wrapped is not None and hasattr(wrapped, "get") else None
         if wrapped_vars is not None and len(wrapped_vars) and child_scope not in out:
             out[child_scope] = _sorted_vars(wrapped_vars, reader)
-        if not recurrent and wrapped is None:  # sublayers of their own (MultiHeadAttention's query_dense …)
+        if not nested:  # sublayers of their own (MultiHeadAttention's query_dense …), each under its name
             _read_sublayers(child, child_scope, out, reader)
         _read_keras3(child, child_scope, out, reader, saved, child_path)
 
