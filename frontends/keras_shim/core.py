@@ -294,6 +294,8 @@ def _json_like(value: Any) -> Any:
         return [_json_like(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):  # Constant(np.eye(k).flatten()): Keras writes the array so
+        return {"class_name": "__numpy__", "config": {"value": value.tolist(), "dtype": str(value.dtype)}}
     return value
 
 
@@ -470,7 +472,10 @@ _INIT_SUFFIX = "_initializer"
 
 def _legacy(class_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], rec: Recorder) -> tuple[tuple, dict]:
     kwargs = dict(kwargs)
+    own = LAYER_TABLE.get(class_name, {}).get("params", ())  # Embedding's output_dim is its own, not Keras 1's
     for old, new in LEGACY_KWARGS.items():
+        if old in own:
+            continue
         if old in kwargs and not (old == "bias" and class_name not in ("Conv2D", "Dense")):
             if new in kwargs:
                 raise rec.error(f"{class_name}: both '{old}' (Keras 1) and '{new}' given")
@@ -564,7 +569,8 @@ class Layer:
             )
         cls = self._keras_class
         args, kwargs = self._legacy_args(args, kwargs, rec)
-        base = {k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs}
+        own = spec["params"]  # Embedding's input_dim is its vocabulary, not Keras 1's input shape
+        base = {k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs and (k == "weights" or k not in own)}
         bound = _bind(cls, spec["params"], spec["required"], args, kwargs)
         self._rec = rec
         self.name = str(base["name"]) if base.get("name") else rec.auto_name(cls)
@@ -646,6 +652,14 @@ class Layer:
         if extra:
             raise rec.error(f"layer '{self.name}' got unexpected call arguments {sorted(extra)}")
         tensors = flat_tensors(inputs)
+        if not tensors and isinstance(inputs, np.ndarray):  # TokenAndPositionEmbedding's pos_emb(ops.arange(n))
+            raise rec.error(
+                f"{self._keras_class} '{self.name}' was called on a constant array (keras.ops.arange/ones/zeros),"
+                " which kerascc does not record as a layer call",
+                UnsupportedLayerError,
+                hint="hold learned positions as a weight: self.pos = self.add_weight(shape=(1, maxlen, dim)); "
+                "return self.token_emb(x) + self.pos",
+            )
         if not tensors:
             raise rec.error(
                 f"{self._keras_class} '{self.name}' was called on {type(inputs).__name__}, not on a Keras tensor",
