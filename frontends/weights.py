@@ -569,7 +569,10 @@ def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: 
     elif kind in ("ones", "one"):
         out = np.ones(shape)
     elif kind == "constant":
-        out = np.full(shape, float(cfg.get("value", 0.0)))
+        value = cfg.get("value", 0.0)
+        if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+            value = (value.get("config") or {}).get("value")  # Constant(np.eye(k).flatten()): an array
+        out = np.broadcast_to(np.asarray(value, dtype=np.float64), shape).copy()
     elif kind in ("random_normal", "normal"):
         out = _normal(rng, shape, cfg.get("mean", 0.0), cfg.get("stddev", 0.05))
     elif kind in ("random_uniform", "uniform"):
