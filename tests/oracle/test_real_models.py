@@ -48,7 +48,7 @@ SOURCES = {
 }
 
 #: files whose saved forms Keras itself cannot reload (custom layers with required constructor
-#: arguments and no get_config): only the .py path applies to them
+#: arguments and no get_config): the .py path, and the classes named in export-json
 PY_ONLY = {"mlp_mixer.py"}
 
 #: refused files -> the words their one-line refusal must hold
@@ -57,9 +57,7 @@ REFUSED = {
     "token_position_embedding.py": ("token_position_embedding.py:", "Embedding", "constant", "add_weight"),
     "super_resolution.py": ("super_resolution.py:", "Reshape", "unknown sizes", "depth_to_space"),
 }
-#: a model whose nested Sequential sublayers' weights are not found yet
-PENDING = {"mlp_mixer.py"}
-COMPILED = sorted(set(SOURCES) - set(REFUSED) - PENDING)
+COMPILED = sorted(set(SOURCES) - set(REFUSED))
 
 
 @pytest.fixture
@@ -126,6 +124,9 @@ def test_real_model_matches_keras(name: str, training_does_nothing: None, tmp_pa
         check(model, tmp_path / "saved", inputs=inputs, **options)
 
     exported = compiler.export_json(path, tmp_path / "model.json")
+    if name in PY_ONLY:  # Keras cannot rebuild these classes from a config; the document still names them
+        assert all(f'"class_name": "{cls}"' in exported.read_text() for cls in custom if inspect.isclass(custom[cls]))
+        return
     loaded = keras.models.model_from_json(exported.read_text(), custom_objects=custom)
     assert [type(layer).__name__ for layer in loaded.layers] == [type(layer).__name__ for layer in model.layers]
     assert loaded.count_params() == model.count_params()
