@@ -50,6 +50,9 @@ TENSOR_OPERATIONS: dict[str, Callable[..., Any]] = {}
 #: How a ``keras.Model`` subclass defined by its ``call`` is traced, registered by :mod:`.custom`:
 #: ``init``, ``call``, ``build``, ``add_weight`` and ``check`` (before its config is read).
 SUBCLASSED_MODELS: dict[str, Callable[..., Any]] = {}
+#: ``"tensor"``: a constant array a layer is called on inside a traced call, as a recorded tensor
+#: (or None outside one); filled by frontends.keras_shim.custom
+CONSTANT_INPUTS: dict[str, Callable[[np.ndarray], Any]] = {}
 _ACTIVE: ContextVar[Recorder | None] = ContextVar("kerascc_recorder", default=None)
 #: Model methods of the training side of a script (``fit``, ``evaluate``, ``save`` …): name → a
 #: function of (model, name) giving the bound method; filled by :mod:`.tutorial`.
@@ -652,10 +655,15 @@ class Layer:
         if extra:
             raise rec.error(f"layer '{self.name}' got unexpected call arguments {sorted(extra)}")
         tensors = flat_tensors(inputs)
-        if not tensors and isinstance(inputs, np.ndarray):  # TokenAndPositionEmbedding's pos_emb(ops.arange(n))
+        if not tensors and isinstance(inputs, np.ndarray) and "tensor" in CONSTANT_INPUTS:
+            # TokenAndPositionEmbedding's self.pos_emb(ops.arange(n)) inside a traced call
+            converted = CONSTANT_INPUTS["tensor"](inputs)
+            inputs = inputs if converted is None else converted
+            tensors = flat_tensors(inputs)
+        if not tensors and isinstance(inputs, np.ndarray):
             raise rec.error(
-                f"{self._keras_class} '{self.name}' was called on a constant array (keras.ops.arange/ones/zeros),"
-                " which kerascc does not record as a layer call",
+                f"{self._keras_class} '{self.name}' was called on a constant array (keras.ops.arange/ones/zeros)"
+                " outside a custom layer's call, where Keras computes it at once rather than in the model",
                 UnsupportedLayerError,
                 hint="hold learned positions as a weight: self.pos = self.add_weight(shape=(1, maxlen, dim)); "
                 "return self.token_emb(x) + self.pos",

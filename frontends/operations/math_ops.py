@@ -27,6 +27,18 @@ def cast(ctx: LayerContext, inputs: list[Node]) -> Node:
     return T.cast(ctx, operand(ctx, inputs), ctx.get("dtype"))
 
 
+@keras_op("ConvertToTensor")
+def convert_to_tensor(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """A constant made a tensor (what a layer called on ``keras.ops.arange(n)`` in a custom
+    layer's call reads): a Constant node, which the layer's ops then fold or gather from."""
+    if inputs:
+        return T.cast(ctx, inputs[0], ctx.get("dtype")) if ctx.get("dtype") else ctx.add("Identity", inputs, main=True)
+    array = T.constant_array(ctx, ctx.args[0] if ctx.args else None)
+    if ctx.get("dtype"):
+        array = array.astype(str(ctx.get("dtype")))
+    return ctx.add("Constant", [], params={"value": np.ascontiguousarray(array)}, main=True)
+
+
 @keras_op("Resize")
 def resize(ctx: LayerContext, inputs: list[Node]) -> Node:
     if ctx.get("crop_to_aspect_ratio") or ctx.get("pad_to_aspect_ratio"):

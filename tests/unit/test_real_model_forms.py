@@ -123,3 +123,45 @@ def test_dot_of_vectors_and_its_refusals(tmp_path):
     path.write_text(path.read_text().replace("Dot(axes=1)", "Dot(axes=1, normalize=True)"))
     with pytest.raises(CompileError, match="normalize=True.*UnitNormalization"):
         compiler.compile(path)
+
+
+def test_position_embedding_of_a_constant_range_inside_a_custom_layer(tmp_path):
+    # keras.io's TokenAndPositionEmbedding: a sublayer called on ops.arange(n) inside call()
+    path = write(
+        tmp_path,
+        """
+        class TokenAndPosition(layers.Layer):
+            def __init__(self, n, vocab, dim, **kwargs):
+                super().__init__(**kwargs)
+                self.token = layers.Embedding(input_dim=vocab, output_dim=dim)
+                self.pos = layers.Embedding(input_dim=n, output_dim=dim)
+
+            def call(self, x):
+                positions = ops.expand_dims(ops.arange(start=0, stop=ops.shape(x)[-1], step=1), axis=0)
+                return self.token(x) + self.pos(positions)
+
+        inp = keras.Input((5,), dtype="int32", name="tokens")
+        model = keras.Model(inp, TokenAndPosition(5, 7, 3, name="embed")(inp))
+        """,
+    )
+    compiled = compiler.compile(path)
+    x = np.array([[0] * 5, [1] * 5], np.int32)
+    (got,) = run_model(compiled.onnx, {"tokens": x})
+    assert got.shape == (2, 5, 3)
+    # token + position: two rows of one token each differ by the tokens' difference at every step,
+    # and the steps of one row differ by the positions'
+    np.testing.assert_allclose(got[1] - got[0], np.broadcast_to(got[1, 0] - got[0, 0], (5, 3)), atol=1e-6)
+    assert not np.allclose(got[0, 0], got[0, 1])
+    inp = keras_free_outside_a_layer(tmp_path)
+    with pytest.raises(CompileError, match="constant array .* outside a custom layer"):
+        compiler.compile(inp)
+
+
+def keras_free_outside_a_layer(tmp_path: Path) -> Path:
+    return write(
+        tmp_path,
+        """
+        inp = keras.Input((5,), dtype="int32")
+        model = keras.Model(inp, layers.Embedding(5, 3)(ops.arange(0, 5)))
+        """,
+    )
