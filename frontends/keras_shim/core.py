@@ -50,6 +50,8 @@ TENSOR_OPERATIONS: dict[str, Callable[..., Any]] = {}
 #: How a ``keras.Model`` subclass defined by its ``call`` is traced, registered by :mod:`.custom`:
 #: ``init``, ``call``, ``build``, ``add_weight`` and ``check`` (before its config is read).
 SUBCLASSED_MODELS: dict[str, Callable[..., Any]] = {}
+#: the weight attributes of Keras's built-in layers, which a model file cannot reach
+BUILT_IN_WEIGHTS = ("kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance")
 #: ``"tensor"``: a constant array a layer is called on inside a traced call, as a recorded tensor
 #: (or None outside one); filled by frontends.keras_shim.custom
 CONSTANT_INPUTS: dict[str, Callable[[np.ndarray], Any]] = {}
@@ -626,6 +628,19 @@ class Layer:
     @property
     def output_shape(self) -> tuple:
         return tuple(self.output.shape)
+
+    def build(self, input_shape: Any = None) -> None:
+        """``self.conv.build(shape)`` in a custom layer's ``build``: the layer builds on its first call."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr in BUILT_IN_WEIGHTS:  # PixelCNN's self.conv.kernel.assign(self.conv.kernel * mask)
+            raise recorder().error(
+                f"{getattr(self, '_keras_class', 'layer')} '{self.__dict__.get('name', '?')}': its weight "
+                f"'{attr}' cannot be read or changed in a model file (kerascc reads weights when it compiles)",
+                UnsupportedLayerError,
+                hint="hold the weight in your own layer (self.add_weight) and compute with it in call()",
+            )
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
 
     def _only_call(self) -> dict[str, Any]:
         if not self.calls:

@@ -45,6 +45,8 @@ SOURCES = {
     "vit_patches.py": KERAS_IO + "vision/image_classification_with_vision_transformer.py",
     "token_position_embedding.py": KERAS_IO + "nlp/text_classification_with_transformer.py",
     "super_resolution.py": KERAS_IO + "vision/super_resolution_sub_pixel.py",
+    "vae_encoder.py": KERAS_IO + "generative/vae.py",
+    "pixelcnn.py": KERAS_IO + "generative/pixelcnn.py",
 }
 
 #: files whose saved forms Keras itself cannot reload (custom layers whose __init__ takes no
@@ -55,6 +57,8 @@ PY_ONLY = {"mlp_mixer.py", "vit_patches.py", "token_position_embedding.py"}
 #: refused files -> the words their one-line refusal must hold
 REFUSED = {
     "super_resolution.py": ("super_resolution.py:", "Reshape", "unknown sizes", "depth_to_space"),
+    "vae_encoder.py": ("vae_encoder.py:22", "keras.random.normal", "deterministic", "return z_mean"),
+    "pixelcnn.py": ("pixelcnn.py:20", "Conv2D 'conv2d'", "'kernel'", "self.add_weight"),
 }
 COMPILED = sorted(set(SOURCES) - set(REFUSED))
 
