@@ -102,7 +102,7 @@ def own_objects(namespace: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.covers("real models", "keras.io and GitHub model files: .py, .keras, JSON + weights, export-json")
+@pytest.mark.covers("Dot", "axes=(2, 1) on rank-3 tensors (PointNet's T-net), in keras.io model files")
 @pytest.mark.parametrize("name", COMPILED)
 def test_real_model_matches_keras(name: str, training_does_nothing: None, tmp_path: Path) -> None:
     path = MODELS / name
