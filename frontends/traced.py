@@ -38,13 +38,15 @@ from compiler.ir import Node
 
 from .layers import LayerContext
 from .operations import OPERATIONS
-from .weights import Scope, WeightStore
+from .weights import Scope, WeightStore, keras_snake_case
 
 TRACE_KEY = "kerascc_trace"
 VARIABLE_CLASS = "__kerascc_variable__"
 #: Operations that may take a weight of the traced layer as an argument, and what they become.
 WEIGHT_ARITHMETIC = ("Add", "Subtract", "Multiply", "Divide", "TrueDivide")
 WEIGHT_MATMUL = ("Matmul", "Dot")
+#: classes of a held model whose layers are saved under its attribute
+MODEL_CLASSES = ("Sequential", "Functional", "Model")
 
 
 def is_traced(entry: Any) -> bool:
@@ -82,6 +84,27 @@ def _adopt(store: WeightStore | None, scope: Scope, path: Scope) -> None:
     arrays = getattr(store, "attributes", {}).get(file_path(path))
     if arrays:
         store.arrays[scope] = arrays
+
+
+def _adopt_model(store: WeightStore | None, scope: Scope, path: Scope, cfg: dict[str, Any]) -> None:
+    """A model a traced layer holds as an attribute (MLP-Mixer's ``self.mlp1 = keras.Sequential([...])``):
+    Keras saves its layers under ``<attribute>/layers/<snake_case class>[_n]``, numbered per class
+    in the order of ``model.layers`` (no InputLayer, no operations)."""
+    seen: dict[str, int] = {}
+    for entry in cfg.get("layers") or []:
+        if not isinstance(entry, dict) or entry.get("class_name") == "InputLayer":
+            continue
+        if str(entry.get("module") or "").startswith("keras.src.ops"):
+            continue
+        cls, lcfg = str(entry.get("class_name")), entry.get("config") or {}
+        key = keras_snake_case(cls)
+        count = seen.get(key, 0)
+        seen[key] = count + 1
+        child = (*path, "#" + (key if count == 0 else f"{key}_{count}"))
+        inner = (*scope, str(lcfg.get("name")))
+        _adopt(store, inner, child)
+        if cls in MODEL_CLASSES:
+            _adopt_model(store, inner, child, lcfg)
 
 
 def _trace_parts(entry: dict[str, Any], file: str | None, name: str) -> tuple[dict, list, dict]:
@@ -123,11 +146,15 @@ def build_traced(
         weights.aliases[own] = ()
     base = weights.aliases.get(own, own)
     _adopt(weights.store, own, base)
+    entries = {str((e.get("config") or {}).get("name")): e for e in graph.get("layers") or [] if isinstance(e, dict)}
     for sub, attr in sorted(sublayers.items()):
         if isinstance(sub, str) and isinstance(attr, str):
             path = (*base, "@" + attr)
             weights.aliases[(*own, sub)] = path
             _adopt(weights.store, (*own, sub), path)
+            held = entries.get(sub, {})
+            if held.get("class_name") in MODEL_CLASSES:
+                _adopt_model(weights.store, (*own, sub), path, held.get("config") or {})
     specs = _specs(variables, builder.file, name)
     if specs:
         LayerContext(builder.graph, cls, name, cfg, own, weights, builder.file, builder.keras_major).params(specs)

@@ -157,18 +157,21 @@ def _read_keras3(
 def _read_attributes(root: Any, out: dict[tuple[str, ...], list[np.ndarray]], reader: _Reader) -> None:
     """The ``vars`` of every group that is not an entry of a ``layers`` list (those are read by
     :func:`_read_keras3`): the file's top, and objects saved under attribute names."""
-    stack: list[tuple[Any, tuple[str, ...], bool]] = [(root, (), False)]
+    # ``held``: below an attribute (a custom layer's ``self.mlp = keras.Sequential([...])``), where
+    # the entries of a ``layers`` list are not reached by _read_keras3 and are read here too
+    stack: list[tuple[Any, tuple[str, ...], bool, bool]] = [(root, (), False, False)]
     while stack:
-        group, path, listed = stack.pop()
+        group, path, listed, held = stack.pop()
         vars_group = group.get("vars")
-        if not listed and vars_group is not None and hasattr(vars_group, "keys") and len(vars_group):
+        if (held or not listed) and vars_group is not None and hasattr(vars_group, "keys") and len(vars_group):
             out[path] = _sorted_vars(vars_group, reader)
         if len(path) >= HDF5_MAX_DEPTH:
             continue
         for key in group:
             child = group[key]
             if key != "vars" and hasattr(child, "keys"):
-                stack.append((child, (*path, str(key)), path[-1:] == ("layers",)))
+                attribute = bool(path) and key != "layers" and path[-1] != "layers"
+                stack.append((child, (*path, str(key)), path[-1:] == ("layers",), held or attribute))
 
 
 #: Sub-objects a wrapper creates first (Keras lists the forward layer's weights before the backward's).
@@ -619,7 +622,10 @@ def initialize(spec: Any, shape: Sequence[int], seed: int, scope: Scope, label: 
     elif kind in ("ones", "one"):
         out = np.ones(shape)
     elif kind == "constant":
-        out = np.full(shape, float(cfg.get("value", 0.0)))
+        value = cfg.get("value", 0.0)
+        if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__"):
+            value = (value.get("config") or {}).get("value")  # Constant(np.eye(k).flatten()): an array
+        out = np.broadcast_to(np.asarray(value, dtype=np.float64), shape).copy()
     elif kind in ("random_normal", "normal"):
         out = _normal(rng, shape, cfg.get("mean", 0.0), cfg.get("stddev", 0.05))
     elif kind in ("random_uniform", "uniform"):

@@ -190,6 +190,7 @@ def build_modules() -> dict[str, ModuleType]:
     )
     regularizers.OrthogonalRegularizer = regularizers.orthogonal_regularizer = tutorial.orthogonal_regularizer
     regularizers.L1 = regularizers.l1 = tutorial.l1_regularizer
+    regularizers.Regularizer = tutorial.RegularizerBase  # the base of a file's own regularizer class
     constraint_attrs = tutorial.constraints_attrs()
     constraints = _module("keras.constraints", constraint_attrs)
     core.NAMED_OBJECTS.clear()

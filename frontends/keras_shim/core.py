@@ -60,6 +60,11 @@ TENSOR_OPERATIONS: dict[str, Callable[..., Any]] = {}
 #: How a ``keras.Model`` subclass defined by its ``call`` is traced, registered by :mod:`.custom`:
 #: ``init``, ``call``, ``build``, ``add_weight`` and ``check`` (before its config is read).
 SUBCLASSED_MODELS: dict[str, Callable[..., Any]] = {}
+#: the weight attributes of Keras's built-in layers, which a model file cannot reach
+BUILT_IN_WEIGHTS = ("kernel", "bias", "embeddings", "gamma", "beta", "moving_mean", "moving_variance")
+#: ``"tensor"``: a constant array a layer is called on inside a traced call, as a recorded tensor
+#: (or None outside one); filled by frontends.keras_shim.custom
+CONSTANT_INPUTS: dict[str, Callable[[np.ndarray], Any]] = {}
 _ACTIVE: ContextVar[Recorder | None] = ContextVar("kerascc_recorder", default=None)
 #: Model methods of the training side of a script (``fit``, ``evaluate``, ``save`` …): name → a
 #: function of (model, name) giving the bound method; filled by :mod:`.tutorial`.
@@ -304,6 +309,8 @@ def _json_like(value: Any) -> Any:
         return [_json_like(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):  # Constant(np.eye(k).flatten()): Keras writes the array so
+        return {"class_name": "__numpy__", "config": {"value": value.tolist(), "dtype": str(value.dtype)}}
     return value
 
 
@@ -480,7 +487,10 @@ _INIT_SUFFIX = "_initializer"
 
 def _legacy(class_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], rec: Recorder) -> tuple[tuple, dict]:
     kwargs = dict(kwargs)
+    own = LAYER_TABLE.get(class_name, {}).get("params", ())  # Embedding's output_dim is its own, not Keras 1's
     for old, new in LEGACY_KWARGS.items():
+        if old in own:
+            continue
         if old in kwargs and not (old == "bias" and class_name not in ("Conv2D", "Dense")):
             if new in kwargs:
                 raise rec.error(f"{class_name}: both '{old}' (Keras 1) and '{new}' given")
@@ -574,7 +584,8 @@ class Layer:
             )
         cls = self._keras_class
         args, kwargs = self._legacy_args(args, kwargs, rec)
-        base = {k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs}
+        own = spec["params"]  # Embedding's input_dim is its vocabulary, not Keras 1's input shape
+        base = {k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs and (k == "weights" or k not in own)}
         bound = _bind(cls, spec["params"], spec["required"], args, kwargs)
         self._rec = rec
         self.name = str(base["name"]) if base.get("name") else rec.auto_name(cls)
@@ -631,6 +642,19 @@ class Layer:
     def output_shape(self) -> tuple:
         return tuple(self.output.shape)
 
+    def build(self, input_shape: Any = None) -> None:
+        """``self.conv.build(shape)`` in a custom layer's ``build``: the layer builds on its first call."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr in BUILT_IN_WEIGHTS:  # PixelCNN's self.conv.kernel.assign(self.conv.kernel * mask)
+            raise recorder().error(
+                f"{getattr(self, '_keras_class', 'layer')} '{self.__dict__.get('name', '?')}': its weight "
+                f"'{attr}' cannot be read or changed in a model file (kerascc reads weights when it compiles)",
+                UnsupportedLayerError,
+                hint="hold the weight in your own layer (self.add_weight) and compute with it in call()",
+            )
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
+
     def _only_call(self) -> dict[str, Any]:
         if not self.calls:
             raise self._rec.error(f"layer '{self.name}' has not been called yet, so it has no output")
@@ -663,6 +687,19 @@ class Layer:
         if extra:
             raise rec.error(f"layer '{self.name}' got unexpected call arguments {sorted(extra)}")
         tensors = flat_tensors(inputs)
+        if not tensors and isinstance(inputs, np.ndarray) and "tensor" in CONSTANT_INPUTS:
+            # TokenAndPositionEmbedding's self.pos_emb(ops.arange(n)) inside a traced call
+            converted = CONSTANT_INPUTS["tensor"](inputs)
+            inputs = inputs if converted is None else converted
+            tensors = flat_tensors(inputs)
+        if not tensors and isinstance(inputs, np.ndarray):
+            raise rec.error(
+                f"{self._keras_class} '{self.name}' was called on a constant array (keras.ops.arange/ones/zeros)"
+                " outside a custom layer's call, where Keras computes it at once rather than in the model",
+                UnsupportedLayerError,
+                hint="hold learned positions as a weight: self.pos = self.add_weight(shape=(1, maxlen, dim)); "
+                "return self.token_emb(x) + self.pos",
+            )
         if not tensors:
             raise rec.error(
                 f"{self._keras_class} '{self.name}' was called on {type(inputs).__name__}, not on a Keras tensor",

@@ -38,6 +38,7 @@ from compiler.errors import UnsupportedLayerError
 from ..traced import TRACE_KEY, VARIABLE_CLASS
 from ..weights import keras_snake_case
 from .core import (
+    CONSTANT_INPUTS,
     DTYPE_POLICY,
     SUBCLASSED_MODELS,
     InputLayer,
@@ -847,6 +848,20 @@ def saving_attrs() -> dict[str, Any]:
         "get_registered_name": lambda cls: _REGISTERED.get(cls, cls.__name__),
     }
 
+
+def _constant_input(array: np.ndarray) -> KerasTensor | None:
+    """A constant a layer is called on inside a traced call (``self.pos_emb(ops.arange(n))``):
+    recorded as Keras's ``convert_to_tensor`` of the array, so the layer's call is part of the
+    trace and its weights stay the layer's."""
+    if not _TRACING:
+        return None
+    dtype = str(array.dtype)
+    config = {"dtype": dtype, "sparse": None, "ragged": None}
+    value = {"class_name": "__tensor__", "config": {"value": array.tolist(), "dtype": dtype}}
+    return Operation("ConvertToTensor", "keras.src.ops.core", config)(value)
+
+
+CONSTANT_INPUTS["tensor"] = _constant_input
 
 SUBCLASSED_MODELS.update(
     init=init_subclassed_model,

@@ -264,9 +264,19 @@ CALLS: dict[str, tuple[str, str, int | None, dict[str, Any]]] = {
             "data_format": None,
         },
     ),
+    "image.extract_patches": (
+        "ExtractPatches",
+        IMAGE,
+        1,
+        {"size": REQUIRED, "strides": None, "dilation_rate": 1, "padding": "valid", "data_format": None},
+    ),
     "nn.depth_to_space": ("DepthToSpace", NN, 1, {"block_size": REQUIRED, "data_format": "channels_last"}),
     "nn.space_to_depth": ("SpaceToDepth", NN, 1, {"block_size": REQUIRED, "data_format": "channels_last"}),
 }
+
+
+#: Shape operations computed with NumPy when their operand is a constant (``keras.ops.arange``'s).
+CONSTANT_SHAPING = ("expand_dims", "reshape", "transpose", "squeeze", "tile", "repeat")
 
 
 class BackendTensor(np.ndarray):
@@ -311,6 +321,9 @@ def call_op(function: str, *args: Any, **kwargs: Any) -> Any:
     missing = [k for k, v in config.items() if v is REQUIRED]
     if missing or len(args) < n:
         raise recorder().error(f"keras.ops.{function}() is missing arguments {missing or 'x'}")
+    if not flat_tensors(list(args[:n])) and function in CONSTANT_SHAPING and isinstance(args[0], np.ndarray):
+        # ops.expand_dims(ops.arange(n), 0): Keras computes it at once, so the value is a constant too
+        return np.asarray(getattr(np, function)(*args, **kwargs)).view(BackendTensor)
     if not flat_tensors(list(args[:n])):
         raise recorder().error(
             f"keras.ops.{function}() needs a Keras tensor argument; on constants only it "
@@ -333,7 +346,7 @@ def getitem(x: KerasTensor, key: Any) -> KerasTensor:
 
 
 def _constant(make: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-    """``keras.ops.arange/ones/zeros`` with static sizes: the array itself, which an operation
+    """``keras.ops.arange/ones/zeros/eye`` with static sizes: the array itself, which an operation
     then carries as a constant (Keras evaluates these eagerly too)."""
 
     def build(*args: Any, dtype: Any = None, **kwargs: Any) -> np.ndarray:
@@ -369,6 +382,7 @@ def tensor_ops_attrs() -> dict[str, Any]:
         arange=_constant(np.arange),
         ones=_constant(np.ones),
         zeros=_constant(np.zeros),
+        eye=_constant(np.eye),
         newaxis=None,
     )
     return attrs

@@ -806,6 +806,7 @@ LAYER_TABLE: dict[str, dict[str, Any]] = {'Activation': {'params': ['activation'
                                 'activity_regularizer': None,
                                 'depthwise_constraint': None,
                                 'bias_constraint': None}},
+ 'Dot': {'params': ['axes', 'normalize'], 'required': ['axes'], 'config': {'axes': -1, 'normalize': False}},
  'Dropout': {'params': ['rate', 'noise_shape', 'seed'],
              'required': ['rate'],
              'config': {'rate': 0.5, 'seed': None, 'noise_shape': None}},

@@ -44,6 +44,7 @@ PLACEHOLDERS: dict[str, Any] = {
     "filters": 1,
     "kernel_size": 1,
     "units": 1,
+    "axes": -1,
     "pool_size": 2,
     "dims": (1,),
     "scale": 1.0,

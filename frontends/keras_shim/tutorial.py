@@ -30,7 +30,7 @@ import numpy as np
 from compiler.errors import UnsupportedLayerError
 
 from ..weights import keras_snake_case
-from .core import MODEL_METHODS, UNRUN_VALUES, Regularizer, Serializable, recorder
+from .core import MODEL_METHODS, UNRUN_VALUES, Regularizer, Serializable, _json_like, recorder
 
 #: Training-only packages of ``keras``: each name a module of :class:`TrainingObject` classes.
 TRAINING_MODULES = (
@@ -411,3 +411,31 @@ def named_objects(regularizers: ModuleType, constraints: dict[str, Any]) -> dict
     names["orthogonal_regularizer"] = names["OrthogonalRegularizer"] = orthogonal_regularizer
     names.update(constraints)
     return names
+
+
+class RegularizerBase(Serializable):
+    """``keras.regularizers.Regularizer``, the base of a file's own regularizer (PointNet's
+    OrthogonalRegularizer). A regularizer only adds a training loss, so nothing of it runs: its
+    ``__call__`` is never called, and the layer config holds it as Keras serializes a custom
+    object (its class, module and ``get_config()``)."""
+
+    module = "keras.regularizers"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        return cls(**config)
+
+    def serialize(self) -> dict[str, Any]:
+        cls = type(self)
+        return {
+            "module": cls.__module__,
+            "class_name": cls.__name__,
+            "config": _json_like(self.get_config()),
+            "registered_name": cls.__name__,
+        }

@@ -87,3 +87,35 @@ def concatenate(ctx: LayerContext, inputs: list[Node]) -> Node:
     out = ctx.add("Concat", inputs, attrs={"axis": axis}, main=True)
     ctx.output_masks = [concatenated_mask(ctx, inputs, axis)]
     return out
+
+
+@keras_layer("Dot")
+def dot(ctx: LayerContext, inputs: list[Node]) -> Node:
+    """Keras's ``batch_dot`` of two tensors over ``axes`` (one per input), the batch kept: two
+    feature vectors give their inner product (batch, 1), two rank-3 tensors the matrix product
+    with the contracted axes moved into place (PointNet's ``Dot(axes=(2, 1))`` is x @ T)."""
+    if len(inputs) != 2:
+        raise ctx.unsupported(f"{len(inputs)} inputs", hint="Dot takes exactly two")
+    if ctx.get("normalize", False):
+        raise ctx.unsupported("normalize=True", hint="put UnitNormalization on each input before Dot")
+    x, y = inputs
+    rx, ry = len(x.shape), len(y.shape)
+    if (rx, ry) not in ((2, 2), (3, 3)):
+        raise ctx.unsupported(f"inputs of rank {rx} and {ry}", hint="two rank-2 or two rank-3 tensors")
+    axes = ctx.get("axes", -1)
+    pair = (axes, axes) if isinstance(axes, int) else tuple(axes)
+    if len(pair) != 2 or not all(isinstance(a, int) for a in pair):
+        raise ctx.unsupported(f"axes {axes}", hint="an axis, or one per input")
+    a, b = pair[0] % rx, pair[1] % ry
+    if a == 0 or b == 0:
+        raise ctx.unsupported(f"axes {axes} (the batch axis)", hint="contract a feature axis")
+    if x.shape[a] is not None and y.shape[b] is not None and x.shape[a] != y.shape[b]:
+        raise ctx.unsupported(f"axes {axes}: sizes {x.shape[a]} and {y.shape[b]} differ")
+    if rx == 2:
+        product = ctx.add("Mul", [x, y])
+        return ctx.add("ReduceSum", [product], attrs={"axes": (1,), "keepdims": True}, main=True)
+    if a == 1:  # contract x's rows: x^T
+        x = ctx.add("Transpose", [x], attrs={"perm": (0, 2, 1)})
+    if b == 2:  # contract y's columns: y^T
+        y = ctx.add("Transpose", [y], attrs={"perm": (0, 2, 1)})
+    return ctx.add("MatMul", [x, y], main=True)

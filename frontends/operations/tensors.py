@@ -178,6 +178,12 @@ def reshape(ctx: LayerContext, x: Node, shape: Any) -> Node:
     if not batched(x):
         return ctx.add("ReshapeAll", [x], attrs={"shape": tuple(int(d) for d in target)}, main=True)
     rest = [int(d) for d in target[1:]]
+    given = list(shape) if isinstance(shape, list | tuple) else [shape]
+    if sum(d is None for d in given[1:]) > 1:  # ops.shape(x) of a tensor whose height and width are free
+        raise ctx.unsupported(
+            f"the target shape {tuple(given)} has several unknown sizes (None)",
+            hint="give the model input a fixed height and width, or use keras.ops.nn.depth_to_space",
+        )
     if target[0] != -1 and target[0] != x.shape[0] or target.count(-1) > 1 and target[0] == -1 and -1 in rest:
         raise ctx.unsupported(
             f"the target shape {tuple(shape)} changes the batch axis", hint="keep -1 (or None) first for the batch"

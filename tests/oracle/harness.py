@@ -444,7 +444,7 @@ def verify(
     got_outs = [o.name for o in proto.graph.output]
     assert got_outs == out_names, f"{label}: ONNX outputs {got_outs} != Keras {out_names}"
     for vi, t in zip(g_inputs, model.inputs, strict=True):
-        keras_dims = [int(d) for d in t.shape[1:]]
+        keras_dims = [None if d is None else int(d) for d in t.shape[1:]]  # None: a free axis
         if input_layout == "nchw" and len(keras_dims) == 3:
             keras_dims = [keras_dims[2], keras_dims[0], keras_dims[1]]
         dims = declared_shape(vi)

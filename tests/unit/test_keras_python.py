@@ -280,6 +280,7 @@ def _all_layers_file() -> str:
         "input_dim": "10",
         "output_dim": "3",
         "n": "2",
+        "axes": "-1",
         "layer": "keras.layers.Dense(2)",
         "num_heads": "2",
         "key_dim": "4",
@@ -288,7 +289,7 @@ def _all_layers_file() -> str:
         "width_factor": "0.2",
     }
     extra = {"Normalization": ["mean=0.5", "variance=2.0"], "GroupNormalization": ["groups=3"]}
-    merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate"}
+    merges = {"Add", "Average", "Maximum", "Minimum", "Multiply", "Subtract", "Concatenate", "Dot"}
     lines = [
         "import keras",
         "import tensorflow as tf",
@@ -315,7 +316,7 @@ def _all_layers_file() -> str:
     table = {name: spec for name, spec in LAYER_TABLE.items() if name not in skipped}
     for k, (name, spec) in enumerate(table.items()):
         call_args = ", ".join([{**args, **own.get(name, {})}[p] for p in spec["required"]] + extra.get(name, []))
-        x = "vec" if name == "RepeatVector" else "seq" if "1D" in name else "vol" if "3D" in name else "img"
+        x = "vec" if name in ("RepeatVector", "Dot") else "seq" if "1D" in name else "vol" if "3D" in name else "img"
         x = RANK_OF.get(name, x)
         ref = [f"keras.layers.{name}", f"tf.keras.layers.{name}", name, f"layers.{name}", name][k % 5]
         if k % 5 == 2:
