@@ -481,7 +481,8 @@ _INIT_SUFFIX = "_initializer"
 def _legacy(class_name: str, args: tuple[Any, ...], kwargs: dict[str, Any], rec: Recorder) -> tuple[tuple, dict]:
     kwargs = dict(kwargs)
     for old, new in LEGACY_KWARGS.items():
-        if old in kwargs and not (old == "bias" and class_name not in ("Conv2D", "Dense")):
+        own = old in LAYER_TABLE.get(class_name, {}).get("params", ())  # Embedding's output_dim is its own
+        if old in kwargs and not own and not (old == "bias" and class_name not in ("Conv2D", "Dense")):
             if new in kwargs:
                 raise rec.error(f"{class_name}: both '{old}' (Keras 1) and '{new}' given")
             value = kwargs.pop(old)
@@ -574,7 +575,7 @@ class Layer:
             )
         cls = self._keras_class
         args, kwargs = self._legacy_args(args, kwargs, rec)
-        base = {k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs}
+        base = {k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs and not (k == "input_dim" and k in spec["params"])}
         bound = _bind(cls, spec["params"], spec["required"], args, kwargs)
         self._rec = rec
         self.name = str(base["name"]) if base.get("name") else rec.auto_name(cls)

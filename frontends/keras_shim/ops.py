@@ -274,6 +274,20 @@ class BackendTensor(np.ndarray):
     in a call (a NumPy array is written ``__numpy__``)."""
 
 
+#: keras.ops functions that, on a constant such as ``keras.ops.arange(n)``, give a constant: Keras
+#: computes them eagerly, and a custom layer (ViT's ``expand_dims(arange(0, n), axis=0)`` positions)
+#: then uses the value.
+ON_CONSTANTS: dict[str, Callable[..., np.ndarray]] = {
+    "expand_dims": lambda x, axis: np.expand_dims(x, axis),
+    "reshape": lambda x, newshape: np.reshape(x, newshape),
+    "transpose": lambda x, axes: np.transpose(x, axes),
+    "squeeze": lambda x, axis: np.squeeze(x, axis),
+    "tile": lambda x, repeats: np.tile(x, repeats),
+    "repeat": lambda x, repeats, axis: np.repeat(x, repeats, axis),
+    "cast": lambda x, dtype: x.astype(str(dtype)),
+}
+
+
 def _argument(value: Any) -> Any:
     """A constant argument as Keras 3 writes it in the call: arrays as ``__numpy__``, slices and
     Ellipsis as ``__slice__``/``__ellipsis__``; tensors stay tensors."""
@@ -312,6 +326,8 @@ def call_op(function: str, *args: Any, **kwargs: Any) -> Any:
     if missing or len(args) < n:
         raise recorder().error(f"keras.ops.{function}() is missing arguments {missing or 'x'}")
     if not flat_tensors(list(args[:n])):
+        if function in ON_CONSTANTS and all(isinstance(a, np.ndarray) for a in args[:n]):
+            return ON_CONSTANTS[function](np.asarray(args[0]), **config).view(BackendTensor)
         raise recorder().error(
             f"keras.ops.{function}() needs a Keras tensor argument; on constants only it "
             "computes a value, which a model file does not need"
