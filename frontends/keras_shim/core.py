@@ -575,7 +575,8 @@ class Layer:
             )
         cls = self._keras_class
         args, kwargs = self._legacy_args(args, kwargs, rec)
-        base = {k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs and not (k == "input_dim" and k in spec["params"])}
+        own = ("input_dim",) if "input_dim" in spec["params"] else ()  # Embedding's input_dim is its own
+        base = {k: kwargs.pop(k) for k in _BASE_KWARGS if k in kwargs and k not in own}
         bound = _bind(cls, spec["params"], spec["required"], args, kwargs)
         self._rec = rec
         self.name = str(base["name"]) if base.get("name") else rec.auto_name(cls)
