@@ -395,4 +395,12 @@ def submodule_attrs(prefix: str) -> dict[str, Any]:
     return {name.split(".")[1]: _ops_function(name) for name in CALLS if name.startswith(prefix + ".")}
 
 
-TENSOR_OPERATIONS.update(getitem=getitem, call=call_op)
+def constant_tensor(value: np.ndarray) -> KerasTensor:
+    """A constant (``keras.ops.arange(n)``) as a tensor a layer can be called on: an Embedding of
+    positions in a custom layer's ``call``, which Keras evaluates eagerly. Recorded as the
+    concatenation of that one constant, which the compiler folds back into the constant."""
+    array = np.asarray(value)
+    return Operation("Concatenate", NUMPY, {"axis": 0})([_argument(array.view(BackendTensor))])
+
+
+TENSOR_OPERATIONS.update(getitem=getitem, call=call_op, constant=constant_tensor)

@@ -129,3 +129,70 @@ def test_deeplabv3plus_with_preprocess_input_inside(tmp_path: Path) -> None:
     assert "preprocess_input(" not in plain.read_text()
     without = op_counts(compiler.compile(plain).onnx)
     assert ops - without == Counter({"Add": 1}) and not without - ops
+
+
+# -- the keras.io ViT position embedding: Embedding(num_patches, dim)(arange(0, num_patches)) -----------
+VIT_LAYERS = '''
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="vit")
+class PatchEncoder(layers.Layer):
+    """keras.io's ViT: projected patches plus a learned embedding of their positions."""
+
+    def __init__(self, num_patches, projection_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_patches = num_patches
+        self.projection_dim = projection_dim
+        self.projection = layers.Dense(units=projection_dim)
+        self.position_embedding = layers.Embedding(input_dim=num_patches, output_dim=projection_dim)
+
+    def call(self, patch):
+        positions = ops.expand_dims(ops.arange(start=0, stop=self.num_patches, step=1), axis=0)
+        projected_patches = self.projection(patch)
+        return projected_patches + self.position_embedding(positions)
+
+    def get_config(self):
+        return {**super().get_config(), "num_patches": self.num_patches, "projection_dim": self.projection_dim}
+
+
+@keras.saving.register_keras_serializable(package="vit")
+class PlainPatchEncoder(PatchEncoder):
+    """The same with positions = keras.ops.arange(0, num_patches), no batch axis."""
+
+    def call(self, patch):
+        positions = keras.ops.arange(0, self.num_patches)
+        return self.projection(patch) + self.position_embedding(positions)
+'''
+
+
+def _vit(classes: dict) -> keras.Model:
+    inputs = keras.Input((6, 12), name="patches")
+    x = classes["PatchEncoder"](6, 8, name="encoder")(inputs)
+    x = classes["PlainPatchEncoder"](6, 8, name="plain_encoder")(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+
+
+@pytest.mark.covers("custom Layer subclass", "ViT PatchEncoder: Embedding of keras.ops.arange positions, folded")
+def test_vit_position_embedding_in_a_python_file(tmp_path: Path) -> None:
+    path = tmp_path / "model.py"
+    path.write_text(
+        VIT_LAYERS + "\n\ninputs = keras.Input((6, 12), name='patches')\n"
+        "x = PatchEncoder(6, 8, name='encoder')(inputs)\nx = PlainPatchEncoder(6, 8, name='plain_encoder')(x)\n"
+        "model = keras.Model(inputs, layers.Dense(3, name='head')(x))\n"
+    )
+    model, weights = keras_model(path, tmp_path, seed=8)
+    x = np.random.default_rng(1).standard_normal((2, 6, 12)).astype(np.float32)
+    ops = compile_file(path, weights, tmp_path, x, keras_predict(model, [x])[0])
+    assert ops["Gather"] == 0  # the positions' rows are a constant of the compiled model
+
+
+@pytest.mark.covers("custom Layer subclass", "ViT PatchEncoder from a .keras with --custom-objects")
+def test_vit_position_embedding_from_a_keras_archive(tmp_path: Path) -> None:
+    layers_py = tmp_path / "vit_layers.py"
+    layers_py.write_text(VIT_LAYERS)
+    keras.backend.clear_session()
+    model = randomize(_vit(runpy.run_path(str(layers_py))), 9)
+    x = np.random.default_rng(2).standard_normal((2, 6, 12)).astype(np.float32)
+    check(model, tmp_path, inputs=[x], custom_objects=layers_py).assert_ops(Gather=0)
