@@ -107,6 +107,25 @@ def test_a_gather_read_twice_is_left_as_it_is(tmp_path: Path) -> None:
     check(model, tmp_path, inputs=[pixels(model)]).assert_ops(Conv=1, Concat=1)
 
 
+@pytest.mark.covers("keras.applications", "input_tensor=preprocess_input(inputs): the application starts at the Input")
+def test_application_built_on_a_preprocessed_input_tensor(tmp_path: Path) -> None:
+    """Keras's ``get_source_inputs``: the application's graph begins at the keras.Input and holds
+    the preprocessing; its layers' outputs are tensors of the outer model, which stays flat."""
+    path = tmp_path / "model.py"
+    path.write_text(
+        "import keras\ninputs = keras.Input((32, 32, 3))\n"
+        "x = keras.applications.mobilenet.preprocess_input(inputs)\n"
+        "base = keras.applications.MobileNet(weights=None, include_top=False, input_tensor=x, alpha=0.25)\n"
+        "features = base.get_layer('conv_pw_5_relu').output\n"
+        "model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(features))\n"
+    )
+    model, weights = keras_model(path, tmp_path, seed=6)
+    ours, _ = model_config(path)
+    assert ours == json.loads(model.to_json())
+    x = pixels(model)
+    compile_file(path, weights, tmp_path, x, keras_predict(model, [x])[0])
+
+
 @pytest.mark.slow
 @pytest.mark.covers("keras.applications", "DeepLabV3+: ResNet50 on preprocess_input, ASPP, bilinear UpSampling")
 def test_deeplabv3plus_with_preprocess_input_inside(tmp_path: Path) -> None:
