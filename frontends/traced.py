@@ -107,6 +107,16 @@ def _adopt_model(store: WeightStore | None, scope: Scope, path: Scope, cfg: dict
             _adopt_model(store, inner, child, lcfg)
 
 
+def _sublayers_hold_all(store: WeightStore | None, own: Scope, subs: list[Scope]) -> None:
+    """A layer without variables of its own whose group Keras filled only with its sublayers'
+    (``layers/patch_encoder/projection``…): once they adopted those arrays, the group is used."""
+    if store is None or not store.arrays.get(own):
+        return
+    adopted = sum(len(store.arrays.get(sub) or []) for sub in subs)
+    if adopted == len(store.arrays[own]):
+        store.used.add(own)
+
+
 def _trace_parts(entry: dict[str, Any], file: str | None, name: str) -> tuple[dict, list, dict]:
     trace = entry[TRACE_KEY]
     graph = trace.get("graph") if isinstance(trace, dict) else None
@@ -160,6 +170,7 @@ def build_traced(
         LayerContext(builder.graph, cls, name, cfg, own, weights, builder.file, builder.keras_major).params(specs)
     else:  # nothing to read: a legacy file's lookup by name prefix would gather the sublayers' arrays
         weights.cache[own] = {}
+        _sublayers_hold_all(weights.store, own, [(*own, sub) for sub in sublayers])
     outs, _ = builder.build_model("Functional", graph, inputs, own)
     return outs[0] if len(outs) == 1 else outs
 

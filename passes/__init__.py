@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (each module registers its passes)
     cleanup,
     fold_affine,
     fold_batchnorm,
+    fold_channel_gather,
     fold_constants,
     fuse_add_relu,
     fuse_attention,
@@ -27,6 +28,7 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
     "fold_batchnorm",  # BatchNorm into the conv/dense weights before it
     "resolve_padding",  # 'same' → TensorFlow's exact pads, ZeroPadding merged into the next window
     "fold_affine",  # leftover per-channel scale/shift folded into neighbouring weights
+    "fold_channel_gather",  # channel reorderings (caffe's RGB→BGR) into the kernel that reads them
     "fuse_add_relu",  # Relu(Add(a, b)) → FusedAddRelu (residual joins)
     "fuse_conv",  # residual joins (FusedAddRelu or Add) and activations into the convolution
     "fuse_bias_gelu",  # a Dense's bias into the gelu after it, once folding has settled the biases

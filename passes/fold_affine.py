@@ -9,7 +9,10 @@ turns every remaining BatchNorm into such an ``Affine`` and then removes Affines
 * into the convolution or Dense **after** it: W'[…, i, o] = W[…, i, o]·a[i] and
   B'[o] = B[o] + Σ W[…, i, o]·b[i] — legal when b = 0 or the convolution pads nothing (a padded
   border would be zeros, not b);
-* into the Affine after it: a = a₁a₂, b = a₂b₁ + b₂; an identity Affine (a = 1, b = 0) vanishes.
+* into the Affine after it: a = a₁a₂, b = a₂b₁ + b₂; an identity Affine (a = 1, b = 0) vanishes;
+* half into a convolution that pads its input: a·x + b = a·(x + b/a) when no a is 0, so the
+  scale folds into the kernel as above and only the shift b/a stays (torch preprocessing's
+  ``(x / 255 - mean) / std`` before DenseNet's padded first convolution becomes one Add).
 
 Run after ``resolve_padding``, so convolution pads are explicit.
 """
@@ -104,6 +107,45 @@ def _into_consumer(graph: Graph, m: Match) -> Node:
     return _replace(graph, consumer, affine.inputs, params)
 
 
+def _scale_legal(m: Match) -> bool:
+    affine, consumer = m["affine"], m["consumer"]
+    scale = affine.params["scale"]
+    return (
+        _last_axis(affine)
+        and affine.has_single_use()
+        and _plain(consumer)
+        and consumer.op != "Dense"
+        and bool(np.all(scale != 0))
+        and bool(np.any(scale != 1))
+    )
+
+
+def _scale_into_consumer(graph: Graph, m: Match) -> Node:
+    """The shift b/a stays as an Affine of its own; the scale a goes into the consumer's kernel."""
+    affine, consumer = m["affine"], m["consumer"]
+    a, b = affine.params["scale"].astype(np.float64), affine.params["shift"].astype(np.float64)
+    shift = graph.add(
+        "Affine",
+        affine.inputs,
+        name=graph.unique_name(affine.name),
+        attrs=dict(affine.attrs),
+        params={"scale": np.ones_like(affine.params["scale"]), "shift": (b / a).astype(np.float32)},
+        layer=affine.layer,
+        shape=affine.shape,
+    )
+    scaled = {"scale": affine.params["scale"], "shift": np.zeros_like(affine.params["shift"])}
+    kernel_only = graph.add(
+        "Affine",
+        [shift],
+        name=graph.unique_name(affine.name),
+        attrs=dict(affine.attrs),
+        params=scaled,
+        layer=affine.layer,
+        shape=affine.shape,
+    )
+    return _into_consumer(graph, {"affine": kernel_only, "consumer": consumer})
+
+
 def _merge(graph: Graph, m: Match) -> Node:
     outer, inner = m["outer"], m["inner"]
     a1, b1 = inner.params["scale"].astype(np.float64), inner.params["shift"].astype(np.float64)
@@ -129,6 +171,12 @@ INTO_CONSUMER = Rule(
     rewrite=_into_consumer,
     check=_consumer_legal,
 )
+SCALE_INTO_CONSUMER = Rule(
+    "scale_into_consumer",
+    P(CONSUMERS, P("Affine", name="affine"), name="consumer"),
+    rewrite=_scale_into_consumer,
+    check=_scale_legal,
+)
 MERGE = Rule(
     "merge",
     P("Affine", P("Affine", name="inner"), name="outer"),
@@ -150,7 +198,9 @@ def fold_affine(graph: Graph) -> tuple[Graph, str]:
     fired = apply_rules(graph, [MERGE])
     fired.update(apply_rules(graph, [IDENTITY, INTO_PRODUCER]))  # a merged chain may cancel out
     fired.update({k: v + fired.get(k, 0) for k, v in apply_rules(graph, [INTO_CONSUMER]).items()})
+    fired.update(apply_rules(graph, [SCALE_INTO_CONSUMER]))  # what could not fold whole, by halves
     folded = fired["into_producer"] + fired["into_consumer"] + fired["merge"] + fired["identity"]
+    folded += fired["scale_into_consumer"]
     left = len(graph.nodes("Affine"))
     return graph, (
         f"folded {folded} constant scale/shift ({converted} from BatchNorm)"

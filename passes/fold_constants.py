@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from compiler.errors import ShapeError
 from compiler.ir import Graph, Node
 from compiler.pipeline import register_pass
 
@@ -21,6 +22,14 @@ Fold = Callable[[Node, list[np.ndarray]], np.ndarray]
 
 def _slices(node: Node, a: np.ndarray) -> np.ndarray:
     return a[tuple(slice(*s) for s in node.attrs["slices"])]
+
+
+def _rows(node: Node, ids: np.ndarray) -> np.ndarray:
+    """An Embedding of constant ids (ViT's positions): its rows, ids counted from the end when negative."""
+    table = node.params["table"]
+    if ids.size and (ids.min() < -len(table) or ids.max() >= len(table)):
+        raise ShapeError(f"layer '{node.layer}': ids {ids.min()}..{ids.max()} outside the {len(table)} rows")
+    return np.take(table, ids.astype(np.int64), axis=0)
 
 
 def _reduce(fn: Callable[..., np.ndarray]) -> Fold:
@@ -57,6 +66,7 @@ RULES: dict[str, Fold] = {
     "Cast": lambda n, a: a[0].astype(n.attrs["dtype"]),
     "Affine": lambda n, a: _affine(n, a[0]),
     "MatMul": lambda n, a: np.matmul(a[0], a[1]),
+    "Gather": lambda n, a: _rows(n, a[0]),
     "ReduceMean": _reduce(np.mean),
     "ReduceSum": _reduce(np.sum),
     "ReduceMax": _reduce(np.max),

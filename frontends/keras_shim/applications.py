@@ -13,11 +13,12 @@ with ``include_top``, ``input_tensor``, ``input_shape``, ``pooling``, ``classes`
 ``classifier_activation`` as Keras reads them. The other applications Keras has are refused at
 the line that asks for one, with the way to compile them instead (their JSON).
 
-``preprocess_input`` of each family is recorded as Keras records it on a symbolic tensor: "tf"
-(``x / 127.5 - 1``, MobileNet, MobileNetV2, ResNetV2) as the two operations Keras records.
-"caffe" (ResNet, VGG: ``x[..., i]`` slices stacked back together, plus a constant tensor) and
-"torch" (DenseNet: constant per-channel tensors) use operations kerascc does not compile, so
-they are refused with the ``--preprocess caffe|torch`` alternative (``run`` then applies it).
+``preprocess_input`` of each family is recorded as Keras's ``imagenet_utils`` records it on a
+symbolic tensor: "tf" (``x / 127.5 - 1``, MobileNet, MobileNetV2, ResNetV2) as two operations;
+"caffe" (ResNet, VGG) as the RGB→BGR flip ``stack([x[..., 2], x[..., 1], x[..., 0]], axis=-1)``
+plus the negated mean pixel as a constant ``(1, 1, 1, 3)`` tensor; "torch" (DenseNet) as
+``x / 255``, plus the negated mean, divided by the standard deviation (constant tensors). The
+passes fold all of it into the first convolution (``fold_channel_gather``, ``fold_affine``).
 The applications that scale inputs themselves (EfficientNet, ConvNeXt, MobileNetV3, RegNet) have
 an identity ``preprocess_input``.
 """
@@ -29,9 +30,12 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from compiler.errors import UnsupportedLayerError
 
 from .core import InputLayer, KerasTensor, Model, initializer_class, recorder
+from .ops import BackendTensor, call_op, operator
 from .tutorial import Skipped
 
 #: The stand-in ``keras.layers`` module the networks are built from.
@@ -59,13 +63,26 @@ def _image_input(layers: Layers, input_tensor: Any, shape: tuple) -> tuple[Any, 
         return x, x
     if not isinstance(input_tensor, KerasTensor):
         raise recorder().error("input_tensor must be a Keras tensor (the output of keras.Input)")
-    if not isinstance(input_tensor._keras_history[0], InputLayer):
-        raise recorder().error(
-            "input_tensor that is not a keras.Input is not supported in model files",
-            UnsupportedLayerError,
-            hint="build the application on its own and call it: base = ResNet50(...); x = base(x)",
-        )
-    return input_tensor, input_tensor
+    return input_tensor, _source_inputs(input_tensor)
+
+
+def _source_inputs(tensor: KerasTensor) -> Any:
+    """Keras's ``get_source_inputs``: the ``keras.Input`` tensors ``tensor`` is computed from, so an
+    application built on ``preprocess_input(inputs)`` (DeepLabV3+) starts at the model's input
+    and holds the preprocessing operations, as Keras's does."""
+    found: list[KerasTensor] = []
+    stack, seen = [tensor], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        layer, index, _ = t._keras_history
+        if isinstance(layer, InputLayer):
+            found.append(t)
+        else:
+            stack.extend(reversed(layer.calls[index]["inputs"]))
+    return found[0] if len(found) == 1 else found
 
 
 def _top(
@@ -847,6 +864,13 @@ def _mobilenet_v3(layers: Layers, large: bool) -> Callable[..., Model]:
 
 
 # -- preprocess_input ---------------------------------------------------------------------------------
+#: mode -> (mean pixel, standard deviation) of keras/src/applications/imagenet_utils.py
+IMAGENET_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...] | None]] = {
+    "caffe": ((103.939, 116.779, 123.68), None),
+    "torch": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
 def preprocess(mode: str) -> Callable[..., Any]:
     """``preprocess_input`` of a family: Keras's operations on a model's tensor."""
 
@@ -859,15 +883,18 @@ def preprocess(mode: str) -> Callable[..., Any]:
         if chosen == "tf":
             x = x / 127.5
             return x - 1.0
-        how = {
-            "caffe": "in 'caffe' mode (ResNet, VGG) reorders channels with x[..., i] slices stacked together",
-            "torch": "in 'torch' mode (DenseNet) adds and divides by per-channel constant tensors",
-        }
-        raise recorder().error(
-            f"preprocess_input {how.get(chosen, f'in mode {chosen!r}')}, which kerascc does not compile in a model",
-            UnsupportedLayerError,
-            hint=f"leave it out of the model and compile with --preprocess {chosen}: `run` applies it to the photos",
-        )
+        if chosen not in IMAGENET_STATS:
+            raise recorder().error(f"preprocess_input(mode={chosen!r}): Keras knows 'caffe', 'tf' and 'torch'")
+        mean, std = IMAGENET_STATS[chosen]
+        if chosen == "torch":
+            x = x / 255.0
+        else:  # caffe: RGB → BGR, as three slices stacked back together
+            x = call_op("stack", [x[..., 2], x[..., 1], x[..., 0]], axis=-1)
+        shift = (-np.array(mean)).astype(np.float32).reshape((1,) * (len(x.shape) - 1) + (3,))
+        x = operator("+", x, shift.view(BackendTensor))
+        if std is not None:
+            x = operator("/", x, np.array(std).astype(np.float32).view(BackendTensor))
+        return x
 
     return preprocess_input
 

@@ -686,6 +686,8 @@ class Layer:
         extra = {k: v for k, v in kwargs.items() if k not in ("training", "mask")}
         if extra:
             raise rec.error(f"layer '{self.name}' got unexpected call arguments {sorted(extra)}")
+        if isinstance(inputs, np.ndarray) and self._keras_class == "Embedding":  # ViT: Embedding(n)(arange(n))
+            inputs = TENSOR_OPERATIONS["constant"](inputs)
         tensors = flat_tensors(inputs)
         if not tensors and isinstance(inputs, np.ndarray) and "tensor" in CONSTANT_INPUTS:
             # TokenAndPositionEmbedding's self.pos_emb(ops.arange(n)) inside a traced call

@@ -284,6 +284,20 @@ class BackendTensor(np.ndarray):
     in a call (a NumPy array is written ``__numpy__``)."""
 
 
+#: keras.ops functions that, on a constant such as ``keras.ops.arange(n)``, give a constant: Keras
+#: computes them eagerly, and a custom layer (ViT's ``expand_dims(arange(0, n), axis=0)`` positions)
+#: then uses the value.
+ON_CONSTANTS: dict[str, Callable[..., np.ndarray]] = {
+    "expand_dims": lambda x, axis: np.expand_dims(x, axis),
+    "reshape": lambda x, newshape: np.reshape(x, newshape),
+    "transpose": lambda x, axes: np.transpose(x, axes),
+    "squeeze": lambda x, axis: np.squeeze(x, axis),
+    "tile": lambda x, repeats: np.tile(x, repeats),
+    "repeat": lambda x, repeats, axis: np.repeat(x, repeats, axis),
+    "cast": lambda x, dtype: x.astype(str(dtype)),
+}
+
+
 def _argument(value: Any) -> Any:
     """A constant argument as Keras 3 writes it in the call: arrays as ``__numpy__``, slices and
     Ellipsis as ``__slice__``/``__ellipsis__``; tensors stay tensors."""
@@ -325,6 +339,8 @@ def call_op(function: str, *args: Any, **kwargs: Any) -> Any:
         # ops.expand_dims(ops.arange(n), 0): Keras computes it at once, so the value is a constant too
         return np.asarray(getattr(np, function)(*args, **kwargs)).view(BackendTensor)
     if not flat_tensors(list(args[:n])):
+        if function in ON_CONSTANTS and all(isinstance(a, np.ndarray) for a in args[:n]):
+            return ON_CONSTANTS[function](np.asarray(args[0]), **config).view(BackendTensor)
         raise recorder().error(
             f"keras.ops.{function}() needs a Keras tensor argument; on constants only it "
             "computes a value, which a model file does not need"
@@ -393,4 +409,12 @@ def submodule_attrs(prefix: str) -> dict[str, Any]:
     return {name.split(".")[1]: _ops_function(name) for name in CALLS if name.startswith(prefix + ".")}
 
 
-TENSOR_OPERATIONS.update(getitem=getitem, call=call_op)
+def constant_tensor(value: np.ndarray) -> KerasTensor:
+    """A constant (``keras.ops.arange(n)``) as a tensor a layer can be called on: an Embedding of
+    positions in a custom layer's ``call``, which Keras evaluates eagerly. Recorded as the
+    concatenation of that one constant, which the compiler folds back into the constant."""
+    array = np.asarray(value)
+    return Operation("Concatenate", NUMPY, {"axis": 0})([_argument(array.view(BackendTensor))])
+
+
+TENSOR_OPERATIONS.update(getitem=getitem, call=call_op, constant=constant_tensor)

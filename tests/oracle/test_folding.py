@@ -43,11 +43,11 @@ def test_batchnorm_before_conv(tmp_path):
     a = layers.BatchNormalization(name="bn_valid")(inp)
     a = layers.Conv2D(6, 3, name="conv_valid")(a)  # folds: no padding
     b = layers.BatchNormalization(name="bn_same")(inp)
-    b = layers.Conv2D(6, 3, padding="same", name="conv_same")(b)  # border would change: kept
+    b = layers.Conv2D(6, 3, padding="same", name="conv_same")(b)  # border would change: shift kept
     c = layers.BatchNormalization(name="bn_flat")(layers.Flatten(name="flat")(layers.ReLU(name="r")(inp)))
     c = layers.Dense(3, name="dense")(c)  # folds into Dense
     model = randomize(keras.Model(inp, [a, b, c]), 5)
-    check(model, tmp_path).assert_ops(Mul=1, Add=1)  # only bn_same survives, as Mul+Add
+    check(model, tmp_path).assert_ops(Mul=0, Add=1)  # bn_same keeps its shift b/a; its scale went into conv_same
 
 
 def test_batchnorm_before_grouped_and_depthwise_conv(tmp_path):

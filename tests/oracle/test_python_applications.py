@@ -110,15 +110,28 @@ def test_tf_preprocess_input_is_recorded_as_keras_records_it(tmp_path: Path) -> 
     assert [layer["class_name"] for layer in ours["config"]["layers"]][1:3] == ["TrueDivide", "Subtract"]
 
 
-@pytest.mark.parametrize(("family", "mode"), [("resnet50", "caffe"), ("vgg16", "caffe"), ("densenet", "torch")])
-def test_caffe_and_torch_preprocess_input_are_refused_with_the_option(family: str, mode: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("family", "ops"),
+    [
+        ("resnet50", ["GetItem", "GetItem", "GetItem", "Stack", "Add"]),
+        ("vgg19", ["GetItem", "GetItem", "GetItem", "Stack", "Add"]),
+        ("imagenet_utils", ["GetItem", "GetItem", "GetItem", "Stack", "Add"]),
+        ("densenet", ["TrueDivide", "Add", "TrueDivide"]),
+    ],
+)
+def test_caffe_and_torch_preprocess_input_are_recorded_as_keras_records_them(
+    family: str, ops: list[str], tmp_path: Path
+) -> None:
     path = tmp_path / "model.py"
     path.write_text(
         f"import keras\nfrom keras.applications.{family} import preprocess_input\n"
         "inputs = keras.Input((32, 32, 3))\nx = preprocess_input(inputs)\nmodel = keras.Model(inputs, x)\n"
     )
-    with pytest.raises(CompileError, match=rf"model.py:4: preprocess_input in '{mode}' mode .* --preprocess {mode}"):
-        model_config(path)
+    keras.backend.clear_session()
+    model = runpy.run_path(str(path))["model"]
+    ours, _ = model_config(path)
+    assert ours == json.loads(model.to_json())
+    assert [layer["class_name"] for layer in ours["config"]["layers"]][1:] == ops
 
 
 def test_an_application_not_built_in_python_files_says_how_to_compile_it(tmp_path: Path) -> None:

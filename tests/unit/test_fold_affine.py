@@ -274,8 +274,9 @@ def test_consumer_without_bias_gets_one():
 
 @pytest.mark.parametrize("padding", ["same", SAME_3x3, ((0, 1), (0, 0))])
 @pytest.mark.parametrize("op", ["Conv", "DepthwiseConv"])
-def test_shifted_affine_is_not_folded_into_a_padded_conv(op, padding):
-    # The border of a padded convolution reads zeros, not the shift: folding would change it.
+def test_shifted_affine_folds_only_its_scale_into_a_padded_conv(op, padding):
+    # The border of a padded convolution reads zeros, not the shift: folding the shift would change
+    # it, so a·x + b becomes a·(x + b/a) and only the scale a goes into the kernel.
     kernel = rand((3, 3, 3, 4) if op == "Conv" else (3, 3, 3, 1), 60)
     aff = affine_params(3, 61)
 
@@ -286,9 +287,11 @@ def test_shifted_affine_is_not_folded_into_a_padded_conv(op, padding):
         return g
 
     ref, g, reports = transformed(build, "resolve_padding", "fold_affine")
-    assert reports[-1].summary == "folded 0 constant scale/shift (0 from BatchNorm), 1 left as Mul+Add"
+    assert reports[-1].summary == "folded 1 constant scale/shift (0 from BatchNorm), 1 left as Mul+Add"
     assert g.op_counts() == {op: 1, "Affine": 1, "Input": 1}
-    assert g.nodes(op)[0].params["kernel"] is kernel
+    (left,) = g.nodes("Affine")
+    np.testing.assert_array_equal(left.params["scale"], np.ones(3, np.float32))
+    np.testing.assert_allclose(left.params["shift"], aff["shift"] / aff["scale"], rtol=1e-6)
     x = rand((2, 5, 6, 3), 62)
     pads = SAME_3x3 if padding == "same" else padding
     fn = conv2d if op == "Conv" else depthwise2d

@@ -52,7 +52,25 @@ CASES = {
 
 
 def test_every_rule_has_a_case():
-    assert set(CASES) == set(RULES)
+    assert set(CASES) | {"Gather"} == set(RULES)  # Gather's ids are integers: its own case below
+
+
+def test_embedding_rows_of_constant_ids_fold():
+    """ViT's ``Embedding(n, d)(arange(n))``: the rows are a constant, negative ids from the end."""
+    table = rand((5, 3), 7)
+
+    def build() -> Graph:
+        g = Graph()
+        ids = g.add("Constant", [], params={"value": np.array([[0, 4, -1, 2]], np.int32)})
+        rows = g.add("Gather", [ids], params={"table": table})
+        x = g.add_input("x", (None, 4, 3))
+        g.set_outputs([g.add("Add", [x, rows])])
+        return g
+
+    reference, graph, _ = transformed(build, "fold_constants")
+    assert graph.op_counts() == {"Add": 1, "Constant": 1, "Input": 1}
+    x = np.random.default_rng(0).normal(size=(2, 4, 3)).astype(np.float32)
+    assert_equivalent(reference, graph, {"x": x})
 
 
 @pytest.mark.parametrize("op", list(CASES))
