@@ -34,6 +34,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -542,6 +543,11 @@ def _isolated(path: Path, work: Callable[[], Any]) -> Any:
     """
     if not hasattr(os, "fork") or sys.platform == "darwin":
         return work()
+    if threading.active_count() > 1:
+        # A fork copies only the calling thread: a lock another thread holds (the import lock, a
+        # logging or queue lock; a notebook's or a test runner's worker threads) would stay held
+        # in the child forever. The file then runs here, its exits still reported as its errors.
+        return _result(json.dumps(_outcome(work)).encode(), 0, str(path))
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -560,19 +566,23 @@ def _isolated(path: Path, work: Callable[[], Any]) -> Any:
     return _result(data, status, str(path))
 
 
+def _outcome(work: Callable[[], Any]) -> dict[str, Any]:
+    """``work()``'s result or error, as the child sends it to the parent."""
+    try:
+        return {"ok": work()}
+    except CompileError as err:
+        return {"error": [type(err).__name__, err.message, err.file, err.layer, err.hint]}
+    except KeyboardInterrupt:
+        return {"interrupted": True}
+    except MemoryError:
+        return {"memory": True}
+    except BaseException as exc:  # noqa: BLE001  (a bug of ours, reported as one by the parent)
+        return {"internal": f"{type(exc).__name__}: {exc}"}
+
+
 def _child(work: Callable[[], Any], write_end: int) -> None:
     try:
-        try:
-            result: dict[str, Any] = {"ok": work()}
-        except CompileError as err:
-            result = {"error": [type(err).__name__, err.message, err.file, err.layer, err.hint]}
-        except KeyboardInterrupt:
-            result = {"interrupted": True}
-        except MemoryError:
-            result = {"memory": True}
-        except BaseException as exc:  # noqa: BLE001  (a bug of ours, reported as one by the parent)
-            result = {"internal": f"{type(exc).__name__}: {exc}"}
-        data = json.dumps(result).encode()
+        data = json.dumps(_outcome(work)).encode()
         with os.fdopen(write_end, "wb") as pipe:
             pipe.write(data)
         sys.stdout.flush()

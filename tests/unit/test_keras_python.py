@@ -530,3 +530,26 @@ def test_compiles_with_neither_keras_nor_tensorflow_importable(example: str, tmp
     import onnx
 
     onnx.checker.check_model(str(out))
+
+
+def test_a_process_with_other_threads_runs_the_file_in_itself(tmp_path: Path) -> None:
+    """A fork copies only the calling thread, so with another thread alive (a notebook's, a test
+    runner's) the file runs in this process: no child left waiting on a lock it can never take,
+    and its exit is still reported as its error, not taken for success."""
+    import threading
+
+    good = tmp_path / "good.py"
+    good.write_text("import keras\nx = keras.Input((4,))\nmodel = keras.Model(x, keras.layers.Dense(2)(x))\n")
+    quits = tmp_path / "quits.py"
+    quits.write_text("import sys\nimport keras\nsys.exit(0)\n")
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, daemon=True)
+    worker.start()
+    try:
+        doc, _ = model_config(good)
+        assert [layer["class_name"] for layer in doc["config"]["layers"]] == ["InputLayer", "Dense"]
+        with pytest.raises(CompileError, match=r"quits.py:3: SystemExit: the file called exit\(0\)"):
+            model_config(quits)
+    finally:
+        stop.set()
+        worker.join()
