@@ -617,7 +617,7 @@ def bench_cmd(
     engines = [e.strip().lower() for e in engine.split(",") if e.strip()] or ["auto"]
     precisions = [p.strip().lower() for p in precision.split(",") if p.strip()] or ["fp32"]
     table = Table(title=f"{shown(model)} (optimizations: {shown(optimization)})")
-    for col in ("engine", "provider", "precision", "batch", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
+    for col in ("provider", "batch", "engine", "precision", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
         table.add_column(col, justify="right")
     total = len(engines) * len(providers) * len(precisions) * len(sizes) * (runs + warmup)
     results = []
@@ -644,10 +644,10 @@ def bench_cmd(
                     err.print(f"[yellow]note:[/] {shown(note)}")
             results.append(res)
             table.add_row(
-                res.engine,
                 short_name(res.provider),
-                res.precision,
                 str(res.batch),
+                res.engine,
+                res.precision,
                 f"{res.session_seconds:.2f}",
                 f"{res.median_ms:.1f}",
                 f"{res.percentile(90):.1f}",
