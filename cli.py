@@ -32,13 +32,13 @@ import compiler
 from compiler.draw import onnx_to_dot, render_svg
 from compiler.io import check_input_file, check_writable, load_structure, refuse_inputs_as_outputs
 from compiler.limits import format_size, parse_size
-from runtime.arrays import describe, is_array_source, run_array_files, save_array_outputs
+from runtime.arrays import describe, is_array_source, run_array_files
 from runtime.batch import BatchRunner, RunStats, describe_stats, expand_inputs
 from runtime.bench import bench_document, benchmark_many
 from runtime.engines import PrecisionCheck
 from runtime.outputs import MaskWriter, cell_text, check_output_path, load_labels, result_rows, write_results
 from runtime.providers import GpuSettings, short_name, usable_threads
-from runtime.results import has_random_weights, run_summary, save_outputs
+from runtime.results import has_random_weights, run_summary, save_arrays, save_outputs
 from runtime.triton import build_config, export
 from runtime.verify import import_keras, load_reference
 from runtime.verify import verify as verify_outputs
@@ -572,7 +572,7 @@ def _run_on_arrays(
     if has_random_weights(meta):
         err.print("[yellow]note:[/] this model was compiled with RANDOM weights: its predictions are meaningless")
     if save is not None:
-        save_array_outputs(res.outputs, save)
+        save_arrays(res.outputs, save)
         out.print(f"saved {shown(save)}")
 
 

@@ -20,7 +20,6 @@ compiler recorded for an input that feeds an Embedding, else 0 and 1.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from compiler.io import save_bytes
 
 from .engines import open_session
 from .errors import RuntimeInputError
@@ -361,14 +358,3 @@ def run_array_files(
     start = time.perf_counter()
     outputs = run_arrays(info.session, inputs, arrays, batch_size, model)
     return ArrayRun(info, inputs, outputs, len(arrays[0]), time.perf_counter() - start)
-
-
-def save_array_outputs(outputs: dict[str, np.ndarray], path: str | Path) -> Path:
-    """Write the outputs atomically as ``.npz`` (all, by name) or ``.npy`` (the first), as ``run``
-    does for images."""
-    buf = io.BytesIO()
-    if Path(path).suffix.lower() == ".npz":
-        np.savez(buf, **outputs)
-    else:
-        np.save(buf, next(iter(outputs.values())))
-    return save_bytes(buf.getvalue(), path)

@@ -23,7 +23,12 @@ WEIGHTS_KEY = "kerascc.weights"
 
 def save_outputs(batches: Iterable[Batch], path: str | Path) -> Path:
     """Join the batches' outputs and write them atomically as ``.npz`` (all) or ``.npy`` (the first)."""
-    arrays = collect(batches)
+    return save_arrays(collect(batches), path)
+
+
+def save_arrays(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Outputs by name, written atomically as ``.npz`` (all, by name) or ``.npy`` (the first):
+    what ``run --save`` keeps, for images and for array inputs alike."""
     buf = io.BytesIO()
     if Path(path).suffix.lower() == ".npz":
         np.savez(buf, **arrays)
