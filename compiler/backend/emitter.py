@@ -133,6 +133,14 @@ class Emitter:
             self._consts[key] = name
         return name
 
+    def reduce(self, op_type: str, x: str, axes: Sequence[int], base: str, keepdims: bool = True) -> str:
+        """An ONNX Reduce* over physical ``axes``: opset 18 made ``axes`` an input instead of an
+        attribute (ReduceSum already at 13)."""
+        if self.opset >= (13 if op_type == "ReduceSum" else 18):
+            axes_input = self.const(f"{base}.axes", np.asarray(list(axes), np.int64))
+            return self.op(op_type, [x, axes_input], base, keepdims=int(keepdims))
+        return self.op(op_type, [x], base, axes=list(axes), keepdims=int(keepdims))
+
     def scalar(self, value: float) -> str:
         """A shared float32 scalar constant."""
         return self.const("const", np.asarray(value, np.float32))

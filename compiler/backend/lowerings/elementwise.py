@@ -67,23 +67,15 @@ def _softmax(em: Emitter, node: Node) -> Value:
         return Value(em.op(node.op, [v.name], node.name, axis=v.axis(axis)), v.rank, v.perm, v.rows)
     x = em.ensure(v, v.perm)
     phys = sorted(v.axis(a) for a in axis)
-    top = reduce_over(em, "ReduceMax", x, phys, f"{node.name}_max")
+    top = em.reduce("ReduceMax", x, phys, f"{node.name}_max")
     shifted = em.op("Sub", [x, top], f"{node.name}_shifted")
     exp = em.op("Exp", [shifted], f"{node.name}_exp")
-    total = reduce_over(em, "ReduceSum", exp, phys, f"{node.name}_sum")
+    total = em.reduce("ReduceSum", exp, phys, f"{node.name}_sum")
     if node.op == "LogSoftmax":
         out = em.op("Sub", [shifted, em.op("Log", [total], f"{node.name}_log")], node.name)
     else:
         out = em.op("Div", [exp, total], node.name)
     return Value(out, v.rank, v.perm)
-
-
-def reduce_over(em: Emitter, op_type: str, x: str, axes: list[int], base: str) -> str:
-    """A Reduce* over ``axes``, keeping them; opset 18 moved ``axes`` from attribute to input
-    (ReduceSum already at 13)."""
-    if em.opset >= 18 or op_type == "ReduceSum":
-        return em.op(op_type, [x, em.const("axes", np.asarray(axes, np.int64))], base, keepdims=1)
-    return em.op(op_type, [x], base, axes=list(axes), keepdims=1)
 
 
 @emitter("Swish")

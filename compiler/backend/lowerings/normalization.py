@@ -10,7 +10,6 @@ import numpy as np
 from ...ir import Node
 from ...ops import batchnorm_scale_shift
 from ..emitter import Emitter, Value, canon, emitter
-from .elementwise import reduce_over
 
 
 @emitter("BatchNorm")
@@ -127,12 +126,12 @@ def _normalize(
         out = em.op("LayerNormalization", [x, *names], name, axis=-len(phys), epsilon=eps)
         return Value(out, rank, layout.perm, layout.rows)
     if rms == "square":
-        power = reduce_over(em, "ReduceMean", em.op("Mul", [x, x], f"{name}_sq"), phys, f"{name}_ms")
+        power = em.reduce("ReduceMean", em.op("Mul", [x, x], f"{name}_sq"), phys, f"{name}_ms")
         top = x
     else:
-        mean = reduce_over(em, "ReduceMean", x, phys, f"{name}_mean")
+        mean = em.reduce("ReduceMean", x, phys, f"{name}_mean")
         centred = em.op("Sub", [x, mean], f"{name}_centred")
-        power = reduce_over(em, "ReduceMean", em.op("Mul", [centred, centred], f"{name}_sq"), phys, f"{name}_var")
+        power = em.reduce("ReduceMean", em.op("Mul", [centred, centred], f"{name}_sq"), phys, f"{name}_var")
         top = x if rms == "variance" else centred
     std = em.op("Sqrt", [em.op("Add", [power, em.scalar(eps)], f"{name}_var_eps")], f"{name}_std")
     scaled, shifted = bool(np.any(gamma != 1)), bool(np.any(beta))
@@ -196,6 +195,6 @@ def _unit_norm(em: Emitter, node: Node) -> Value:
     axes = _axes(node)
     x, layout = _operand(em, node, axes)
     phys = sorted(layout.axis(a) for a in axes)
-    norm = em.op("Sqrt", [reduce_over(em, "ReduceSumSquare", x, phys, f"{node.name}_ss")], f"{node.name}_norm")
+    norm = em.op("Sqrt", [em.reduce("ReduceSumSquare", x, phys, f"{node.name}_ss")], f"{node.name}_norm")
     floor = em.op("Max", [norm, em.scalar(float(node.attrs.get("floor", 1e-12)))], f"{node.name}_floor")
     return Value(em.op("Div", [x, floor], node.name), layout.rank, layout.perm, layout.rows)

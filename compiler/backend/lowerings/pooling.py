@@ -10,7 +10,6 @@ import numpy as np
 from ...ir import Node
 from ..emitter import Emitter, Value, channels_first, emitter
 from .conv import window_pads
-from .sequence import reduce
 
 
 @emitter("MaxPool", "AveragePool")
@@ -65,7 +64,7 @@ def _global_pool(em: Emitter, node: Node) -> Value:
         # A sequence in Keras's own (batch, steps, channels) order: a mean or max over the steps,
         # where a GlobalAveragePool would need it transposed to (batch, channels, steps) first.
         keep = bool(node.attrs.get("keepdims"))
-        out = reduce(em, "ReduceMean" if node.op == "GlobalAveragePool" else "ReduceMax", v.name, [1], keep, node.name)
+        out = em.reduce("ReduceMean" if node.op == "GlobalAveragePool" else "ReduceMax", v.name, [1], node.name, keep)
         return Value(out, len(node.shape))
     out = em.op(node.op, [em.nchw(node.inputs[0])], node.name)
     if node.attrs.get("keepdims"):

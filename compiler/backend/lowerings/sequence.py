@@ -20,15 +20,6 @@ def onnx_type(dtype: str) -> int:
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
-def reduce(em: Emitter, op_type: str, x: str, axes: list[int], keepdims: bool, base: str) -> str:
-    """An ONNX Reduce* op: its axes are an attribute before the opset that made them an input
-    (13 for ReduceSum, 18 for the others)."""
-    as_input = em.opset >= (13 if op_type == "ReduceSum" else 18)
-    if as_input:
-        return em.op(op_type, [x, em.const(f"{base}.axes", np.asarray(axes, np.int64))], base, keepdims=int(keepdims))
-    return em.op(op_type, [x], base, axes=axes, keepdims=int(keepdims))
-
-
 def dropped_axis(perm: Perm, rank: int, axis: int) -> Perm:
     """The layout left when logical ``axis`` of a ``rank``-D tensor in layout ``perm`` is removed."""
     order = [a for a in (perm or tuple(range(rank))) if a != axis]
@@ -53,7 +44,7 @@ def _reduce_any(em: Emitter, node: Node) -> Value:
     keep = bool(node.attrs.get("keepdims"))
     axes = sorted(node.attrs["axes"])
     as_int = em.op("Cast", [x], f"{node.name}_int", to=onnx_type("int32"))
-    y = reduce(em, "ReduceMax", as_int, [v.axis(a) for a in axes], keep, f"{node.name}_max")
+    y = em.reduce("ReduceMax", as_int, [v.axis(a) for a in axes], f"{node.name}_max", keep)
     out = em.op("Cast", [y], node.name, to=onnx_type("bool"))
     perm, rank = v.perm, v.rank
     if not keep:

@@ -224,20 +224,13 @@ def _einsum(em: Emitter, node: Node) -> Value:
     return Value(em.op("Einsum", xs, node.name, equation=node.attrs["equation"]), len(node.shape))
 
 
-#: reductions whose axes are an input (not an attribute) from this opset on
-AXES_INPUT_SINCE = {"ReduceSum": 13}
-
-
 @emitter("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd")
 def _reduce(em: Emitter, node: Node) -> Value:
     v = _plain(em, node.inputs[0])
     axes = node.attrs["axes"]
     keep = bool(node.attrs.get("keepdims"))
     physical = sorted(v.axis(a) for a in axes)
-    if em.opset >= AXES_INPUT_SINCE.get(node.op, 18):
-        out = em.op(node.op, [v.name, _ints(em, node, "axes", physical)], node.name, keepdims=int(keep))
-    else:
-        out = em.op(node.op, [v.name], node.name, axes=physical, keepdims=int(keep))
+    out = em.reduce(node.op, v.name, physical, node.name, keep)
     return Value(out, v.rank if keep else v.rank - len(axes), v.perm if keep else _drop(_order(v), axes))
 
 
