@@ -207,10 +207,6 @@ def infer_dtype(node: Node) -> str:
     return ins[0].dtype if ins else "float32"
 
 
-def is_float(dtype: str) -> bool:
-    return dtype.startswith("float")
-
-
 # -- padding arithmetic shared by shape inference, passes and the backend ----------------------
 def effective_kernel(k: int, dilation: int) -> int:
     return (k - 1) * dilation + 1
@@ -584,10 +580,6 @@ def recurrent_path(node: Node) -> tuple[str, str]:
 # the ops below (frontends/keras_json.py carries them beside the layers' outputs).
 def _bool(node: Node) -> str:
     return "bool"
-
-
-def _cast_to(node: Node) -> str:
-    return str(node.attrs["to"])
 
 
 def _table_dtype(node: Node) -> str:
