@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .batch import shape_text
 from .engines import open_session
 from .errors import RuntimeInputError
 
@@ -62,7 +63,7 @@ class ArrayInput:
 
     @property
     def shown(self) -> str:
-        return "(" + ", ".join("?" if d is None else str(d) for d in self.dims) + f") {self.dtype}"
+        return f"{shape_text(self.dims)} {self.dtype}"
 
 
 def model_inputs(session: Any, file: str | Path) -> list[ArrayInput]:

@@ -95,6 +95,12 @@ def _setting(meta: dict[str, str], key: str, default: str, allowed: Sequence[str
     return value
 
 
+def shape_text(shape: Sequence[Any]) -> str:
+    """A session's input shape as messages show it, ``(?, 10)``: each engine names dynamic
+    dimensions its own way (onnxruntime by the file's symbol, OpenVINO not at all), so none is shown."""
+    return "(" + ", ".join(str(d) if isinstance(d, int) and d > 0 else "?" for d in shape) + ")"
+
+
 def model_input(session: Session, layout: str, file: str | Path) -> InputSpec:
     """Read the single image input of a session: its name, size and element type."""
     inputs = session.get_inputs()
@@ -108,7 +114,7 @@ def model_input(session: Session, layout: str, file: str | Path) -> InputSpec:
     (inp,) = inputs
     if len(inp.shape) != 4:
         raise RuntimeInputError(
-            f"input '{inp.name}' has shape {inp.shape}; an image batch needs 4 dimensions",
+            f"input '{inp.name}' has shape {shape_text(inp.shape)}; an image batch needs 4 dimensions",
             file=str(file),
             hint=ARRAYS_HINT,
         )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .arrays import model_inputs, random_inputs
-from .batch import INPUT_DTYPES, Session
+from .batch import INPUT_DTYPES, Session, shape_text
 from .engines import AUTO, FP32, PrecisionCheck, PrecisionCost, open_session
 from .errors import RuntimeInputError
 from .providers import GpuSettings, SessionInfo, short_name
@@ -95,7 +95,7 @@ def random_feeds_noted(
             dims[0] = batch
         if any(not isinstance(d, int) for d in dims):
             raise RuntimeInputError(
-                f"input '{inp.name}' has dynamic dimensions {inp.shape}",
+                f"input '{inp.name}' has dynamic dimensions {shape_text(inp.shape)}",
                 file=file,
                 hint="benchmark a model with fixed spatial sizes",
             )

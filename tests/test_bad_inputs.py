@@ -563,7 +563,7 @@ CASES = [
         "a model whose input is not an image",
         _image_model,
         ("run", "vec.onnx", "photo.png"),
-        "vec.onnx: input 'vector' has shape ['batch', 10]; an image batch needs 4 dimensions",
+        "vec.onnx: input 'vector' has shape (?, 10); an image batch needs 4 dimensions",
     ),
     Case(
         "model JSON given to run",
