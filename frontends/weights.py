@@ -21,10 +21,18 @@ child process that reads the file first (:func:`probe_h5`) and again in this one
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
 import json
 import math
+import os
 import re
+import selectors
+import subprocess
+import sys
+import threading
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -379,31 +387,43 @@ def check_hdf5(file: Any, label: str, limits: Limits = DEFAULT_LIMITS) -> None:
         raise _refusal(refused, label, limits) from None
 
 
-# Run in the child: the walk above (its own source, so the child imports h5py and nothing of
-# kerascc), touching every attribute and, within the weight budget, every dataset's data.
-# Exit code 0 or a Python error: the parent may open the file itself; 3: refused, the reason on
-# stdout as JSON.
+# Run in the child, for each request the parent writes on its stdin (a JSON header line, then the
+# file's bytes when it sends them): the walk above (its own source, so the child imports h5py and
+# nothing of kerascc), touching every attribute and, within the weight budget, every dataset's
+# data. One JSON line answers: ["ok"] (also for a Python error: the parent then opens the file
+# itself and reports what h5py says) or ["refused", message, kind].
 _PROBE_MAIN = """
-src, budget, max_objects, max_depth = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-f = h5py.File(io.BytesIO(sys.stdin.buffer.read()) if src == "-" else src, "r")
-total = 0
-def touch(obj):
-    global total
-    for key in obj.attrs:
-        obj.attrs[key]
-    if isinstance(obj, h5py.Dataset):
-        total += obj.size * obj.dtype.itemsize
-        if total <= budget:
-            obj[()]
-try:
-    _walk_hdf5(f, max_objects, max_depth, touch)
-except _Refused as refused:
-    sys.stdout.write(json.dumps([refused.message, refused.kind]))
-    sys.exit(3)
+def touch_all(f, budget):
+    total = 0
+    def touch(obj):
+        nonlocal total
+        for key in obj.attrs:
+            obj.attrs[key]
+        if isinstance(obj, h5py.Dataset):
+            total += obj.size * obj.dtype.itemsize
+            if total <= budget:
+                obj[()]
+    return touch
+
+requests, replies = sys.stdin.buffer, sys.stdout.buffer
+for header in requests:
+    src, size, budget, max_objects, max_depth = json.loads(header)
+    data = requests.read(size) if size >= 0 else None
+    try:
+        with h5py.File(io.BytesIO(data) if data is not None else src, "r") as f:
+            _walk_hdf5(f, max_objects, max_depth, touch_all(f, budget))
+        reply = ["ok"]
+    except _Refused as refused:
+        reply = ["refused", refused.message, refused.kind]
+    except Exception:
+        reply = ["ok"]
+    replies.write(json.dumps(reply).encode() + b"\\n")
+    replies.flush()
 """
 PROBE_SECONDS = 300
 
 
+@functools.cache
 def _probe_script() -> str:
     parts = [inspect.getsource(obj) for obj in (_Refused, _storage_problem, _walk_hdf5)]
     return "\n".join(
@@ -418,52 +438,129 @@ def _probe_script() -> str:
     )
 
 
+class _Prober:
+    """The child process that reads HDF5 files before this process opens them (see :func:`probe_h5`).
+
+    Started at the first probe and kept for the next ones, so a process that compiles many models
+    (a notebook, ``verify``, a test run) pays one interpreter start, not one per file. A child that
+    crashed or timed out is gone, and the next probe starts a new one; so does a forked process,
+    which must not share its parent's pipes. The child ends when this process closes its stdin.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pid = 0
+
+    def _child(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._pid != os.getpid() or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _probe_script()],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,  # HDF5 prints its error stack on damaged files
+            )
+            self._pid = os.getpid()
+        return self._proc
+
+    def _end(self) -> int | None:
+        """Kill the child (if it still runs) and forget it; its exit status."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.kill()
+        code = proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        return code
+
+    def probe(self, request: list[Any], data: bytes | None, timeout: float) -> list[Any] | int | None:
+        """The child's reply to ``request``; the exit status instead if it died, None on timeout."""
+        with self._lock:
+            proc = self._child()
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(json.dumps(request).encode() + b"\n")
+                if data is not None:
+                    proc.stdin.write(data)
+                proc.stdin.flush()
+                line = self._read_line(proc.stdout.fileno(), timeout)
+            except BrokenPipeError:
+                line = b""
+            except BaseException:  # Ctrl-C while the child reads: it goes too
+                self._end()
+                raise
+            if line is None:
+                self._end()
+                return None
+            if not line.endswith(b"\n"):  # the child died before it answered
+                return self._end()
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                reply = None
+            if not isinstance(reply, list) or not reply:
+                self._end()
+                return ["ok"]
+            return reply
+
+    @staticmethod
+    def _read_line(fd: int, timeout: float) -> bytes | None:
+        """Bytes up to and including a newline (fewer at end of file); None when ``timeout`` passes first."""
+        deadline = time.monotonic() + timeout
+        chunks: list[bytes] = []
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not sel.select(left):
+                    return None
+                chunk = os.read(fd, 65536)
+                chunks.append(chunk)
+                if not chunk or chunk.endswith(b"\n"):
+                    return b"".join(chunks)
+
+
+_PROBER = _Prober()
+
+
 def probe_h5(source: str | Path | bytes, label: str, limits: Limits = DEFAULT_LIMITS) -> None:
     """Read an HDF5 file once in a child process before this process opens it.
 
     A damaged HDF5 file can crash the HDF5 C library itself (a segmentation fault reading an
     attribute, found by fuzzing), which no Python code can catch; in a child the crash becomes
     a one-line error. The child refuses what :func:`check_hdf5` refuses, before reading any of
-    it. Costs one interpreter start and a second read of the file.
+    it. Costs a second read of the file, and the first probe of a process one interpreter start.
     """
-    import subprocess
-    import sys
-
     data = source if isinstance(source, bytes) else None
-    arg = "-" if data is not None else str(source)
-    command = [
-        sys.executable,
-        "-c",
-        _probe_script(),
-        arg,
-        str(limits.max_weight_bytes),
-        str(_max_objects(limits)),
-        str(HDF5_MAX_DEPTH),
+    request = [
+        "-" if data is not None else str(source),
+        len(data) if data is not None else -1,
+        limits.max_weight_bytes,
+        _max_objects(limits),
+        HDF5_MAX_DEPTH,
     ]
-    try:
-        proc = subprocess.run(
-            command,
-            input=data,
-            stdin=None if data is not None else subprocess.DEVNULL,
-            capture_output=True,
-            timeout=PROBE_SECONDS,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    reply = _PROBER.probe(request, data, PROBE_SECONDS)
+    if reply is None:
         raise WeightsError(
             f"reading this HDF5 file took over {PROBE_SECONDS} s",
             file=label,
             hint="the file is damaged or far larger than a model's weights",
-        ) from None
-    if proc.returncode < 0:  # killed by a signal: the HDF5 library crashed
-        raise WeightsError(
-            "damaged HDF5 file: the HDF5 library crashed reading it", file=label, hint="save the model or weights again"
         )
-    if proc.returncode == 3:
-        try:
-            message, kind = json.loads(proc.stdout)
-        except (ValueError, TypeError):
-            message, kind = "holds something kerascc does not read", "layout"
+    if isinstance(reply, int):
+        if reply < 0:  # killed by a signal: the HDF5 library crashed
+            raise WeightsError(
+                "damaged HDF5 file: the HDF5 library crashed reading it",
+                file=label,
+                hint="save the model or weights again",
+            )
+        return  # the child exited without crashing: this process opens the file and reports what h5py says
+    if reply[0] == "refused":
+        message = reply[1] if len(reply) > 1 else "holds something kerascc does not read"
+        kind = reply[2] if len(reply) > 2 else "layout"
         raise _refusal(_Refused(str(message), str(kind)), label, limits)
 
 
