@@ -6,12 +6,14 @@ import io
 import math
 import os
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
 from compiler import Limits, ResourceLimitError, WeightsError
+from frontends import weights as weights_module
 from frontends.weights import EXACT_QR_WORK, WeightStore, initialize, load_weights, probe_h5, read_h5
 
 TRUNC = 0.87962566103423978  # stddev of a unit normal truncated to [-2, 2]
@@ -450,3 +452,59 @@ def test_datasets_needing_a_filter_plugin_are_refused(tmp_path):
         h5py.h5d.create(f["layers/dense/vars"].id, b"2", h5py.h5t.NATIVE_FLOAT, space, dcpl=dcpl)
     with pytest.raises(WeightsError, match=r"'/layers/dense/vars/2' needs HDF5 filter 32004"):
         load_weights(path)
+
+
+# -- the probing child -----------------------------------------------------------------------------
+SEGFAULT = Path(__file__).resolve().parents[1] / "data" / "hdf5_segfault.h5"
+
+
+def _good_file(tmp_path):
+    path = tmp_path / "good.weights.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("layers/dense/vars")
+        g.attrs["name"] = "dense"
+        g["0"] = np.ones((3, 2), np.float32)
+    return path
+
+
+def test_one_probing_child_serves_every_file_of_a_process(tmp_path):
+    good = _good_file(tmp_path)
+    probe_h5(good, "good.weights.h5")
+    first = weights_module._PROBER._proc
+    for source in (good, good.read_bytes(), good):
+        probe_h5(source, "good.weights.h5")
+    assert weights_module._PROBER._proc is first and first.poll() is None
+
+
+def test_a_crashed_probing_child_is_replaced_by_the_next_probe(tmp_path):
+    good = _good_file(tmp_path)
+    probe_h5(good, "good.weights.h5")
+    before = weights_module._PROBER._proc
+    with pytest.raises(WeightsError, match="the HDF5 library crashed reading it"):
+        probe_h5(SEGFAULT, "damaged.h5")
+    assert before.poll() is not None  # that child is gone
+    probe_h5(good, "good.weights.h5")  # a new one reads the next file
+    assert weights_module._PROBER._proc is not before
+    assert len(load_weights(good).arrays[("dense",)]) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_process_starts_its_own_probing_child(tmp_path):
+    good = _good_file(tmp_path)
+    probe_h5(good, "good.weights.h5")
+    parent_child = weights_module._PROBER._proc.pid
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the forked process: probe, report the child it used, never return to pytest
+        try:
+            probe_h5(good, "good.weights.h5")
+            os.write(write_end, str(weights_module._PROBER._proc.pid).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        reported = pipe.read()
+    os.waitpid(pid, 0)
+    assert reported and int(reported) != parent_child
+    probe_h5(good, "good.weights.h5")  # the parent's child still answers
+    assert weights_module._PROBER._proc.pid == parent_child
