@@ -29,10 +29,12 @@ demo: $(VENV)/.installed-cpu
 	$(BIN)/python cli.py run examples/shapes/shapes.onnx examples/shapes/ --labels examples/shapes/labels.txt -k 2
 
 # Lint and format check first (ruff, configured in pyproject.toml): seconds, and it fails before the long suite.
+# The suite on every core (pytest-xdist), one test module per worker at a time, so a module's
+# shared fixtures (the zoo's models) are built once.
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadscope
 
 clean:
 	rm -rf $(VENV) examples/*.onnx examples/shapes/*.onnx .pytest_cache

@@ -11,7 +11,7 @@ A test builds a Keras model, gives it weights that exercise the compiler, and ch
 ``check`` saves the model in each source form, compiles each file with ``compiler.compile``, and
 checks every compiled file the same way (``verify``): the ONNX checker, opset >= 17, no op of
 ``FORBIDDEN_OPS``, Keras's input and output names, order and shapes with a dynamic batch, and
-finite outputs within ``rtol`` of ``model.predict``, relative to the largest |Keras output|. It
+finite outputs within ``rtol`` of Keras's outputs (``keras_predict``), relative to the largest |Keras output|. It
 returns an ``OracleResult`` holding, per form, the ONNX proto, the compiled model and the errors,
 so a test asserts on that object instead of reloading files from ``tmp_path``.
 
@@ -280,13 +280,14 @@ def onnx_elem_type(dtype: Any) -> int:
 
 
 def keras_predict(model: keras.Model, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """``model.predict`` as a list of arrays, one per output."""
-    out = model.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0)
+    """Keras's outputs as a list of arrays, one per output: the model called in inference mode,
+    which computes what ``model.predict`` does without building a predict function per model."""
+    out = model(list(arrays) if len(arrays) > 1 else arrays[0], training=False)
     if isinstance(out, dict):
         raise AssertionError("dict-valued model outputs are not used in these tests")
     if not isinstance(out, list | tuple):
         out = [out]
-    return [np.asarray(o) for o in out]
+    return [np.asarray(keras.ops.convert_to_numpy(o)) for o in out]
 
 
 def chain_model(input_shape: tuple[int, ...], *layer_list: Any, extra_outputs: bool = False) -> keras.Model:
@@ -491,7 +492,7 @@ def check(
     **options: Any,
 ) -> OracleResult:
     """Compile ``model`` from each source form, run it with onnxruntime and compare every output
-    with ``model.predict`` on ``inputs`` (default: seeded normal inputs of ``batch`` rows).
+    with Keras's (``keras_predict``) on ``inputs`` (default: seeded normal inputs of ``batch`` rows).
 
     ``reference``: a Keras model with the same inputs and outputs that computes exactly what
     ``model`` means, for the rare layer configuration TensorFlow's CPU kernels cannot execute
@@ -531,7 +532,7 @@ def check_inputs(
     rtol: float = RTOL,
     **options: Any,
 ) -> OracleResult:
-    """Compile ``model`` once, from ``form``, and compare onnxruntime with ``model.predict`` on each
+    """Compile ``model`` once, from ``form``, and compare onnxruntime with Keras (``keras_predict``) on each
     set of ``inputs``: one compiled file serves every batch size and, for dims Keras leaves
     unknown, every spatial size. The result has one entry per input set, named by its shapes."""
     source, weights = save_source(model, form, Path(tmp_path) / form.replace("+", "_"))
