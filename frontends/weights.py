@@ -21,6 +21,7 @@ child process that reads the file first (:func:`probe_h5`) and again in this one
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import inspect
@@ -523,8 +524,25 @@ class _Prober:
                 if not chunk or chunk.endswith(b"\n"):
                     return b"".join(chunks)
 
+    def close(self) -> None:
+        """End the child: its stdin closes and it leaves its loop (killed if it does not)."""
+        proc = self._proc
+        if proc is None or self._pid != os.getpid():
+            return
+        self._proc = None
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
 
 _PROBER = _Prober()
+atexit.register(_PROBER.close)
 
 
 def probe_h5(source: str | Path | bytes, label: str, limits: Limits = DEFAULT_LIMITS) -> None:

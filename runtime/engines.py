@@ -40,7 +40,16 @@ import numpy as np
 from compiler.io import check_input_file
 
 from .errors import RuntimeInputError
-from .providers import CPU, GPU_PROVIDERS, GpuSettings, SessionInfo, create_session, import_onnxruntime, resolve
+from .providers import (
+    CPU,
+    GPU_PROVIDERS,
+    GpuSettings,
+    SessionInfo,
+    create_session,
+    import_onnxruntime,
+    refuse_keras_source,
+    resolve,
+)
 
 ONNXRUNTIME = "onnxruntime"
 OPENVINO = "openvino"
@@ -209,8 +218,10 @@ class OpenVinoEngine(Engine):
             if isinstance(model, bytes):
                 ov_model = core.read_model(model=model, weights=b"")
             else:
-                ov_model = core.read_model(str(model))
+                ov_model = _read_onnx(openvino, str(model))
             compiled = core.compile_model(ov_model, "CPU", config)
+        except RuntimeInputError:
+            raise
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line text
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RuntimeInputError(f"OpenVINO cannot load the model: {first}", file=name) from exc
@@ -220,6 +231,19 @@ class OpenVinoEngine(Engine):
         return SessionInfo(
             session=session, requested=[CPU], active=[CPU], engine=self.name, precision=precision, notes=[]
         )
+
+
+def _read_onnx(openvino: Any, path: str) -> Any:
+    """The file through OpenVINO's ONNX reader alone: ``Core.read_model`` would try its other
+    frameworks' readers (TensorFlow, PaddlePaddle, TFLite) on a file that is not ONNX."""
+    from openvino.frontend import FrontEndManager
+
+    reader = FrontEndManager().load_by_framework("onnx")
+    if not reader.supported(path):
+        raise RuntimeInputError(
+            "is not an ONNX model", file=path, hint="run a .onnx file written by python cli.py compile"
+        )
+    return reader.convert(reader.load(path))
 
 
 @dataclass
@@ -410,6 +434,7 @@ def open_session(
     _check_names(engine, precision)
     if not isinstance(model, bytes):
         check_input_file(model, "model file", missing_ok=False, error=RuntimeInputError)
+        refuse_keras_source(model)
     provider = _explicit(provider)
     try:
         choice = choose(engine, precision, qdq=is_qdq(model), provider=provider, cpu=cpu)

@@ -312,6 +312,20 @@ def session_options(ort: Any, optimization: str, threads: int | None) -> Any:
     return options
 
 
+KERAS_SOURCES = (".json", ".keras", ".h5", ".hdf5", ".py")
+
+
+def refuse_keras_source(model: str | Path) -> None:
+    """A Keras model file handed to an engine: it must be compiled first (each engine would try
+    to read it, OpenVINO with its other frameworks' readers)."""
+    if Path(model).suffix.lower() in KERAS_SOURCES:
+        raise RuntimeInputError(
+            "is a Keras model description, not a compiled ONNX model",
+            file=str(model),
+            hint=f"compile it first: python cli.py compile {model}",
+        )
+
+
 def create_session(
     model: str | Path | bytes,
     provider: str | None = None,
@@ -334,12 +348,8 @@ def create_session(
     if not isinstance(model, bytes):
         # a FIFO or a device would block the reader
         check_input_file(model, "model file", missing_ok=False, error=RuntimeInputError)
-    if not isinstance(model, bytes) and Path(model).suffix.lower() in (".json", ".keras", ".h5", ".hdf5", ".py"):
-        raise RuntimeInputError(
-            "is a Keras model description, not a compiled ONNX model",
-            file=name,
-            hint=f"compile it first: python cli.py compile {name}",
-        )
+    if not isinstance(model, bytes):
+        refuse_keras_source(model)
     chain = provider_chain(provider, ort.get_available_providers())
     settings = settings or GpuSettings()
     if cache_dir is not None:

@@ -326,3 +326,22 @@ def test_leaving_a_pipelined_run_early_stops_its_threads(model_factory, tmp_path
     assert len(next(batches).paths) == 2
     batches.close()  # what a consumer's `break` or an exception does
     assert not [t.name for t in threading.enumerate() if t.name.startswith("kerascc-")]
+
+
+def test_each_engine_refuses_a_file_that_is_not_onnx_in_one_line(tmp_path: Path):
+    description = tmp_path / "model.json"
+    description.write_text('{"class_name": "Functional", "config": {}}')
+    other = tmp_path / "model.bin"
+    other.write_text('{"a": 1}')
+    for name in (ONNXRUNTIME, OPENVINO):
+        with pytest.raises(RuntimeInputError) as err:
+            open_session(description, engine=name, cpu=AVX2)
+        assert "is a Keras model description, not a compiled ONNX model" in one_line(err.value)
+        assert "compile it first" in err.value.hint
+    with pytest.raises(RuntimeInputError) as err:  # never read by OpenVINO's other frameworks' readers
+        open_session(other, engine=OPENVINO, cpu=AVX2)
+    assert one_line(err.value).startswith(f"{other}: is not an ONNX model")
+    write_image(tmp_path / "photo.png", (255, 0, 0))
+    proc = _cli("run", other, tmp_path / "photo.png", "--engine", "openvino")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "is not an ONNX model" in lines[0], proc.stderr
