@@ -5,27 +5,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from cli_process import run_cli
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd or ROOT,
-        env=env,
-        timeout=300,
-    )
+    return run_cli(*args, cwd=cwd, env={"COLUMNS": "200"})
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
@@ -357,3 +349,13 @@ def test_run_ids_outside_the_table_is_one_line(token_model: Path, tmp_path: Path
     np.save(tmp_path / "big.npy", np.array([[1, 2, 20, 0, 0, 0]], np.int32))
     proc = cli("run", str(token_model), "big.npy", cwd=tmp_path)
     assert_one_line_error(proc, "big.npy", "id 20 at (0, 2)", "'tokens'", "20 rows")
+
+
+def test_the_forking_cli_runner_gives_what_a_new_python_gives(tmp_path: Path) -> None:
+    """tests/cli_process.py forks its calls from a server: exit code, streams and files as from a new Python."""
+    (tmp_path / "model.json").write_text("{not json")
+    for args in (("--help",), ("compile", "model.json"), ("compile", "missing.json"), ("inspect", "model.json")):
+        forked = run_cli(*args, cwd=tmp_path)
+        fresh = run_cli(*args, cwd=tmp_path, fresh=True)
+        assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]

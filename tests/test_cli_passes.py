@@ -6,12 +6,12 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import onnx
 import pytest
+from cli_process import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 NCHWC = "com.microsoft.nchwc"
@@ -31,16 +31,7 @@ def drop_softmax(graph: compiler.Graph) -> compiler.Graph:
 
 
 def kerascc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd or ROOT,
-        env=env,
-        timeout=300,
-    )
+    return run_cli(*args, cwd=cwd, env={"COLUMNS": "200"})
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> str:

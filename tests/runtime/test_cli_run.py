@@ -6,11 +6,11 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_process import run_cli
 from google.protobuf import text_format
 from runtime_testkit import CLASS_OF_CHANNEL, write_image
 from tritonclient.grpc import model_config_pb2
@@ -19,16 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    return run_cli(*args, env={"COLUMNS": "200"})
 
 
 def one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -4,14 +4,13 @@ them (Pillow's L and RGBA conversions), and the run header says which conversion
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from cli_process import run_cli
 from onnx import TensorProto, helper
 from PIL import Image
 from runtime_testkit import IR_VERSION, OPSET, build_model
@@ -22,16 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: object) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
-        check=False,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    return run_cli(*args, env={"COLUMNS": "200"})
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ file, the accuracy cost, the pipelined run's order, and ``bench --json``'s schem
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from cli_process import run_cli
 from onnx import TensorProto, helper, numpy_helper
 from runtime_testkit import IR_VERSION, OPSET, one_line, write_image
 
@@ -307,15 +307,7 @@ def test_run_reports_engine_and_precision_and_verifies_it(model_factory, tmp_pat
 
 
 def _cli(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, env={"COLUMNS": "200"}, timeout=120)
 
 
 def test_leaving_a_pipelined_run_early_stops_its_threads(model_factory, tmp_path: Path):
