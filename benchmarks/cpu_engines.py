@@ -59,6 +59,7 @@ from runtime.engines import (  # noqa: E402
     PrecisionCost,
     choose,
     cpu_features,
+    has_grouped_conv,
     open_session,
 )
 from runtime.errors import RuntimeInputError  # noqa: E402
@@ -294,9 +295,8 @@ def main() -> None:
     calib.mkdir(exist_ok=True)
     if not any(calib.iterdir()):
         calibration_folder(calib)
-    default_engine = choose("auto", FP32, qdq=False).engine.name
     int8_engine = choose("auto", INT8, qdq=True).engine.name
-    print(f"--engine auto picks {default_engine} for fp32 and {int8_engine} for int8 on this CPU")
+    print(f"--engine auto picks {int8_engine} for int8 on this CPU; for fp32 it depends on the model")
     if not cpu.native_bf16:
         print("bf16: refused on this CPU (no AVX512_BF16/AMX), so not measured")
     summary: dict[tuple[str, int], dict[str, float]] = {}
@@ -305,6 +305,9 @@ def main() -> None:
         paths = build(name, work, calib)
         flops = model_flops(paths["fp32"])
         configs = configurations(paths)
+        default_engine = open_session(paths["fp32"], engine="auto", precision=FP32).engine
+        grouped = has_grouped_conv(paths["fp32"])
+        print(f"  --engine auto picks {default_engine} for fp32 (grouped convolutions: {grouped})")
         sessions = {k: open_session(p, engine=e, precision=pr).session for k, (p, e, pr) in configs.items()}
         # accuracy of the lower precisions, on the calibration images
         reference = sessions["kerascc ort fp32"]

@@ -10,7 +10,8 @@ Choosing, in one place (:func:`choose`):
 
 * ``--engine auto`` on a machine whose onnxruntime offers a GPU provider (CUDA, TensorRT) is
   onnxruntime, with its TensorRT → CUDA → CPU order. On a CPU it is the first engine of
-  :data:`CPU_ORDER` for the precision that is installed and can run it; OpenVINO missing means
+  :data:`CPU_ORDER` for the precision (and, in fp32, whether the model has grouped convolutions)
+  that is installed and can run it; OpenVINO missing means
   onnxruntime, with a note saying how to get the other engine.
 * ``--precision fp32`` (the default) is exact: both engines are told to compute in fp32
   (OpenVINO's CPU plugin would otherwise pick bf16 by itself on CPUs that have it).
@@ -57,20 +58,27 @@ AUTO = "auto"
 FP32, BF16, INT8 = "fp32", "bf16", "int8"
 PRECISIONS = (FP32, BF16, INT8)
 
-#: On a CPU, the engines ``auto`` tries per precision, fastest first; keys: precision, then whether
-#: the CPU has AVX-512. benchmarks/cpu_engines.py measured the AVX2 rows (README "Engines and
-#: precisions"): fp32, OpenVINO took 1.83x onnxruntime's latency at batch 1 (median of four
-#: models; it lost most on the depthwise ones) and 0.9x at batch 8, and a session does not know
-#: its batch size, so onnxruntime first; int8, onnxruntime was faster in 6 of 8 cells. The AVX-512
-#: rows follow issue 16's measurement there (OpenVINO at 0.55-0.9x onnxruntime in fp32), not
-#: verified on this machine.
-CPU_ORDER: dict[tuple[str, bool], list[str]] = {
-    (FP32, False): [ONNXRUNTIME, OPENVINO],
-    (FP32, True): [OPENVINO, ONNXRUNTIME],
-    (INT8, False): [ONNXRUNTIME, OPENVINO],
-    (INT8, True): [OPENVINO, ONNXRUNTIME],
-    (BF16, False): [OPENVINO],
-    (BF16, True): [OPENVINO],
+#: On a CPU, the engines ``auto`` tries, fastest first; keys: precision, whether the CPU has
+#: AVX-512, whether the model has grouped (depthwise) convolutions. benchmarks/cpu_engines.py
+#: measured every row (README "Engines and precisions"). AVX-512 (with VNNI and bf16), fp32:
+#: OpenVINO was faster on the models without grouped convolutions (ResNet50 0.90-0.94 of
+#: onnxruntime's latency, DenseNet121 0.88-0.92), onnxruntime on those with them (OpenVINO at
+#: 1.17-1.41 on MobileNetV2 and EfficientNetB0); int8: onnxruntime in 7 of 8 cells. AVX2 only:
+#: onnxruntime first in fp32 (OpenVINO 1.83x at batch 1, median of four models) and in int8 (6 of
+#: 8 cells). bf16 runs on OpenVINO alone.
+CPU_ORDER: dict[tuple[str, bool, bool], list[str]] = {
+    (FP32, False, False): [ONNXRUNTIME, OPENVINO],
+    (FP32, False, True): [ONNXRUNTIME, OPENVINO],
+    (FP32, True, False): [OPENVINO, ONNXRUNTIME],
+    (FP32, True, True): [ONNXRUNTIME, OPENVINO],
+    (INT8, False, False): [ONNXRUNTIME, OPENVINO],
+    (INT8, False, True): [ONNXRUNTIME, OPENVINO],
+    (INT8, True, False): [ONNXRUNTIME, OPENVINO],
+    (INT8, True, True): [ONNXRUNTIME, OPENVINO],
+    (BF16, False, False): [OPENVINO],
+    (BF16, False, True): [OPENVINO],
+    (BF16, True, False): [OPENVINO],
+    (BF16, True, True): [OPENVINO],
 }
 
 INSTALL_OPENVINO_HINT = "pip install openvino (or pip install 'kerascc[cpu]', which brings both engines)"
@@ -127,6 +135,24 @@ def is_qdq(model: str | Path | bytes) -> bool:
             return False
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             return mm.find(needle) >= 0
+
+
+def has_grouped_conv(model: str | Path | bytes) -> bool:
+    """Whether any Conv of the model has ``group`` > 1 (depthwise or grouped convolutions).
+
+    Reads the graph without external data; a file onnx cannot parse has none (the engine that
+    opens it then says what is wrong with it).
+    """
+    import onnx  # the runtime imports onnx only where it reads a graph
+
+    try:
+        proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(model, load_external_data=False)
+    except Exception:  # noqa: BLE001  (a damaged file: the engine reports it)
+        return False
+    return any(
+        node.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in node.attribute)
+        for node in proto.graph.node
+    )
 
 
 @dataclass(frozen=True)
@@ -352,11 +378,13 @@ def choose(
     precision: str,
     *,
     qdq: bool,
+    grouped: bool = False,
     provider: str | None = None,
     cpu: CpuFeatures | None = None,
     engines: dict[str, Engine] | None = None,
 ) -> Choice:
-    """Resolve ``--engine`` and ``--precision`` for a model (``qdq``: it is an int8 QDQ model).
+    """Resolve ``--engine`` and ``--precision`` for a model (``qdq``: it is an int8 QDQ model;
+    ``grouped``: it has grouped or depthwise convolutions, see :data:`CPU_ORDER`).
 
     The rules are the module docstring's; every refusal is one sentence with what to do instead.
     """
@@ -394,7 +422,7 @@ def choose(
     onnxruntime = engines[ONNXRUNTIME]
     if wants_gpu or (provider is None and precision != BF16 and onnxruntime.gpu_providers()):
         return Choice(onnxruntime, precision, tuple(notes))  # GPUs: TensorRT → CUDA, as before
-    order = CPU_ORDER[(precision, cpu.avx512)]
+    order = CPU_ORDER[(precision, cpu.avx512, grouped)]
     capable = [engines[n] for n in order if engines[n].supports(precision, cpu) is None]
     for candidate in capable:
         if candidate.installed():
@@ -436,8 +464,11 @@ def open_session(
         check_input_file(model, "model file", missing_ok=False, error=RuntimeInputError)
         refuse_keras_source(model)
     provider = _explicit(provider)
+    qdq = is_qdq(model)
+    # only the fp32 order on a CPU depends on the model's convolutions: read them only then
+    grouped = engine == AUTO and precision in (FP32, AUTO) and not qdq and has_grouped_conv(model)
     try:
-        choice = choose(engine, precision, qdq=is_qdq(model), provider=provider, cpu=cpu)
+        choice = choose(engine, precision, qdq=qdq, grouped=grouped, provider=provider, cpu=cpu)
     except RuntimeInputError as exc:  # the choice knows no file; the message names the model
         raise exc.with_context(file=None if isinstance(model, bytes) else model) from None
     request = SessionRequest(provider, choice.precision, optimization, threads, settings)

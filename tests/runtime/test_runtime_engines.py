@@ -31,6 +31,7 @@ from runtime.engines import (
     PrecisionCost,
     choose,
     cpu_features,
+    has_grouped_conv,
     is_qdq,
     open_session,
 )
@@ -68,20 +69,22 @@ def test_cpu_flags_come_from_cpuinfo(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    ("cpu", "precision", "engine", "expected"),
+    ("cpu", "precision", "engine", "grouped", "expected"),
     [
-        (AVX2, FP32, "auto", ONNXRUNTIME),  # measured on an AVX2 CPU: onnxruntime first
-        (AVX512, FP32, "auto", OPENVINO),  # AVX-512: OpenVINO first
-        (AVX512, INT8, "auto", OPENVINO),
-        (SAPPHIRE, BF16, "auto", OPENVINO),  # bf16 only on OpenVINO
-        (SAPPHIRE, "auto", "auto", OPENVINO),
-        (AVX2, "auto", "auto", ONNXRUNTIME),  # auto precision without bf16 is fp32
-        (AVX512, FP32, ONNXRUNTIME, ONNXRUNTIME),  # an explicit engine is kept
+        (AVX2, FP32, "auto", False, ONNXRUNTIME),  # measured on an AVX2 CPU: onnxruntime first
+        (AVX512, FP32, "auto", False, OPENVINO),  # AVX-512, no grouped convolutions: OpenVINO first
+        (AVX512, FP32, "auto", True, ONNXRUNTIME),  # depthwise convolutions: onnxruntime
+        (AVX512, INT8, "auto", False, ONNXRUNTIME),
+        (SAPPHIRE, BF16, "auto", True, OPENVINO),  # bf16 only on OpenVINO
+        (SAPPHIRE, "auto", "auto", False, OPENVINO),
+        (AVX2, "auto", "auto", False, ONNXRUNTIME),  # auto precision without bf16 is fp32
+        (AVX512, FP32, ONNXRUNTIME, False, ONNXRUNTIME),  # an explicit engine is kept
+        (AVX512, FP32, OPENVINO, True, OPENVINO),
     ],
 )
-def test_engine_and_precision_choice(cpu, precision, engine, expected):
+def test_engine_and_precision_choice(cpu, precision, engine, grouped, expected):
     qdq = precision == INT8
-    choice = choose(engine, precision, qdq=qdq, cpu=cpu, engines=registry())
+    choice = choose(engine, precision, qdq=qdq, grouped=grouped, cpu=cpu, engines=registry())
     assert choice.engine.name == expected
     assert choice.precision == (INT8 if qdq else BF16 if cpu is SAPPHIRE else FP32)
 
@@ -337,3 +340,19 @@ def test_each_engine_refuses_a_file_that_is_not_onnx_in_one_line(tmp_path: Path)
     proc = _cli("run", other, tmp_path / "photo.png", "--engine", "openvino")
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and "is not an ONNX model" in lines[0], proc.stderr
+
+
+def test_grouped_convolutions_are_read_from_the_graph(tmp_path: Path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5, 5])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    for group, expected in ((1, False), (4, True)):
+        w = numpy_helper.from_array(np.ones((4, 4 // group, 3, 3), np.float32), "w")
+        conv = helper.make_node("Conv", ["x", "w"], ["y"], group=group, pads=[1, 1, 1, 1])
+        graph = helper.make_graph([conv], "g", [x], [y], [w])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+        path = tmp_path / f"g{group}.onnx"
+        onnx.save(model, path)
+        assert has_grouped_conv(path) is expected and has_grouped_conv(path.read_bytes()) is expected
+        assert open_session(path, cpu=AVX512).engine == (ONNXRUNTIME if expected else OPENVINO)
+    (tmp_path / "bad.onnx").write_bytes(b"not a model")
+    assert has_grouped_conv(tmp_path / "bad.onnx") is False
