@@ -29,13 +29,11 @@ def scale_kernel(linear: Node, scale: np.ndarray) -> np.ndarray:
 
 
 def _legal(m: Match) -> bool:
-    bn, linear = m["bn"], m["linear"]
-    plain = not linear.attrs.get("activation") and len(linear.inputs) == 1
-    return plain and bn.attrs["axis"] == len(bn.shape) - 1 and linear.has_single_use()
+    return _plain(m["linear"]) and m["bn"].attrs["axis"] == len(m["bn"].shape) - 1
 
 
-def _fold(graph: Graph, m: Match) -> Node:
-    bn, linear = m["bn"], m["linear"]
+def _folded(graph: Graph, bn: Node, linear: Node, shape: tuple) -> Node:
+    """The linear node with the BatchNorm in its weights."""
     scale, shift = batchnorm_scale_shift(bn)  # per-channel vectors, computed in float64
     bias = linear.params.get("bias")
     bias = np.zeros_like(scale) if bias is None else bias.astype(np.float64)
@@ -51,8 +49,30 @@ def _fold(graph: Graph, m: Match) -> Node:
         attrs=dict(linear.attrs),
         params=params,
         layer=linear.layer,
-        shape=bn.shape,
+        shape=shape,
     )
+
+
+def _plain(linear: Node) -> bool:
+    return not linear.attrs.get("activation") and len(linear.inputs) == 1 and linear.has_single_use()
+
+
+def _fold(graph: Graph, m: Match) -> Node:
+    return _folded(graph, m["bn"], m["linear"], m["bn"].shape)
+
+
+def _legal_through_transpose(m: Match) -> bool:
+    """A channels_first layer's BatchNorm(axis=1) after a channels_first convolution: the
+    Transpose back to channels_first sits between them and moves the channel axis to ``axis``."""
+    bn, perm = m["bn"], m["perm"]
+    order = tuple(perm.attrs["perm"])
+    return _plain(m["linear"]) and perm.has_single_use() and order[bn.attrs["axis"]] == len(order) - 1
+
+
+def _fold_through_transpose(graph: Graph, m: Match) -> Node:
+    bn, perm, linear = m["bn"], m["perm"], m["linear"]
+    folded = _folded(graph, bn, linear, linear.shape)
+    return graph.add("Transpose", [folded], name=perm.name, attrs=dict(perm.attrs), layer=perm.layer, shape=bn.shape)
 
 
 RULE = Rule(
@@ -61,11 +81,18 @@ RULE = Rule(
     rewrite=_fold,
     check=_legal,
 )
+THROUGH_TRANSPOSE = Rule(
+    "fold_batchnorm_transposed",
+    P("BatchNorm", P("Transpose", P(ops_of(Kind.LINEAR), ANY, name="linear"), name="perm"), name="bn"),
+    rewrite=_fold_through_transpose,
+    check=_legal_through_transpose,
+)
 
 
 @register_pass("fold_batchnorm")
 def fold_batchnorm(graph: Graph) -> tuple[Graph, str]:
     """Fold BatchNorm into the Conv/Dense before it."""
-    fired = apply_rules(graph, [RULE])["fold_batchnorm"]
+    counts = apply_rules(graph, [RULE, THROUGH_TRANSPOSE])
+    fired = counts["fold_batchnorm"] + counts["fold_batchnorm_transposed"]
     left = len(graph.nodes("BatchNorm"))
     return graph, f"folded {fired} BatchNorm" + (f", {left} left (no foldable producer)" if left else "")

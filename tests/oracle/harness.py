@@ -10,10 +10,11 @@ A test builds a Keras model, gives it weights that exercise the compiler, and ch
 
 ``check`` saves the model in each source form, compiles each file with ``compiler.compile``, and
 checks every compiled file the same way (``verify``): the ONNX checker, opset >= 17, no op of
-``FORBIDDEN_OPS``, Keras's input and output names, order and shapes with a dynamic batch, and
-finite outputs within ``rtol`` of Keras's outputs (``keras_predict``), relative to the largest |Keras output|. It
-returns an ``OracleResult`` holding, per form, the ONNX proto, the compiled model and the errors,
-so a test asserts on that object instead of reloading files from ``tmp_path``.
+``FORBIDDEN_OPS`` and no unfolded BatchNormalization, Keras's input and output names, order and
+shapes with a dynamic batch, and finite outputs within ``rtol`` of Keras's outputs
+(``keras_predict``), relative to the largest |Keras output|. It returns an ``OracleResult``
+holding, per form, the ONNX proto, the compiled model and the errors, so a test asserts on that
+object instead of reloading files from ``tmp_path``.
 
 Below ``check`` are the pieces it is made of (``save_source``, ``verify``, ``run_onnx``,
 ``keras_predict``, …) for tests that drive the compiler themselves, the same check for models
@@ -56,9 +57,11 @@ from compiler.errors import CompileError, UnsupportedLayerError  # noqa: E402
 warnings.filterwarnings("ignore", module="keras")
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
-# Ops that must not survive compilation: BatchNormalization is folded into the preceding Conv/Gemm
-# (or expressed otherwise) and Dropout is an inference no-op.
-FORBIDDEN_OPS = ("BatchNormalization", "Dropout")
+# Ops that must not survive compilation: Dropout is an inference no-op. A BatchNormalization must
+# be folded into the Conv/Gemm before it (``unfolded_batchnorms``); one with nothing to fold into
+# is how kerascc writes a per-channel scale and shift of an image tensor.
+FORBIDDEN_OPS = ("Dropout",)
+LINEAR_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 # The source forms ``check`` compiles by default, and all of them.
 FORMS = ("keras", "json+weights")
 EVERY_FORM = ("keras", "json+weights", "h5")
@@ -361,6 +364,21 @@ def op_types(proto: onnx.ModelProto) -> list[str]:
     return found
 
 
+def unfolded_batchnorms(proto: onnx.ModelProto) -> list[str]:
+    """BatchNormalization nodes right after a Conv/Gemm/MatMul whose output nothing else reads:
+    those should have been folded into its weights."""
+    producers = {out: node for node in proto.graph.node for out in node.output}
+    readers = Counter(name for node in proto.graph.node for name in node.input)
+    found = []
+    for node in proto.graph.node:
+        if node.op_type != "BatchNormalization":
+            continue
+        before = producers.get(node.input[0])
+        if before is not None and before.op_type in LINEAR_OPS and readers[node.input[0]] == 1:
+            found.append(node.name)
+    return found
+
+
 def graph_inputs(proto: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     """The graph's inputs that are not initializers: what a caller feeds."""
     inits = {i.name for i in proto.graph.initializer}
@@ -436,6 +454,8 @@ def verify(
 
     bad = sorted({op for op in op_types(proto) if op in tuple(forbid_ops)})
     assert not bad, f"{label}: compiled graph still contains {bad}"
+    unfolded = unfolded_batchnorms(proto)
+    assert not unfolded, f"{label}: BatchNormalization {unfolded} not folded into the linear op before it"
 
     # I/O names, order and declared shapes.
     g_inputs = graph_inputs(proto)
@@ -678,11 +698,12 @@ def expected_gemms(model: keras.Model) -> int:
 
 
 def assert_application_graph(name: str, model: keras.Model, ops: Counter[str]) -> None:
-    """At most one Transpose, nothing left of BatchNormalization/Dropout/Identity, one Conv per Keras
-    convolution and one Gemm/MatMul per Dense on vectors."""
+    """At most one Transpose, nothing left of Dropout/Identity, one Conv per Keras convolution and
+    one Gemm/MatMul per Dense on vectors (``verify`` checks that every BatchNormalization that can
+    be folded is)."""
     print(name, dict(sorted(ops.items())))
     assert ops["Transpose"] <= 1, f"{name}: {ops['Transpose']} Transpose"
-    for op in ("BatchNormalization", "Dropout", "Identity"):
+    for op in ("Dropout", "Identity"):
         assert op not in ops, f"{name}: {ops[op]} {op} left"
     assert ops["Conv"] == expected_convs(model), f"{name}: {ops['Conv']} Conv, Keras has {expected_convs(model)}"
     assert ops["Gemm"] + ops["MatMul"] == expected_gemms(model)

@@ -243,3 +243,38 @@ def test_epsilon_is_taken_from_the_node():
         x = rand((3, 4), 25)
         expected = batch_norm(x.astype(np.float64) @ kernel, **bn, eps=eps)
         assert_equivalent(ref, g, {"x": x}, [expected])
+
+
+def _channels_first_conv_bn(perm=(0, 3, 1, 2), axis=1, second_reader=False):
+    params = {"kernel": rand((3, 3, 3, 4), 1), "bias": rand((4,), 2)}
+
+    def build() -> Graph:
+        g = Graph()
+        x = g.add_input("x", (None, 7, 6, 3))
+        c = g.add("Conv", [x], name="conv", attrs=conv_attrs(), params=params)
+        t = g.add("Transpose", [c], name="to_nchw", attrs={"perm": perm})
+        outs = [add_bn(g, t, axis=axis, name="bn")]
+        g.set_outputs([*outs, t] if second_reader else outs, ["y", "t"][: len(outs) + second_reader])
+        return g
+
+    return build
+
+
+def test_a_channels_first_batchnorm_folds_through_the_transpose_after_its_conv():
+    ref, g, (report,) = transformed(_channels_first_conv_bn(), "fold_batchnorm")
+    assert report.summary == "folded 1 BatchNorm"
+    assert g.op_counts() == {"Conv": 1, "Transpose": 1, "Input": 1}
+    (t,) = g.nodes("Transpose")
+    assert t.inputs[0].op == "Conv" and t.shape == (None, 4, 7, 6)
+    assert_equivalent(ref, g, {"x": rand((2, 7, 6, 3), 5)})
+
+
+@pytest.mark.parametrize(
+    "perm, axis, second_reader",
+    [((0, 3, 1, 2), 2, False), ((0, 2, 1, 3), 1, False), ((0, 3, 1, 2), 1, True)],
+    ids=["normalizes_height", "channels_stay_last", "transposed_tensor_read_elsewhere"],
+)
+def test_a_batchnorm_behind_a_transpose_stays_where_it_cannot_fold(perm, axis, second_reader):
+    ref, g, (report,) = transformed(_channels_first_conv_bn(perm, axis, second_reader), "fold_batchnorm")
+    assert "folded 0 BatchNorm" in report.summary and g.op_counts()["BatchNorm"] == 1
+    assert_equivalent(ref, g, {"x": rand((2, 7, 6, 3), 5)})
