@@ -59,7 +59,7 @@ from runtime.engines import (  # noqa: E402
     PrecisionCost,
     choose,
     cpu_features,
-    has_grouped_conv,
+    has_grouped_conv_or_concat,
     open_session,
 )
 from runtime.errors import RuntimeInputError  # noqa: E402
@@ -306,8 +306,8 @@ def main() -> None:
         flops = model_flops(paths["fp32"])
         configs = configurations(paths)
         default_engine = open_session(paths["fp32"], engine="auto", precision=FP32).engine
-        grouped = has_grouped_conv(paths["fp32"])
-        print(f"  --engine auto picks {default_engine} for fp32 (grouped convolutions: {grouped})")
+        branched = has_grouped_conv_or_concat(paths["fp32"])
+        print(f"  --engine auto picks {default_engine} for fp32 (grouped convolutions or concatenations: {branched})")
         sessions = {k: open_session(p, engine=e, precision=pr).session for k, (p, e, pr) in configs.items()}
         # accuracy of the lower precisions, on the calibration images
         reference = sessions["kerascc ort fp32"]

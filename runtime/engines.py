@@ -10,7 +10,8 @@ Choosing, in one place (:func:`choose`):
 
 * ``--engine auto`` on a machine whose onnxruntime offers a GPU provider (CUDA, TensorRT) is
   onnxruntime, with its TensorRT → CUDA → CPU order. On a CPU it is the first engine of
-  :data:`CPU_ORDER` for the precision (and, in fp32, whether the model has grouped convolutions)
+  :data:`CPU_ORDER` for the precision (and, in fp32, whether the model has grouped convolutions or
+  concatenations)
   that is installed and can run it; OpenVINO missing means
   onnxruntime, with a note saying how to get the other engine.
 * ``--precision fp32`` (the default) is exact: both engines are told to compute in fp32
@@ -59,13 +60,13 @@ FP32, BF16, INT8 = "fp32", "bf16", "int8"
 PRECISIONS = (FP32, BF16, INT8)
 
 #: On a CPU, the engines ``auto`` tries, fastest first; keys: precision, whether the CPU has
-#: AVX-512, whether the model has grouped (depthwise) convolutions. benchmarks/cpu_engines.py
-#: measured every row (README "Engines and precisions"). AVX-512 (with VNNI and bf16), fp32:
-#: OpenVINO was faster on the models without grouped convolutions (ResNet50 0.90-0.94 of
-#: onnxruntime's latency, DenseNet121 0.88-0.92), onnxruntime on those with them (OpenVINO at
-#: 1.17-1.41 on MobileNetV2 and EfficientNetB0); int8: onnxruntime in 7 of 8 cells. AVX2 only:
-#: onnxruntime first in fp32 (OpenVINO 1.83x at batch 1, median of four models) and in int8 (6 of
-#: 8 cells). bf16 runs on OpenVINO alone.
+#: AVX-512, whether the model has grouped (depthwise) convolutions or concatenations.
+#: benchmarks/cpu_engines.py measured every row (README "Engines and precisions"). AVX-512 (with
+#: VNNI and bf16), fp32: OpenVINO was faster on the plain residual stack (ResNet50: 0.86-0.95 of
+#: onnxruntime's latency), onnxruntime on depthwise models (OpenVINO at 1.14-1.32 on MobileNetV2
+#: and EfficientNetB0) and on DenseNet121's concatenations (1.06-1.10); int8: onnxruntime in 7 of
+#: 8 cells. AVX2 only: onnxruntime first in fp32 (OpenVINO 1.83x at batch 1, median of four
+#: models) and in int8 (6 of 8 cells). bf16 runs on OpenVINO alone.
 CPU_ORDER: dict[tuple[str, bool, bool], list[str]] = {
     (FP32, False, False): [ONNXRUNTIME, OPENVINO],
     (FP32, False, True): [ONNXRUNTIME, OPENVINO],
@@ -137,10 +138,10 @@ def is_qdq(model: str | Path | bytes) -> bool:
             return mm.find(needle) >= 0
 
 
-def has_grouped_conv(model: str | Path | bytes) -> bool:
-    """Whether any Conv of the model has ``group`` > 1 (depthwise or grouped convolutions).
+def has_grouped_conv_or_concat(model: str | Path | bytes) -> bool:
+    """Whether the model has a Conv with ``group`` > 1 (depthwise or grouped) or a Concat.
 
-    Reads the graph without external data; a file onnx cannot parse has none (the engine that
+    Reads the graph without external data; a file onnx cannot parse has neither (the engine that
     opens it then says what is wrong with it).
     """
     import onnx  # the runtime imports onnx only where it reads a graph
@@ -150,7 +151,8 @@ def has_grouped_conv(model: str | Path | bytes) -> bool:
     except Exception:  # noqa: BLE001  (a damaged file: the engine reports it)
         return False
     return any(
-        node.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in node.attribute)
+        node.op_type == "Concat"
+        or (node.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in node.attribute))
         for node in proto.graph.node
     )
 
@@ -378,13 +380,14 @@ def choose(
     precision: str,
     *,
     qdq: bool,
-    grouped: bool = False,
+    grouped_or_concat: bool = False,
     provider: str | None = None,
     cpu: CpuFeatures | None = None,
     engines: dict[str, Engine] | None = None,
 ) -> Choice:
     """Resolve ``--engine`` and ``--precision`` for a model (``qdq``: it is an int8 QDQ model;
-    ``grouped``: it has grouped or depthwise convolutions, see :data:`CPU_ORDER`).
+    ``grouped_or_concat``: it has grouped or depthwise convolutions or concatenations, see
+    :data:`CPU_ORDER`).
 
     The rules are the module docstring's; every refusal is one sentence with what to do instead.
     """
@@ -422,7 +425,7 @@ def choose(
     onnxruntime = engines[ONNXRUNTIME]
     if wants_gpu or (provider is None and precision != BF16 and onnxruntime.gpu_providers()):
         return Choice(onnxruntime, precision, tuple(notes))  # GPUs: TensorRT → CUDA, as before
-    order = CPU_ORDER[(precision, cpu.avx512, grouped)]
+    order = CPU_ORDER[(precision, cpu.avx512, grouped_or_concat)]
     capable = [engines[n] for n in order if engines[n].supports(precision, cpu) is None]
     for candidate in capable:
         if candidate.installed():
@@ -465,10 +468,10 @@ def open_session(
         refuse_keras_source(model)
     provider = _explicit(provider)
     qdq = is_qdq(model)
-    # only the fp32 order on a CPU depends on the model's convolutions: read them only then
-    grouped = engine == AUTO and precision in (FP32, AUTO) and not qdq and has_grouped_conv(model)
+    # only the fp32 order on a CPU depends on the model's graph: read it only then
+    branched = engine == AUTO and precision in (FP32, AUTO) and not qdq and has_grouped_conv_or_concat(model)
     try:
-        choice = choose(engine, precision, qdq=qdq, grouped=grouped, provider=provider, cpu=cpu)
+        choice = choose(engine, precision, qdq=qdq, grouped_or_concat=branched, provider=provider, cpu=cpu)
     except RuntimeInputError as exc:  # the choice knows no file; the message names the model
         raise exc.with_context(file=None if isinstance(model, bytes) else model) from None
     request = SessionRequest(provider, choice.precision, optimization, threads, settings)

@@ -31,7 +31,7 @@ from runtime.engines import (
     PrecisionCost,
     choose,
     cpu_features,
-    has_grouped_conv,
+    has_grouped_conv_or_concat,
     is_qdq,
     open_session,
 )
@@ -69,11 +69,11 @@ def test_cpu_flags_come_from_cpuinfo(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    ("cpu", "precision", "engine", "grouped", "expected"),
+    ("cpu", "precision", "engine", "branched", "expected"),
     [
         (AVX2, FP32, "auto", False, ONNXRUNTIME),  # measured on an AVX2 CPU: onnxruntime first
-        (AVX512, FP32, "auto", False, OPENVINO),  # AVX-512, no grouped convolutions: OpenVINO first
-        (AVX512, FP32, "auto", True, ONNXRUNTIME),  # depthwise convolutions: onnxruntime
+        (AVX512, FP32, "auto", False, OPENVINO),  # AVX-512, a plain stack: OpenVINO first
+        (AVX512, FP32, "auto", True, ONNXRUNTIME),  # depthwise convolutions or concatenations: onnxruntime
         (AVX512, INT8, "auto", False, ONNXRUNTIME),
         (SAPPHIRE, BF16, "auto", True, OPENVINO),  # bf16 only on OpenVINO
         (SAPPHIRE, "auto", "auto", False, OPENVINO),
@@ -82,9 +82,9 @@ def test_cpu_flags_come_from_cpuinfo(tmp_path: Path):
         (AVX512, FP32, OPENVINO, True, OPENVINO),
     ],
 )
-def test_engine_and_precision_choice(cpu, precision, engine, grouped, expected):
+def test_engine_and_precision_choice(cpu, precision, engine, branched, expected):
     qdq = precision == INT8
-    choice = choose(engine, precision, qdq=qdq, grouped=grouped, cpu=cpu, engines=registry())
+    choice = choose(engine, precision, qdq=qdq, grouped_or_concat=branched, cpu=cpu, engines=registry())
     assert choice.engine.name == expected
     assert choice.precision == (INT8 if qdq else BF16 if cpu is SAPPHIRE else FP32)
 
@@ -342,17 +342,20 @@ def test_each_engine_refuses_a_file_that_is_not_onnx_in_one_line(tmp_path: Path)
     assert proc.returncode == 2 and len(lines) == 1 and "is not an ONNX model" in lines[0], proc.stderr
 
 
-def test_grouped_convolutions_are_read_from_the_graph(tmp_path: Path):
+def test_grouped_convolutions_and_concatenations_are_read_from_the_graph(tmp_path: Path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5, 5])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    for group, expected in ((1, False), (4, True)):
+    for group, concat, expected in ((1, False, False), (4, False, True), (1, True, True)):
         w = numpy_helper.from_array(np.ones((4, 4 // group, 3, 3), np.float32), "w")
-        conv = helper.make_node("Conv", ["x", "w"], ["y"], group=group, pads=[1, 1, 1, 1])
-        graph = helper.make_graph([conv], "g", [x], [y], [w])
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c" if concat else "y"], group=group, pads=[1, 1, 1, 1])]
+        if concat:
+            nodes.append(helper.make_node("Concat", ["c", "x"], ["y"], axis=1))
+        graph = helper.make_graph(nodes, "g", [x], [y], [w])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
-        path = tmp_path / f"g{group}.onnx"
+        path = tmp_path / f"g{group}{concat}.onnx"
         onnx.save(model, path)
-        assert has_grouped_conv(path) is expected and has_grouped_conv(path.read_bytes()) is expected
+        assert has_grouped_conv_or_concat(path) is expected
+        assert has_grouped_conv_or_concat(path.read_bytes()) is expected
         assert open_session(path, cpu=AVX512).engine == (ONNXRUNTIME if expected else OPENVINO)
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
-    assert has_grouped_conv(tmp_path / "bad.onnx") is False
+    assert has_grouped_conv_or_concat(tmp_path / "bad.onnx") is False
