@@ -62,11 +62,11 @@ PRECISIONS = (FP32, BF16, INT8)
 #: On a CPU, the engines ``auto`` tries, fastest first; keys: precision, whether the CPU has
 #: AVX-512, whether the model has grouped (depthwise) convolutions or concatenations.
 #: benchmarks/cpu_engines.py measured every row (README "Engines and precisions"). AVX-512 (with
-#: VNNI and bf16), fp32: OpenVINO was faster on the plain residual stack (ResNet50: 0.86-0.95 of
-#: onnxruntime's latency), onnxruntime on depthwise models (OpenVINO at 1.14-1.32 on MobileNetV2
-#: and EfficientNetB0) and on DenseNet121's concatenations (1.06-1.10); int8: onnxruntime in 7 of
-#: 8 cells. AVX2 only: onnxruntime first in fp32 (OpenVINO 1.83x at batch 1, median of four
-#: models) and in int8 (6 of 8 cells). bf16 runs on OpenVINO alone.
+#: VNNI and bf16), fp32: OpenVINO was faster on the plain residual stack (ResNet50: 0.89-0.96 of
+#: onnxruntime's latency), onnxruntime on depthwise models (OpenVINO at 1.16-1.38 on MobileNetV2
+#: and EfficientNetB0) and on DenseNet121's concatenations (1.04-1.14); int8: onnxruntime in 5
+#: and 7 of 8 cells in two runs. AVX2 only: onnxruntime first in fp32 (OpenVINO 1.83x at batch
+#: 1, median of four models) and in int8 (6 of 8 cells). bf16 runs on OpenVINO alone.
 CPU_ORDER: dict[tuple[str, bool, bool], list[str]] = {
     (FP32, False, False): [ONNXRUNTIME, OPENVINO],
     (FP32, False, True): [ONNXRUNTIME, OPENVINO],
