@@ -10,9 +10,8 @@ Choosing, in one place (:func:`choose`):
 
 * ``--engine auto`` on a machine whose onnxruntime offers a GPU provider (CUDA, TensorRT) is
   onnxruntime, with its TensorRT → CUDA → CPU order. On a CPU it is the first engine of
-  :data:`CPU_ORDER` for the precision (and, in fp32, whether the model has grouped convolutions or
-  concatenations)
-  that is installed and can run it; OpenVINO missing means
+  :data:`CPU_ORDER` for the precision (:data:`PLAIN_STACK_ORDER` for a plain stack of
+  convolutions where it has a row) that is installed and can run it; OpenVINO missing means
   onnxruntime, with a note saying how to get the other engine.
 * ``--precision fp32`` (the default) is exact: both engines are told to compute in fp32
   (OpenVINO's CPU plugin would otherwise pick bf16 by itself on CPUs that have it).
@@ -32,7 +31,7 @@ from __future__ import annotations
 import importlib.util
 import mmap
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,27 +58,26 @@ AUTO = "auto"
 FP32, BF16, INT8 = "fp32", "bf16", "int8"
 PRECISIONS = (FP32, BF16, INT8)
 
-#: On a CPU, the engines ``auto`` tries, fastest first; keys: precision, whether the CPU has
-#: AVX-512, whether the model has grouped (depthwise) convolutions or concatenations.
-#: benchmarks/cpu_engines.py measured every row (README "Engines and precisions"). AVX-512 (with
-#: VNNI and bf16), fp32: OpenVINO was faster on the plain residual stack (ResNet50: 0.89-0.96 of
-#: onnxruntime's latency), onnxruntime on depthwise models (OpenVINO at 1.16-1.38 on MobileNetV2
-#: and EfficientNetB0) and on DenseNet121's concatenations (1.04-1.14); int8: onnxruntime in 5
-#: and 7 of 8 cells in two runs. AVX2 only: onnxruntime first in fp32 (OpenVINO 1.83x at batch
-#: 1, median of four models) and in int8 (6 of 8 cells). bf16 runs on OpenVINO alone.
-CPU_ORDER: dict[tuple[str, bool, bool], list[str]] = {
-    (FP32, False, False): [ONNXRUNTIME, OPENVINO],
-    (FP32, False, True): [ONNXRUNTIME, OPENVINO],
-    (FP32, True, False): [OPENVINO, ONNXRUNTIME],
-    (FP32, True, True): [ONNXRUNTIME, OPENVINO],
-    (INT8, False, False): [ONNXRUNTIME, OPENVINO],
-    (INT8, False, True): [ONNXRUNTIME, OPENVINO],
-    (INT8, True, False): [ONNXRUNTIME, OPENVINO],
-    (INT8, True, True): [ONNXRUNTIME, OPENVINO],
-    (BF16, False, False): [OPENVINO],
-    (BF16, False, True): [OPENVINO],
-    (BF16, True, False): [OPENVINO],
-    (BF16, True, True): [OPENVINO],
+#: On a CPU, the engines ``auto`` tries per precision, fastest first; keys: precision, then whether
+#: the CPU has AVX-512. benchmarks/cpu_engines.py measured every row (README "Engines and
+#: precisions"). AVX2 only: onnxruntime first in fp32 (OpenVINO 1.83x at batch 1, median of four
+#: models) and in int8 (6 of 8 cells). AVX-512 (with VNNI and bf16): int8, onnxruntime in 5 and 7
+#: of 8 cells in two runs; fp32, onnxruntime on depthwise models (OpenVINO at 1.16-1.38 on
+#: MobileNetV2 and EfficientNetB0) and on DenseNet121's concatenations (1.04-1.14), but see
+#: :data:`PLAIN_STACK_ORDER`. bf16 runs on OpenVINO alone.
+CPU_ORDER: dict[tuple[str, bool], list[str]] = {
+    (FP32, False): [ONNXRUNTIME, OPENVINO],
+    (FP32, True): [ONNXRUNTIME, OPENVINO],
+    (INT8, False): [ONNXRUNTIME, OPENVINO],
+    (INT8, True): [ONNXRUNTIME, OPENVINO],
+    (BF16, False): [OPENVINO],
+    (BF16, True): [OPENVINO],
+}
+#: Where a plain stack of convolutions (no grouped convolution, no concatenation:
+#: :func:`has_grouped_conv_or_concat`) runs faster on another order: fp32 on AVX-512, where
+#: OpenVINO took 0.89-0.96 of onnxruntime's latency on ResNet50. The graph is read only for these.
+PLAIN_STACK_ORDER: dict[tuple[str, bool], list[str]] = {
+    (FP32, True): [OPENVINO, ONNXRUNTIME],
 }
 
 INSTALL_OPENVINO_HINT = "pip install openvino (or pip install 'kerascc[cpu]', which brings both engines)"
@@ -380,14 +378,14 @@ def choose(
     precision: str,
     *,
     qdq: bool,
-    grouped_or_concat: bool = False,
+    plain_stack: Callable[[], bool] | None = None,
     provider: str | None = None,
     cpu: CpuFeatures | None = None,
     engines: dict[str, Engine] | None = None,
 ) -> Choice:
     """Resolve ``--engine`` and ``--precision`` for a model (``qdq``: it is an int8 QDQ model;
-    ``grouped_or_concat``: it has grouped or depthwise convolutions or concatenations, see
-    :data:`CPU_ORDER`).
+    ``plain_stack``: asked only where :data:`PLAIN_STACK_ORDER` has a row, whether the model is a
+    plain stack of convolutions).
 
     The rules are the module docstring's; every refusal is one sentence with what to do instead.
     """
@@ -425,7 +423,10 @@ def choose(
     onnxruntime = engines[ONNXRUNTIME]
     if wants_gpu or (provider is None and precision != BF16 and onnxruntime.gpu_providers()):
         return Choice(onnxruntime, precision, tuple(notes))  # GPUs: TensorRT → CUDA, as before
-    order = CPU_ORDER[(precision, cpu.avx512, grouped_or_concat)]
+    order = CPU_ORDER[(precision, cpu.avx512)]
+    plain_order = PLAIN_STACK_ORDER.get((precision, cpu.avx512))
+    if plain_order is not None and plain_stack is not None and plain_stack():
+        order = plain_order
     capable = [engines[n] for n in order if engines[n].supports(precision, cpu) is None]
     for candidate in capable:
         if candidate.installed():
@@ -468,10 +469,15 @@ def open_session(
         refuse_keras_source(model)
     provider = _explicit(provider)
     qdq = is_qdq(model)
-    # only the fp32 order on a CPU depends on the model's graph: read it only then
-    branched = engine == AUTO and precision in (FP32, AUTO) and not qdq and has_grouped_conv_or_concat(model)
     try:
-        choice = choose(engine, precision, qdq=qdq, grouped_or_concat=branched, provider=provider, cpu=cpu)
+        choice = choose(
+            engine,
+            precision,
+            qdq=qdq,
+            plain_stack=lambda: not has_grouped_conv_or_concat(model),
+            provider=provider,
+            cpu=cpu,
+        )
     except RuntimeInputError as exc:  # the choice knows no file; the message names the model
         raise exc.with_context(file=None if isinstance(model, bytes) else model) from None
     request = SessionRequest(provider, choice.precision, optimization, threads, settings)

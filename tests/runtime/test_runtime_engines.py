@@ -84,13 +84,23 @@ def test_cpu_flags_come_from_cpuinfo(tmp_path: Path):
 )
 def test_engine_and_precision_choice(cpu, precision, engine, branched, expected):
     qdq = precision == INT8
-    choice = choose(engine, precision, qdq=qdq, grouped_or_concat=branched, cpu=cpu, engines=registry())
+    choice = choose(engine, precision, qdq=qdq, plain_stack=lambda: not branched, cpu=cpu, engines=registry())
     assert choice.engine.name == expected
     assert choice.precision == (INT8 if qdq else BF16 if cpu is SAPPHIRE else FP32)
 
 
+def test_the_graph_is_read_only_where_the_order_depends_on_it():
+    def unread() -> bool:
+        raise AssertionError("the model's graph was read")
+
+    for cpu, precision, engine in ((AVX2, FP32, "auto"), (AVX512, INT8, "auto"), (AVX512, FP32, ONNXRUNTIME)):
+        choose(engine, precision, qdq=precision == INT8, plain_stack=unread, cpu=cpu, engines=registry())
+    assert choose("auto", FP32, qdq=False, cpu=AVX512, engines=registry()).engine.name == ONNXRUNTIME
+
+
 def test_openvino_not_installed_falls_back_to_onnxruntime_with_a_note():
-    choice = choose("auto", FP32, qdq=False, cpu=AVX512, engines=registry(ov=Missing()))
+    # a plain stack on AVX-512, where OpenVINO comes first
+    choice = choose("auto", FP32, qdq=False, plain_stack=lambda: True, cpu=AVX512, engines=registry(ov=Missing()))
     assert choice.engine.name == ONNXRUNTIME
     assert len(choice.notes) == 1 and "openvino is not installed" in choice.notes[0]
     with pytest.raises(RuntimeInputError) as err:
