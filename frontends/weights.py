@@ -464,18 +464,21 @@ class _Prober:
             self._pid = os.getpid()
         return self._proc
 
-    def _end(self) -> int | None:
-        """Kill the child (if it still runs) and forget it; its exit status."""
+    def _end(self, grace: float = 0.0) -> int | None:
+        """Forget the child and end it: its stdin closes, so it leaves its loop, and it is killed if
+        it still runs after ``grace`` seconds. Its exit status (None if there was none to end)."""
         proc, self._proc = self._proc, None
-        if proc is None:
+        if proc is None or self._pid != os.getpid():  # a forked process leaves its parent's child alone
             return None
-        if proc.poll() is None:
+        assert proc.stdin is not None and proc.stdout is not None
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        try:
+            code = proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
             proc.kill()
-        code = proc.wait()
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
+            code = proc.wait()
+        proc.stdout.close()
         return code
 
     def probe(self, request: list[Any], data: bytes | None, timeout: float) -> list[Any] | int | None:
@@ -497,8 +500,8 @@ class _Prober:
             if line is None:
                 self._end()
                 return None
-            if not line.endswith(b"\n"):  # the child died before it answered
-                return self._end()
+            if not line.endswith(b"\n"):  # the child died before it answered: its status says how
+                return self._end(grace=5)
             try:
                 reply = json.loads(line)
             except ValueError:
@@ -525,20 +528,8 @@ class _Prober:
                     return b"".join(chunks)
 
     def close(self) -> None:
-        """End the child: its stdin closes and it leaves its loop (killed if it does not)."""
-        proc = self._proc
-        if proc is None or self._pid != os.getpid():
-            return
-        self._proc = None
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        """End the child at exit."""
+        self._end(grace=5)
 
 
 _PROBER = _Prober()
