@@ -405,12 +405,19 @@ def test_the_probing_child_refuses_the_same(tmp_path, make, message):
         load_weights(path)
 
 
-def test_a_hard_link_cycle_is_walked_once(tmp_path):
-    path = tmp_path / "w.weights.h5"
+def _good_file(tmp_path):
+    """A Keras 3 weights file with one Dense kernel of ones."""
+    path = tmp_path / "good.weights.h5"
     with h5py.File(path, "w") as f:
         g = f.create_group("layers/dense/vars")
         g.attrs["name"] = "dense"
         g["0"] = np.ones((3, 2), np.float32)
+    return path
+
+
+def test_a_hard_link_cycle_is_walked_once(tmp_path):
+    path = _good_file(tmp_path)
+    with h5py.File(path, "a") as f:
         f["layers/dense/loop"] = f["layers"]  # a hard link back up the tree
     store = load_weights(path)
     assert [a.shape for a in store.arrays[("dense",)]] == [(3, 2)]
@@ -456,15 +463,6 @@ def test_datasets_needing_a_filter_plugin_are_refused(tmp_path):
 
 # -- the probing child -----------------------------------------------------------------------------
 SEGFAULT = Path(__file__).resolve().parents[1] / "data" / "hdf5_segfault.h5"
-
-
-def _good_file(tmp_path):
-    path = tmp_path / "good.weights.h5"
-    with h5py.File(path, "w") as f:
-        g = f.create_group("layers/dense/vars")
-        g.attrs["name"] = "dense"
-        g["0"] = np.ones((3, 2), np.float32)
-    return path
 
 
 def test_one_probing_child_serves_every_file_of_a_process(tmp_path):
