@@ -7,6 +7,19 @@ arrives as a :class:`compiler.CompileError` and leaves as one red line with exit
 
 from __future__ import annotations
 
+import gc
+import os
+
+# numpy's BLAS starts a worker per core at import, and they spin for a while: nothing the command
+# line does needs them (onnxruntime and OpenVINO have their own threads), and on a small machine
+# they take a core from start-up. A user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+# The imports below make some 70,000 objects that live as long as the process. Collecting while
+# they are made only rescans them (a tenth of a whole `compile` of ResNet50), so the collector
+# waits for them and is then told to leave them alone.
+gc.disable()
+
 import json
 import math
 import re
@@ -42,6 +55,9 @@ from runtime.results import has_random_weights, run_summary, save_arrays, save_o
 from runtime.triton import build_config, export
 from runtime.verify import import_keras, load_reference
 from runtime.verify import verify as verify_outputs
+
+gc.freeze()
+gc.enable()
 
 app = typer.Typer(
     add_completion=False,
@@ -901,6 +917,13 @@ def _one_line_warning(
 
 
 def main() -> None:
+    try:
+        _main()
+    finally:
+        gc.freeze()  # the process ends next: its objects are freed without a last scan of them all
+
+
+def _main() -> None:
     debug = "--debug" in sys.argv[1:]
     _catch_signals()
     if not debug:

@@ -4,6 +4,7 @@ file, the accuracy cost, the pipelined run's order, and ``bench --json``'s schem
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -258,6 +259,23 @@ def test_compile_imports_no_engine_and_no_image_library(tmp_path: Path):
     )
     assert (tmp_path / "r.onnx").is_file(), proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
+
+
+@pytest.mark.parametrize("user_setting", [None, "2"])
+def test_importing_the_cli_leaves_the_collector_on_and_the_blas_workers_to_the_user(user_setting):
+    """The collector is off only while the command line's modules are imported (their objects are
+    then frozen, so later collections skip them); numpy's BLAS gets one thread unless the user said."""
+    code = (
+        "import gc, os, cli\nprint(gc.isenabled(), gc.get_freeze_count() > 10000, os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if user_setting is not None:
+        env["OPENBLAS_NUM_THREADS"] = user_setting
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True", user_setting or "1"]
 
 
 def _append_to(found: list[Path]):
