@@ -3,7 +3,8 @@
 INT8 uses onnxruntime's own static quantization rather than anything home-made: the model is
 pre-processed (``quant_pre_process``: shape inference and onnxruntime's graph fusions, so
 Conv+Relu quantize as one), calibrated on real images (MinMax ranges of every activation) and
-rewritten in the QDQ format with per-channel weight scales. QDQ keeps the float graph visible
+rewritten in the QDQ format with per-channel weight scales. A BatchNormalization no convolution
+absorbed is first written as the per-channel convolution it is, so it quantizes too. QDQ keeps the float graph visible
 between QuantizeLinear/DequantizeLinear pairs, which is what both onnxruntime's CPU kernels and
 TensorRT's explicit-precision mode consume. Activations are unsigned 8-bit and weights signed
 8-bit (U8S8), the pairing x86 VNNI instructions multiply natively.
@@ -88,6 +89,93 @@ def _batches(runner: BatchRunner, sources: Sequence[ImageSource], skipped: list[
         yield runner.prepare([resized])
 
 
+def batchnorm_as_depthwise_conv(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` with each inference BatchNormalization on an image or sequence tensor written as the
+    per-channel convolution it is (kernel 1, one group per channel: ``x * a + b``).
+
+    onnxruntime has no int8 BatchNormalization: one left between quantized convolutions (DenseNet's
+    BatchNorm → ReLU after each concatenation) runs in fp32 with a DequantizeLinear, a
+    QuantizeLinear and two layout transposes around it. As a convolution it quantizes like its
+    neighbours, ReLU fused, and the int8 chain stays unbroken. Per-channel weight scales make the
+    one weight per channel exact in int8. Other models pass through unchanged.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    if not any(n.op_type == "BatchNormalization" for n in graph.node):
+        return model
+    inits = {t.name: t for t in graph.initializer}
+    ranks = _ranks(model)
+    rewritten: list[onnx.NodeProto] = []
+    new_inits: list[onnx.TensorProto] = []
+    changed = False
+    for node in graph.node:
+        params = node.input[1:5]
+        rank = ranks.get(node.input[0]) if node.input else None
+        if (
+            node.op_type != "BatchNormalization"
+            or node.domain not in ("", "ai.onnx")
+            or len(node.output) != 1
+            or len(params) != 4
+            or not all(p in inits for p in params)
+            or rank is None
+            or rank < 3
+        ):
+            rewritten.append(node)
+            continue
+        eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-5)
+        arrays = [numpy_helper.to_array(inits[p]) for p in params]
+        scale, bias, mean, var = (v.astype(np.float64) for v in arrays)
+        a = scale / np.sqrt(var + eps)
+        kernel = a.astype(arrays[0].dtype).reshape(-1, 1, *([1] * (rank - 2)))
+        shift = (bias - mean * a).astype(arrays[0].dtype)
+        names = (f"{node.output[0]}.dw_kernel", f"{node.output[0]}.dw_bias")
+        new_inits += [numpy_helper.from_array(kernel, names[0]), numpy_helper.from_array(shift, names[1])]
+        conv = onnx.helper.make_node(
+            "Conv",
+            [node.input[0], *names],
+            list(node.output),
+            name=node.name,
+            group=int(a.size),
+            kernel_shape=[1] * (rank - 2),
+        )
+        rewritten.append(conv)
+        changed = True
+    if not changed:
+        return model
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[:]
+    out.graph.node.extend(rewritten)
+    out.graph.initializer.extend(new_inits)
+    used = _names_read(out.graph) | {o.name for o in out.graph.output}
+    kept = [t for t in out.graph.initializer if t.name in used]
+    del out.graph.initializer[:]
+    out.graph.initializer.extend(kept)
+    return out
+
+
+def _names_read(graph: onnx.GraphProto) -> set[str]:
+    """Every value a node of ``graph`` or of a subgraph in it (a Scan's or Loop's body) reads."""
+    names: set[str] = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                names |= _names_read(sub)
+    return names
+
+
+def _ranks(model: onnx.ModelProto) -> dict[str, int]:
+    """The rank of every value whose shape ONNX shape inference finds."""
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    ranks = {}
+    for v in [*inferred.input, *inferred.value_info, *inferred.output]:
+        if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape"):
+            ranks[v.name] = len(v.type.tensor_type.shape.dim)
+    return ranks
+
+
 def quantize_int8(
     model: onnx.ModelProto,
     calibration: str | Path,
@@ -108,7 +196,7 @@ def quantize_int8(
     sources = calibration_sources(calibration, limit)
     with tempfile.TemporaryDirectory(prefix="kerascc-int8-") as tmp:
         fp32_path, pre_path, int8_path = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
-        onnx.save(model, fp32_path)
+        onnx.save(batchnorm_as_depthwise_conv(model), fp32_path)
         runner = BatchRunner(fp32_path, "cpu", engine="onnxruntime")  # its calibrator is onnxruntime's
         skipped: list[Path] = []
         inputs = list(_batches(runner, sources, skipped))

@@ -14,7 +14,7 @@ from runtime_testkit import write_image
 import compiler
 from compiler.static_shapes import fix_batch, fix_input_shapes, parse_input_shapes
 from runtime.errors import RuntimeInputError
-from runtime.quantize import PRECISION_KEY, convert_fp16, cosine, quantize_int8
+from runtime.quantize import PRECISION_KEY, batchnorm_as_depthwise_conv, convert_fp16, cosine, quantize_int8
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,38 @@ def test_int8_is_qdq_and_agrees_with_keras(keras_cnn):
     assert (expected.argmax(1) == got.argmax(1)).mean() >= 0.75
 
 
+def test_a_batchnorm_between_a_concatenation_and_a_relu_is_quantized(keras_cnn, tmp_path: Path):
+    """DenseNet's pattern: no convolution can absorb the BatchNorm, which fp32 keeps as one
+    BatchNormalization; int8 makes it a quantized per-channel convolution, and still agrees."""
+    import keras
+    from keras import layers
+
+    _, folder = keras_cnn
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((None, None, 3), name="image")
+    a = layers.Conv2D(8, 3, padding="same", activation="relu", name="a")(inp)
+    b = layers.Conv2D(8, 1, activation="relu", name="b")(a)
+    x = layers.Concatenate(name="concat")([a, b])
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.ReLU(name="relu")(x)
+    x = layers.Conv2D(16, 1, name="c")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inp, layers.Dense(10, name="logits")(x))
+    bn = model.get_layer("bn")
+    rng = np.random.default_rng(0)
+    bn.set_weights([rng.uniform(0.5, 2, 16), rng.normal(0, 0.5, 16), rng.normal(0, 0.5, 16), rng.uniform(0.5, 2, 16)])
+    model.save(tmp_path / "dense.keras")
+    fp32 = compiler.compile(tmp_path / "dense.keras").onnx
+    assert "BatchNormalization" in {n.op_type for n in fp32.graph.node}
+    int8, report = quantize_int8(fp32, folder / "calib", limit=None)
+    assert "BatchNormalization" not in {n.op_type for n in int8.graph.node}
+    assert report.outputs[0].cosine_min >= 0.99
+    x = _images(folder)
+    expected = model.predict(x, verbose=0)
+    got = _run(int8, x)
+    assert min(cosine(a, b) for a, b in zip(expected, got, strict=True)) >= 0.99
+
+
 def test_int8_without_readable_images_is_an_error(keras_cnn, tmp_path: Path):
     _, folder = keras_cnn
     (tmp_path / "bad.png").write_bytes(b"x")
@@ -123,3 +155,50 @@ def test_bad_input_shapes(keras_cnn, specs, message):
     _, folder = keras_cnn
     with pytest.raises(compiler.CompileError, match=message):
         fix_input_shapes(compiler.load(folder / "cnn.keras"), parse_input_shapes(specs))
+
+
+def _batchnorm_model(rank: int, channels: int = 5) -> onnx.ModelProto:
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(rank)
+    params = {
+        "scale": rng.uniform(0.5, 2, channels),
+        "bias": rng.normal(0, 1, channels),
+        "mean": rng.normal(0, 1, channels),
+        "var": rng.uniform(0.1, 3, channels),
+    }
+    spatial = [4, 3, 6][: rank - 2]
+    graph = helper.make_graph(
+        [
+            helper.make_node("BatchNormalization", ["x", *params], ["y"], name="bn", epsilon=1e-3),
+            helper.make_node("Relu", ["y"], ["out"], name="relu"),
+        ],
+        "bn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", channels, *spatial])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["n", channels, *spatial])],
+        [numpy_helper.from_array(v.astype(np.float32), k) for k, v in params.items()],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("rank", [3, 4, 5])
+def test_a_batchnorm_becomes_the_per_channel_convolution_it_is(rank):
+    model = _batchnorm_model(rank)
+    rewritten = batchnorm_as_depthwise_conv(model)
+    onnx.checker.check_model(rewritten, full_check=True)
+    (conv,) = [n for n in rewritten.graph.node if n.op_type != "Relu"]
+    assert conv.op_type == "Conv" and onnx.helper.get_attribute_value(conv.attribute[0]) == 5
+    assert sorted(i.name for i in rewritten.graph.initializer) == ["y.dw_bias", "y.dw_kernel"]
+    x = np.random.default_rng(0).normal(0, 2, (2, 5, *[4, 3, 6][: rank - 2])).astype(np.float32)
+    np.testing.assert_allclose(_run(rewritten, x), _run(model, x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_batchnorm_of_unknown_rank_or_on_rank_two_is_left_alone():
+    model = _batchnorm_model(4)
+    model.graph.input[0].type.tensor_type.ClearField("shape")
+    assert batchnorm_as_depthwise_conv(model) is model
+    from onnx import TensorProto, helper
+
+    flat = _batchnorm_model(3)
+    flat.graph.input[0].CopyFrom(helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 5]))
+    assert batchnorm_as_depthwise_conv(flat) is flat
