@@ -253,7 +253,13 @@ class OpenVinoEngine(Engine):
             raise RuntimeInputError(f"OpenVINO cannot load the model: {first}", file=name) from exc
         used = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
         precision = request.precision if request.precision == INT8 else (BF16 if "bf16" in used else FP32)
-        session = OpenVinoSession(ov_model, compiled)
+
+        def compile_for(shapes: dict[str, list[int]]) -> Any:
+            fixed = ov_model.clone()
+            fixed.reshape(shapes)
+            return core.compile_model(fixed, "CPU", config)
+
+        session = OpenVinoSession(ov_model, compiled, compile_for)
         return SessionInfo(
             session=session, requested=[CPU], active=[CPU], engine=self.name, precision=precision, notes=[]
         )
@@ -308,16 +314,44 @@ class OpenVinoSession:
 
     Dynamic dimensions read as strings (as onnxruntime reports symbolic ones), the ONNX file's
     metadata comes from OpenVINO's ``framework`` runtime info, and outputs are copied out of the
-    request's buffers because the next inference overwrites them.
+    request's buffers because the next inference overwrites them. A model with dynamic input
+    dimensions is compiled again for the exact shapes of inputs that come a second time
+    (:meth:`_for`), so a run's or a benchmark's fixed batch gets static-shape kernels.
     """
 
-    def __init__(self, ov_model: Any, compiled: Any) -> None:
-        self._compiled = compiled
-        self._request = compiled.create_infer_request()
+    #: At most this many fixed-shape compilations are kept beside the dynamic one.
+    SPECIALIZED = 4
+
+    def __init__(self, ov_model: Any, compiled: Any, compile_for: Callable[[dict[str, list[int]]], Any] | None = None):
         self._inputs = [self._port(p) for p in ov_model.inputs]
         self._outputs = [self._port(p) for p in ov_model.outputs]
-        self._out_ports = {p.name: compiled.output(p.name) for p in self._outputs}
+        self._dynamic = self._ready(compiled)
         self._meta = _Meta(_framework_info(ov_model))
+        dynamic = any(not isinstance(d, int) for p in self._inputs for d in p.shape)
+        self._compile_for = compile_for if dynamic else None
+        self._seen: set[tuple[Any, ...]] = set()
+        self._static: dict[tuple[Any, ...], tuple[Any, dict[str, Any]] | None] = {}
+
+    def _ready(self, compiled: Any) -> tuple[Any, dict[str, Any]]:
+        return compiled.create_infer_request(), {p.name: compiled.output(p.name) for p in self._outputs}
+
+    def _for(self, input_feed: dict[str, np.ndarray]) -> tuple[Any, dict[str, Any]]:
+        """The request to run these inputs on: the fixed-shape compilation for their shapes once
+        they come a second time (OpenVINO's kernels for static shapes run 3-12% faster on the
+        four reference CNNs here; compiling one takes about 0.2 s), else the dynamic one."""
+        if self._compile_for is None:
+            return self._dynamic
+        key = tuple((name, tuple(np.shape(a))) for name, a in sorted(input_feed.items()))
+        if key in self._static:
+            return self._static[key] or self._dynamic
+        if key not in self._seen or len(self._static) >= self.SPECIALIZED:
+            self._seen.add(key)
+            return self._dynamic
+        try:
+            self._static[key] = self._ready(self._compile_for({name: list(shape) for name, shape in key}))
+        except Exception:  # a model whose graph fixes some shapes: the dynamic compilation serves
+            self._static[key] = None
+        return self._static[key] or self._dynamic
 
     @staticmethod
     def _port(port: Any) -> _Port:
@@ -338,9 +372,10 @@ class OpenVinoSession:
         return [CPU]
 
     def run(self, output_names: list[str] | None, input_feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        results = self._request.infer(input_feed)
+        request, ports = self._for(input_feed)
+        results = request.infer(input_feed)
         names = output_names or [p.name for p in self._outputs]
-        return [np.array(results[self._out_ports[n]], copy=True) for n in names]
+        return [np.array(results[ports[n]], copy=True) for n in names]
 
 
 def _framework_info(ov_model: Any) -> dict[str, str]:

@@ -163,6 +163,48 @@ def test_both_engines_run_the_same_file_alike(model_factory, tmp_path: Path):
     assert meta.session.get_modelmeta().custom_metadata_map["kerascc.preprocess"] == "tf"
 
 
+def test_openvino_compiles_a_repeated_input_shape_for_that_shape_and_keeps_the_dynamic_one(model_factory):
+    """A shape's second run compiles the model for exactly that shape; other shapes, and shapes
+    past the cap, run on the dynamic compilation; every one gives onnxruntime's numbers."""
+    model = model_factory(["N", 4, 4, 3])
+    ov = open_session(model, engine=OPENVINO, cpu=AVX2).session
+    ort = open_session(model, engine=ONNXRUNTIME, cpu=AVX2).session
+    compiled: list[dict] = []
+    real = ov._compile_for
+    ov._compile_for = lambda shapes: compiled.append(shapes) or real(shapes)
+    rng = np.random.default_rng(1)
+    for batch in [2, 2, 2, 1, 3, 3, 1]:
+        x = {"x": rng.random((batch, 4, 4, 3), dtype=np.float32)}
+        np.testing.assert_allclose(ov.run(None, x)[0], ort.run(None, x)[0], rtol=1e-4, atol=1e-5)
+    assert compiled == [{"x": [2, 4, 4, 3]}, {"x": [3, 4, 4, 3]}, {"x": [1, 4, 4, 3]}]
+    ov.SPECIALIZED = 3  # full: a new shape stays on the dynamic compilation
+    for _ in range(2):
+        ov.run(None, {"x": rng.random((5, 4, 4, 3), dtype=np.float32)})
+    assert len(compiled) == 3
+
+
+def test_openvino_runs_a_shape_it_cannot_fix_on_the_dynamic_compilation(model_factory):
+    ov = open_session(model_factory(["N", 4, 4, 3]), engine=OPENVINO, cpu=AVX2).session
+    calls: list[dict] = []
+
+    def refuse(shapes: dict) -> None:
+        calls.append(shapes)
+        raise RuntimeError("Reshape: cannot infer the output shape")
+
+    ov._compile_for = refuse
+    x = {"x": np.ones((2, 4, 4, 3), np.float32)}
+    first = [ov.run(None, x)[0] for _ in range(4)]
+    assert len(calls) == 1  # tried once, not at every run
+    assert all(np.array_equal(first[0], f) for f in first)
+
+
+def test_openvino_compiles_a_fixed_size_model_once(model_factory):
+    ov = open_session(model_factory([2, 4, 4, 3]), engine=OPENVINO, cpu=AVX2).session
+    assert ov._compile_for is None
+    for _ in range(3):
+        ov.run(None, {"x": np.ones((2, 4, 4, 3), np.float32)})
+
+
 def test_precision_cost_measures_error_cosine_and_top1():
     cost = PrecisionCost("logits")
     ref = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
