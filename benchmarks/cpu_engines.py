@@ -10,7 +10,8 @@ For ResNet50, MobileNetV2, EfficientNetB0 and DenseNet121 (tf-keras ``keras.appl
 
 * tf2onnx converts the Keras model (``from_keras``, opset 17); kerascc compiles the JSON and the
   weights file. Both files are checked against Keras's own outputs first.
-* Latency, batch 1 and 8, medians of interleaved rounds (every configuration per round, the
+* Latency, batch 1 and 8, medians of interleaved rounds (every configuration per round, in a new
+  seeded order each round, the
   fastest of three runs in a row, so the shared machine's noise falls on all of them alike and a
   moment's stolen core spoils one figure less; a 0.1 s pause before each configuration, so
   onnxruntime's spinning workers do not slow the next configuration down), as ratios to tf2onnx's file on
@@ -231,14 +232,18 @@ def configurations(paths: dict[str, Path]) -> dict[str, tuple[Path, str, str]]:
 def time_interleaved(sessions: dict[str, object], x: np.ndarray, rounds: int) -> dict[str, float]:
     """Median ms per configuration over ``rounds``; in each round every configuration runs
     REPEATS times in a row, in turn, and counts with its fastest of those: a core taken by
-    another tenant of the machine for a moment then spoils one round's figure less."""
+    another tenant of the machine for a moment then spoils one round's figure less. The order
+    is shuffled every round, so what ran just before (another engine's idle threads, a cold
+    cache) falls on every configuration alike."""
     feeds = {k: {s.get_inputs()[0].name: x} for k, s in sessions.items()}
     for k, s in sessions.items():
         for _ in range(2):
             s.run(None, feeds[k])
     times: dict[str, list[float]] = {k: [] for k in sessions}
+    order, shuffle = list(sessions), np.random.default_rng(0).permutation
     for _ in range(rounds):
-        for k, s in sessions.items():
+        for k in [order[i] for i in shuffle(len(order))]:  # a new order each round, seeded
+            s = sessions[k]
             # onnxruntime's workers spin for a while after a run: without a pause they would
             # take the cores from whichever configuration runs next
             time.sleep(PAUSE_S)
