@@ -1419,7 +1419,12 @@ def test_threads_beyond_the_cores_are_clamped_with_a_note() -> None:
 
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
     good_model(tmp_path)
-    (tmp_path / "int.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n")
+    # Python's own Ctrl-C handler first: a process started in the background (`cmd &` in a script)
+    # inherits SIGINT ignored, and then no Ctrl-C would reach the command at all
+    (tmp_path / "int.py").write_text(
+        "import os, signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+    )
     proc = run_cli(("compile", "model.json", "--plugin", "int.py"), tmp_path)
     assert proc.returncode == 130 and proc.stderr.strip() == "error: interrupted", proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["int.py", "model.json"]
