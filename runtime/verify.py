@@ -16,9 +16,11 @@ Keras is an optional dependency: without it, one line names the extra that insta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,14 +66,39 @@ def import_keras(generation: int = 3) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up lines are noise here
     try:
         # heavy optional dependencies, imported only when verify runs
-        if generation == 2:
-            import tf_keras as keras
-        else:
-            import keras
+        with _start_up_lines_held():
+            if generation == 2:
+                import tf_keras as keras
+            else:
+                import keras
     except ImportError:
         name = "tf-keras" if generation == 2 else "Keras"
         raise RuntimeInputError(f"verify needs {name}, which is not installed", hint=INSTALL_KERAS_HINT) from None
     return keras
+
+
+@contextlib.contextmanager
+def _start_up_lines_held() -> Iterator[None]:
+    """Standard error, at the file-descriptor level, sent aside while TensorFlow loads.
+
+    TensorFlow 2.21 writes its C++ start-up lines (absl's "All log messages before
+    absl::InitializeLog()", oneDNN's note, "Could not find cuda drivers") before it reads
+    TF_CPP_MIN_LOG_LEVEL; `verify` reports in its own lines, a failed import in one.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real standard error (an embedding host): nothing to hold
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _generation_of_doc(doc: Any) -> int:

@@ -80,6 +80,20 @@ def test_verify_passes(args: list[str], saved: dict[str, Path]) -> None:
         assert "random weights Keras drew" in run.output
 
 
+def test_verify_in_a_new_process_prints_only_its_own_lines(saved: dict[str, Path]) -> None:
+    """TensorFlow's C++ start-up lines (absl, oneDNN, CUDA) do not reach the user's terminal."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "verify", str(saved["m.keras"])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.splitlines()[-1].startswith("PASS: every output within rtol")
+
+
 def test_verify_fails_on_an_onnx_model_with_other_weights(saved: dict[str, Path]) -> None:
     run = verify(saved["m.keras"], "--onnx", saved["other.onnx"])
     assert run.exit_code == 1, run.output
