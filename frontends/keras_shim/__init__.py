@@ -9,6 +9,7 @@ file resolve to the recording classes of :mod:`.core`; other imports work as usu
 from __future__ import annotations
 
 import importlib.abc
+import importlib.util
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -169,6 +170,8 @@ def build_modules() -> dict[str, ModuleType]:
         "Lambda": custom.LambdaLayer,
     }
     layers = _module("keras.layers", layer_attrs)
+    # tf.keras 2.x's home of the preprocessing layers before they moved up: the same classes
+    layers.experimental = _module("keras.layers.experimental", {"preprocessing": layers})
     models = _module("keras.models", {"Model": Model, "Sequential": Sequential, "Functional": Model})
     backend = _module("keras.backend", _backend())
     utils = _module("keras.utils", _utils())
@@ -240,6 +243,8 @@ def build_modules() -> dict[str, ModuleType]:
     mods.update({f"keras.{name}": mod for name, mod in training.items() if "." in name})
     for legacy in ("core", "convolutional", "pooling", "normalization", "merge"):  # Keras 2 module paths
         mods[f"keras.layers.{legacy}"] = layers
+    mods["keras.layers.experimental"] = layers.experimental
+    mods["keras.layers.experimental.preprocessing"] = layers
     tf_attrs = tutorial.tensorflow_attrs()  # seeds, tf.data, devices, strategies around the model
     tf_random = _module("tensorflow.random", custom.random_attrs("tf.random"))  # draws refused, seeds noted
     tf_random.set_seed = tf_attrs["random"].set_seed
@@ -257,10 +262,13 @@ def build_modules() -> dict[str, ModuleType]:
     return mods
 
 
-class _Refuse(importlib.abc.MetaPathFinder):
-    """Any other keras/tensorflow submodule: a clear error instead of the real package."""
+class _Refuse(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Any other keras/tensorflow submodule: a clear error instead of the real package. A plotting,
+    display or download package (``tutorial.INERT_ROOTS``) and its submodules: inert stand-ins."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname.split(".")[0] in tutorial.INERT_ROOTS:
+            return importlib.util.spec_from_loader(fullname, self, is_package=True)
         if fullname.split(".")[0] in _ROOTS:
             raise recorder().error(
                 f"module '{fullname}' is not available in kerascc's Python frontend",
@@ -269,11 +277,18 @@ class _Refuse(importlib.abc.MetaPathFinder):
             )
         return None
 
+    def create_module(self, spec: Any) -> ModuleType:
+        return tutorial.inert_module(spec.name)
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__path__ = []  # a package, so its submodules import too
+
 
 @contextmanager
 def stand_ins(rec: Recorder) -> Iterator[dict[str, ModuleType]]:
     """Install the stand-ins and make ``rec`` the active recording, then restore everything."""
-    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in _ROOTS}
+    shadowed = (*_ROOTS, *tutorial.INERT_ROOTS)  # the real packages, if imported, come back afterwards
+    saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in shadowed}
     mods = build_modules()
     finder = _Refuse()
     token = rec.activate()
@@ -285,7 +300,7 @@ def stand_ins(rec: Recorder) -> Iterator[dict[str, ModuleType]]:
         yield mods
     finally:
         sys.meta_path.remove(finder)
-        for key in [k for k in sys.modules if k.split(".")[0] in _ROOTS]:
+        for key in [k for k in sys.modules if k.split(".")[0] in shadowed]:
             del sys.modules[key]
         sys.modules.update(saved)
         rec.deactivate(token)

@@ -356,9 +356,21 @@ def einsum(subscripts: str, *operands: Any) -> KerasTensor:
     return Operation("Einsum", NUMPY, {"subscripts": subscripts})(*[_argument(o) for o in operands])
 
 
+def _whole(value: Any) -> Any:
+    """An index computed on constants (``tf.range(5)[-1]``, ``np.int64(3)``) as the Python int it is."""
+    if isinstance(value, np.integer) or (
+        isinstance(value, np.ndarray) and value.ndim == 0 and np.issubdtype(value.dtype, np.integer)
+    ):
+        return int(value)
+    if isinstance(value, slice):
+        return slice(_whole(value.start), _whole(value.stop), _whole(value.step))
+    return value
+
+
 def getitem(x: KerasTensor, key: Any) -> KerasTensor:
     """``x[key]``: Keras 3 records a ``GetItem`` with the key kept in the call (a tuple as a list)."""
-    return Operation("GetItem", NUMPY, {})(x, _argument(list(key) if isinstance(key, tuple) else key))
+    key = [_whole(k) for k in key] if isinstance(key, tuple) else _whole(key)
+    return Operation("GetItem", NUMPY, {})(x, _argument(key))
 
 
 def _constant(make: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:

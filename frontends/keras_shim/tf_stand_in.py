@@ -112,8 +112,18 @@ def tf_functions(ops: ModuleType, module: str = "") -> dict[str, Any]:
         return {"matmul": matmul}
     if module == "dtypes":
         return {"cast": unnamed(ops.cast), "float32": "float32", "int32": "int32"}
+
+    def tf_range(start: Any, limit: Any = None, delta: Any = 1, dtype: Any = None, name: Any = None) -> Any:
+        if limit is None:  # tf.range(n): 0 .. n-1, as Python's range
+            start, limit = 0, start
+        return ops.arange(start, limit, delta, dtype=dtype)
+
     top = {k: unnamed(v) for k, v in common.items() if k not in ("softmax", "log_softmax")}
     top.update(
+        shape=lambda x, out_type=None, name=None: ops.shape(x),
+        ones=lambda shape, dtype="float32", name=None: ops.ones(tuple(shape), dtype=dtype),
+        zeros=lambda shape, dtype="float32", name=None: ops.zeros(tuple(shape), dtype=dtype),
+        range=tf_range,
         reshape=lambda x, shape, name=None: ops.reshape(x, tuple(shape)),
         transpose=lambda x, perm=None, conjugate=False, name=None: ops.transpose(x, perm),
         expand_dims=lambda x, axis, name=None: ops.expand_dims(x, axis),

@@ -17,6 +17,12 @@ when kerascc reads the file. What it does instead:
   loaders give :class:`Skipped` values.
 * **Seeds** (``tf.random.set_seed``, ``keras.utils.set_random_seed``) are accepted: the seeded
   weights of a description come from ``--seed``.
+* **Plots, displays and data downloads** (``matplotlib``, ``seaborn``, ``IPython.display``,
+  ``cv2``, ``tensorflow_datasets``, and ``tensorflow_addons``'s optimizers, losses, metrics and
+  callbacks) are :class:`InertModule` stand-ins whether the real package is installed or not:
+  a plot would open a window or write an image, a data set would be downloaded. Their calls give
+  :class:`Skipped` values, with a note. ``tensorflow_addons``'s layers and image functions would
+  change the graph: they stop the compile in one line naming the Keras equivalent to use.
 """
 
 from __future__ import annotations
@@ -439,3 +445,75 @@ class RegularizerBase(Serializable):
             "config": _json_like(self.get_config()),
             "registered_name": cls.__name__,
         }
+
+
+# -- plots, displays, downloads -------------------------------------------------------------------
+#: Top-level packages a tutorial imports only to show, read or fetch things around the model.
+INERT_ROOTS = ("matplotlib", "seaborn", "IPython", "cv2", "tensorflow_datasets", "tensorflow_addons")
+
+#: What each package is for, as the note says it.
+_INERT_KIND = {
+    "matplotlib": "plots",
+    "seaborn": "plots",
+    "IPython": "notebook displays",
+    "cv2": "OpenCV image reading and drawing",
+    "tensorflow_datasets": "data set downloads",
+    "tensorflow_addons": "training helpers",
+}
+
+#: tensorflow_addons packages that only train: their names are training objects.
+_ADDONS_TRAINING = ("optimizers", "losses", "metrics", "callbacks")
+
+#: Functions whose result a file unpacks: (figure, axes) and the like.
+_UNPACKED = {"subplots": 2, "subplot_mosaic": 2}
+
+
+class InertModule(ModuleType):
+    """A plotting, display or download package: every function is a skipped call (see the module
+    docstring); its first use notes that such calls were skipped."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        root = self.__name__.split(".")[0]
+        recorder().note(f"{root} calls in the model file were skipped ({_INERT_KIND[root]} do not run while compiling)")
+        what = f"{self.__name__}.{name}"
+        if name in _UNPACKED:
+            count = _UNPACKED[name]
+            return lambda *args, **kwargs: tuple(Skipped(f"{what}(...)[{i}]") for i in range(count))
+        return Skipped(what)
+
+
+class _AddonsModule(InertModule):
+    """``tensorflow_addons``: its training objects are inert; a layer, activation or image function
+    would be part of the model, so using one is refused."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self.__name__ == "tensorflow_addons" and name in _ADDONS_TRAINING:
+            recorder().note(
+                "tensorflow_addons calls in the model file were skipped (training helpers do not run while compiling)"
+            )
+            mod = TrainingModule(f"tensorflow_addons.{name}")
+            setattr(self, name, mod)
+            return mod
+        if self.__name__ == "tensorflow_addons":
+            mod = _AddonsModule(f"tensorflow_addons.{name}")
+            setattr(self, name, mod)
+            return mod
+        raise recorder().error(
+            f"{self.__name__}.{name} is not available in kerascc's Python frontend",
+            UnsupportedLayerError,
+            hint="use the Keras 3 equivalent (keras.layers.GroupNormalization, keras.activations.gelu, …); "
+            "tensorflow_addons is no longer maintained",
+        )
+
+
+def inert_module(fullname: str) -> ModuleType:
+    """The stand-in for ``fullname``, a module of one of :data:`INERT_ROOTS`."""
+    if fullname.split(".")[0] == "tensorflow_addons":
+        if fullname.count(".") == 1 and fullname.split(".")[1] in _ADDONS_TRAINING:
+            return TrainingModule(fullname)
+        return _AddonsModule(fullname)
+    return InertModule(fullname)

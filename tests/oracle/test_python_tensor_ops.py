@@ -79,6 +79,28 @@ def test_keras_ops_in_a_python_file_match_keras_json_and_predictions(tmp_path):
     assert doc == json.loads(built.to_json())  # the very nodes Keras writes, key for key
 
 
+TF_SHAPES_MODEL = """
+import tensorflow as tf
+import keras
+
+inp = keras.Input((6, 8, 4), name="image")
+x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inp)
+seq = tf.reshape(x, (-1, tf.shape(x)[1] * tf.shape(x)[2], tf.shape(x)[-1]))  # CCT's tokenizer
+last = tf.range(start=0, limit=10, delta=2)[-1]
+model = keras.Model(inp, [seq[:, :last], x * (tf.ones((6, 8, 4)) * 2.0) - tf.zeros((4,))])
+"""
+
+
+def test_tf_shape_ones_zeros_and_range_in_a_python_file(tmp_path):
+    """Static sizes from ``tf.shape`` feed a reshape; ``tf.range``/``tf.ones``/``tf.zeros`` are
+    constants, as ``keras.ops.arange``/``ones``/``zeros`` are (an index taken from one is a number)."""
+    source = tmp_path / "tf_shapes.py"
+    source.write_text(TF_SHAPES_MODEL)
+    doc = _predict_and_compare(source, tmp_path)
+    reshape = next(layer for layer in doc["config"]["layers"] if layer["class_name"] == "Reshape")
+    assert reshape["config"]["newshape"] == [-1, 48, 4]
+
+
 @pytest.mark.covers("tf.* functions in .py files", "recorded as the keras.ops nodes Keras 3 would write")
 def test_tf_functions_in_a_python_file_become_keras_ops(tmp_path):
     source = tmp_path / "tf_model.py"

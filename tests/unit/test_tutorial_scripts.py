@@ -124,3 +124,66 @@ def test_mixed_precision_policy_is_refused(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "mixed precision policy 'mixed_float16'" in run.stderr and "--fp16" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+PLOTTING_SCRIPT = """
+import matplotlib.pyplot as plt
+import matplotlib
+import seaborn as sns
+import cv2
+from IPython.display import display
+import tensorflow_datasets as tfds
+import tensorflow_addons as tfa
+from tensorflow import keras
+from tensorflow.keras import layers
+from tensorflow.keras.layers.experimental import preprocessing
+
+matplotlib.use("Agg")
+train = tfds.load("cats_vs_dogs", split="train")
+fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+axes[0].imshow(cv2.imread("cat.jpg"))
+plt.savefig("never-written.png")
+inp = keras.Input((8, 8, 3))
+x = layers.experimental.preprocessing.Rescaling(1.0 / 255)(inp)
+x = preprocessing.RandomFlip("horizontal")(x)
+model = keras.Model(inp, layers.Dense(2)(layers.Flatten()(x)))
+optimizer = tfa.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-4)
+model.compile(optimizer=optimizer, loss=tfa.losses.SigmoidFocalCrossEntropy())
+history = model.fit(train, epochs=3, callbacks=[tfa.callbacks.TQDMProgressBar()])
+plt.plot(history.history["loss"])
+sns.lineplot(data=history.history)
+display(plt.gcf())
+plt.show()
+"""
+
+
+def test_plots_displays_and_downloads_do_not_run(tmp_path: Path) -> None:
+    """matplotlib, seaborn, IPython, OpenCV, tensorflow_datasets and tensorflow_addons's training
+    helpers are stand-ins while the file runs, installed or not: nothing is plotted, written,
+    read or downloaded, and the real modules (if any) are back afterwards."""
+    path = tmp_path / "model.py"
+    path.write_text(PLOTTING_SCRIPT)
+    before = {name: sys.modules.get(name) for name in ("matplotlib", "cv2", "IPython", "tensorflow_addons")}
+    model, rec = find_model(path)
+    assert [layer.name for layer in model.layers] == ["input_layer", "rescaling", "random_flip", "flatten", "dense"]
+    assert {name: sys.modules.get(name) for name in before} == before
+    for root in ("matplotlib", "seaborn", "cv2", "IPython", "tensorflow_datasets", "tensorflow_addons"):
+        assert any(note.startswith(f"{root} calls in the model file were skipped") for note in rec.notes), root
+    assert not (tmp_path / "never-written.png").exists()
+    run = cli("compile", str(path), "-o", str(tmp_path / "m.onnx"))
+    assert run.returncode == 0, run.stderr
+    assert "matplotlib calls in the model file were skipped (plots do not run while compiling)" in run.stderr
+
+
+def test_a_tensorflow_addons_layer_is_refused_naming_the_keras_one(tmp_path: Path) -> None:
+    path = tmp_path / "model.py"
+    path.write_text(
+        "import tensorflow_addons as tfa\nimport keras\ninp = keras.Input((8, 8, 4))\n"
+        "out = tfa.layers.GroupNormalization(groups=2)(inp)\nmodel = keras.Model(inp, out)\n"
+    )
+    run = cli("compile", str(path), "-o", str(tmp_path / "m.onnx"))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert f"{path}:4" in line and "tensorflow_addons.layers.GroupNormalization is not available" in line
+    assert "keras.layers.GroupNormalization" in line
+    assert not (tmp_path / "m.onnx").exists()
