@@ -604,30 +604,84 @@ def _fans(shape: Sequence[int]) -> tuple[float, float]:
 F32 = np.float32
 
 
-def _normal(rng: np.random.Generator, shape: Sequence[int], mean: float, std: float) -> np.ndarray:
-    out = rng.standard_normal(size=shape, dtype=F32)
-    out *= F32(std)
-    out += F32(mean)
+#: Arrays of more values than this are drawn in blocks of this many, each block from its own
+#: generator seeded by the array's, on every core (numpy's generators release the GIL while they
+#: fill): ResNet50's 25M random weights take half the time on two cores. The blocks do not depend
+#: on the core count, so the same seed gives the same bytes on any machine.
+DRAW_BLOCK = 1 << 18
+
+
+@functools.cache
+def _draw_pool() -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return ThreadPoolExecutor(max_workers=max(1, min(cores, 8)), thread_name_prefix="kerascc-init")
+
+
+# a forked child (multiprocessing's default on Linux) has none of the parent's threads: it makes its own
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_draw_pool.cache_clear)
+
+
+def _draw(
+    rng: np.random.Generator, shape: Sequence[int], fill: Callable[[np.random.Generator, np.ndarray], None]
+) -> np.ndarray:
+    """A float32 array of ``shape`` whose flat blocks ``fill`` writes in place."""
+    out = np.empty(tuple(shape), dtype=F32)
+    flat = out.reshape(-1)
+    if flat.size <= DRAW_BLOCK:
+        fill(rng, flat)
+        return out
+    starts = range(0, flat.size, DRAW_BLOCK)
+    seeds = rng.integers(0, 1 << 63, size=len(starts), dtype=np.int64)
+
+    def block(i: int) -> None:
+        fill(np.random.default_rng(int(seeds[i])), flat[starts[i] : starts[i] + DRAW_BLOCK])
+
+    for done in _draw_pool().map(block, range(len(starts))):
+        del done  # map re-raises a block's error here
     return out
 
 
-def _uniform(rng: np.random.Generator, shape: Sequence[int], low: float, high: float) -> np.ndarray:
-    out = rng.random(size=shape, dtype=F32)
-    out *= F32(high - low)
-    out += F32(low)
-    return out
+def _fill_normal(rng: np.random.Generator, out: np.ndarray) -> None:
+    rng.standard_normal(dtype=F32, out=out)
 
 
-def _truncated_normal(rng: np.random.Generator, shape: Sequence[int], mean: float, std: float) -> np.ndarray:
-    """Normal values redrawn until within two standard deviations, as Keras's TruncatedNormal."""
-    out = rng.standard_normal(size=shape, dtype=F32)
+def _fill_uniform(rng: np.random.Generator, out: np.ndarray) -> None:
+    rng.random(dtype=F32, out=out)
+
+
+def _fill_truncated(rng: np.random.Generator, out: np.ndarray) -> None:
+    """Unit normal values redrawn until within two standard deviations, as Keras's TruncatedNormal."""
+    rng.standard_normal(dtype=F32, out=out)
     bad = np.abs(out) > 2
     while bad.any():
         out[bad] = rng.standard_normal(size=int(bad.sum()), dtype=F32)
         bad = np.abs(out) > 2
-    out *= F32(std)
-    out += F32(mean)
+
+
+def _scaled(out: np.ndarray, scale: float, shift: float) -> np.ndarray:
+    out *= F32(scale)
+    if shift:
+        out += F32(shift)
     return out
+
+
+def _normal(rng: np.random.Generator, shape: Sequence[int], mean: float, std: float) -> np.ndarray:
+    return _scaled(_draw(rng, shape, _fill_normal), std, mean)
+
+
+def _uniform(rng: np.random.Generator, shape: Sequence[int], low: float, high: float) -> np.ndarray:
+    return _scaled(_draw(rng, shape, _fill_uniform), high - low, low)
+
+
+def _truncated_normal(rng: np.random.Generator, shape: Sequence[int], mean: float, std: float) -> np.ndarray:
+    """Normal values within two standard deviations of the mean, as Keras's TruncatedNormal."""
+    return _scaled(_draw(rng, shape, _fill_truncated), std, mean)
 
 
 def _variance_scaling(

@@ -208,6 +208,60 @@ def test_seed_scope_and_label_each_change_the_draw(change):
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] < 0.5
 
 
+@pytest.mark.parametrize("name", ["he_normal", "glorot_uniform", "random_normal", "truncated_normal"])
+def test_large_arrays_are_drawn_in_blocks_that_do_not_depend_on_the_cores(name, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    shape = (3, 3, 256, 300)  # 691,200 values: three blocks, the last one short
+    assert math.prod(shape) > 2 * weights_module.DRAW_BLOCK
+    on_every_core = draw(name, shape)
+    monkeypatch.setattr(weights_module, "_draw_pool", lambda: ThreadPoolExecutor(max_workers=1))
+    np.testing.assert_array_equal(draw(name, shape), on_every_core)  # the same bytes on one core
+    flat = on_every_core.reshape(-1)
+    block = weights_module.DRAW_BLOCK
+    assert not np.array_equal(flat[:1000], flat[block : block + 1000])  # each block has its own stream
+    assert np.isfinite(flat).all() and on_every_core.flags.c_contiguous
+    # and the whole array keeps the initializer's distribution, block boundaries included
+    reference = {"he_normal": math.sqrt(2 / (9 * 256)), "random_normal": 0.05, "truncated_normal": 0.05 * TRUNC}
+    if name in reference:
+        assert flat.std() == pytest.approx(reference[name], rel=0.01)
+        assert abs(flat.mean()) < 0.01 * reference[name]
+    if name != "random_normal":  # the bounded draws stay inside their bounds everywhere
+        bound = {"he_normal": 2 * math.sqrt(2 / (9 * 256)) / TRUNC, "truncated_normal": 0.1}.get(
+            name, math.sqrt(6 / (9 * 256 + 9 * 300))
+        )
+        assert np.abs(flat).max() <= bound * (1 + 1e-6)
+
+
+def _draw_large(queue):
+    queue.put(draw("he_normal", (3, 3, 256, 300)).tobytes())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork exists only on POSIX")
+def test_a_forked_child_draws_with_threads_of_its_own():
+    import multiprocessing
+
+    parent = draw("he_normal", (3, 3, 256, 300))  # the parent's pool now has threads the child lacks
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_draw_large, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=60) == parent.tobytes()
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0
+
+
+def test_small_arrays_are_one_stream_of_their_seed():
+    """Below a block, an array is its generator's first values, as before blocks existed."""
+    rng = np.random.default_rng([0, weights_module.zlib.crc32(b"layer"), weights_module.zlib.crc32(b"kernel")])
+    expected = rng.random(size=(50, 40), dtype=np.float32) * np.float32(0.1) + np.float32(-0.05)
+    np.testing.assert_array_equal(draw("random_uniform", (50, 40)), expected)
+
+
 def test_draw_does_not_depend_on_global_numpy_state():
     a = draw("he_normal", (10, 10), seed=3)
     np.random.seed(123)
