@@ -14,7 +14,14 @@ from runtime_testkit import write_image
 import compiler
 from compiler.static_shapes import fix_batch, fix_input_shapes, parse_input_shapes
 from runtime.errors import RuntimeInputError
-from runtime.quantize import PRECISION_KEY, batchnorm_as_depthwise_conv, convert_fp16, cosine, quantize_int8
+from runtime.quantize import (
+    PRECISION_KEY,
+    batchnorm_as_depthwise_conv,
+    convert_fp16,
+    cosine,
+    quantize_int8,
+    share_concat_quantization,
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +115,121 @@ def test_a_batchnorm_between_a_concatenation_and_a_relu_is_quantized(keras_cnn, 
     assert "BatchNormalization" in {n.op_type for n in fp32.graph.node}
     int8, report = quantize_int8(fp32, folder / "calib", limit=None)
     assert "BatchNormalization" not in {n.op_type for n in int8.graph.node}
+    # two ReLU outputs of like range: one scale costs nothing measurable, so the Concat shares it
+    assert report.lines()[-1].startswith("concatenations share one int8 scale")
+    (concat,) = [n for n in int8.graph.node if n.op_type == "Concat"]
+    producer = {o: n for n in int8.graph.node for o in n.output}
+    after = [n for n in int8.graph.node if concat.output[0] in n.input]
+    assert len({_qparams(int8, n) for n in [*(producer[i] for i in concat.input), *after]}) == 1
     assert report.outputs[0].cosine_min >= 0.99
     x = _images(folder)
     expected = model.predict(x, verbose=0)
     got = _run(int8, x)
     assert min(cosine(a, b) for a, b in zip(expected, got, strict=True)) >= 0.99
+
+
+def _qparams(model: onnx.ModelProto, node: onnx.NodeProto) -> tuple[float, int]:
+    from onnx import numpy_helper
+
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    return float(inits[node.input[1]]), int(inits[node.input[2]])
+
+
+def test_a_dense_block_shares_one_quantization_and_runs_int8_throughout(keras_cnn, tmp_path: Path):
+    """DenseNet's dense block, a chain of concatenations: every input of every Concat is quantized
+    as its output is (so onnxruntime's QLinearConcat copies bytes instead of requantizing), the
+    convolutions reading the shared tensors keep int8 kernels (their int32 biases follow the new
+    input scale), and the model still agrees with Keras."""
+    import keras
+    from keras import layers
+    from onnx import numpy_helper
+
+    _, folder = keras_cnn
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((None, None, 3), name="image")
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inp)
+    for i in range(3):
+        y = layers.BatchNormalization(name=f"bn{i}")(x)
+        y = layers.ReLU(name=f"relu{i}")(y)
+        y = layers.Conv2D(4, 3, padding="same", name=f"grow{i}")(y)  # a raw output: its own range
+        x = layers.Concatenate(name=f"concat{i}")([x, y])
+    x = layers.Conv2D(16, 1, name="transition")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inp, layers.Dense(10, name="logits")(x))
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        c = 8 + 4 * i
+        model.get_layer(f"bn{i}").set_weights(
+            [rng.uniform(0.5, 2, c), rng.normal(0, 0.5, c), rng.normal(0, 0.5, c), rng.uniform(0.5, 2, c)]
+        )
+    model.save(tmp_path / "dense_block.keras")
+    fp32 = compiler.compile(tmp_path / "dense_block.keras").onnx
+    separate, report = quantize_int8(fp32, folder / "calib", limit=None)
+    # here the raw growth outputs span far more than the stem's ReLU: one scale costs accuracy on
+    # these images, so compile keeps the separate scales and says so
+    assert "keep their own int8 scales" in report.lines()[-1]
+    assert len({_qparams(separate, n) for n in separate.graph.node if n.op_type == "QuantizeLinear"}) > 2
+    int8 = share_concat_quantization(separate)
+
+    producer = {o: n for n in int8.graph.node for o in n.output}
+    consumers = {}
+    for n in int8.graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    concats = [n for n in int8.graph.node if n.op_type == "Concat"]
+    assert len(concats) == 3
+    shared = set()
+    for concat in concats:
+        ends = [producer[i] for i in concat.input] + consumers[concat.output[0]]
+        assert {n.op_type for n in ends} == {"DequantizeLinear", "QuantizeLinear"}
+        shared |= {_qparams(int8, n) for n in ends}
+    assert len(shared) == 1, "one scale and zero point for the whole block"
+    # each convolution's int32 bias is quantized with its input scale times its weight scale
+    inits = {t.name: numpy_helper.to_array(t) for t in int8.graph.initializer}
+    for conv in (n for n in int8.graph.node if n.op_type == "Conv"):
+        x_dq, w_dq, b_dq = (producer[i] for i in conv.input)
+        expected = (inits[x_dq.input[1]] * inits[w_dq.input[1]]).astype(np.float32)
+        np.testing.assert_array_equal(inits[b_dq.input[1]], expected)
+    # onnxruntime runs every convolution and concatenation as an int8 kernel
+    options = onnxruntime.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    onnxruntime.InferenceSession(int8.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    ran = {n.op_type for n in onnx.load(tmp_path / "optimized.onnx").graph.node}
+    assert {"QLinearConv", "QLinearConcat"} <= ran and not {"Conv", "Concat"} & ran
+    x = _images(folder)
+    expected = model.predict(x, verbose=0)
+    got = _run(int8, x)
+    assert min(cosine(a, b) for a, b in zip(expected, got, strict=True)) >= 0.95  # coarser, as measured
+
+
+def test_sharing_leaves_models_without_quantized_concatenations_alone(keras_cnn):
+    _, folder = keras_cnn
+    int8, _ = quantize_int8(_compiled(folder), folder / "calib", limit=None)
+    assert share_concat_quantization(int8) is int8  # no Concat at all
+    from onnx import TensorProto, helper, numpy_helper
+
+    # a Concat with a constant input: its bytes would need requantizing, so nothing changes
+    q = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"])
+    dq = helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"])
+    cdq = helper.make_node("DequantizeLinear", ["cq", "cs", "z"], ["cd"])
+    cat = helper.make_node("Concat", ["xd", "cd"], ["y"], axis=1)
+    oq = helper.make_node("QuantizeLinear", ["y", "ys", "z"], ["yq"])
+    odq = helper.make_node("DequantizeLinear", ["yq", "ys", "z"], ["out"])
+    graph = helper.make_graph(
+        [q, dq, cdq, cat, oq, odq],
+        "const_concat",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])],
+        [
+            numpy_helper.from_array(np.asarray(0.1, np.float32), "s"),
+            numpy_helper.from_array(np.asarray(0.2, np.float32), "cs"),
+            numpy_helper.from_array(np.asarray(0.3, np.float32), "ys"),
+            numpy_helper.from_array(np.asarray(0, np.uint8), "z"),
+            numpy_helper.from_array(np.asarray([[3, 9]], np.uint8), "cq"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert share_concat_quantization(model) is model
 
 
 def test_int8_without_readable_images_is_an_error(keras_cnn, tmp_path: Path):
