@@ -4,7 +4,9 @@ INT8 uses onnxruntime's own static quantization rather than anything home-made: 
 pre-processed (``quant_pre_process``: shape inference and onnxruntime's graph fusions, so
 Conv+Relu quantize as one), calibrated on real images (MinMax ranges of every activation) and
 rewritten in the QDQ format with per-channel weight scales. A BatchNormalization no convolution
-absorbed is first written as the per-channel convolution it is, so it quantizes too. QDQ keeps the float graph visible
+absorbed is first written as the per-channel convolution it is, so it quantizes too; afterwards a
+chain of concatenations is given one scale when that costs no accuracy on the calibration images, so
+onnxruntime's int8 Concat copies bytes instead of requantizing them. QDQ keeps the float graph visible
 between QuantizeLinear/DequantizeLinear pairs, which is what both onnxruntime's CPU kernels and
 TensorRT's explicit-precision mode consume. Activations are unsigned 8-bit and weights signed
 8-bit (U8S8), the pairing x86 VNNI instructions multiply natively.

@@ -699,8 +699,9 @@ class Layer:
                 f"{self._keras_class} '{self.name}' was called on a constant array (keras.ops.arange/ones/zeros)"
                 " outside a custom layer's call, where Keras computes it at once rather than in the model",
                 UnsupportedLayerError,
-                hint="hold learned positions as a weight: self.pos = self.add_weight(shape=(1, maxlen, dim)); "
-                "return self.token_emb(x) + self.pos",
+                hint="to measure a size (a tokenizer's sequence length), compute it from the input shape, or call "
+                "the layer on keras.Input and read .shape; for learned positions hold a weight: "
+                "self.pos = self.add_weight(shape=(1, maxlen, dim))",
             )
         if not tensors:
             raise rec.error(

@@ -553,3 +553,23 @@ def test_a_process_with_other_threads_runs_the_file_in_itself(tmp_path: Path) ->
     finally:
         stop.set()
         worker.join()
+
+
+def test_a_layer_called_on_a_constant_to_measure_a_size_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    """keras.io's CCT calls its tokenizer on tf.ones(...) to learn the sequence length."""
+    path = write(
+        tmp_path,
+        """
+import numpy as np
+from keras import layers, Input, Model
+tokenizer = layers.Conv2D(8, 3, strides=2, padding="same")
+length = tokenizer(np.ones((1, 32, 32, 3), "float32")).shape[1]
+inp = Input((32, 32, 3))
+model = Model(inp, layers.Dense(length)(layers.GlobalAveragePooling2D()(tokenizer(inp))))
+""",
+    )
+    with pytest.raises(CompileError) as info:
+        frontends.load(path)
+    text = str(info.value)
+    assert "Conv2D" in text and "called on a constant array" in text and "\n" not in text
+    assert "compute it from the input shape" in text and "keras.Input" in text
