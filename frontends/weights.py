@@ -611,8 +611,9 @@ F32 = np.float32
 DRAW_BLOCK = 1 << 18
 
 
-@functools.cache
 def _draw_pool() -> Any:
+    """Threads for one array's blocks, gone once it is drawn: compiling leaves no threads behind
+    (and a forked child never inherits a pool whose threads it lacks)."""
     from concurrent.futures import ThreadPoolExecutor
 
     try:
@@ -620,11 +621,6 @@ def _draw_pool() -> Any:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return ThreadPoolExecutor(max_workers=max(1, min(cores, 8)), thread_name_prefix="kerascc-init")
-
-
-# a forked child (multiprocessing's default on Linux) has none of the parent's threads: it makes its own
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_draw_pool.cache_clear)
 
 
 def _draw(
@@ -642,8 +638,9 @@ def _draw(
     def block(i: int) -> None:
         fill(np.random.default_rng(int(seeds[i])), flat[starts[i] : starts[i] + DRAW_BLOCK])
 
-    for done in _draw_pool().map(block, range(len(starts))):
-        del done  # map re-raises a block's error here
+    with _draw_pool() as pool:
+        for done in pool.map(block, range(len(starts))):
+            del done  # map re-raises a block's error here
     return out
 
 

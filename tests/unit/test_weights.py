@@ -215,6 +215,9 @@ def test_large_arrays_are_drawn_in_blocks_that_do_not_depend_on_the_cores(name, 
     shape = (3, 3, 256, 300)  # 691,200 values: three blocks, the last one short
     assert math.prod(shape) > 2 * weights_module.DRAW_BLOCK
     on_every_core = draw(name, shape)
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("kerascc-init")]  # none left behind
     monkeypatch.setattr(weights_module, "_draw_pool", lambda: ThreadPoolExecutor(max_workers=1))
     np.testing.assert_array_equal(draw(name, shape), on_every_core)  # the same bytes on one core
     flat = on_every_core.reshape(-1)
