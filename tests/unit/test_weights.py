@@ -244,7 +244,7 @@ def _draw_large(queue):
 def test_a_forked_child_draws_with_threads_of_its_own():
     import multiprocessing
 
-    parent = draw("he_normal", (3, 3, 256, 300))  # the parent's pool now has threads the child lacks
+    parent = draw("he_normal", (3, 3, 256, 300))  # drawn on threads before the fork
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_draw_large, args=(queue,))
