@@ -257,8 +257,8 @@ def share_concat_quantization(model: onnx.ModelProto) -> onnx.ModelProto:
     old_scale: dict[str, float] = {}
     for members in groups.values():
         values = [(float(numpy_helper.to_array(inits[s])), numpy_helper.to_array(inits[z])) for s, z in members]
-        if len({(sc, int(zp)) for sc, zp in values}) == 1:
-            continue
+        if len({(sc, int(zp)) for sc, zp in values}) == 1 or len({zp.dtype for _, zp in values}) != 1:
+            continue  # already one quantization, or uint8 and int8 mixed: no one zero point serves both
         info = np.iinfo(values[0][1].dtype)
         low = min(0.0, *((info.min - int(zp)) * sc for sc, zp in values))
         high = max(0.0, *((info.max - int(zp)) * sc for sc, zp in values))
@@ -270,15 +270,16 @@ def share_concat_quantization(model: onnx.ModelProto) -> onnx.ModelProto:
             out_inits[z].CopyFrom(numpy_helper.from_array(np.asarray(zero, zp.dtype).reshape(inits[z].dims), z))
     if not old_scale:
         return model
-    _requantize_biases(out, old_scale, producer)
+    _requantize_biases(out, old_scale)
     return out
 
 
-def _requantize_biases(model: onnx.ModelProto, old_scale: dict[str, float], producer: dict[str, Any]) -> None:
+def _requantize_biases(model: onnx.ModelProto, old_scale: dict[str, float]) -> None:
     """Rescale the int32 bias of every Conv/Gemm whose input scale :func:`share_concat_quantization` changed."""
     from onnx import numpy_helper
 
     inits = {t.name: t for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
     done: set[str] = set()
     for node in model.graph.node:
         if node.op_type not in _BIASED or len(node.input) < 3:

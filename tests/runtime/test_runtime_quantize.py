@@ -231,6 +231,17 @@ def test_sharing_leaves_models_without_quantized_concatenations_alone(keras_cnn)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     assert share_concat_quantization(model) is model
 
+    # activations quantized as uint8 and int8 side by side: no one zero point serves both
+    mixed = onnx.ModelProto()
+    mixed.CopyFrom(model)
+    nodes = mixed.graph.node
+    nodes.insert(2, helper.make_node("QuantizeLinear", ["x", "cs", "zs"], ["cq"]))
+    nodes[3].input[2] = "zs"
+    del mixed.graph.initializer[-1]  # cq is now computed
+    mixed.graph.initializer.append(numpy_helper.from_array(np.asarray(0, np.int8), "zs"))
+    onnx.checker.check_model(mixed)
+    assert share_concat_quantization(mixed) is mixed
+
 
 def test_int8_without_readable_images_is_an_error(keras_cnn, tmp_path: Path):
     _, folder = keras_cnn
