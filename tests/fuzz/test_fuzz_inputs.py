@@ -17,6 +17,7 @@ import os
 import signal
 import struct
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -273,13 +274,17 @@ def _no_hang(seconds: int = 120) -> Iterator[None]:
     def hung(signum: int, frame: Any) -> None:
         raise AssertionError(f"blocked for {seconds} s: something opened a file outside the HDF5 file")
 
+    # pytest-timeout's own alarm for the test, if armed, is put back as it was left
+    started, (remaining, _) = time.monotonic(), signal.getitimer(signal.ITIMER_REAL)
     previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if remaining:
+            signal.setitimer(signal.ITIMER_REAL, max(remaining - (time.monotonic() - started), 0.001))
 
 
 def _replace_dataset(f: Any, name: str, kind: str, paths: dict[str, Path], data: st.DataObject) -> None:

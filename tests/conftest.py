@@ -1,0 +1,56 @@
+"""A test that hangs where no Python code runs ends its process, with every thread's stack.
+
+pytest-timeout (``timeout`` in pyproject.toml) fails a slow test with an exception in its main
+thread; that needs the thread to come back to Python. A test blocked inside a native library (a
+runtime's thread pool, a lock taken in C) never does, and the whole run would wait for CI's limit.
+So each test also arms faulthandler's watchdog, a C thread that needs no interpreter lock: past
+``HARD_TIMEOUT`` seconds it writes every thread's Python stack to the terminal and ends the test
+process. Under pytest-xdist that is one crashed worker, reported with the test it was running,
+and the run goes on in a new one.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+from collections.abc import Iterator
+from typing import IO
+
+import pytest
+
+#: Seconds past pytest-timeout's own limit (at most that limit again), so a test that can still be
+#: interrupted fails in the ordinary way first.
+HARD_TIMEOUT_MARGIN = 60.0
+
+_terminal: IO[str] | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _terminal
+    # the terminal as it was before output capture: a dump written during a test reaches it
+    _terminal = os.fdopen(os.dup(2), "w")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _terminal
+    faulthandler.cancel_dump_traceback_later()
+    if _terminal is not None:
+        _terminal.close()
+        _terminal = None
+
+
+def _hard_timeout(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    soft = float((marker.args[0] if marker and marker.args else item.config.getini("timeout")) or 900)
+    return soft + min(HARD_TIMEOUT_MARGIN, soft)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if _terminal is None:
+        return (yield)
+    faulthandler.dump_traceback_later(_hard_timeout(item), exit=True, file=_terminal)
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
