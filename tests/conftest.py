@@ -41,7 +41,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _hard_timeout(item: pytest.Item) -> float:
     marker = item.get_closest_marker("timeout")
-    soft = float((marker.args[0] if marker and marker.args else item.config.getini("timeout")) or 900)
+    soft = float((marker.args[0] if marker and marker.args else item.config.getini("timeout")) or 300)
     return soft + min(HARD_TIMEOUT_MARGIN, soft)
 
 
