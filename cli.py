@@ -48,7 +48,7 @@ from compiler.limits import format_size, parse_size
 from runtime.arrays import describe, is_array_source, run_array_files
 from runtime.batch import BatchRunner, RunStats, describe_stats, expand_inputs
 from runtime.bench import bench_document, benchmark_many
-from runtime.engines import PrecisionCheck
+from runtime.engines import FP32, PrecisionCheck
 from runtime.outputs import MaskWriter, cell_text, check_output_path, load_labels, result_rows, write_results
 from runtime.providers import GpuSettings, short_name, usable_threads
 from runtime.results import has_random_weights, run_summary, save_arrays, save_outputs
@@ -516,7 +516,7 @@ def run_cmd(
     for row in rows[:show]:
         table.add_row(shown(row["file"]), *(shown(cell_text(row["outputs"][n], top_k)) for n in runner.output_names))
     if rows and show > 0:
-        out.print(table)
+        _print_table(table)
     if len(rows) > show:
         out.print(f"… {len(rows) - show} more rows" + ("" if output else " (--output results.csv keeps them all)"))
     out.print(shown(describe_stats(stats, info.label)))
@@ -579,7 +579,7 @@ def _run_on_arrays(
         cells = describe(res.outputs, i, top_k)
         table.add_row(str(i), *(shown(cells[n]) for n in res.outputs))
     if show > 0:
-        out.print(table)
+        _print_table(table)
     if res.samples > show:
         out.print(f"… {res.samples - show} more samples" + ("" if save else " (--save outputs.npz keeps them all)"))
     rate = res.samples / res.seconds if res.seconds > 0 else 0.0
@@ -634,7 +634,7 @@ def bench_cmd(
     precisions = [p.strip().lower() for p in precision.split(",") if p.strip()] or ["fp32"]
     table = Table(title=f"{shown(model)} (optimizations: {shown(optimization)})")
     for col in ("provider", "batch", "engine", "precision", "session s", "p50 ms", "p90 ms", "p99 ms", "samples/s"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", overflow="fold")  # a narrow terminal folds, never cuts
     total = len(engines) * len(providers) * len(precisions) * len(sizes) * (runs + warmup)
     results = []
     noted: set[str] = set()
@@ -673,10 +673,13 @@ def bench_cmd(
     if as_json:
         print(json.dumps(bench_document(model, results), indent=2))  # plain print: no rich markup or wrapping
         return
-    out.print(table)
-    for res in results:
-        for cost in res.accuracy or []:
-            out.print(f"accuracy  {res.engine} batch {res.batch}: {shown(cost.line(res.precision))}")
+    _print_table(table)
+    costs = [(res, cost) for res in results for cost in res.accuracy or []]
+    for res, cost in costs:
+        out.print(f"accuracy  {res.engine} batch {res.batch}: {shown(cost.line(res.precision))}")
+    if costs and any(res.precision != FP32 for res, _ in costs):
+        # noise is not what an int8 model was calibrated on: its cost there says little about photos
+        out.print("          (on bench's random inputs; `run --verify-precision` measures it on your own data)")
 
 
 @app.command("export-triton")
@@ -901,6 +904,23 @@ def _catch_signals() -> None:
         signo = getattr(signal, name, None)
         if signo is not None:
             signal.signal(signo, _terminate)
+
+
+def _print_table(table: Table) -> None:
+    """A table on stdout: fitted to a terminal; written whole, at its own width, to a file or pipe
+    (which has no width to keep to: 80 columns would cut engine names and headers short)."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    natural = Measurement.get(out, out.options.update(width=10_000), table).maximum
+    width = out.width
+    out.width = max(width, natural)  # print's own width= may only narrow
+    try:
+        out.print(table)
+    finally:
+        out.width = width
 
 
 def _one_line_warning(

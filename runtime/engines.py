@@ -261,7 +261,13 @@ class OpenVinoEngine(Engine):
 
         session = OpenVinoSession(ov_model, compiled, compile_for)
         return SessionInfo(
-            session=session, requested=[CPU], active=[CPU], engine=self.name, precision=precision, notes=[]
+            session=session,
+            requested=[CPU],
+            active=[CPU],
+            engine=self.name,
+            precision=precision,
+            notes=[],
+            device="CPU",
         )
 
 
@@ -553,7 +559,7 @@ class PrecisionCost:
 
     def line(self, precision: str) -> str:
         text = (
-            f"{self.name}: {precision} vs fp32 on {self.samples} input{'s' if self.samples != 1 else ''}: "
+            f"{self.name}: {precision} vs onnxruntime fp32 on {self.samples} input{'s' if self.samples != 1 else ''}: "
             f"max rel error {self.max_rel_error:.2e}, cosine min {self.cosine_min:.6f}"
         )
         if self.top1_agreement is not None:

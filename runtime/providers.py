@@ -237,6 +237,9 @@ class SessionInfo:
     notes: list[str] = field(default_factory=list)
     engine: str = "onnxruntime"  # the engine that opened the session (runtime.engines)
     precision: str = "fp32"  # the precision it computes in, as the engine reports it
+    #: where an engine other than onnxruntime runs it, in that engine's own words (OpenVINO's
+    #: "CPU"): headers show this instead of the onnxruntime provider it stands in for
+    device: str = ""
 
     @property
     def provider(self) -> str:
@@ -245,8 +248,8 @@ class SessionInfo:
 
     @property
     def label(self) -> str:
-        """Where the model runs, for headers: provider, engine and precision."""
-        return f"{self.active[0]} ({self.engine}, {self.precision})"
+        """Where the model runs, for headers: provider (or the engine's device), engine and precision."""
+        return f"{self.device or self.active[0]} ({self.engine}, {self.precision})"
 
 
 def fallback_messages(requested: list[str], active: list[str]) -> list[str]:

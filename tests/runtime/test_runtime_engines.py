@@ -368,7 +368,7 @@ def test_run_reports_engine_and_precision_and_verifies_it(model_factory, tmp_pat
     model = model_factory(["N", 4, 4, 3])
     proc = _cli("run", model, photos, "--engine", "openvino", "--verify-precision", "-o", tmp_path / "r.json")
     assert proc.returncode == 0, proc.stderr
-    assert "on CPUExecutionProvider (openvino, fp32)" in proc.stdout
+    assert "on CPU (openvino, fp32)" in proc.stdout
     accuracy = [ln for ln in proc.stdout.splitlines() if ln.startswith("accuracy")]
     assert len(accuracy) == 2 and all("on 3 inputs" in ln and "max rel error" in ln for ln in accuracy)
     summary = json.loads((tmp_path / "r.json").read_text())["summary"]
@@ -429,3 +429,31 @@ def test_grouped_convolutions_and_concatenations_are_read_from_the_graph(tmp_pat
         assert open_session(path, cpu=AVX512).engine == (ONNXRUNTIME if expected else OPENVINO)
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     assert has_grouped_conv_or_concat(tmp_path / "bad.onnx") is False
+
+
+def test_bench_of_an_int8_model_without_its_fp32_one_says_so_once(tmp_path: Path):
+    """Its accuracy needs the fp32 model it came from: one note that names the missing option once."""
+    model = qdq_model(tmp_path / "q.onnx")
+    proc = _cli("bench", model, "--batch", "1", "--runs", "2", "--warmup", "0")
+    assert proc.returncode == 0, proc.stderr
+    (note,) = [ln for ln in proc.stderr.splitlines() if "accuracy not measured" in ln]
+    assert note.count("--reference") == 1, note
+    # with a reference (here the file itself, read as fp32 by onnxruntime), the cost on bench's
+    # random inputs, and where to measure it on real data
+    proc = _cli("bench", model, "--batch", "1", "--runs", "2", "--warmup", "0", "--reference", model)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("accuracy")]
+    assert "int8 vs onnxruntime fp32 on 1 input" in line
+    assert "on bench's random inputs; `run --verify-precision` measures it on your own data" in proc.stdout
+
+
+def test_bench_table_written_to_a_file_is_whole_whatever_the_width(model_factory):
+    """A pipe or file has no width to keep to: the table comes out at its own width, nothing cut short."""
+    model = model_factory(["N", 4, 4, 3])
+    args = ("bench", model, "--engine", "onnxruntime,openvino", "--batch", "1", "--runs", "2", "--warmup", "0")
+    proc = run_cli(*args, env={"COLUMNS": "50"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    table = proc.stdout.split("\n\n")[0]
+    assert "…" not in table
+    for word in ("provider", "precision", "session s", "samples/s", "onnxruntime", "openvino"):
+        assert word in table, table
