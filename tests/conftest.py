@@ -39,17 +39,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _terminal = None
 
 
-def _hard_timeout(item: pytest.Item) -> float:
+def _hard_timeout(item: pytest.Item) -> float | None:
+    """Seconds before the watchdog ends the process; None where pytest-timeout is off (``--timeout 0``,
+    or a debugger session), so a test being debugged is never cut short."""
+    config = item.config
+    if config.getoption("usepdb", False) or config.getoption("trace", False):
+        return None
     marker = item.get_closest_marker("timeout")
-    soft = float((marker.args[0] if marker and marker.args else item.config.getini("timeout")) or 300)
-    return soft + min(HARD_TIMEOUT_MARGIN, soft)
+    given = config.getoption("timeout", None)
+    soft = marker.args[0] if marker and marker.args else given if given is not None else config.getini("timeout")
+    soft = float(soft or 0)
+    return soft + min(HARD_TIMEOUT_MARGIN, soft) if soft > 0 else None
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    if _terminal is None:
+    limit = _hard_timeout(item)
+    if _terminal is None or limit is None:
         return (yield)
-    faulthandler.dump_traceback_later(_hard_timeout(item), exit=True, file=_terminal)
+    faulthandler.dump_traceback_later(limit, exit=True, file=_terminal)
     try:
         return (yield)
     finally:

@@ -41,3 +41,32 @@ def test_a_test_blocked_past_its_timeout_ends_the_run_with_its_stack(tmp_path: P
     assert took < 60, took
     assert "Timeout (0:00:02)!" in proc.stderr, proc.stderr[-2000:]
     assert 'test_stuck.py", line 9 in test_stuck_where_no_alarm_arrives' in proc.stderr, proc.stderr[-2000:]
+
+
+def test_with_timeouts_off_the_watchdog_stays_away(tmp_path: Path) -> None:
+    """``--timeout 0`` over the configured limit (as when debugging) leaves a slow test alone."""
+    (tmp_path / "test_slow.py").write_text("import time\n\ndef test_slow():\n    time.sleep(4)\n")
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "conftest",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "timeout=1",
+            "--timeout",
+            "0",
+            "-q",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout + proc.stderr
