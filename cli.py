@@ -37,6 +37,7 @@ import onnx
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from typer._click import exceptions as typer_errors  # the click that typer bundles
@@ -912,8 +913,6 @@ def _print_table(table: Table) -> None:
     if out.is_terminal:
         out.print(table)
         return
-    from rich.measure import Measurement
-
     natural = Measurement.get(out, out.options.update(width=10_000), table).maximum
     width = out.width
     out.width = max(width, natural)  # print's own width= may only narrow

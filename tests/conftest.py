@@ -3,10 +3,10 @@
 pytest-timeout (``timeout`` in pyproject.toml) fails a slow test with an exception in its main
 thread; that needs the thread to come back to Python. A test blocked inside a native library (a
 runtime's thread pool, a lock taken in C) never does, and the whole run would wait for CI's limit.
-So each test also arms faulthandler's watchdog, a C thread that needs no interpreter lock: past
-``HARD_TIMEOUT`` seconds it writes every thread's Python stack to the terminal and ends the test
-process. Under pytest-xdist that is one crashed worker, reported with the test it was running,
-and the run goes on in a new one.
+So each test also arms faulthandler's watchdog, a C thread that needs no interpreter lock:
+``HARD_TIMEOUT_MARGIN`` seconds past the soft limit it writes every thread's Python stack to the
+terminal and ends the test process. Under pytest-xdist that is one crashed worker, reported with
+the test it was running, and the run goes on in a new one.
 """
 
 from __future__ import annotations
@@ -46,8 +46,11 @@ def _hard_timeout(item: pytest.Item) -> float | None:
     if config.getoption("usepdb", False) or config.getoption("trace", False):
         return None
     marker = item.get_closest_marker("timeout")
-    given = config.getoption("timeout", None)
-    soft = marker.args[0] if marker and marker.args else given if given is not None else config.getini("timeout")
+    if marker and marker.args:
+        soft = marker.args[0]
+    else:  # --timeout on the command line over the ini file's, as pytest-timeout takes them
+        soft = config.getoption("timeout", None)
+        soft = config.getini("timeout") if soft is None else soft
     soft = float(soft or 0)
     return soft + min(HARD_TIMEOUT_MARGIN, soft) if soft > 0 else None
 
